@@ -1,0 +1,274 @@
+//! Deployment configuration: one JSON document shared by every function and the CLI
+//! (the `DOCKHAND_CONFIG` environment variable, or `dockhand plan --config FILE`).
+
+use crate::naming::validate_repository_path;
+use crate::rules::{RefRule, RefRules};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const DEFAULT_PROJECT: &str = "dockhand";
+pub const DEFAULT_COMPUTE_TYPE: &str = "BUILD_GENERAL1_SMALL";
+pub const DEFAULT_TIMEOUT_MINUTES: u32 = 60;
+
+/// The configuration as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The one CodeBuild project every build runs on.
+    #[serde(default = "default_project")]
+    pub project: String,
+    pub registry: Registry,
+    /// Ordered ref rules; the defaults when absent.
+    #[serde(default = "RefRules::default_rules")]
+    pub rules: Vec<RefRule>,
+    /// Directory → image name, for directories the naming rule cannot name.
+    #[serde(default)]
+    pub images: BTreeMap<String, String>,
+    #[serde(default = "default_compute_type")]
+    pub compute_type: String,
+    #[serde(default = "default_timeout")]
+    pub timeout_minutes: u32,
+}
+
+/// Where images are pushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum Registry {
+    /// Docker Hub: `docker.io/<namespace>/<image>`; the access token is an SSM SecureString,
+    /// by default `/dockhand/dockerhub/<namespace>`.
+    #[serde(rename = "dockerhub")]
+    DockerHub {
+        namespace: String,
+        /// The Docker Hub user that logs in; the namespace when absent.
+        #[serde(default)]
+        username: Option<String>,
+        #[serde(default)]
+        token_parameter: Option<String>,
+    },
+    /// Amazon ECR: `<registry>/<prefix>/<image>`, logged in with the build's own role.
+    #[serde(rename = "ecr")]
+    Ecr {
+        registry: String,
+        #[serde(default)]
+        prefix: Option<String>,
+    },
+}
+
+impl Registry {
+    /// The SSM parameter holding the Docker Hub token, if this registry needs one.
+    pub fn token_parameter(&self) -> Option<String> {
+        match self {
+            Registry::DockerHub {
+                namespace,
+                token_parameter,
+                ..
+            } => Some(
+                token_parameter
+                    .clone()
+                    .unwrap_or_else(|| format!("/dockhand/dockerhub/{namespace}")),
+            ),
+            Registry::Ecr { .. } => None,
+        }
+    }
+
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Registry::DockerHub {
+                namespace, username, ..
+            } => Some(username.as_deref().unwrap_or(namespace)),
+            Registry::Ecr { .. } => None,
+        }
+    }
+}
+
+fn default_project() -> String {
+    DEFAULT_PROJECT.into()
+}
+fn default_compute_type() -> String {
+    DEFAULT_COMPUTE_TYPE.into()
+}
+fn default_timeout() -> u32 {
+    DEFAULT_TIMEOUT_MINUTES
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration is not valid JSON for dockhand: {0}")]
+    Json(String),
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration: {0}")]
+    Rule(#[from] crate::rules::RuleError),
+}
+
+/// A configuration that has been checked and whose rules are compiled.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub config: Config,
+    pub rules: RefRules,
+}
+
+impl Deployment {
+    pub fn from_json(json: &str) -> Result<Self, ConfigError> {
+        let config: Config = serde_json::from_str(json).map_err(|e| ConfigError::Json(e.to_string()))?;
+        Self::new(config)
+    }
+
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        let invalid = |s: String| Err(ConfigError::Invalid(s));
+        if !is_project_name(&config.project) {
+            return invalid(format!(
+                "project {:?} is not a CodeBuild project name (2-255 of A-Z a-z 0-9 - _, starting with a letter or digit)",
+                config.project
+            ));
+        }
+        match &config.registry {
+            Registry::DockerHub {
+                namespace, username, ..
+            } => {
+                if let Err(why) = validate_repository_path(namespace).and_then(|()| {
+                    if namespace.contains('/') {
+                        Err("must be a single path component".into())
+                    } else {
+                        Ok(())
+                    }
+                }) {
+                    return invalid(format!("registry.namespace {namespace:?} {why}"));
+                }
+                if let Some(u) = username
+                    && !is_safe_word(u, 255)
+                {
+                    return invalid(format!("registry.username {u:?} may hold only letters, digits, . _ -"));
+                }
+            }
+            Registry::Ecr { registry, prefix } => {
+                if !is_ecr_host(registry) {
+                    return invalid(format!(
+                        "registry.registry {registry:?} is not an ECR registry host such as 123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+                    ));
+                }
+                if let Some(p) = prefix
+                    && let Err(why) = validate_repository_path(p)
+                {
+                    return invalid(format!("registry.prefix {p:?} {why}"));
+                }
+            }
+        }
+        if let Some(p) = config.registry.token_parameter()
+            && !is_ssm_name(&p)
+        {
+            return invalid(format!(
+                "registry.token_parameter {p:?} is not an SSM parameter name (starting with /, then A-Z a-z 0-9 _ . - /)"
+            ));
+        }
+        if !(is_safe_word(&config.compute_type, 64) && config.compute_type.starts_with("BUILD_")) {
+            return invalid(format!(
+                "compute_type {:?} is not a CodeBuild compute type such as BUILD_GENERAL1_SMALL",
+                config.compute_type
+            ));
+        }
+        if !(5..=2160).contains(&config.timeout_minutes) {
+            return invalid(format!(
+                "timeout_minutes {} is outside CodeBuild's range of 5 to 2160",
+                config.timeout_minutes
+            ));
+        }
+        for (dir, name) in &config.images {
+            if let Err(why) = validate_repository_path(name) {
+                return invalid(format!("images[{dir:?}] = {name:?} {why}"));
+            }
+        }
+        let rules = RefRules::new(&config.rules)?;
+        Ok(Self { config, rules })
+    }
+}
+
+fn is_safe_word(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn is_project_name(s: &str) -> bool {
+    (2..=255).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+}
+
+fn is_ssm_name(s: &str) -> bool {
+    s.len() <= 1011
+        && s.starts_with('/')
+        && s.len() > 1
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'))
+}
+
+fn is_ecr_host(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    let suffix_ok = matches!(
+        parts.get(4..),
+        Some(["amazonaws", "com"]) | Some(["amazonaws", "com", "cn"])
+    );
+    parts.len() >= 6
+        && parts[0].len() == 12
+        && parts[0].bytes().all(|b| b.is_ascii_digit())
+        && parts[1] == "dkr"
+        && parts[2] == "ecr"
+        && !parts[3].is_empty()
+        && parts[3]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && suffix_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_takes_defaults() {
+        let d = Deployment::from_json(r#"{"registry":{"type":"dockerhub","namespace":"acme"}}"#).unwrap();
+        assert_eq!(d.config.project, "dockhand");
+        assert_eq!(d.config.compute_type, "BUILD_GENERAL1_SMALL");
+        assert_eq!(d.config.timeout_minutes, 60);
+        assert_eq!(d.config.rules, RefRules::default_rules());
+        assert_eq!(
+            d.config.registry.token_parameter().as_deref(),
+            Some("/dockhand/dockerhub/acme")
+        );
+        assert_eq!(d.config.registry.username(), Some("acme"));
+    }
+
+    #[test]
+    fn ecr_config() {
+        let d = Deployment::from_json(
+            r#"{"registry":{"type":"ecr","registry":"123456789012.dkr.ecr.eu-west-1.amazonaws.com","prefix":"team"}}"#,
+        )
+        .unwrap();
+        assert_eq!(d.config.registry.token_parameter(), None);
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        let err = |json: &str| Deployment::from_json(json).unwrap_err().to_string();
+        assert!(err(r#"{"registry":{"type":"dockerhub","namespace":"Acme"}}"#).contains("lowercase"));
+        assert!(err(r#"{"registry":{"type":"dockerhub","namespace":"a/b"}}"#).contains("single path component"));
+        assert!(err(r#"{"registry":{"type":"ecr","registry":"evil.example.com"}}"#).contains("ECR registry host"));
+        assert!(err(r#"{"registry":{"type":"dockerhub","namespace":"acme","token_parameter":"x y"}}"#).contains("SSM"));
+        assert!(err(r#"{"project":"a b","registry":{"type":"dockerhub","namespace":"acme"}}"#).contains("project"));
+        assert!(
+            err(r#"{"timeout_minutes":1,"registry":{"type":"dockerhub","namespace":"acme"}}"#).contains("5 to 2160")
+        );
+        assert!(
+            err(r#"{"compute_type":"big; rm","registry":{"type":"dockerhub","namespace":"acme"}}"#)
+                .contains("compute type")
+        );
+        assert!(
+            err(r#"{"registry":{"type":"dockerhub","namespace":"acme"},"rules":[{"ref":"(","tags":["x"]}]}"#)
+                .contains("regular expression")
+        );
+        assert!(err(r#"{"registry":{"type":"dockerhub","namespace":"acme"},"typo":1}"#).contains("unknown field"));
+        assert!(err(r#"{"registry":{"type":"gcr"}}"#).contains("unknown variant"));
+    }
+}

@@ -1,0 +1,199 @@
+//! Which directories hold a Dockerfile at the pushed commit.
+
+use crate::request::Changes;
+use std::collections::BTreeSet;
+
+const DOCKERFILE: &str = "Dockerfile";
+
+/// What an index knows about one directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Present,
+    /// The push removed this directory's Dockerfile.
+    Removed,
+    Absent,
+    Unknown,
+}
+
+/// A source of truth about Dockerfiles. Directories are repository-relative, "." for the root.
+pub trait DockerfileIndex {
+    fn presence(&self, dir: &str) -> Presence;
+    /// The directory a change in `dir` is assumed to affect when no ancestor is known to hold
+    /// a Dockerfile; `None` when the index knows better than to guess.
+    fn assumed_context(&self, _dir: &str) -> Option<String> {
+        None
+    }
+    /// Every directory holding a Dockerfile, when the index can list them.
+    fn all(&self) -> Option<Vec<String>>;
+    /// How this index came to know what it knows, for skip reasons.
+    fn describe(&self) -> &'static str;
+}
+
+/// The payload-only index: knows the Dockerfiles the push itself names, and otherwise
+/// assumes the established convention of one image per top-level directory (the build
+/// skips cleanly if that Dockerfile is not there).
+#[derive(Debug, Clone, Default)]
+pub struct PushIndex {
+    present: BTreeSet<String>,
+    removed: BTreeSet<String>,
+}
+
+impl PushIndex {
+    pub fn new(changes: &Changes) -> Self {
+        let removed: BTreeSet<String> = changes.removed.iter().filter_map(|p| dockerfile_dir(p)).collect();
+        let present = changes
+            .paths
+            .iter()
+            .filter_map(|p| dockerfile_dir(p))
+            .filter(|d| !removed.contains(d))
+            .collect();
+        Self { present, removed }
+    }
+}
+
+impl DockerfileIndex for PushIndex {
+    fn presence(&self, dir: &str) -> Presence {
+        if self.present.contains(dir) {
+            Presence::Present
+        } else if self.removed.contains(dir) {
+            Presence::Removed
+        } else {
+            Presence::Unknown
+        }
+    }
+
+    fn assumed_context(&self, dir: &str) -> Option<String> {
+        (dir != ".").then(|| dir.split('/').next().unwrap_or(dir).to_owned())
+    }
+
+    fn all(&self) -> Option<Vec<String>> {
+        None
+    }
+
+    fn describe(&self) -> &'static str {
+        "the push payload"
+    }
+}
+
+/// The exact index: every file at the commit, as `git ls-tree -r --name-only <commit>` prints it.
+#[derive(Debug, Clone, Default)]
+pub struct TreeIndex {
+    dirs: BTreeSet<String>,
+}
+
+impl TreeIndex {
+    pub fn from_ls_tree(listing: &str) -> Self {
+        let dirs = listing
+            .lines()
+            .map(unquote)
+            .filter_map(|p| dockerfile_dir(&p))
+            .collect();
+        Self { dirs }
+    }
+}
+
+impl DockerfileIndex for TreeIndex {
+    fn presence(&self, dir: &str) -> Presence {
+        if self.dirs.contains(dir) {
+            Presence::Present
+        } else {
+            Presence::Absent
+        }
+    }
+
+    fn all(&self) -> Option<Vec<String>> {
+        Some(self.dirs.iter().cloned().collect())
+    }
+
+    fn describe(&self) -> &'static str {
+        "the repository tree"
+    }
+}
+
+/// The directory of `path` if it names a Dockerfile.
+fn dockerfile_dir(path: &str) -> Option<String> {
+    match path.rsplit_once('/') {
+        Some((dir, DOCKERFILE)) => Some(dir.to_owned()),
+        None if path == DOCKERFILE => Some(".".to_owned()),
+        _ => None,
+    }
+}
+
+/// Undoes git's C-style quoting of unusual paths (`core.quotePath`): `"a\tb/\303\251"`.
+fn unquote(line: &str) -> String {
+    let Some(inner) = line.strip_prefix('"').and_then(|l| l.strip_suffix('"')) else {
+        return line.to_owned();
+    };
+    let mut bytes = Vec::with_capacity(inner.len());
+    let mut it = inner.bytes().peekable();
+    while let Some(b) = it.next() {
+        if b != b'\\' {
+            bytes.push(b);
+            continue;
+        }
+        match it.next() {
+            Some(b'n') => bytes.push(b'\n'),
+            Some(b't') => bytes.push(b'\t'),
+            Some(b'r') => bytes.push(b'\r'),
+            Some(b'a') => bytes.push(7),
+            Some(b'b') => bytes.push(8),
+            Some(b'f') => bytes.push(12),
+            Some(b'v') => bytes.push(11),
+            Some(d @ b'0'..=b'7') => {
+                let mut value = u32::from(d - b'0');
+                for _ in 0..2 {
+                    if let Some(&n @ b'0'..=b'7') = it.peek() {
+                        value = value * 8 + u32::from(n - b'0');
+                        it.next();
+                    }
+                }
+                bytes.push(value as u8);
+            }
+            Some(other) => bytes.push(other),
+            None => bytes.push(b'\\'),
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_index_knows_named_dockerfiles_and_assumes_top_level() {
+        let changes = Changes {
+            paths: vec![
+                "Dockerfile".into(),
+                "a/b/Dockerfile".into(),
+                "c/Dockerfile".into(),
+                "d/x".into(),
+            ],
+            removed: vec!["c/Dockerfile".into()],
+            directories: vec![],
+        };
+        let i = PushIndex::new(&changes);
+        assert_eq!(i.presence("."), Presence::Present);
+        assert_eq!(i.presence("a/b"), Presence::Present);
+        assert_eq!(i.presence("c"), Presence::Removed);
+        assert_eq!(i.presence("d"), Presence::Unknown);
+        assert_eq!(i.assumed_context("d/e/f").as_deref(), Some("d"));
+        assert_eq!(i.assumed_context("."), None);
+        assert_eq!(i.all(), None);
+    }
+
+    #[test]
+    fn tree_index_reads_ls_tree_output() {
+        let listing = "Dockerfile\nREADME.md\nweb/Dockerfile\nweb/app.py\ntools/lint/Dockerfile\nnotes/Dockerfile.md\n\"sp\\303\\251cial/Dockerfile\"\n";
+        let i = TreeIndex::from_ls_tree(listing);
+        assert_eq!(i.all().unwrap(), [".", "spécial", "tools/lint", "web"]);
+        assert_eq!(i.presence("notes"), Presence::Absent);
+        assert_eq!(i.assumed_context("x"), None);
+    }
+
+    #[test]
+    fn unquoting() {
+        assert_eq!(unquote(r#""a\tb\"c\\d\101""#), "a\tb\"c\\dA");
+        assert_eq!(unquote("plain"), "plain");
+    }
+}

@@ -1,0 +1,140 @@
+//! The StartBuild request for one job: the one shared project, the rendered buildspec,
+//! and everything the push decided carried as environment variable overrides.
+
+use crate::buildspec;
+use crate::config::{Deployment, Registry};
+use crate::naming::ImageName;
+use crate::request::BuildRequest;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// A StartBuild request, with the CodeBuild API's JSON member names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartBuildRequest {
+    pub project_name: String,
+    pub source_type_override: String,
+    pub buildspec_override: String,
+    pub environment_variables_override: Vec<EnvironmentVariable>,
+    pub idempotency_token: String,
+    pub compute_type_override: String,
+    pub timeout_in_minutes_override: u32,
+    /// `docker build` inside CodeBuild needs privileged mode.
+    pub privileged_mode_override: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentVariable {
+    pub name: String,
+    pub value: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// The idempotency token for one directory of one delivery: a redelivered webhook maps to
+/// the same token, so CodeBuild starts no second build.
+pub fn idempotency_token(delivery: &str, context: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"dockhand\0");
+    h.update(delivery.as_bytes());
+    h.update(b"\0");
+    h.update(context.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Builds the StartBuild request. A deterministic function of its inputs: CodeBuild rejects
+/// a repeated idempotency token that carries different parameters.
+pub fn start_build_request(
+    request: &BuildRequest,
+    deployment: &Deployment,
+    context: &str,
+    dockerfile: &str,
+    image: &ImageName,
+) -> StartBuildRequest {
+    let config = &deployment.config;
+    let repo = image.repository();
+    let first_tag = request.tags.first().map(String::as_str).unwrap_or("latest");
+    let head = request.head_commit.as_ref();
+    let mut env: Vec<(&str, String)> = vec![
+        // Docker Hub autobuild names, so existing hooks keep working.
+        ("SOURCE_REPO_URL", request.repository.clone_url.clone()),
+        ("SOURCE_COMMIT", request.commit.clone()),
+        ("SOURCE_BRANCH", request.source_branch().to_owned()),
+        ("COMMIT_MSG", head.map(|h| h.message.clone()).unwrap_or_default()),
+        ("DOCKER_REPO", repo.clone()),
+        ("DOCKER_TAG", first_tag.to_owned()),
+        ("IMAGE_NAME", format!("{repo}:{first_tag}")),
+        ("DOCKERFILE_PATH", dockerfile.to_owned()),
+        ("BUILD_CONTEXT", context.to_owned()),
+        // dockhand's own.
+        ("DOCKHAND_DELIVERY", request.delivery.clone()),
+        ("DOCKHAND_TAGS", request.tags.join(",")),
+        ("DOCKHAND_REGISTRY", image.registry.clone()),
+        ("DOCKHAND_REPOSITORY", request.repository.full_name.clone()),
+        ("DOCKHAND_REF", request.git_ref.clone()),
+        (
+            "DOCKHAND_COMMIT_AUTHOR",
+            head.and_then(|h| h.author.clone()).unwrap_or_default(),
+        ),
+        (
+            "DOCKHAND_COMMIT_URL",
+            head.and_then(|h| h.url.clone()).unwrap_or_default(),
+        ),
+    ];
+    if let Registry::DockerHub { .. } = &config.registry {
+        env.push((
+            "DOCKHAND_REGISTRY_USER",
+            config.registry.username().unwrap_or_default().to_owned(),
+        ));
+        // The parameter's name, not its value: the build reads the token itself.
+        env.push((
+            "DOCKHAND_TOKEN_PARAMETER",
+            config.registry.token_parameter().unwrap_or_default(),
+        ));
+    }
+    StartBuildRequest {
+        project_name: config.project.clone(),
+        source_type_override: "NO_SOURCE".into(),
+        buildspec_override: buildspec::render(&config.registry),
+        environment_variables_override: env
+            .into_iter()
+            // CodeBuild rejects empty values; an absent variable reads as empty in bash.
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| EnvironmentVariable {
+                name: name.into(),
+                value,
+                kind: "PLAINTEXT".into(),
+            })
+            .collect(),
+        idempotency_token: idempotency_token(&request.delivery, context),
+        compute_type_override: config.compute_type.clone(),
+        timeout_in_minutes_override: config.timeout_minutes,
+        privileged_mode_override: true,
+    }
+}
+
+impl StartBuildRequest {
+    /// The value of one environment override.
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.environment_variables_override
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| v.value.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_stable_and_distinct() {
+        let a = idempotency_token("d1", "web");
+        assert_eq!(a, idempotency_token("d1", "web"));
+        assert_ne!(a, idempotency_token("d1", "api"));
+        assert_ne!(a, idempotency_token("d2", "web"));
+        // No ambiguity from concatenation.
+        assert_ne!(idempotency_token("a", "bc"), idempotency_token("ab", "c"));
+        assert_eq!(a.len(), 64);
+    }
+}

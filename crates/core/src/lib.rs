@@ -1,0 +1,21 @@
+//! dockhand's core: every decision, no I/O.
+//!
+//! A push is verified ([`signature`]), decoded ([`github`]), judged by the ref rules
+//! ([`rules`]) and reduced to a [`request::BuildRequest`]. The spawner plans it ([`plan`])
+//! against a [`index::DockerfileIndex`], names each image ([`naming`]) and turns each job
+//! into a StartBuild request ([`job`]) carrying the rendered [`buildspec`].
+
+pub mod buildspec;
+pub mod config;
+pub mod github;
+pub mod index;
+pub mod job;
+pub mod naming;
+pub mod plan;
+pub mod request;
+pub mod rules;
+pub mod signature;
+
+pub use config::{Config, Deployment, Registry};
+pub use plan::{BuildJob, PlanEntry, Skip, plan};
+pub use request::{BuildRequest, Intake};

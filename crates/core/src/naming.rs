@@ -1,0 +1,226 @@
+//! Image naming: which repository a directory's image is pushed to, checked against
+//! Docker's reference grammar so a bad name is reported instead of mangled.
+//!
+//! The rule: the repository root builds the GitHub repository's name; a top-level
+//! directory `web` builds `web`; a nested directory `tools/lint` builds `tools-lint`,
+//! because Docker Hub repositories cannot be nested. The `images` setting maps any
+//! directory to a name of your choosing. The name goes under the Docker Hub namespace
+//! (`docker.io/<namespace>/<name>`) or under the ECR registry and optional prefix.
+
+use crate::config::Registry;
+use std::collections::BTreeMap;
+
+/// Docker's limit on the length of a repository name, registry host included.
+const MAX_NAME_LEN: usize = 255;
+const MAX_TAG_LEN: usize = 128;
+
+/// Where one image goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageName {
+    /// `docker.io` or the ECR registry host.
+    pub registry: String,
+    /// The path under the registry: `namespace/name` or `prefix/name`.
+    pub path: String,
+}
+
+impl ImageName {
+    /// The repository as `docker push` takes it, without a tag.
+    pub fn repository(&self) -> String {
+        format!("{}/{}", self.registry, self.path)
+    }
+}
+
+/// The image name for `context` ("." for the repository root), or why there is none.
+pub fn image_for(
+    registry: &Registry,
+    repository_name: &str,
+    context: &str,
+    overrides: &BTreeMap<String, String>,
+) -> Result<ImageName, String> {
+    let name = match overrides.get(context) {
+        Some(name) => name.clone(),
+        None if context == "." => repository_name.to_owned(),
+        None => context.replace('/', "-"),
+    };
+    let (host, path) = match registry {
+        Registry::DockerHub { namespace, .. } => ("docker.io".to_owned(), format!("{namespace}/{name}")),
+        Registry::Ecr { registry, prefix } => match prefix {
+            Some(prefix) => (registry.clone(), format!("{prefix}/{name}")),
+            None => (registry.clone(), name.clone()),
+        },
+    };
+    validate_repository_path(&path).map_err(|why| {
+        let source = if overrides.contains_key(context) {
+            "map it to a valid name in `images`".to_owned()
+        } else {
+            "rename the directory or map it to a valid name in the `images` setting".to_owned()
+        };
+        format!("the image name {path:?} {why}; {source}")
+    })?;
+    if host.len() + 1 + path.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "the image name {host}/{path} is longer than Docker's limit of {MAX_NAME_LEN} characters; map the directory to a shorter name in `images`"
+        ));
+    }
+    Ok(ImageName { registry: host, path })
+}
+
+/// Checks `a/b/c` against the reference grammar's path components:
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` joined by `/`.
+pub fn validate_repository_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("is empty".into());
+    }
+    for component in path.split('/') {
+        validate_component(component)?;
+    }
+    Ok(())
+}
+
+fn validate_component(component: &str) -> Result<(), String> {
+    let bytes = component.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if bytes.is_empty() {
+        return Err("has an empty path component".into());
+    }
+    if let Some(c) = component
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(if c.is_ascii_uppercase() {
+            "has uppercase letters, and Docker image names must be lowercase".to_owned()
+        } else {
+            format!("contains {c:?}; Docker image names allow only a-z, 0-9 and the separators . _ __ -")
+        });
+    }
+    if !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+        return Err("must start and end each component with a letter or digit".into());
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !alnum(bytes[i]) {
+            i += 1;
+        }
+        let sep = &component[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-');
+        if !ok {
+            return Err(format!(
+                "has the separator {sep:?}; Docker allows `.`, `_`, `__` or dashes between letters and digits"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a tag against Docker's grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn validate_tag(tag: &str) -> Result<(), String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    match tag.chars().next() {
+        None => return Err("is empty".into()),
+        Some(c) if !word(c) => return Err("must start with a letter, digit or underscore".into()),
+        _ => {}
+    }
+    if tag.len() > MAX_TAG_LEN {
+        return Err(format!("is longer than Docker's limit of {MAX_TAG_LEN} characters"));
+    }
+    if let Some(c) = tag.chars().find(|&c| !(word(c) || c == '.' || c == '-')) {
+        return Err(format!(
+            "contains {c:?}; Docker tags allow only letters, digits, _ . and -"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hub() -> Registry {
+        Registry::DockerHub {
+            namespace: "acme".into(),
+            username: None,
+            token_parameter: None,
+        }
+    }
+
+    fn name(context: &str) -> Result<String, String> {
+        image_for(&hub(), "images", context, &BTreeMap::new()).map(|i| i.repository())
+    }
+
+    #[test]
+    fn the_naming_rule() {
+        assert_eq!(name("."), Ok("docker.io/acme/images".into()));
+        assert_eq!(name("web"), Ok("docker.io/acme/web".into()));
+        assert_eq!(name("tools/lint"), Ok("docker.io/acme/tools-lint".into()));
+        assert_eq!(name("a.b_c__d--e"), Ok("docker.io/acme/a.b_c__d--e".into()));
+        let ecr = Registry::Ecr {
+            registry: "123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
+            prefix: Some("team".into()),
+        };
+        assert_eq!(
+            image_for(&ecr, "images", "web", &BTreeMap::new()).unwrap().repository(),
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/web"
+        );
+    }
+
+    #[test]
+    fn overrides_win_and_are_validated() {
+        let map = BTreeMap::from([("MyApp".to_string(), "my-app".to_string()), ("x".into(), "Bad".into())]);
+        assert_eq!(image_for(&hub(), "r", "MyApp", &map).unwrap().path, "acme/my-app");
+        let err = image_for(&hub(), "r", "x", &map).unwrap_err();
+        assert!(err.contains("lowercase") && err.contains("`images`"), "{err}");
+    }
+
+    #[test]
+    fn invalid_names_are_reported_not_mangled() {
+        for (context, why) in [
+            ("MyApp", "lowercase"),
+            ("my app", "' '"),
+            ("-web", "start and end"),
+            ("web-", "start and end"),
+            ("a..b", "\"..\""),
+            ("a___b", "\"___\""),
+            ("a.-b", "\".-\""),
+            ("café", "'é'"),
+            ("a$(id)", "'$'"),
+        ] {
+            let err = name(context).unwrap_err();
+            assert!(err.contains(why), "{context}: {err}");
+        }
+        let long = "a".repeat(250);
+        assert!(name(&long).unwrap_err().contains("255"));
+    }
+
+    #[test]
+    fn tags() {
+        for ok in ["latest", "v1.2.3", "_x", "6113728", "A-b_c.d"] {
+            assert_eq!(validate_tag(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "-x", ".x", "a/b", "a b", "a:b", "ü"] {
+            assert!(validate_tag(bad).is_err(), "{bad}");
+        }
+        assert!(validate_tag(&"a".repeat(128)).is_ok());
+        assert!(validate_tag(&"a".repeat(129)).is_err());
+    }
+
+    proptest! {
+        /// Whatever the directory, a name is either valid by the grammar (checked here with a
+        /// regular expression written from Docker's reference) or refused with a reason.
+        #[test]
+        fn names_match_dockers_grammar(context in "\\PC{1,40}(/\\PC{1,20})?") {
+            let grammar = regex_lite::Regex::new(
+                r"^docker\.io/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+            ).unwrap();
+            if let Ok(image) = name(&context) {
+                prop_assert!(grammar.is_match(&image), "{}", image);
+                prop_assert!(image.len() <= 255);
+            }
+        }
+    }
+}

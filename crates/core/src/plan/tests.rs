@@ -1,0 +1,356 @@
+use super::*;
+use crate::buildspec;
+use crate::config::{Config, Registry};
+use crate::index::{PushIndex, TreeIndex};
+use crate::request::{Changes, HeadCommit, SourceRepository};
+use crate::rules::RefRules;
+use proptest::prelude::*;
+
+const SHA: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+
+fn deployment() -> Deployment {
+    Deployment::new(Config {
+        project: "dockhand".into(),
+        registry: Registry::DockerHub {
+            namespace: "acme".into(),
+            username: None,
+            token_parameter: None,
+        },
+        rules: RefRules::default_rules(),
+        images: Default::default(),
+        compute_type: "BUILD_GENERAL1_SMALL".into(),
+        timeout_minutes: 60,
+    })
+    .unwrap()
+}
+
+fn request(paths: &[&str], removed: &[&str]) -> BuildRequest {
+    BuildRequest {
+        delivery: "72d3162e-cc78-11e3-81ab-4c9367dc0958".into(),
+        repository: SourceRepository {
+            name: "images".into(),
+            full_name: "acme/images".into(),
+            clone_url: "https://github.com/acme/images.git".into(),
+            html_url: Some("https://github.com/acme/images".into()),
+            private: false,
+            default_branch: Some("main".into()),
+        },
+        git_ref: "refs/heads/main".into(),
+        commit: SHA.into(),
+        tags: vec!["latest".into(), "6113728".into()],
+        head_commit: Some(HeadCommit {
+            message: "Update web".into(),
+            author: Some("Octo Cat".into()),
+            url: None,
+            timestamp: None,
+        }),
+        pusher: Some("octocat".into()),
+        changes: Changes {
+            paths: paths.iter().map(|s| s.to_string()).collect(),
+            removed: removed.iter().map(|s| s.to_string()).collect(),
+            directories: vec![],
+        },
+    }
+}
+
+fn payload_plan(r: &BuildRequest) -> Vec<PlanEntry> {
+    plan(r, &PushIndex::new(&r.changes), &deployment())
+}
+
+/// (kind, context) pairs, for compact assertions.
+fn summary(entries: &[PlanEntry]) -> Vec<(&'static str, String)> {
+    entries
+        .iter()
+        .map(|e| match e {
+            PlanEntry::Build(j) => ("build", j.context.clone()),
+            PlanEntry::Skip(s) => ("skip", s.context.clone()),
+        })
+        .collect()
+}
+
+fn jobs(entries: &[PlanEntry]) -> Vec<&BuildJob> {
+    entries
+        .iter()
+        .filter_map(|e| if let PlanEntry::Build(j) = e { Some(j) } else { None })
+        .collect()
+}
+
+fn reason<'a>(entries: &'a [PlanEntry], context: &str) -> &'a str {
+    entries
+        .iter()
+        .find_map(|e| match e {
+            PlanEntry::Skip(s) if s.context == context => Some(s.reason.as_str()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no skip for {context}"))
+}
+
+#[test]
+fn top_level_directories_by_convention() {
+    let r = request(&["web/app.py", "web/static/x.css", "api/main.go", "README.md"], &[]);
+    let p = payload_plan(&r);
+    assert_eq!(
+        summary(&p),
+        [("skip", ".".into()), ("build", "api".into()), ("build", "web".into())]
+    );
+    assert!(reason(&p, ".").contains("1 changed file(s) at the repository root"));
+    let web = jobs(&p)[1];
+    assert_eq!(web.dockerfile, "web/Dockerfile");
+    assert_eq!(web.image, "docker.io/acme/web");
+    assert_eq!(web.tags, ["latest", "6113728"]);
+    assert!(web.assumed);
+}
+
+#[test]
+fn nested_dockerfiles_named_by_the_push_win() {
+    let r = request(&["tools/lint/Dockerfile", "tools/lint/run.sh", "tools/fmt/x"], &[]);
+    let p = payload_plan(&r);
+    assert_eq!(summary(&p), [("build", "tools".into()), ("build", "tools/lint".into())]);
+    let lint = jobs(&p)[1];
+    assert_eq!(lint.image, "docker.io/acme/tools-lint");
+    assert_eq!(lint.dockerfile, "tools/lint/Dockerfile");
+    assert!(!lint.assumed);
+}
+
+#[test]
+fn root_dockerfile() {
+    let r = request(&["Dockerfile", "app.py", "src/main.rs"], &[]);
+    let p = payload_plan(&r);
+    // The root is known, so root files build it; src/ has no known Dockerfile, so the
+    // nearest known ancestor (the root) takes it.
+    assert_eq!(summary(&p), [("build", ".".into())]);
+    let root = jobs(&p)[0];
+    assert_eq!(root.image, "docker.io/acme/images");
+    assert_eq!(root.dockerfile, "Dockerfile");
+    assert_eq!(root.request.env("BUILD_CONTEXT"), Some("."));
+}
+
+#[test]
+fn a_removed_dockerfile_is_not_built() {
+    let r = request(
+        &["old/Dockerfile", "old/app.py", "web/x"],
+        &["old/Dockerfile", "old/app.py"],
+    );
+    let p = payload_plan(&r);
+    assert_eq!(summary(&p), [("skip", "old".into()), ("build", "web".into())]);
+    assert_eq!(reason(&p, "old"), "its Dockerfile was removed by this push");
+    // The tree no longer has it either: same answer.
+    let tree = TreeIndex::from_ls_tree("web/Dockerfile\nweb/x\n");
+    assert_eq!(summary(&plan(&r, &tree, &deployment())), summary(&p));
+}
+
+#[test]
+fn tree_index_is_exact() {
+    let r = request(&["a/b/c/file", "a/z", "docs/readme.md", "README.md"], &[]);
+    let tree = TreeIndex::from_ls_tree("a/Dockerfile\na/b/Dockerfile\nsvc/Dockerfile\ndocs/readme.md\n");
+    let p = plan(&r, &tree, &deployment());
+    assert_eq!(summary(&p), [("build", "a".into()), ("build", "a/b".into())]);
+    assert!(jobs(&p).iter().all(|j| !j.assumed));
+}
+
+#[test]
+fn a_push_without_changed_files_builds_everything_when_it_can() {
+    let mut r = request(&[], &[]);
+    r.git_ref = "refs/tags/v1.0".into();
+    r.tags = vec!["v1.0".into()];
+    let p = payload_plan(&r);
+    assert_eq!(summary(&p), [("skip", ".".into())]);
+    assert!(reason(&p, ".").contains("--tree"));
+    let tree = TreeIndex::from_ls_tree("a/Dockerfile\nb/Dockerfile\n");
+    let p = plan(&r, &tree, &deployment());
+    assert_eq!(summary(&p), [("build", "a".into()), ("build", "b".into())]);
+    assert_eq!(jobs(&p)[0].tags, ["v1.0"]);
+    let empty = TreeIndex::from_ls_tree("README\n");
+    assert!(reason(&plan(&r, &empty, &deployment()), ".").contains("no Dockerfile"));
+}
+
+#[test]
+fn private_repositories_are_skipped_with_a_reason() {
+    let mut r = request(&["web/x"], &[]);
+    r.repository.private = true;
+    let p = payload_plan(&r);
+    assert_eq!(summary(&p), [("skip", ".".into())]);
+    assert!(reason(&p, ".").contains("private"));
+}
+
+#[test]
+fn unnameable_directories_are_skipped_not_mangled() {
+    let r = request(&["Web App/x", "ok/y"], &[]);
+    let p = payload_plan(&r);
+    assert_eq!(summary(&p), [("skip", "Web App".into()), ("build", "ok".into())]);
+    assert!(reason(&p, "Web App").contains("lowercase"));
+}
+
+#[test]
+fn colliding_image_names_are_both_skipped() {
+    let r = request(&["a-b/Dockerfile", "a/b/Dockerfile"], &[]);
+    let p = payload_plan(&r);
+    assert_eq!(summary(&p), [("skip", "a-b".into()), ("skip", "a/b".into())]);
+    assert!(reason(&p, "a-b").contains("docker.io/acme/a-b"));
+    assert!(reason(&p, "a/b").contains(r#"["a-b"]"#), "{}", reason(&p, "a/b"));
+}
+
+#[test]
+fn unclean_paths_are_refused() {
+    let r = request(&["../etc/passwd", "a//b", "/abs", "./x", "ok/x"], &[]);
+    let p = payload_plan(&r);
+    assert_eq!(jobs(&p).iter().map(|j| j.context.as_str()).collect::<Vec<_>>(), ["ok"]);
+    assert_eq!(p.len(), 5);
+}
+
+#[test]
+fn directories_from_an_oversized_push_plan_like_paths() {
+    let mut r = request(&["web/Dockerfile"], &[]);
+    r.changes.directories = vec![".".into(), "api/src".into(), "web/static".into()];
+    let p = payload_plan(&r);
+    assert_eq!(
+        summary(&p),
+        [("skip", ".".into()), ("build", "api".into()), ("build", "web".into())]
+    );
+}
+
+#[test]
+fn the_start_build_request() {
+    let r = request(&["web/app.py"], &[]);
+    let p = payload_plan(&r);
+    let req = &jobs(&p)[0].request;
+    assert_eq!(req.project_name, "dockhand");
+    assert_eq!(req.source_type_override, "NO_SOURCE");
+    assert_eq!(req.buildspec_override, buildspec::render(&deployment().config.registry));
+    assert_eq!(req.idempotency_token, crate::job::idempotency_token(&r.delivery, "web"));
+    assert_eq!(req.compute_type_override, "BUILD_GENERAL1_SMALL");
+    assert_eq!(req.timeout_in_minutes_override, 60);
+    assert!(req.privileged_mode_override);
+    let env: Vec<(&str, &str)> = req
+        .environment_variables_override
+        .iter()
+        .map(|v| (v.name.as_str(), v.value.as_str()))
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("SOURCE_REPO_URL", "https://github.com/acme/images.git"),
+            ("SOURCE_COMMIT", SHA),
+            ("SOURCE_BRANCH", "main"),
+            ("COMMIT_MSG", "Update web"),
+            ("DOCKER_REPO", "docker.io/acme/web"),
+            ("DOCKER_TAG", "latest"),
+            ("IMAGE_NAME", "docker.io/acme/web:latest"),
+            ("DOCKERFILE_PATH", "web/Dockerfile"),
+            ("BUILD_CONTEXT", "web"),
+            ("DOCKHAND_DELIVERY", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            ("DOCKHAND_TAGS", "latest,6113728"),
+            ("DOCKHAND_REGISTRY", "docker.io"),
+            ("DOCKHAND_REPOSITORY", "acme/images"),
+            ("DOCKHAND_REF", "refs/heads/main"),
+            ("DOCKHAND_COMMIT_AUTHOR", "Octo Cat"),
+            ("DOCKHAND_REGISTRY_USER", "acme"),
+            ("DOCKHAND_TOKEN_PARAMETER", "/dockhand/dockerhub/acme"),
+        ]
+    );
+    assert!(req.environment_variables_override.iter().all(|v| v.kind == "PLAINTEXT"));
+    let json = serde_json::to_value(req).unwrap();
+    for key in [
+        "projectName",
+        "buildspecOverride",
+        "environmentVariablesOverride",
+        "idempotencyToken",
+    ] {
+        assert!(json.get(key).is_some(), "{key}");
+    }
+}
+
+#[test]
+fn plans_are_deterministic() {
+    let r = request(&["b/x", "a/y", "c/Dockerfile", "README"], &[]);
+    assert_eq!(payload_plan(&r), payload_plan(&r));
+    let mut shuffled = r.clone();
+    shuffled.changes.paths.reverse();
+    assert_eq!(payload_plan(&shuffled), payload_plan(&r));
+}
+
+/// Strings an attacker would put in a webhook: shell, YAML and path tricks.
+fn hostile() -> impl Strategy<Value = String> {
+    let fixed = prop_oneof![
+        Just("$(touch /tmp/pwned)".to_string()),
+        Just("`id`".to_string()),
+        Just("a; rm -rf / #".to_string()),
+        Just("line1\nline2\r\n- evil: yaml".to_string()),
+        Just("-rf".to_string()),
+        Just("--upload-pack=touch /tmp/x".to_string()),
+        Just("../../etc/passwd".to_string()),
+        Just("\"quoted\" 'single' \\back".to_string()),
+        Just("{{login}} ${IFS} %s %n".to_string()),
+        Just("\u{202e}gnp.exe \u{1f600} ünïcödé".to_string()),
+        Just("x".repeat(300)),
+        Just("key: value\n  - [a, b]\n? complex".to_string()),
+    ];
+    (fixed, "\\PC{0,40}").prop_map(|(a, b)| format!("{a}{b}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever a push holds, the buildspec is the deployment's constant text and every
+    /// untrusted value reaches the build byte for byte as an environment variable.
+    #[test]
+    fn hostile_fields_travel_only_as_environment_variables(
+        message in hostile(), author in hostile(), branch in hostile(), full_name in hostile(),
+        url_tail in hostile(), dir in hostile(),
+    ) {
+        let mut d = deployment();
+        // Map the hostile directory to a name so its job exists and its path travels.
+        d.config.images.insert(dir.clone(), "mapped".into());
+        d.config.rules = vec![crate::rules::RefRule { pattern: "refs/heads/.*".into(), tags: vec!["edge".into()] }];
+        d = Deployment::new(d.config).unwrap();
+        let mut r = request(&[], &[]);
+        let clean_dir = check_path(&dir).is_ok() && !dir.contains('/');
+        r.changes.paths = vec![format!("{dir}/file")];
+        r.head_commit = Some(HeadCommit { message: message.clone(), author: Some(author.clone()), url: None, timestamp: None });
+        r.git_ref = format!("refs/heads/{branch}");
+        r.repository.full_name = full_name.clone();
+        r.repository.clone_url = format!("https://github.com/{url_tail}");
+        let entries = plan(&r, &PushIndex::new(&r.changes), &d);
+        let constant = buildspec::render(&d.config.registry);
+        let js = jobs(&entries);
+        prop_assert_eq!(js.len(), usize::from(clean_dir));
+        for job in js {
+            let req = &job.request;
+            prop_assert_eq!(&req.buildspec_override, &constant);
+            for value in [&message, &author, &branch, &full_name, &dir] {
+                if value.len() >= 12 {
+                    prop_assert!(!req.buildspec_override.contains(value.as_str()));
+                }
+            }
+            prop_assert_eq!(req.env("COMMIT_MSG"), Some(message.as_str()).filter(|m| !m.is_empty()));
+            prop_assert_eq!(req.env("DOCKHAND_COMMIT_AUTHOR"), Some(author.as_str()).filter(|m| !m.is_empty()));
+            prop_assert_eq!(req.env("SOURCE_BRANCH"), Some(branch.as_str()).filter(|m| !m.is_empty()));
+            prop_assert_eq!(req.env("DOCKHAND_REF"), Some(r.git_ref.as_str()));
+            prop_assert_eq!(req.env("DOCKHAND_REPOSITORY"), Some(full_name.as_str()).filter(|m| !m.is_empty()));
+            prop_assert_eq!(req.env("SOURCE_REPO_URL"), Some(r.repository.clone_url.as_str()));
+            prop_assert_eq!(req.env("BUILD_CONTEXT"), Some(dir.as_str()));
+            let dockerfile = format!("{dir}/Dockerfile");
+            prop_assert_eq!(req.env("DOCKERFILE_PATH"), Some(dockerfile.as_str()));
+            prop_assert_eq!(req.env("DOCKER_REPO"), Some("docker.io/acme/mapped"));
+            // Round trip through the JSON that crosses SNS and the CLI: still byte for byte.
+            let back: crate::job::StartBuildRequest = serde_json::from_str(&serde_json::to_string(req).unwrap()).unwrap();
+            prop_assert_eq!(&back, req);
+        }
+    }
+
+    /// Plans never panic and every entry is a build with a valid image or a skip with a reason.
+    #[test]
+    fn arbitrary_paths_plan_safely(paths in proptest::collection::vec("\\PC{0,30}(/\\PC{0,10}){0,3}", 0..20)) {
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let r = request(&refs, &[]);
+        for e in payload_plan(&r) {
+            match e {
+                PlanEntry::Build(j) => {
+                    prop_assert!(crate::naming::validate_repository_path(j.image.strip_prefix("docker.io/").unwrap()).is_ok());
+                    prop_assert!(check_path(&j.context).is_ok());
+                }
+                PlanEntry::Skip(s) => prop_assert!(!s.reason.is_empty()),
+            }
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! The BuildRequest: what the listener publishes and the spawner plans from.
+//! One definition serves both ends of the build-requests topic.
+
+use crate::github::PushEvent;
+use crate::rules::{RefDecision, RefRules};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// SNS rejects messages over 256 KiB (262,144 bytes, attributes included); the request
+/// stays under this so the envelope and attributes always fit.
+pub const MAX_REQUEST_BYTES: usize = 240 * 1024;
+/// The commit message travels to the build as `COMMIT_MSG`; longer ones are cut here.
+pub const MAX_COMMIT_MESSAGE_BYTES: usize = 4096;
+const DOCKERFILE: &str = "Dockerfile";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRequest {
+    /// `X-GitHub-Delivery`: keys the builds' idempotency tokens.
+    pub delivery: String,
+    pub repository: SourceRepository,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub commit: String,
+    /// The image tags the ref rules chose, in order.
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub head_commit: Option<HeadCommit>,
+    #[serde(default)]
+    pub pusher: Option<String>,
+    pub changes: Changes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRepository {
+    pub name: String,
+    pub full_name: String,
+    pub clone_url: String,
+    #[serde(default)]
+    pub html_url: Option<String>,
+    pub private: bool,
+    #[serde(default)]
+    pub default_branch: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadCommit {
+    pub message: String,
+    #[serde(default)]
+    pub author: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub timestamp: Option<String>,
+}
+
+/// The files a push touched, as of the pushed commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    /// Paths added, modified or removed, deduplicated and sorted.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// The subset of `paths` that no longer exist at the pushed commit.
+    #[serde(default)]
+    pub removed: Vec<String>,
+    /// Directories ("." for the root) in which files changed, used instead of `paths`
+    /// when the paths would not fit in one SNS message. Dockerfile paths stay in `paths`.
+    #[serde(default)]
+    pub directories: Vec<String>,
+}
+
+impl Changes {
+    /// Folds the commits of a push, in order, into the net set of changed paths.
+    pub fn from_commits(push: &PushEvent) -> Self {
+        let mut last_action: BTreeMap<&str, bool> = BTreeMap::new();
+        for commit in &push.commits {
+            for p in commit.added.iter().chain(&commit.modified) {
+                last_action.insert(p, true);
+            }
+            for p in &commit.removed {
+                last_action.insert(p, false);
+            }
+        }
+        Changes {
+            paths: last_action.keys().map(|p| p.to_string()).collect(),
+            removed: last_action
+                .iter()
+                .filter(|(_, present)| !**present)
+                .map(|(p, _)| p.to_string())
+                .collect(),
+            directories: Vec::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty() && self.directories.is_empty()
+    }
+
+    /// Replaces every path but Dockerfiles by its directory.
+    fn to_directories(&self) -> Self {
+        let is_dockerfile = |p: &&String| p.rsplit('/').next() == Some(DOCKERFILE);
+        let directories: BTreeSet<String> = self
+            .paths
+            .iter()
+            .filter(|p| !is_dockerfile(p))
+            .map(|p| p.rsplit_once('/').map_or(".", |(dir, _)| dir).to_owned())
+            .chain(self.directories.iter().cloned())
+            .collect();
+        Changes {
+            paths: self.paths.iter().filter(is_dockerfile).cloned().collect(),
+            removed: self.removed.iter().filter(is_dockerfile).cloned().collect(),
+            directories: directories.into_iter().collect(),
+        }
+    }
+}
+
+/// What the listener does with a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intake {
+    Build(BuildRequest),
+    Ignored { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("X-GitHub-Delivery {0:?} is missing or not a delivery id (1-100 letters, digits and dashes)")]
+    Delivery(String),
+    #[error("the push's `after` {0:?} is not a commit id")]
+    Commit(String),
+    #[error("the push's repository.clone_url {0:?} is not an https:// URL")]
+    CloneUrl(String),
+    #[error(
+        "the push changes {directories} directories, more than one build request can carry ({bytes} bytes, limit {MAX_REQUEST_BYTES})"
+    )]
+    TooLarge { directories: usize, bytes: usize },
+}
+
+/// Reduces a push to a BuildRequest, or says why it builds nothing.
+pub fn intake(push: &PushEvent, delivery: &str, rules: &RefRules) -> Result<Intake, RequestError> {
+    if delivery.is_empty() || delivery.len() > 100 || !delivery.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(RequestError::Delivery(delivery.chars().take(120).collect()));
+    }
+    if push.deleted {
+        return Ok(Intake::Ignored {
+            reason: format!("{} was deleted", push.git_ref),
+        });
+    }
+    if !is_commit_id(&push.after) {
+        return Err(RequestError::Commit(push.after.chars().take(80).collect()));
+    }
+    let url = &push.repository.clone_url;
+    if !url.starts_with("https://") || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(RequestError::CloneUrl(url.chars().take(200).collect()));
+    }
+    let tags = match rules.decide(&push.git_ref, push.repository.default_branch.as_deref(), &push.after) {
+        RefDecision::Build { tags } => tags,
+        RefDecision::NotBuilt { reason } => return Ok(Intake::Ignored { reason }),
+    };
+    let head_commit = push.head_commit.as_ref().map(|c| HeadCommit {
+        message: truncate(&c.message, MAX_COMMIT_MESSAGE_BYTES).to_owned(),
+        author: c
+            .author
+            .as_ref()
+            .and_then(|a| a.name.clone().or_else(|| a.username.clone())),
+        url: c.url.clone(),
+        timestamp: c.timestamp.clone(),
+    });
+    let r = &push.repository;
+    Ok(Intake::Build(BuildRequest {
+        delivery: delivery.to_owned(),
+        repository: SourceRepository {
+            name: r.name.clone(),
+            full_name: r.full_name.clone(),
+            clone_url: r.clone_url.clone(),
+            html_url: r.html_url.clone(),
+            private: r.private,
+            default_branch: r.default_branch.clone(),
+        },
+        git_ref: push.git_ref.clone(),
+        commit: push.after.clone(),
+        tags,
+        head_commit,
+        pusher: push.pusher.as_ref().map(|p| p.name.clone()),
+        changes: Changes::from_commits(push),
+    }))
+}
+
+impl BuildRequest {
+    /// The JSON for the build-requests topic, reduced to directories if the paths would
+    /// push it over SNS's message size limit.
+    pub fn encode_for_sns(mut self) -> Result<(Self, String), RequestError> {
+        let json = serde_json::to_string(&self).expect("a BuildRequest always serializes");
+        if json.len() <= MAX_REQUEST_BYTES {
+            return Ok((self, json));
+        }
+        self.changes = self.changes.to_directories();
+        let json = serde_json::to_string(&self).expect("a BuildRequest always serializes");
+        if json.len() <= MAX_REQUEST_BYTES {
+            return Ok((self, json));
+        }
+        Err(RequestError::TooLarge {
+            directories: self.changes.directories.len(),
+            bytes: json.len(),
+        })
+    }
+
+    /// The branch or tag name, as Docker Hub's `SOURCE_BRANCH`.
+    pub fn source_branch(&self) -> &str {
+        self.git_ref
+            .strip_prefix("refs/heads/")
+            .or_else(|| self.git_ref.strip_prefix("refs/tags/"))
+            .unwrap_or(&self.git_ref)
+    }
+}
+
+fn is_commit_id(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit()) && s.bytes().any(|b| b != b'0')
+}
+
+/// The longest prefix of `s` within `max` bytes that ends on a character boundary.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::github::{Commit, Owner, Repository};
+
+    fn commit(added: &[&str], modified: &[&str], removed: &[&str]) -> Commit {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
+        Commit {
+            id: "a".repeat(40),
+            message: "m".into(),
+            timestamp: None,
+            url: None,
+            author: None,
+            added: v(added),
+            modified: v(modified),
+            removed: v(removed),
+        }
+    }
+
+    pub(crate) fn push(git_ref: &str, commits: Vec<Commit>) -> PushEvent {
+        PushEvent {
+            git_ref: git_ref.into(),
+            before: "0".repeat(40),
+            after: "6113728f27ae82c7b1a177c8d03f9e96e0adf246".into(),
+            created: false,
+            deleted: false,
+            forced: false,
+            head_commit: commits.last().cloned(),
+            commits,
+            repository: Repository {
+                name: "images".into(),
+                full_name: "acme/images".into(),
+                clone_url: "https://github.com/acme/images.git".into(),
+                html_url: None,
+                private: false,
+                default_branch: Some("main".into()),
+                owner: Owner {
+                    login: Some("acme".into()),
+                    name: None,
+                },
+            },
+            pusher: None,
+        }
+    }
+
+    fn rules() -> RefRules {
+        RefRules::new(&RefRules::default_rules()).unwrap()
+    }
+
+    #[test]
+    fn net_changes_follow_commit_order() {
+        let p = push(
+            "refs/heads/main",
+            vec![
+                commit(&["a/Dockerfile", "b/x"], &[], &[]),
+                commit(&[], &["b/x"], &["a/Dockerfile"]),
+                commit(&["c/y"], &[], &["c/y"]),
+                commit(&["c/y"], &[], &[]),
+            ],
+        );
+        let c = Changes::from_commits(&p);
+        assert_eq!(c.paths, ["a/Dockerfile", "b/x", "c/y"]);
+        assert_eq!(c.removed, ["a/Dockerfile"]);
+    }
+
+    #[test]
+    fn ignored_pushes_say_why() {
+        let mut p = push("refs/heads/feature", vec![]);
+        assert_eq!(
+            intake(&p, "d-1", &rules()).unwrap(),
+            Intake::Ignored {
+                reason: "no ref rule builds refs/heads/feature".into()
+            }
+        );
+        p.deleted = true;
+        p.after = "0".repeat(40);
+        assert_eq!(
+            intake(&p, "d-1", &rules()).unwrap(),
+            Intake::Ignored {
+                reason: "refs/heads/feature was deleted".into()
+            }
+        );
+    }
+
+    #[test]
+    fn untrusted_identifiers_are_checked() {
+        let mut p = push("refs/heads/main", vec![]);
+        assert!(matches!(intake(&p, "", &rules()), Err(RequestError::Delivery(_))));
+        assert!(matches!(
+            intake(&p, "x; rm -rf /", &rules()),
+            Err(RequestError::Delivery(_))
+        ));
+        p.after = "--upload-pack=touch /tmp/pwned".into();
+        assert!(matches!(intake(&p, "d", &rules()), Err(RequestError::Commit(_))));
+        p.after = "6113728f27ae82c7b1a177c8d03f9e96e0adf246".into();
+        for url in ["ext::sh -c touch% /tmp/pwned", "file:///etc", "-u", "https://x/ y"] {
+            p.repository.clone_url = url.into();
+            assert!(
+                matches!(intake(&p, "d", &rules()), Err(RequestError::CloneUrl(_))),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_commit_messages_are_cut_on_a_character_boundary() {
+        let mut p = push("refs/heads/main", vec![commit(&["a/b"], &[], &[])]);
+        p.head_commit.as_mut().unwrap().message = "é".repeat(5000);
+        let Intake::Build(r) = intake(&p, "d", &rules()).unwrap() else {
+            panic!()
+        };
+        let m = &r.head_commit.unwrap().message;
+        assert!(m.len() <= MAX_COMMIT_MESSAGE_BYTES && m.len() >= MAX_COMMIT_MESSAGE_BYTES - 1);
+    }
+
+    #[test]
+    fn oversized_requests_fall_back_to_directories() {
+        let many: Vec<String> = (0..20_000)
+            .map(|i| format!("svc{}/src/file-{i:05}.txt", i % 7))
+            .collect();
+        let refs: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
+        let mut added = refs.clone();
+        added.push("svc1/Dockerfile");
+        let p = push(
+            "refs/heads/main",
+            vec![commit(&added, &[], &["old/Dockerfile", "old/readme"])],
+        );
+        let Intake::Build(r) = intake(&p, "d", &rules()).unwrap() else {
+            panic!()
+        };
+        let (reduced, json) = r.encode_for_sns().unwrap();
+        assert!(json.len() <= MAX_REQUEST_BYTES);
+        assert_eq!(reduced.changes.paths, ["old/Dockerfile", "svc1/Dockerfile"]);
+        assert_eq!(reduced.changes.removed, ["old/Dockerfile"]);
+        let dirs: Vec<String> = (0..7)
+            .map(|i| format!("svc{i}/src"))
+            .chain(["old".to_string()])
+            .collect();
+        let mut expected = dirs;
+        expected.sort();
+        assert_eq!(reduced.changes.directories, expected);
+        let back: BuildRequest = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, reduced);
+    }
+
+    #[test]
+    fn small_requests_are_unchanged() {
+        let p = push("refs/tags/v1", vec![commit(&["README.md"], &[], &[])]);
+        let Intake::Build(r) = intake(&p, "d", &rules()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.tags, ["v1"]);
+        assert_eq!(r.source_branch(), "v1");
+        let (same, _) = r.clone().encode_for_sns().unwrap();
+        assert_eq!(same, r);
+        assert_eq!(same.changes.paths, ["README.md"]);
+    }
+}
