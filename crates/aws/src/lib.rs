@@ -1,1 +1,34 @@
+//! The AWS side of dockhand's ports: SNS, SSM Parameter Store and CodeBuild.
+//!
+//! Every call returns its error as a [`PortError`] naming the service, the resource and
+//! what AWS said; retries are the SDK's standard mode with explicit, bounded settings.
 
+pub mod codebuild;
+pub mod lambda_env;
+pub mod sns;
+pub mod ssm;
+
+pub use dockhand_core::ports::PortError;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// The error text for a failed SDK call, with the service's own error code and message.
+pub(crate) fn describe<E, R>(what: &str, err: &SdkError<E, R>) -> PortError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let detail = match err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            format!(
+                "{}: {}",
+                e.code().unwrap_or("error"),
+                e.message().unwrap_or("no message")
+            )
+        }
+        other => aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+    };
+    PortError(format!("{what}: {detail}"))
+}

@@ -1,1 +1,138 @@
-fn main() {}
+//! The dockhand command.
+
+use clap::{Parser, Subcommand};
+use dockhand_core::config::{Config, DEFAULT_COMPUTE_TYPE, DEFAULT_PROJECT, DEFAULT_TIMEOUT_MINUTES};
+use dockhand_core::github::{Event, parse_event};
+use dockhand_core::index::{DockerfileIndex, PushIndex, TreeIndex};
+use dockhand_core::request::{Intake, intake};
+use dockhand_core::rules::RefRules;
+use dockhand_core::{BuildRequest, Deployment, PlanEntry, Registry, Skip, plan};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "dockhand",
+    version,
+    about = "Serverless image builds for Git monorepos of Dockerfiles"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print what a push would build: one JSON object per line, each a build with its exact
+    /// StartBuild request, or a skip with its reason.
+    Plan {
+        /// The push event's JSON, as GitHub delivers it.
+        #[arg(long, value_name = "PUSH.json")]
+        event: PathBuf,
+        /// `git ls-tree -r --name-only <commit>` output: makes the plan exact.
+        #[arg(long, value_name = "FILE")]
+        tree: Option<PathBuf>,
+        /// The deployment configuration (the same JSON as DOCKHAND_CONFIG).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The delivery id the idempotency tokens derive from.
+        #[arg(long, default_value = "00000000-0000-0000-0000-000000000000")]
+        delivery: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Plan {
+            event,
+            tree,
+            config,
+            delivery,
+        } => run_plan(&event, tree.as_deref(), config.as_deref(), &delivery),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dockhand: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read(path: &std::path::Path, what: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+}
+
+fn run_plan(
+    event: &std::path::Path,
+    tree: Option<&std::path::Path>,
+    config: Option<&std::path::Path>,
+    delivery: &str,
+) -> Result<(), String> {
+    let body = read(event, "the event file")?;
+    let push = match parse_event("push", Some("application/json"), body.as_bytes())
+        .map_err(|e| format!("{}: {e}", event.display()))?
+    {
+        Event::Push(push) => push,
+        _ => unreachable!("parsed as a push"),
+    };
+    let deployment = match config {
+        Some(path) => {
+            Deployment::from_json(&read(path, "the configuration")?).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => default_deployment(&push.repository.owner.login.clone().unwrap_or_default())?,
+    };
+    let mut out = std::io::stdout().lock();
+    let mut emit = |entry: &PlanEntry| -> Result<(), String> {
+        let line = serde_json::to_string(entry).expect("plan entries serialize");
+        writeln!(out, "{line}").map_err(|e| format!("cannot write the plan: {e}"))
+    };
+    // The listener's half, then the spawner's, with the SNS message in between.
+    let request = match intake(&push, delivery, &deployment.rules).map_err(|e| e.to_string())? {
+        Intake::Build(request) => request,
+        Intake::Ignored { reason } => {
+            return emit(&PlanEntry::Skip(Skip {
+                context: ".".into(),
+                reason,
+            }));
+        }
+    };
+    let (_, message) = request.encode_for_sns().map_err(|e| e.to_string())?;
+    let request: BuildRequest = serde_json::from_str(&message).expect("a BuildRequest decodes what it encodes");
+    let index: Box<dyn DockerfileIndex> = match tree {
+        Some(path) => Box::new(TreeIndex::from_ls_tree(&read(path, "the tree listing")?)),
+        None => Box::new(PushIndex::new(&request.changes)),
+    };
+    for entry in plan(&request, index.as_ref(), &deployment) {
+        emit(&entry)?;
+    }
+    Ok(())
+}
+
+/// Without a deployment: the project name, compute and timeout defaults, the default ref
+/// rules, and Docker Hub under the repository owner's name.
+fn default_deployment(owner: &str) -> Result<Deployment, String> {
+    let namespace = owner.to_ascii_lowercase();
+    eprintln!(
+        "dockhand: no --config given: using CodeBuild project {DEFAULT_PROJECT:?}, Docker Hub namespace {namespace:?} (the repository owner), \
+         {DEFAULT_COMPUTE_TYPE}, {DEFAULT_TIMEOUT_MINUTES}-minute timeout, and the default ref rules \
+         (default branch -> latest + short SHA; tags -> their name)"
+    );
+    Deployment::new(Config {
+        project: DEFAULT_PROJECT.into(),
+        registry: Registry::DockerHub {
+            namespace,
+            username: None,
+            token_parameter: None,
+        },
+        rules: RefRules::default_rules(),
+        images: Default::default(),
+        compute_type: DEFAULT_COMPUTE_TYPE.into(),
+        timeout_minutes: DEFAULT_TIMEOUT_MINUTES,
+    })
+    .map_err(|e| {
+        format!("the repository owner {owner:?} cannot serve as the Docker Hub namespace ({e}); pass --config")
+    })
+}

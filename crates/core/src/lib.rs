@@ -12,6 +12,7 @@ pub mod index;
 pub mod job;
 pub mod naming;
 pub mod plan;
+pub mod ports;
 pub mod request;
 pub mod rules;
 pub mod signature;

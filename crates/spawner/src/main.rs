@@ -1,1 +1,28 @@
-fn main() {}
+use aws_lambda_events::event::sns::SnsEvent;
+use dockhand_aws::{codebuild, lambda_env};
+use dockhand_spawner::Spawner;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::time::Duration;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let deployment = lambda_env::deployment()?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let codebuild_config = aws_sdk_codebuild::config::Builder::from(&aws)
+        .retry_config(codebuild::retry_config(Duration::from_secs(1)))
+        .build();
+    let spawner = Spawner {
+        deployment,
+        starter: codebuild::CodeBuildStarter::new(aws_sdk_codebuild::Client::from_conf(codebuild_config)),
+    };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SnsEvent>| {
+        let spawner = &spawner;
+        async move {
+            let report = spawner.handle(&event.payload).await?;
+            tracing::info!(started = report.started.len(), skipped = report.skipped.len(), "done");
+            Ok::<(), Error>(())
+        }
+    }))
+    .await
+}

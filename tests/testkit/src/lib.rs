@@ -1,1 +1,190 @@
+//! Test support shared by the function crates.
 
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// A moto server on a free loopback port, stopped when dropped. Each test gets its own, so
+/// state never leaks between tests.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let program = std::env::var_os("MOTO_SERVER")
+            .map(PathBuf::from)
+            .or_else(|| Some(root().join(".venv/bin/moto_server")).filter(|p| p.exists()))
+            .unwrap_or_else(|| PathBuf::from("moto_server"));
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {}: {e}. Run `make test`, which installs moto into .venv",
+                    program.display()
+                )
+            });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start listening on port {port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// An SDK configuration pointed at this server, with dummy credentials.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sns::config::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .load()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A topic with a queue subscribed to it by raw delivery, so a test can read back exactly
+/// what was published.
+pub struct TopicProbe {
+    pub topic_arn: String,
+    queue_url: String,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl TopicProbe {
+    pub async fn create(config: &aws_config::SdkConfig, name: &str) -> TopicProbe {
+        let sns = aws_sdk_sns::Client::new(config);
+        let sqs = aws_sdk_sqs::Client::new(config);
+        let topic_arn = sns.create_topic().name(name).send().await.unwrap().topic_arn.unwrap();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-probe"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .unwrap();
+        TopicProbe {
+            topic_arn,
+            queue_url,
+            sqs,
+        }
+    }
+
+    /// Every message waiting in the queue, removed from it.
+    pub async fn drain(&self) -> Vec<String> {
+        let mut bodies = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for m in messages {
+                bodies.push(m.body.unwrap_or_default());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// Stores a SecureString parameter.
+pub async fn put_secure_string(config: &aws_config::SdkConfig, name: &str, value: &str) {
+    aws_sdk_ssm::Client::new(config)
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// GitHub's example payloads for one event, from the npm package `@octokit/webhooks-examples`.
+pub fn octokit_examples(event: &str) -> Vec<serde_json::Value> {
+    let path = root().join("tests/node_modules/@octokit/webhooks-examples/api.github.com/index.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e}. Run `make test`, which installs the npm package",
+            path.display()
+        )
+    });
+    let index: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let entry = index
+        .into_iter()
+        .find(|e| e["name"] == event)
+        .unwrap_or_else(|| panic!("no {event} examples"));
+    entry["examples"].as_array().unwrap().clone()
+}
+
+/// The X-Hub-Signature-256 GitHub would send.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    dockhand_core::signature::sign(secret.as_bytes(), body)
+}
+
+/// A fixture under tests/fixtures.
+pub fn fixture(name: &str) -> String {
+    let path = root().join("tests/fixtures").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}

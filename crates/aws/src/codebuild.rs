@@ -1,0 +1,72 @@
+//! Starting builds on the shared CodeBuild project.
+
+use crate::describe;
+use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType, SourceType};
+use aws_smithy_types::retry::RetryConfig;
+use dockhand_core::job::StartBuildRequest;
+use dockhand_core::ports::{BuildStarter, PortError};
+use std::time::Duration;
+
+/// StartBuild retries: throttling and transient errors are retried by the SDK's standard
+/// mode with exponential backoff, at most this many attempts in all.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// The retry settings the spawner's CodeBuild client uses. Bounded: at most
+/// [`MAX_ATTEMPTS`] attempts, backoff from `initial` up to 20 s with jitter.
+pub fn retry_config(initial: Duration) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(initial)
+        .with_max_backoff(Duration::from_secs(20))
+}
+
+#[derive(Debug, Clone)]
+pub struct CodeBuildStarter {
+    client: aws_sdk_codebuild::Client,
+}
+
+impl CodeBuildStarter {
+    pub fn new(client: aws_sdk_codebuild::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl BuildStarter for CodeBuildStarter {
+    async fn start_build(&self, r: &StartBuildRequest) -> Result<String, PortError> {
+        let env = r
+            .environment_variables_override
+            .iter()
+            .map(|v| {
+                EnvironmentVariable::builder()
+                    .name(&v.name)
+                    .value(&v.value)
+                    .r#type(EnvironmentVariableType::from(v.kind.as_str()))
+                    .build()
+                    .map_err(|e| PortError(format!("environment variable {}: {e}", v.name)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = self
+            .client
+            .start_build()
+            .project_name(&r.project_name)
+            .source_type_override(SourceType::from(r.source_type_override.as_str()))
+            .buildspec_override(&r.buildspec_override)
+            .set_environment_variables_override(Some(env))
+            .idempotency_token(&r.idempotency_token)
+            .compute_type_override(r.compute_type_override.as_str().into())
+            .timeout_in_minutes_override(i32::try_from(r.timeout_in_minutes_override).unwrap_or(i32::MAX))
+            .privileged_mode_override(r.privileged_mode_override)
+            .send()
+            .await
+            .map_err(|e| describe(&format!("CodeBuild StartBuild on {}", r.project_name), &e))?;
+        out.build_value()
+            .and_then(|b| b.id())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                PortError(format!(
+                    "CodeBuild StartBuild on {} answered without a build id",
+                    r.project_name
+                ))
+            })
+    }
+}
