@@ -17,8 +17,7 @@ pub enum Event {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PingEvent {
-    #[serde(default)]
-    pub zen: Option<String>,
+    pub zen: String,
     #[serde(default)]
     pub hook_id: Option<u64>,
 }
