@@ -1,0 +1,249 @@
+//! The spawner's StartBuild requests, checked field by field with aws-smithy-mocks, and
+//! its retry behaviour under throttling.
+
+use aws_lambda_events::event::sns::SnsEvent;
+use aws_sdk_codebuild::Client;
+use aws_sdk_codebuild::operation::start_build::{StartBuildInput, StartBuildOutput};
+use aws_sdk_codebuild::types::{Build, ComputeType, EnvironmentVariableType, SourceType};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use dockhand_aws::codebuild::{CodeBuildStarter, MAX_ATTEMPTS, retry_config};
+use dockhand_core::github::{Event, parse_event};
+use dockhand_core::request::{Intake, intake};
+use dockhand_core::{BuildRequest, Deployment, buildspec};
+use dockhand_spawner::{SpawnError, Spawner};
+use dockhand_testkit::fixture;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const DELIVERY: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+
+fn deployment() -> Deployment {
+    Deployment::from_json(&fixture("config.json")).unwrap()
+}
+
+fn request() -> BuildRequest {
+    let Event::Push(push) = parse_event("push", None, fixture("push-monorepo.json").as_bytes()).unwrap() else {
+        unreachable!()
+    };
+    let Intake::Build(r) = intake(&push, DELIVERY, &deployment().rules).unwrap() else {
+        panic!("not built")
+    };
+    r
+}
+
+fn sns_event(message: &str) -> SnsEvent {
+    let mut event: serde_json::Value = serde_json::from_str(&fixture("sns-build-request.json")).unwrap();
+    event["Records"][0]["Sns"]["Message"] = serde_json::Value::String(message.to_owned());
+    serde_json::from_value(event).unwrap()
+}
+
+fn recording_rule(seen: Arc<Mutex<Vec<StartBuildInput>>>) -> Rule {
+    mock!(Client::start_build).then_compute_output(move |input| {
+        seen.lock().unwrap().push(input.clone());
+        let id = format!("dockhand:{}", &input.idempotency_token().unwrap()[..8]);
+        StartBuildOutput::builder()
+            .build_value(Build::builder().id(id).build())
+            .build()
+    })
+}
+
+fn spawner(rules: &[&Rule]) -> Spawner<CodeBuildStarter> {
+    let client = mock_client!(aws_sdk_codebuild, RuleMode::MatchAny, rules, |c| c
+        .retry_config(retry_config(Duration::from_millis(1))));
+    Spawner {
+        deployment: deployment(),
+        starter: CodeBuildStarter::new(client),
+    }
+}
+
+const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+
+#[tokio::test]
+async fn every_field_of_the_start_build_request() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let rule = recording_rule(seen.clone());
+    let spawner = spawner(&[&rule]);
+    let (_, message) = request().encode_for_sns().unwrap();
+    let report = spawner.handle(&sns_event(&message)).await.unwrap();
+
+    // web (Dockerfile modified), tools/lint (added), api (by convention); legacy-api's
+    // Dockerfile was removed; README.md at the root has no known Dockerfile.
+    let started: Vec<&str> = report.started.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(started, ["api", "tools/lint", "web"]);
+    let skipped: Vec<&str> = report.skipped.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(skipped, [".", "legacy-api"]);
+    assert_eq!(rule.num_calls(), 3);
+
+    let seen = seen.lock().unwrap();
+    let web = seen
+        .iter()
+        .find(|i| i.environment_variables_override().iter().any(|v| v.value() == "web"))
+        .unwrap();
+    assert_eq!(web.project_name(), Some("dockhand"));
+    assert_eq!(web.source_type_override(), Some(&SourceType::NoSource));
+    assert_eq!(
+        web.buildspec_override(),
+        Some(buildspec::render(&deployment().config.registry).as_str())
+    );
+    assert_eq!(
+        web.idempotency_token(),
+        Some(dockhand_core::job::idempotency_token(DELIVERY, "web").as_str())
+    );
+    assert_eq!(web.compute_type_override(), Some(&ComputeType::BuildGeneral1Small));
+    assert_eq!(web.timeout_in_minutes_override(), Some(30));
+    assert_eq!(web.privileged_mode_override(), Some(true));
+    let env: Vec<(&str, &str)> = web
+        .environment_variables_override()
+        .iter()
+        .map(|v| (v.name(), v.value()))
+        .collect();
+    let sha = "3e8a1f5c7b9d2e4f6a8c0b1d3e5f7a9c2b4d6e8f";
+    assert_eq!(
+        env,
+        [
+            ("SOURCE_REPO_URL", "https://github.com/acme/images.git"),
+            ("SOURCE_COMMIT", sha),
+            ("SOURCE_BRANCH", "main"),
+            ("COMMIT_MSG", "Add tools/lint image, retire legacy-api, update docs"),
+            ("DOCKER_REPO", "docker.io/acme/web"),
+            ("DOCKER_TAG", "latest"),
+            ("IMAGE_NAME", "docker.io/acme/web:latest"),
+            ("DOCKERFILE_PATH", "web/Dockerfile"),
+            ("BUILD_CONTEXT", "web"),
+            ("DOCKHAND_DELIVERY", DELIVERY),
+            ("DOCKHAND_TAGS", "latest,3e8a1f5"),
+            ("DOCKHAND_REGISTRY", "docker.io"),
+            ("DOCKHAND_REPOSITORY", "acme/images"),
+            ("DOCKHAND_REF", "refs/heads/main"),
+            ("DOCKHAND_COMMIT_AUTHOR", "Grace Hopper"),
+            (
+                "DOCKHAND_COMMIT_URL",
+                "https://github.com/acme/images/commit/3e8a1f5c7b9d2e4f6a8c0b1d3e5f7a9c2b4d6e8f"
+            ),
+            ("DOCKHAND_REGISTRY_USER", "acmebot"),
+            ("DOCKHAND_TOKEN_PARAMETER", "/dockhand/dockerhub/acme"),
+        ]
+    );
+    assert!(
+        web.environment_variables_override()
+            .iter()
+            .all(|v| v.r#type() == Some(&EnvironmentVariableType::Plaintext))
+    );
+    let lint = seen
+        .iter()
+        .find(|i| {
+            i.environment_variables_override()
+                .iter()
+                .any(|v| v.value() == "tools/lint")
+        })
+        .unwrap();
+    let lint_repo = lint
+        .environment_variables_override()
+        .iter()
+        .find(|v| v.name() == "DOCKER_REPO")
+        .unwrap();
+    assert_eq!(lint_repo.value(), "docker.io/acme/tools-lint");
+}
+
+#[tokio::test]
+async fn the_same_delivery_sends_the_same_requests() {
+    let first = Arc::new(Mutex::new(Vec::new()));
+    let second = Arc::new(Mutex::new(Vec::new()));
+    let (_, message) = request().encode_for_sns().unwrap();
+    for seen in [&first, &second] {
+        let rule = recording_rule(seen.clone());
+        spawner(&[&rule]).handle(&sns_event(&message)).await.unwrap();
+    }
+    // CodeBuild rejects a reused idempotency token with other parameters: a retried
+    // invocation must send exactly the same requests.
+    assert_eq!(*first.lock().unwrap(), *second.lock().unwrap());
+}
+
+#[tokio::test]
+async fn throttling_then_success() {
+    let rule = mock!(Client::start_build)
+        .sequence()
+        .http_status(400, Some(THROTTLED.into()))
+        .times(2)
+        .output(|| {
+            StartBuildOutput::builder()
+                .build_value(Build::builder().id("dockhand:1").build())
+                .build()
+        })
+        .repeatedly()
+        .build();
+    let (_, message) = request().encode_for_sns().unwrap();
+    let report = spawner(&[&rule]).handle(&sns_event(&message)).await.unwrap();
+    assert_eq!(report.started.len(), 3);
+    assert_eq!(rule.num_calls(), 2 + 3, "two throttled attempts, then one call per job");
+}
+
+#[tokio::test]
+async fn throttling_that_never_ends_fails_the_invocation() {
+    let rule = mock!(Client::start_build)
+        .sequence()
+        .http_status(400, Some(THROTTLED.into()))
+        .repeatedly()
+        .build();
+    let (_, message) = request().encode_for_sns().unwrap();
+    let err = spawner(&[&rule]).handle(&sns_event(&message)).await.unwrap_err();
+    let SpawnError::Start { report } = &err else {
+        panic!("{err}")
+    };
+    assert!(report.started.is_empty());
+    assert_eq!(report.failed.len(), 3);
+    assert_eq!(
+        rule.num_calls(),
+        3 * MAX_ATTEMPTS as usize,
+        "bounded: {MAX_ATTEMPTS} attempts per job"
+    );
+    let text = err.to_string();
+    assert!(text.starts_with("3 of 3 builds could not be started"), "{text}");
+    assert!(text.contains("ThrottlingException"), "{text}");
+}
+
+#[tokio::test]
+async fn one_failed_job_fails_the_invocation_but_not_the_others() {
+    let refuse_web = mock!(Client::start_build)
+        .match_requests(|i| {
+            i.environment_variables_override()
+                .iter()
+                .any(|v| v.name() == "BUILD_CONTEXT" && v.value() == "web")
+        })
+        .then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    r#"{"__type":"AccountLimitExceededException","message":"Cannot have more than 1 builds in queue"}"#,
+                ),
+            )
+        });
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let accept = recording_rule(seen);
+    let (_, message) = request().encode_for_sns().unwrap();
+    let err = spawner(&[&refuse_web, &accept])
+        .handle(&sns_event(&message))
+        .await
+        .unwrap_err();
+    let SpawnError::Start { report } = err else { panic!() };
+    assert_eq!(
+        report.started.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+        ["api", "tools/lint"]
+    );
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].0, "web");
+    assert!(
+        report.failed[0].1.contains("AccountLimitExceededException"),
+        "{}",
+        report.failed[0].1
+    );
+    assert_eq!(refuse_web.num_calls(), 1, "not a retryable error");
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_a_build_request_fails_loudly() {
+    let rule = recording_rule(Arc::default());
+    let err = spawner(&[&rule]).handle(&sns_event("{\"hello\":1}")).await.unwrap_err();
+    assert!(matches!(err, SpawnError::Decode { index: 0, .. }), "{err}");
+    assert_eq!(rule.num_calls(), 0);
+}
