@@ -38,7 +38,7 @@ pub struct Skip {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum PlanEntry {
-    Build(BuildJob),
+    Build(Box<BuildJob>),
     Skip(Skip),
 }
 
@@ -177,7 +177,7 @@ pub fn plan(request: &BuildRequest, index: &dyn DockerfileIndex, deployment: &De
 
     let mut entries: Vec<(String, PlanEntry)> = jobs
         .into_iter()
-        .map(|j| (j.context.clone(), PlanEntry::Build(j)))
+        .map(|j| (j.context.clone(), PlanEntry::Build(Box::new(j))))
         .collect();
     entries.extend(
         skips

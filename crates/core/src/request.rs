@@ -116,7 +116,7 @@ impl Changes {
 /// What the listener does with a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Intake {
-    Build(BuildRequest),
+    Build(Box<BuildRequest>),
     Ignored { reason: String },
 }
 
@@ -166,7 +166,7 @@ pub fn intake(push: &PushEvent, delivery: &str, rules: &RefRules) -> Result<Inta
         timestamp: c.timestamp.clone(),
     });
     let r = &push.repository;
-    Ok(Intake::Build(BuildRequest {
+    Ok(Intake::Build(Box::new(BuildRequest {
         delivery: delivery.to_owned(),
         repository: SourceRepository {
             name: r.name.clone(),
@@ -182,7 +182,7 @@ pub fn intake(push: &PushEvent, delivery: &str, rules: &RefRules) -> Result<Inta
         head_commit,
         pusher: push.pusher.as_ref().map(|p| p.name.clone()),
         changes: Changes::from_commits(push),
-    }))
+    })))
 }
 
 impl BuildRequest {
@@ -383,7 +383,7 @@ mod tests {
         assert_eq!(r.tags, ["v1"]);
         assert_eq!(r.source_branch(), "v1");
         let (same, _) = r.clone().encode_for_sns().unwrap();
-        assert_eq!(same, r);
+        assert_eq!(same, *r);
         assert_eq!(same.changes.paths, ["README.md"]);
     }
 }

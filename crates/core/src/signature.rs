@@ -37,14 +37,15 @@ pub fn verify<S: AsRef<[u8]>>(
     if secrets.is_empty() {
         return Err(SignatureError::NoSecrets);
     }
-    // Every secret is tried even after a match, so timing does not reveal which one matched.
-    let mut matched = false;
-    for secret in secrets {
+    // verify_slice compares in constant time. Stopping at the first match reveals only
+    // which of the valid secrets signed, which is no secret; a forgery is always checked
+    // against every one.
+    let matched = secrets.iter().any(|secret| {
         let mut mac =
             <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_ref()).expect("HMAC accepts keys of any length");
         mac.update(body);
-        matched |= mac.verify_slice(&digest).is_ok();
-    }
+        mac.verify_slice(&digest).is_ok()
+    });
     if matched { Ok(()) } else { Err(SignatureError::Mismatch) }
 }
 

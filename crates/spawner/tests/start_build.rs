@@ -28,7 +28,7 @@ fn request() -> BuildRequest {
     let Intake::Build(r) = intake(&push, DELIVERY, &deployment().rules).unwrap() else {
         panic!("not built")
     };
-    r
+    *r
 }
 
 fn sns_event(message: &str) -> SnsEvent {

@@ -71,7 +71,7 @@ fn summary(entries: &[PlanEntry]) -> Vec<(&'static str, String)> {
 fn jobs(entries: &[PlanEntry]) -> Vec<&BuildJob> {
     entries
         .iter()
-        .filter_map(|e| if let PlanEntry::Build(j) = e { Some(j) } else { None })
+        .filter_map(|e| if let PlanEntry::Build(j) = e { Some(j.as_ref()) } else { None })
         .collect()
 }
 

@@ -1,0 +1,167 @@
+//! `dockhand plan` as a user runs it.
+
+use serde_json::Value;
+use std::process::Command;
+
+fn fixture(name: &str) -> String {
+    format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn plan(args: &[&str]) -> (Vec<Value>, String, bool) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dockhand"))
+        .arg("plan")
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (lines, String::from_utf8(out.stderr).unwrap(), out.status.success())
+}
+
+fn kinds(lines: &[Value]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_owned(),
+                l["context"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+#[test]
+fn exact_plan_with_tree_and_config() {
+    let (lines, stderr, ok) = plan(&[
+        "--event",
+        &fixture("push-monorepo.json"),
+        "--tree",
+        &fixture("monorepo.tree"),
+        "--config",
+        &fixture("config.json"),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert_eq!(
+        kinds(&lines),
+        pairs(&[
+            ("build", "api"),
+            ("skip", "legacy-api"),
+            ("build", "tools/lint"),
+            ("build", "web")
+        ])
+    );
+    let web = &lines[3];
+    assert_eq!(web["dockerfile"], "web/Dockerfile");
+    assert_eq!(web["image"], "docker.io/acme/web");
+    assert_eq!(web["tags"], serde_json::json!(["latest", "3e8a1f5"]));
+    let request = &web["request"];
+    assert_eq!(request["projectName"], "dockhand");
+    assert_eq!(request["sourceTypeOverride"], "NO_SOURCE");
+    assert_eq!(request["timeoutInMinutesOverride"], 30);
+    assert!(
+        request["buildspecOverride"]
+            .as_str()
+            .unwrap()
+            .starts_with("# dockhand build")
+    );
+    assert_eq!(request["idempotencyToken"].as_str().unwrap().len(), 64);
+    let env = request["environmentVariablesOverride"].as_array().unwrap();
+    assert!(
+        env.iter()
+            .all(|v| v["type"] == "PLAINTEXT" && v["name"].is_string() && v["value"].is_string())
+    );
+    assert!(
+        env.iter()
+            .any(|v| v["name"] == "DOCKERFILE_PATH" && v["value"] == "web/Dockerfile")
+    );
+    assert_eq!(lines[1]["reason"], "its Dockerfile was removed by this push");
+}
+
+#[test]
+fn payload_only_plan_uses_the_convention_and_says_what_it_cannot_know() {
+    let (lines, _, ok) = plan(&[
+        "--event",
+        &fixture("push-monorepo.json"),
+        "--config",
+        &fixture("config.json"),
+    ]);
+    assert!(ok);
+    assert_eq!(
+        kinds(&lines),
+        pairs(&[
+            ("skip", "."),
+            ("build", "api"),
+            ("skip", "legacy-api"),
+            ("build", "tools/lint"),
+            ("build", "web")
+        ])
+    );
+    assert!(lines[0]["reason"].as_str().unwrap().contains("--tree"));
+}
+
+#[test]
+fn defaults_without_a_deployment_are_announced() {
+    let (lines, stderr, ok) = plan(&[
+        "--event",
+        &fixture("push-monorepo.json"),
+        "--tree",
+        &fixture("monorepo.tree"),
+    ]);
+    assert!(ok);
+    assert!(
+        stderr.contains("no --config given") && stderr.contains("\"acme\""),
+        "{stderr}"
+    );
+    assert_eq!(lines[0]["request"]["projectName"], "dockhand");
+    assert_eq!(lines[0]["request"]["timeoutInMinutesOverride"], 60);
+}
+
+#[test]
+fn a_ref_that_does_not_build_is_one_skip() {
+    let mut push: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("push-monorepo.json")).unwrap()).unwrap();
+    push["ref"] = "refs/heads/wip".into();
+    let dir = std::env::temp_dir().join(format!("dockhand-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("push.json");
+    std::fs::write(&path, push.to_string()).unwrap();
+    let (lines, _, ok) = plan(&["--event", path.to_str().unwrap()]);
+    assert!(ok);
+    assert_eq!(
+        lines,
+        [serde_json::json!({"kind": "skip", "context": ".", "reason": "no ref rule builds refs/heads/wip"})]
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn errors_name_the_file_and_the_problem() {
+    let (lines, stderr, ok) = plan(&["--event", &fixture("config.json")]);
+    assert!(!ok && lines.is_empty());
+    assert!(
+        stderr.contains("config.json") && stderr.contains("missing field"),
+        "{stderr}"
+    );
+    let (_, stderr, ok) = plan(&["--event", "/nonexistent/push.json"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("cannot read the event file /nonexistent/push.json"),
+        "{stderr}"
+    );
+    let (_, stderr, ok) = plan(&[
+        "--event",
+        &fixture("push-monorepo.json"),
+        "--config",
+        &fixture("push-monorepo.json"),
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("configuration is not valid"), "{stderr}");
+}
