@@ -96,6 +96,7 @@ fn run_plan(
             return emit(&PlanEntry::Skip(Skip {
                 context: ".".into(),
                 reason,
+                attention: false,
             }));
         }
     };

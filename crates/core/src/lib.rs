@@ -11,9 +11,11 @@ pub mod github;
 pub mod index;
 pub mod job;
 pub mod naming;
+pub mod notification;
 pub mod plan;
 pub mod ports;
 pub mod request;
+pub mod retention;
 pub mod rules;
 pub mod signature;
 

@@ -10,7 +10,7 @@ use crate::job::{StartBuildRequest, start_build_request};
 use crate::naming::image_for;
 use crate::request::BuildRequest;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One image to build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,6 +33,10 @@ pub struct BuildJob {
 pub struct Skip {
     pub context: String,
     pub reason: String,
+    /// True when a person must act (a directory that cannot name an image, a push that
+    /// could not be planned); false for the expected (a removed Dockerfile).
+    #[serde(skip)]
+    pub attention: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,6 +57,7 @@ pub fn plan(request: &BuildRequest, index: &dyn DockerfileIndex, deployment: &De
     if request.repository.private {
         return vec![skip(
             ".",
+            true,
             format!(
                 "{} is private, and dockhand does not build private repositories yet (the build would need a token to clone it)",
                 request.repository.full_name
@@ -61,6 +66,7 @@ pub fn plan(request: &BuildRequest, index: &dyn DockerfileIndex, deployment: &De
     }
     let mut contexts: BTreeMap<String, Why> = BTreeMap::new();
     let mut skips: BTreeMap<String, String> = BTreeMap::new();
+    let mut attention: BTreeSet<String> = BTreeSet::new();
     let changes = &request.changes;
 
     if changes.is_empty() {
@@ -73,6 +79,7 @@ pub fn plan(request: &BuildRequest, index: &dyn DockerfileIndex, deployment: &De
             }
             Some(all) => contexts.extend(all.into_iter().map(|d| (d, Why::Known))),
             None => {
+                attention.insert(".".into());
                 skips.insert(
                     ".".into(),
                     format!(
@@ -104,6 +111,7 @@ pub fn plan(request: &BuildRequest, index: &dyn DockerfileIndex, deployment: &De
     for (origin, dir) in starts {
         if let Err(why) = check_path(origin) {
             skips.insert(dir.to_owned(), format!("the changed path {origin:?} {why}"));
+            attention.insert(dir.to_owned());
             continue;
         }
         match nearest(index, dir) {
@@ -141,6 +149,7 @@ pub fn plan(request: &BuildRequest, index: &dyn DockerfileIndex, deployment: &De
         ) {
             Ok(image) => image,
             Err(reason) => {
+                attention.insert(context.clone());
                 skips.insert(context, reason);
                 continue;
             }
@@ -165,6 +174,7 @@ pub fn plan(request: &BuildRequest, index: &dyn DockerfileIndex, deployment: &De
     for (image, clashing) in by_image.iter().filter(|(_, c)| c.len() > 1) {
         for context in clashing {
             let others: Vec<&str> = clashing.iter().filter(|c| *c != context).map(String::as_str).collect();
+            attention.insert(context.clone());
             skips.insert(
                 context.clone(),
                 format!(
@@ -179,19 +189,26 @@ pub fn plan(request: &BuildRequest, index: &dyn DockerfileIndex, deployment: &De
         .into_iter()
         .map(|j| (j.context.clone(), PlanEntry::Build(Box::new(j))))
         .collect();
-    entries.extend(
-        skips
-            .into_iter()
-            .map(|(context, reason)| (context.clone(), PlanEntry::Skip(Skip { context, reason }))),
-    );
+    entries.extend(skips.into_iter().map(|(context, reason)| {
+        let attention = attention.contains(&context);
+        (
+            context.clone(),
+            PlanEntry::Skip(Skip {
+                context,
+                reason,
+                attention,
+            }),
+        )
+    }));
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     entries.into_iter().map(|(_, e)| e).collect()
 }
 
-fn skip(context: &str, reason: String) -> PlanEntry {
+fn skip(context: &str, attention: bool, reason: String) -> PlanEntry {
     PlanEntry::Skip(Skip {
         context: context.to_owned(),
         reason,
+        attention,
     })
 }
 

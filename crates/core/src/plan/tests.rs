@@ -71,7 +71,13 @@ fn summary(entries: &[PlanEntry]) -> Vec<(&'static str, String)> {
 fn jobs(entries: &[PlanEntry]) -> Vec<&BuildJob> {
     entries
         .iter()
-        .filter_map(|e| if let PlanEntry::Build(j) = e { Some(j.as_ref()) } else { None })
+        .filter_map(|e| {
+            if let PlanEntry::Build(j) = e {
+                Some(j.as_ref())
+            } else {
+                None
+            }
+        })
         .collect()
 }
 
@@ -353,4 +359,27 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn skips_that_need_a_person_are_marked() {
+    let r = request(&["Web App/x", "old/Dockerfile", "README"], &["old/Dockerfile"]);
+    let p = payload_plan(&r);
+    let marks: Vec<(String, bool)> = p
+        .iter()
+        .filter_map(|e| {
+            if let PlanEntry::Skip(s) = e {
+                Some((s.context.clone(), s.attention))
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(
+        marks,
+        [(".".into(), false), ("Web App".into(), true), ("old".into(), false)]
+    );
+    let mut private = request(&["a/b"], &[]);
+    private.repository.private = true;
+    assert!(matches!(&payload_plan(&private)[0], PlanEntry::Skip(s) if s.attention));
 }
