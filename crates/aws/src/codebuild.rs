@@ -4,7 +4,8 @@ use crate::describe;
 use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType, SourceType};
 use aws_smithy_types::retry::RetryConfig;
 use dockhand_core::job::StartBuildRequest;
-use dockhand_core::ports::{BuildStarter, PortError};
+use dockhand_core::ports::{BuildHistory, BuildStarter, PortError};
+use dockhand_core::retention::{BATCH_LIMIT, BuildRecord};
 use std::time::Duration;
 
 /// StartBuild retries: throttling and transient errors are retried by the SDK's standard
@@ -68,5 +69,86 @@ impl BuildStarter for CodeBuildStarter {
                     r.project_name
                 ))
             })
+    }
+}
+
+/// The project's build records, for the cleanup.
+#[derive(Debug, Clone)]
+pub struct CodeBuildHistory {
+    client: aws_sdk_codebuild::Client,
+}
+
+impl CodeBuildHistory {
+    pub fn new(client: aws_sdk_codebuild::Client) -> Self {
+        Self { client }
+    }
+}
+
+fn check_batch(what: &str, ids: &[String]) -> Result<(), PortError> {
+    if ids.len() > BATCH_LIMIT {
+        return Err(PortError(format!(
+            "{what} takes at most {BATCH_LIMIT} ids, not {}",
+            ids.len()
+        )));
+    }
+    Ok(())
+}
+
+impl BuildHistory for CodeBuildHistory {
+    async fn list_build_ids(&self, project: &str) -> Result<Vec<String>, PortError> {
+        let mut ids = Vec::new();
+        let mut pages = self
+            .client
+            .list_builds_for_project()
+            .project_name(project)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| describe(&format!("CodeBuild ListBuildsForProject {project}"), &e))?;
+            ids.extend(page.ids().iter().cloned());
+        }
+        Ok(ids)
+    }
+
+    async fn get_builds(&self, ids: &[String]) -> Result<Vec<BuildRecord>, PortError> {
+        check_batch("BatchGetBuilds", ids)?;
+        let out = self
+            .client
+            .batch_get_builds()
+            .set_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| describe("CodeBuild BatchGetBuilds", &e))?;
+        Ok(out
+            .builds()
+            .iter()
+            .map(|b| BuildRecord {
+                id: b.id().unwrap_or_default().to_owned(),
+                project: b.project_name().unwrap_or_default().to_owned(),
+                complete: b.build_complete(),
+                end_time: b.end_time().map(|t| t.secs()),
+            })
+            .collect())
+    }
+
+    async fn delete_builds(&self, ids: &[String]) -> Result<Vec<(String, String)>, PortError> {
+        check_batch("BatchDeleteBuilds", ids)?;
+        let out = self
+            .client
+            .batch_delete_builds()
+            .set_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| describe("CodeBuild BatchDeleteBuilds", &e))?;
+        Ok(out
+            .builds_not_deleted()
+            .iter()
+            .map(|b| {
+                (
+                    b.id().unwrap_or_default().to_owned(),
+                    b.status_code().unwrap_or("not deleted").to_owned(),
+                )
+            })
+            .collect())
     }
 }

@@ -40,6 +40,22 @@ enum Command {
         #[arg(long, default_value = "00000000-0000-0000-0000-000000000000")]
         delivery: String,
     },
+    /// Print the SNS Publish request the notifier would send for a CodeBuild state-change
+    /// event, as JSON with the SNS API's member names.
+    Notify {
+        /// The EventBridge "CodeBuild Build State Change" event's JSON.
+        #[arg(long, value_name = "EVENT.json")]
+        event: PathBuf,
+        /// The deployment configuration; its project is the one reported on.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Statuses to notify, comma-separated (as NOTIFY_STATUSES).
+        #[arg(long, value_name = "LIST")]
+        statuses: Option<String>,
+        /// The results topic, to include as TopicArn.
+        #[arg(long, value_name = "ARN")]
+        topic_arn: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -51,6 +67,12 @@ fn main() -> ExitCode {
             config,
             delivery,
         } => run_plan(&event, tree.as_deref(), config.as_deref(), &delivery),
+        Command::Notify {
+            event,
+            config,
+            statuses,
+            topic_arn,
+        } => run_notify(&event, config.as_deref(), statuses.as_deref(), topic_arn),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -136,4 +158,55 @@ fn default_deployment(owner: &str) -> Result<Deployment, String> {
     .map_err(|e| {
         format!("the repository owner {owner:?} cannot serve as the Docker Hub namespace ({e}); pass --config")
     })
+}
+
+/// The notifier's own decision, with a sink that is never called.
+fn run_notify(
+    event: &std::path::Path,
+    config: Option<&std::path::Path>,
+    statuses: Option<&str>,
+    topic_arn: Option<String>,
+) -> Result<(), String> {
+    let text = read(event, "the event file")?;
+    let event: aws_lambda_events::event::codebuild::CodeBuildEvent = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a CodeBuild state-change event: {e}", event.display()))?;
+    let project = match config {
+        Some(path) => {
+            Deployment::from_json(&read(path, "the configuration")?)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .config
+                .project
+        }
+        None => DEFAULT_PROJECT.to_owned(),
+    };
+    let notifier = dockhand_notifier::Notifier {
+        project,
+        statuses: dockhand_notifier::statuses(statuses),
+        topic_arn,
+        sink: NoSink,
+    };
+    match notifier.decide(&event) {
+        dockhand_notifier::Decision::Send(request) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&request).expect("a publish request serializes")
+            );
+            Ok(())
+        }
+        dockhand_notifier::Decision::Ignore(reason) => {
+            eprintln!("dockhand: the notifier would send nothing: {reason}");
+            Ok(())
+        }
+    }
+}
+
+struct NoSink;
+
+impl dockhand_core::ports::NotificationSink for NoSink {
+    async fn send(
+        &self,
+        _: &dockhand_core::notification::PublishRequest,
+    ) -> Result<(), dockhand_core::ports::PortError> {
+        unreachable!("dockhand notify only decides")
+    }
 }

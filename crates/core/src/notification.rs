@@ -117,7 +117,7 @@ pub fn build_notification(o: &BuildOutcome) -> Notification {
     );
     line("Repository:", o.repository.as_deref().unwrap_or(""));
     line("Ref:", &clean_line(o.git_ref.as_deref().unwrap_or(""), 300));
-    line("Commit:", &format!("{sha7} {first_line}").trim_end().to_owned());
+    line("Commit:", format!("{sha7} {first_line}").trim_end());
     line("Author:", &clean_line(o.author.as_deref().unwrap_or(""), 200));
     line("Directory:", &clean_line(o.context.as_deref().unwrap_or(""), 300));
     let timing = match (o.duration_secs, o.queued_secs) {

@@ -2,6 +2,8 @@
 //! the AWS SDK; tests implement them in memory.
 
 use crate::job::StartBuildRequest;
+use crate::notification::PublishRequest;
+use crate::retention::BuildRecord;
 use std::fmt;
 use std::future::Future;
 
@@ -59,6 +61,21 @@ pub trait SecretStore {
 /// Starts one build, answering its id.
 pub trait BuildStarter {
     fn start_build(&self, request: &StartBuildRequest) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
+/// Sends one notification (an SNS Publish with `MessageStructure=json`).
+pub trait NotificationSink {
+    fn send(&self, request: &PublishRequest) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The build records of a CodeBuild project.
+pub trait BuildHistory {
+    /// Every build id of the project, all pages followed.
+    fn list_build_ids(&self, project: &str) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+    /// The records of at most 100 builds.
+    fn get_builds(&self, ids: &[String]) -> impl Future<Output = Result<Vec<BuildRecord>, PortError>> + Send;
+    /// Deletes at most 100 builds, answering those not deleted with the reason.
+    fn delete_builds(&self, ids: &[String]) -> impl Future<Output = Result<Vec<(String, String)>, PortError>> + Send;
 }
 
 #[cfg(test)]
