@@ -184,3 +184,35 @@ async fn publishes_to_sns_over_http_and_arrives_in_a_subscribed_queue() {
     assert_eq!(received[0], message(&sent)["default"].as_str().unwrap());
     assert!(received[0].contains("Failed phase: BUILD"));
 }
+
+/// The README's recipe: a subscription whose filter policy keeps only failures.
+#[tokio::test]
+async fn a_filter_policy_on_status_keeps_only_failures() {
+    let moto = Moto::start();
+    let aws = moto.sdk_config().await;
+    let everything = TopicProbe::create(&aws, "build-results").await;
+    let failures = TopicProbe::attach(
+        &aws,
+        &everything.topic_arn,
+        "failures-only",
+        Some(r#"{"status": ["FAILED", "FAULT", "TIMED_OUT"]}"#),
+    )
+    .await;
+    let n = Notifier {
+        project: "dockhand".into(),
+        statuses: statuses(None),
+        topic_arn: Some(everything.topic_arn.clone()),
+        sink: SnsPublisher::new(aws_sdk_sns::Client::new(&aws), &everything.topic_arn),
+    };
+    for name in [
+        "codebuild-succeeded.json",
+        "codebuild-failed.json",
+        "codebuild-stopped.json",
+    ] {
+        n.handle(&event(name)).await.unwrap();
+    }
+    assert_eq!(everything.drain().await.len(), 3);
+    let filtered = failures.drain().await;
+    assert_eq!(filtered.len(), 1);
+    assert!(filtered[0].starts_with("dockhand build FAILED"), "{}", filtered[0]);
+}

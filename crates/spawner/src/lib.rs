@@ -5,7 +5,8 @@
 
 use aws_lambda_events::event::sns::SnsEvent;
 use dockhand_core::index::PushIndex;
-use dockhand_core::ports::BuildStarter;
+use dockhand_core::notification::skip_notification;
+use dockhand_core::ports::{BuildStarter, NotificationSink};
 use dockhand_core::{BuildRequest, Deployment, PlanEntry, plan};
 
 /// What one invocation did.
@@ -17,6 +18,8 @@ pub struct Report {
     pub skipped: Vec<(String, String)>,
     /// (context, error) of every build that could not be started.
     pub failed: Vec<(String, String)>,
+    /// Subjects of the notifications sent about skips a person must act on.
+    pub notified: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,12 +38,15 @@ fn describe_failures(failed: &[(String, String)]) -> String {
         .join("; ")
 }
 
-pub struct Spawner<B> {
+pub struct Spawner<B, N> {
     pub deployment: Deployment,
     pub starter: B,
+    /// Where the spawner's own problems go: the build-results topic.
+    pub alerts: N,
+    pub alerts_topic_arn: Option<String>,
 }
 
-impl<B: BuildStarter> Spawner<B> {
+impl<B: BuildStarter, N: NotificationSink> Spawner<B, N> {
     /// Handles one SNS delivery (one record in practice; every record is handled).
     pub async fn handle(&self, event: &SnsEvent) -> Result<Report, SpawnError> {
         let requests = event
@@ -65,9 +71,11 @@ impl<B: BuildStarter> Spawner<B> {
         }
     }
 
-    /// Plans one request and starts its builds one after another.
+    /// Plans one request, starts its builds one after another, and tells people about the
+    /// directories they must fix.
     pub async fn spawn(&self, request: &BuildRequest, report: &mut Report) {
         let index = PushIndex::new(&request.changes);
+        let mut attention = Vec::new();
         for entry in plan(request, &index, &self.deployment) {
             match entry {
                 PlanEntry::Build(job) => match self.starter.start_build(&job.request).await {
@@ -82,9 +90,23 @@ impl<B: BuildStarter> Spawner<B> {
                 },
                 PlanEntry::Skip(skip) => {
                     tracing::warn!(delivery = %request.delivery, context = %skip.context, reason = %skip.reason, "not built");
-                    report.skipped.push((skip.context, skip.reason));
+                    report.skipped.push((skip.context.clone(), skip.reason.clone()));
+                    if skip.attention {
+                        attention.push(skip);
+                    }
                 }
             }
+        }
+        if attention.is_empty() {
+            return;
+        }
+        let alert = skip_notification(request, &attention).publish_request(self.alerts_topic_arn.as_deref());
+        match self.alerts.send(&alert).await {
+            Ok(()) => report.notified.push(alert.subject),
+            // Not silently lost: the invocation fails and is retried, then dead-lettered.
+            Err(e) => report
+                .failed
+                .push((".".into(), format!("could not send the skip notification: {e}"))),
         }
     }
 }

@@ -1,5 +1,5 @@
 use aws_lambda_events::event::sns::SnsEvent;
-use dockhand_aws::{codebuild, lambda_env};
+use dockhand_aws::{codebuild, lambda_env, sns::SnsPublisher};
 use dockhand_spawner::Spawner;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::time::Duration;
@@ -12,9 +12,12 @@ async fn main() -> Result<(), Error> {
     let codebuild_config = aws_sdk_codebuild::config::Builder::from(&aws)
         .retry_config(codebuild::retry_config(Duration::from_secs(1)))
         .build();
+    let results_topic = lambda_env::required("RESULTS_TOPIC_ARN")?;
     let spawner = Spawner {
         deployment,
         starter: codebuild::CodeBuildStarter::new(aws_sdk_codebuild::Client::from_conf(codebuild_config)),
+        alerts: SnsPublisher::new(aws_sdk_sns::Client::new(&aws), &results_topic),
+        alerts_topic_arn: Some(results_topic),
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<SnsEvent>| {
         let spawner = &spawner;

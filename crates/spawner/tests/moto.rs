@@ -77,6 +77,8 @@ async fn a_published_request_starts_its_builds() {
     let spawner = Spawner {
         deployment,
         starter: CodeBuildStarter::new(codebuild.clone()),
+        alerts: dockhand_testkit::NoAlerts,
+        alerts_topic_arn: None,
     };
     let report = spawner.handle(&event).await.unwrap();
     let contexts: Vec<&str> = report.started.iter().map(|(c, _)| c.as_str()).collect();
@@ -115,6 +117,8 @@ async fn a_missing_project_fails_the_invocation() {
     let spawner = Spawner {
         deployment,
         starter: CodeBuildStarter::new(aws_sdk_codebuild::Client::new(&aws)),
+        alerts: dockhand_testkit::NoAlerts,
+        alerts_topic_arn: None,
     };
     spawner.spawn(&request, &mut report).await;
     assert_eq!(report.failed.len(), 3, "{report:?}");

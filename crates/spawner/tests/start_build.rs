@@ -47,12 +47,14 @@ fn recording_rule(seen: Arc<Mutex<Vec<StartBuildInput>>>) -> Rule {
     })
 }
 
-fn spawner(rules: &[&Rule]) -> Spawner<CodeBuildStarter> {
+fn spawner(rules: &[&Rule]) -> Spawner<CodeBuildStarter, Alerts> {
     let client = mock_client!(aws_sdk_codebuild, RuleMode::MatchAny, rules, |c| c
         .retry_config(retry_config(Duration::from_millis(1))));
     Spawner {
         deployment: deployment(),
         starter: CodeBuildStarter::new(client),
+        alerts: Alerts::default(),
+        alerts_topic_arn: None,
     }
 }
 
@@ -246,4 +248,55 @@ async fn a_message_that_is_not_a_build_request_fails_loudly() {
     let err = spawner(&[&rule]).handle(&sns_event("{\"hello\":1}")).await.unwrap_err();
     assert!(matches!(err, SpawnError::Decode { index: 0, .. }), "{err}");
     assert_eq!(rule.num_calls(), 0);
+}
+
+#[derive(Clone, Default)]
+struct Alerts(Arc<Mutex<Vec<dockhand_core::notification::PublishRequest>>>);
+
+impl dockhand_core::ports::NotificationSink for Alerts {
+    async fn send(
+        &self,
+        request: &dockhand_core::notification::PublishRequest,
+    ) -> Result<(), dockhand_core::ports::PortError> {
+        self.0.lock().unwrap().push(request.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn directories_that_cannot_be_built_are_reported_to_people() {
+    let rule = recording_rule(Arc::default());
+    let spawner = spawner(&[&rule]);
+    let mut r = request();
+    r.changes.paths.push("Legacy App/Dockerfile".into());
+    let report = spawner
+        .handle(&sns_event(&r.encode_for_sns().unwrap().1))
+        .await
+        .unwrap();
+    assert_eq!(report.started.len(), 3);
+    assert_eq!(report.notified, ["dockhand NOT BUILT: acme/images @3e8a1f5"]);
+    let sent = spawner.alerts.0.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "one notification for the push, not one per directory");
+    let message: serde_json::Value = serde_json::from_str(&sent[0].message).unwrap();
+    let email = message["email"].as_str().unwrap();
+    assert!(
+        email.contains("- Legacy App: the image name \"acme/Legacy App\" has uppercase letters"),
+        "{email}"
+    );
+    // Expected skips (a removed Dockerfile, root files) are logged, not sent.
+    assert!(!email.contains("- legacy-api"), "{email}");
+    assert_eq!(sent[0].message_attributes["status"].string_value, "NOT_BUILT");
+}
+
+#[tokio::test]
+async fn expected_skips_send_nothing() {
+    let rule = recording_rule(Arc::default());
+    let spawner = spawner(&[&rule]);
+    let report = spawner
+        .handle(&sns_event(&request().encode_for_sns().unwrap().1))
+        .await
+        .unwrap();
+    assert_eq!(report.skipped.len(), 2);
+    assert!(report.notified.is_empty());
+    assert!(spawner.alerts.0.lock().unwrap().is_empty());
 }

@@ -83,11 +83,23 @@ pub struct TopicProbe {
 impl TopicProbe {
     pub async fn create(config: &aws_config::SdkConfig, name: &str) -> TopicProbe {
         let sns = aws_sdk_sns::Client::new(config);
-        let sqs = aws_sdk_sqs::Client::new(config);
         let topic_arn = sns.create_topic().name(name).send().await.unwrap().topic_arn.unwrap();
+        Self::attach(config, &topic_arn, &format!("{name}-probe"), None).await
+    }
+
+    /// Another queue on an existing topic, optionally with a subscription filter policy.
+    pub async fn attach(
+        config: &aws_config::SdkConfig,
+        topic_arn: &str,
+        queue: &str,
+        filter_policy: Option<&str>,
+    ) -> TopicProbe {
+        let sns = aws_sdk_sns::Client::new(config);
+        let sqs = aws_sdk_sqs::Client::new(config);
+        let topic_arn = topic_arn.to_owned();
         let queue_url = sqs
             .create_queue()
-            .queue_name(format!("{name}-probe"))
+            .queue_name(queue)
             .send()
             .await
             .unwrap()
@@ -107,7 +119,13 @@ impl TopicProbe {
             .topic_arn(&topic_arn)
             .protocol("sqs")
             .endpoint(queue_arn)
-            .attributes("RawMessageDelivery", "true")
+            .set_attributes(Some(
+                [("RawMessageDelivery", "true")]
+                    .into_iter()
+                    .chain(filter_policy.map(|policy| ("FilterPolicy", policy)))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ))
             .send()
             .await
             .unwrap();
@@ -187,4 +205,16 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 pub fn fixture(name: &str) -> String {
     let path = root().join("tests/fixtures").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// A notification sink for tests that expect no notification: sending one fails the test.
+pub struct NoAlerts;
+
+impl dockhand_core::ports::NotificationSink for NoAlerts {
+    async fn send(
+        &self,
+        request: &dockhand_core::notification::PublishRequest,
+    ) -> Result<(), dockhand_core::ports::PortError> {
+        panic!("unexpected notification: {}", request.subject)
+    }
 }
