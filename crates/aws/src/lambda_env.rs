@@ -7,7 +7,7 @@ pub fn required(name: &str) -> Result<String, String> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(v),
         _ => Err(format!(
-            "environment variable {name} is not set; the CloudFormation stack sets it"
+            "environment variable {name} is not set: set it in the function's configuration (README: Configuration)"
         )),
     }
 }
