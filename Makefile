@@ -28,7 +28,9 @@ deps: $(MOTO) $(FIXTURES) ## install the test tools: moto (into .venv) and GitHu
 test: deps ## run every test: formatting, lints, unit, property, handler and moto tests
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	MOTO_SERVER=$(abspath $(MOTO)) $(CARGO) test --workspace --locked
+	@mkdir -p .work
+	MOTO_SERVER=$(abspath $(MOTO)) $(CARGO) test --workspace --locked 2>&1 | tee .work/test.log
+	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' .work/test.log
 
 demo: ## plan a sample monorepo push: what would be built, as exact StartBuild requests
 	$(CARGO) build --quiet --locked -p dockhand-cli
