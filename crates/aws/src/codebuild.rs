@@ -21,6 +21,15 @@ pub fn retry_config(initial: Duration) -> RetryConfig {
         .with_max_backoff(Duration::from_secs(20))
 }
 
+/// A CodeBuild client with [`retry_config`], backing off from 1 s.
+pub fn client(aws: &aws_config::SdkConfig) -> aws_sdk_codebuild::Client {
+    aws_sdk_codebuild::Client::from_conf(
+        aws_sdk_codebuild::config::Builder::from(aws)
+            .retry_config(retry_config(Duration::from_secs(1)))
+            .build(),
+    )
+}
+
 #[derive(Debug, Clone)]
 pub struct CodeBuildStarter {
     client: aws_sdk_codebuild::Client,

@@ -2,17 +2,12 @@ use dockhand_aws::{codebuild, lambda_env};
 use dockhand_cleanup::Cleanup;
 use dockhand_core::retention::DEFAULT_RETENTION_DAYS;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let client = aws_sdk_codebuild::Client::from_conf(
-        aws_sdk_codebuild::config::Builder::from(&aws)
-            .retry_config(codebuild::retry_config(Duration::from_secs(1)))
-            .build(),
-    );
     let retention_days = lambda_env::number_or("RETENTION_DAYS", DEFAULT_RETENTION_DAYS as usize)?;
     let cleanup = Cleanup {
         project: lambda_env::deployment()?.config.project,
@@ -21,7 +16,7 @@ async fn main() -> Result<(), Error> {
             std::env::var("DRY_RUN").as_deref().map(str::trim),
             Ok("1" | "true" | "yes")
         ),
-        history: codebuild::CodeBuildHistory::new(client),
+        history: codebuild::CodeBuildHistory::new(codebuild::client(&aws)),
     };
     // The scheduled event carries nothing the cleanup needs beyond the moment it runs.
     lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| {

@@ -158,11 +158,15 @@ impl PushEvent {
     pub fn branch(&self) -> Option<&str> {
         self.git_ref.strip_prefix("refs/heads/")
     }
+}
 
-    /// The tag name for `refs/tags/…`, if this push is of a tag.
-    pub fn tag(&self) -> Option<&str> {
-        self.git_ref.strip_prefix("refs/tags/")
-    }
+/// The branch or tag name of a ref (`main` for `refs/heads/main`, `v1` for
+/// `refs/tags/v1`), or the whole ref for any other kind.
+pub fn ref_name(git_ref: &str) -> &str {
+    git_ref
+        .strip_prefix("refs/heads/")
+        .or_else(|| git_ref.strip_prefix("refs/tags/"))
+        .unwrap_or(git_ref)
 }
 
 #[cfg(test)]

@@ -123,7 +123,8 @@ pub fn plan(request: &BuildRequest, index: &dyn DockerfileIndex, deployment: &De
                 Some(assumed) => {
                     contexts.entry(assumed).or_insert(Why::Assumed);
                 }
-                None if dir == "." && index.all().is_none() => unplaced_root_changes += 1,
+                // The root's Dockerfile is unknown to this index, not known to be absent.
+                None if dir == "." && index.presence(".") == Presence::Unknown => unplaced_root_changes += 1,
                 None => {}
             },
         }

@@ -206,10 +206,7 @@ impl BuildRequest {
 
     /// The branch or tag name, as Docker Hub's `SOURCE_BRANCH`.
     pub fn source_branch(&self) -> &str {
-        self.git_ref
-            .strip_prefix("refs/heads/")
-            .or_else(|| self.git_ref.strip_prefix("refs/tags/"))
-            .unwrap_or(&self.git_ref)
+        crate::github::ref_name(&self.git_ref)
     }
 }
 

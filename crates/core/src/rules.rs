@@ -6,6 +6,7 @@
 //! A tag template may use `{1}`…`{9}` (the pattern's captures), `{name}` (the branch or tag
 //! name), `{sha}` and `{sha7}` (the pushed commit).
 
+use crate::github::ref_name;
 use crate::naming::validate_tag;
 use serde::{Deserialize, Serialize};
 
@@ -96,10 +97,7 @@ impl RefRules {
 
     /// Decides a pushed ref. `default_branch` is the repository's, `sha` the pushed commit.
     pub fn decide(&self, git_ref: &str, default_branch: Option<&str>, sha: &str) -> RefDecision {
-        let name = git_ref
-            .strip_prefix("refs/heads/")
-            .or_else(|| git_ref.strip_prefix("refs/tags/"))
-            .unwrap_or(git_ref);
+        let name = ref_name(git_ref);
         for rule in &self.rules {
             let captures: Vec<&str> = match &rule.matcher {
                 Matcher::DefaultBranch => match default_branch {

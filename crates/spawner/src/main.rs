@@ -2,20 +2,16 @@ use aws_lambda_events::event::sns::SnsEvent;
 use dockhand_aws::{codebuild, lambda_env, sns::SnsPublisher};
 use dockhand_spawner::Spawner;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use std::time::Duration;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let deployment = lambda_env::deployment()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let codebuild_config = aws_sdk_codebuild::config::Builder::from(&aws)
-        .retry_config(codebuild::retry_config(Duration::from_secs(1)))
-        .build();
     let results_topic = lambda_env::required("RESULTS_TOPIC_ARN")?;
     let spawner = Spawner {
         deployment,
-        starter: codebuild::CodeBuildStarter::new(aws_sdk_codebuild::Client::from_conf(codebuild_config)),
+        starter: codebuild::CodeBuildStarter::new(codebuild::client(&aws)),
         alerts: SnsPublisher::new(aws_sdk_sns::Client::new(&aws), &results_topic),
         alerts_topic_arn: Some(results_topic),
     };
