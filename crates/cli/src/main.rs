@@ -11,6 +11,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod deploy;
+
 #[derive(Parser)]
 #[command(
     name = "dockhand",
@@ -56,6 +58,16 @@ enum Command {
         #[arg(long, value_name = "ARN")]
         topic_arn: Option<String>,
     },
+    /// Check dockhand.json and write what `make deploy` needs into a directory: one file per
+    /// setting, and `parameters` with one Key=Value CloudFormation parameter per line.
+    StackParameters {
+        /// The deployment file.
+        #[arg(long, value_name = "FILE", default_value = "dockhand.json")]
+        file: PathBuf,
+        /// The directory to write into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -73,6 +85,7 @@ fn main() -> ExitCode {
             statuses,
             topic_arn,
         } => run_notify(&event, config.as_deref(), statuses.as_deref(), topic_arn),
+        Command::StackParameters { file, out } => deploy::run(&file, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -196,7 +196,8 @@ fn is_project_name(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
 }
 
-fn is_ssm_name(s: &str) -> bool {
+/// An SSM parameter name: a leading `/`, then A-Z a-z 0-9 _ . - /.
+pub fn is_ssm_name(s: &str) -> bool {
     s.len() <= 1011
         && s.starts_with('/')
         && s.len() > 1

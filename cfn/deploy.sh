@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# The deploy verbs behind `make build|deploy|secret|destroy|outputs|logs`.
+#
+# Everything user-supplied reaches this script as files written by `dockhand stack-parameters`
+# (one value per file, one CloudFormation parameter per line) and is only ever expanded inside
+# double quotes or passed as an array element: nothing from dockhand.json is evaluated.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+template="$here/dockhand.yml"
+functions=(listener spawner notifier cleanup)
+# Where `make build` leaves the zips, and the budget each must fit.
+zips="${DOCKHAND_ZIPS:-$root/target/lambda}"
+max_zip_bytes=$((4 * 1024 * 1024))
+settings="${DOCKHAND_SETTINGS_DIR:-$root/.work/deploy}"
+dockhand="${DOCKHAND_CLI:-$root/target/debug/dockhand}"
+file="${DOCKHAND_FILE:-$root/dockhand.json}"
+
+secret_file=""
+trap 'rm -f "$secret_file"' EXIT
+
+say() { printf '%s\n' "$*" >&2; }
+die() {
+    printf 'dockhand: %s\n' "$*" >&2
+    exit 1
+}
+
+# ------------------------------------------------------------------ prerequisites, checked first
+need_aws() {
+    command -v aws >/dev/null ||
+        die "the AWS CLI is not installed: see https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"
+}
+
+need_credentials() {
+    need_aws
+    account=$(aws sts get-caller-identity --query Account --output text 2>"$settings/sts.err") ||
+        die "no usable AWS credentials ($(tr '\n' ' ' <"$settings/sts.err")): run 'aws configure' or 'aws sso login', or set AWS_PROFILE"
+    region=$(aws configure get region || true)
+    region=${AWS_REGION:-${AWS_DEFAULT_REGION:-$region}}
+    [ -n "$region" ] ||
+        die "no AWS region: set \"region\" in dockhand.json, or AWS_REGION, or run 'aws configure set region eu-west-1'"
+    export AWS_REGION="$region" AWS_DEFAULT_REGION="$region"
+}
+
+need_build_tools() {
+    command -v cargo >/dev/null || die "cargo is not installed: install Rust from https://rustup.rs"
+    cargo lambda --version >/dev/null 2>&1 ||
+        die "cargo-lambda is not installed: 'make build' installs it into .venv, or run 'pip install cargo-lambda'"
+    command -v zig >/dev/null || python3 -m ziglang version >/dev/null 2>&1 ||
+        die "zig is not installed (cargo-lambda cross-compiles with it): 'make build' installs it into .venv, or run 'pip install ziglang'"
+    if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+        say "== adding the Rust target aarch64-unknown-linux-gnu (Lambda runs on arm64)"
+        rustup target add aarch64-unknown-linux-gnu >&2 ||
+            die "cannot add the Rust target: run 'rustup target add aarch64-unknown-linux-gnu'"
+    fi
+}
+
+# Reads dockhand.json through the same checks the functions run.
+load_settings() {
+    [ -f "$file" ] ||
+        die "no $(basename "$file"): copy dockhand.example.json to dockhand.json and edit it (README: Deploy to AWS)"
+    [ -x "$dockhand" ] || die "$dockhand is missing: run 'cargo build -p dockhand-cli' (make does this)"
+    mkdir -p "$settings"
+    "$dockhand" stack-parameters --file "$file" --out "$settings"
+    stack=$(<"$settings/stack")
+    secret_parameter=$(<"$settings/secret-parameter")
+    project=$(<"$settings/project")
+    local wanted
+    wanted=$(<"$settings/region")
+    if [ -n "$wanted" ]; then export AWS_REGION="$wanted" AWS_DEFAULT_REGION="$wanted"; fi
+}
+
+bucket_name() {
+    bucket=$(<"$settings/artifact-bucket")
+    [ -n "$bucket" ] || bucket="dockhand-artifacts-$account-$region"
+}
+
+stack_output() {
+    aws cloudformation describe-stacks --stack-name "$stack" \
+        --query "Stacks[0].Outputs[?OutputKey=='$1'].OutputValue" --output text
+}
+
+# ------------------------------------------------------------------ verbs
+build() {
+    need_build_tools
+    local args=()
+    for fn in "${functions[@]}"; do args+=(--bin "$fn"); done
+    say "== cargo lambda build --release --arm64 (a first build compiles the AWS SDK for arm64: several minutes)"
+    (cd "$root" && cargo lambda build --release --arm64 --output-format zip --locked "${args[@]}")
+    local too_big=0
+    for fn in "${functions[@]}"; do
+        local zip="$zips/$fn/bootstrap.zip" size
+        [ -f "$zip" ] || die "cargo lambda left no $zip"
+        size=$(wc -c <"$zip")
+        printf '   %-9s %8d bytes  %s\n' "$fn" "$size" "$zip" >&2
+        if [ "$size" -gt "$max_zip_bytes" ]; then
+            say "   $fn is over the budget of $max_zip_bytes bytes"
+            too_big=1
+        fi
+    done
+    [ "$too_big" = 0 ] || die "a zip is over its 4 MiB budget"
+}
+
+ensure_bucket() {
+    if aws s3api head-bucket --bucket "$bucket" >/dev/null 2>&1; then
+        return
+    fi
+    say "== creating the artifact bucket s3://$bucket"
+    if [ "$region" = us-east-1 ]; then
+        aws s3api create-bucket --bucket "$bucket" >/dev/null
+    else
+        aws s3api create-bucket --bucket "$bucket" \
+            --create-bucket-configuration "LocationConstraint=$region" >/dev/null
+    fi
+    aws s3api put-public-access-block --bucket "$bucket" --public-access-block-configuration \
+        BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
+    aws s3api put-bucket-encryption --bucket "$bucket" --server-side-encryption-configuration \
+        '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'
+}
+
+# Uploads each zip under a key named by its SHA-256, so an unchanged function is not updated.
+upload() {
+    code_parameters=()
+    for fn in "${functions[@]}"; do
+        local zip="$zips/$fn/bootstrap.zip" digest key name
+        [ -f "$zip" ] || die "$zip is missing: run 'make build'"
+        digest=$(sha256sum "$zip" | cut -d' ' -f1)
+        key="$stack/$fn-$digest.zip"
+        if ! aws s3api head-object --bucket "$bucket" --key "$key" >/dev/null 2>&1; then
+            say "   uploading $fn to s3://$bucket/$key"
+            aws s3api put-object --bucket "$bucket" --key "$key" --body "$zip" >/dev/null
+        fi
+        name="$(tr '[:lower:]' '[:upper:]' <<<"${fn:0:1}")${fn:1}CodeKey"
+        code_parameters+=("$name=$key")
+    done
+}
+
+secret() {
+    need_credentials
+    local mode=${1:-create} current="" fresh tmp
+    tmp=$(mktemp) # mode 600; removed on exit, whatever happens
+    secret_file=$tmp
+    if aws ssm get-parameter --name "$secret_parameter" --with-decryption \
+        --query Parameter.Value --output text >"$tmp" 2>/dev/null; then
+        current=$(<"$tmp")
+    fi
+    fresh=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+    case "$mode" in
+    create)
+        if [ -n "$current" ]; then
+            say "== the webhook secret $secret_parameter exists; left as it is ('make secret ROTATE=1' adds a new one)"
+            return
+        fi
+        printf '%s' "$fresh" >"$tmp"
+        ;;
+    rotate)
+        [ -n "$current" ] || die "there is no secret $secret_parameter to rotate: run 'make secret'"
+        # The new secret first; the old ones stay valid until 'make secret RETIRE=1'.
+        printf '%s\n%s' "$fresh" "$current" >"$tmp"
+        ;;
+    retire)
+        [ -n "$current" ] || die "there is no secret $secret_parameter"
+        head -n1 <<<"$current" | tr -d '\n' >"$tmp"
+        [ "$(wc -l <<<"$current")" -gt 1 ] || {
+            say "== $secret_parameter holds one secret; nothing to retire"
+            return
+        }
+        ;;
+    *) die "unknown secret mode $mode" ;;
+    esac
+    aws ssm put-parameter --name "$secret_parameter" --type SecureString --overwrite \
+        --description "dockhand webhook secret(s), newest first" --value "file://$tmp" >/dev/null
+    case "$mode" in
+    create | rotate)
+        say "== stored a new webhook secret in $secret_parameter ($mode)"
+        if [ -t 1 ]; then
+            say "   Paste it into GitHub (Settings -> Webhooks -> Secret):"
+            head -n1 "$tmp"
+            printf '\n'
+        else
+            say "   Read it with: aws ssm get-parameter --name $secret_parameter --with-decryption --query Parameter.Value --output text | head -n1"
+        fi
+        [ "$mode" = create ] || say "   The old secret stays valid: once GitHub has the new one, run 'make secret RETIRE=1'."
+        ;;
+    retire) say "== $secret_parameter now holds only its newest secret" ;;
+    esac
+}
+
+deploy() {
+    need_credentials
+    bucket_name
+    secret create
+    ensure_bucket
+    upload
+    local parameters=()
+    mapfile -t parameters <"$settings/parameters"
+    parameters+=("ArtifactBucket=$bucket" "${code_parameters[@]}")
+    say "== aws cloudformation deploy --stack-name $stack (region $region)"
+    aws cloudformation deploy --stack-name "$stack" --template-file "$template" \
+        --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
+        --tags "dockhand=$stack" --parameter-overrides "${parameters[@]}" >&2
+    outputs
+}
+
+outputs() {
+    need_credentials
+    local url
+    aws cloudformation describe-stacks --stack-name "$stack" \
+        --query 'Stacks[0].Outputs[].[OutputKey,OutputValue]' --output text |
+        while IFS=$'\t' read -r key value; do printf '%-24s %s\n' "$key" "$value"; done
+    url=$(stack_output WebhookUrl)
+    cat <<EOF
+
+Add the webhook in GitHub: the repository's Settings -> Webhooks -> Add webhook
+  Payload URL   $url
+  Content type  application/json
+  Secret        the first line of $secret_parameter:
+                aws ssm get-parameter --name $secret_parameter --with-decryption --query Parameter.Value --output text | head -n1
+  Events        Just the push event
+EOF
+}
+
+destroy() {
+    need_credentials
+    bucket_name
+    say "== deleting the stack $stack (region $region)"
+    aws cloudformation delete-stack --stack-name "$stack"
+    aws cloudformation wait stack-delete-complete --stack-name "$stack"
+    if aws s3api head-bucket --bucket "$bucket" >/dev/null 2>&1; then
+        local keys
+        keys=$(aws s3api list-objects-v2 --bucket "$bucket" --prefix "$stack/" --query 'Contents[].Key' --output text)
+        for key in $keys; do
+            [ "$key" = None ] || aws s3api delete-object --bucket "$bucket" --key "$key" >/dev/null
+        done
+        say "== removed the stack's zips from s3://$bucket/$stack/"
+    fi
+    say "== kept: the webhook secret $secret_parameter, the registry token, and the bucket s3://$bucket"
+    say "   (aws ssm delete-parameter --name $secret_parameter; aws s3 rb s3://$bucket)"
+}
+
+logs() {
+    need_credentials
+    local fn=${1:-} group
+    case "$fn" in
+    listener | spawner | notifier | cleanup) group="/aws/lambda/$stack-$fn" ;;
+    build) group="/aws/codebuild/$project" ;;
+    *) die "FN must be one of listener, spawner, notifier, cleanup, build (make logs FN=spawner)" ;;
+    esac
+    if aws logs tail help >/dev/null 2>&1; then
+        aws logs tail "$group" --since 1h --follow
+    else # AWS CLI v1 has no 'logs tail'
+        aws logs filter-log-events --log-group-name "$group" \
+            --start-time "$((($(date +%s) - 3600) * 1000))" --query 'events[].message' --output text
+    fi
+}
+
+verb=${1:-}
+shift || true
+case "$verb" in
+build) build ;;
+deploy)
+    load_settings
+    deploy
+    ;;
+secret)
+    load_settings
+    secret "${1:-create}"
+    ;;
+outputs)
+    load_settings
+    outputs
+    ;;
+destroy)
+    load_settings
+    destroy
+    ;;
+logs)
+    load_settings
+    logs "${1:-}"
+    ;;
+*) die "usage: cfn/deploy.sh build|deploy|secret [create|rotate|retire]|outputs|destroy|logs FN" ;;
+esac

@@ -1,0 +1,289 @@
+//! The template's IAM, read from `cfn/dockhand.yml` itself: least privilege by construction.
+//!
+//! yaml-rust2 drops CloudFormation's short-form tags and keeps their operands, so `!GetAtt
+//! BuildProject.Arn` reads as "BuildProject.Arn", `!Ref Topic` as "Topic", and `!If [c, a, b]`
+//! as the list [c, a, b]. A `*` hidden in any branch still shows up as `*`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// Actions that accept no resource narrower than `*` (IAM service authorization reference).
+const ONLY_STAR: &[&str] = &["ecr:GetAuthorizationToken"];
+
+fn template() -> Yaml {
+    let path = dockhand_testkit::root().join("cfn/dockhand.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+fn strings(node: &Yaml) -> Vec<String> {
+    match node {
+        Yaml::String(s) => vec![s.clone()],
+        Yaml::Array(items) => items.iter().flat_map(strings).collect(),
+        Yaml::BadValue => vec![],
+        other => panic!("expected a string or a list, found {other:?}"),
+    }
+}
+
+/// Statements of a policy document; a conditional statement contributes both branches.
+fn statements(document: &Yaml) -> Vec<&Yaml> {
+    let mut out = vec![];
+    for entry in document["Statement"].as_vec().expect("Statement is a list") {
+        match entry {
+            Yaml::Hash(_) => out.push(entry),
+            Yaml::Array(branches) => out.extend(branches.iter().filter(|b| matches!(b, Yaml::Hash(_)))),
+            other => panic!("unexpected statement {other:?}"),
+        }
+    }
+    out
+}
+
+/// Every policy document in the template, named by resource.
+fn documents(template: &Yaml) -> Vec<(String, &Yaml)> {
+    let mut out = vec![];
+    for (name, resource) in template["Resources"].as_hash().unwrap() {
+        let name = name.as_str().unwrap().to_owned();
+        let properties = &resource["Properties"];
+        match resource["Type"].as_str().unwrap() {
+            "AWS::IAM::Role" => {
+                out.push((format!("{name} (trust)"), &properties["AssumeRolePolicyDocument"]));
+                for policy in properties["Policies"].as_vec().unwrap() {
+                    out.push((name.clone(), &policy["PolicyDocument"]));
+                }
+            }
+            "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" | "AWS::SQS::QueuePolicy" | "AWS::SNS::TopicPolicy" => {
+                out.push((name, &properties["PolicyDocument"]))
+            }
+            _ => {}
+        }
+    }
+    assert!(out.len() >= 10, "found only {} policy documents", out.len());
+    out
+}
+
+#[test]
+fn no_wildcard_actions_and_star_resources_only_where_nothing_narrower_exists() {
+    let template = template();
+    let mut star_statements = 0;
+    for (name, document) in documents(&template) {
+        for statement in statements(document) {
+            assert_eq!(
+                statement["Effect"].as_str(),
+                Some("Allow"),
+                "{name}: only Allow statements"
+            );
+            for forbidden in ["NotAction", "NotResource", "NotPrincipal"] {
+                assert!(
+                    statement[forbidden].is_badvalue(),
+                    "{name}: {forbidden} is never least privilege"
+                );
+            }
+            let actions = strings(&statement["Action"]);
+            assert!(!actions.is_empty(), "{name}: a statement without actions");
+            for action in &actions {
+                assert!(!action.contains('*'), "{name}: wildcard action {action:?}");
+                assert!(
+                    action
+                        .split_once(':')
+                        .is_some_and(|(s, a)| !s.is_empty() && !a.is_empty())
+                );
+            }
+            let resources = strings(&statement["Resource"]);
+            if name.ends_with("(trust)") {
+                assert!(resources.is_empty());
+                continue;
+            }
+            assert!(!resources.is_empty(), "{name}: a statement without resources");
+            if resources.iter().any(|r| r.contains('*') && !r.contains("/*")) {
+                star_statements += 1;
+                assert_eq!(resources, ["*"], "{name}: `*` mixed with other resources");
+                for action in &actions {
+                    assert!(
+                        ONLY_STAR.contains(&action.as_str()),
+                        "{name}: {action} on `*`, but it accepts narrower resources"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(star_statements, 1, "only ecr:GetAuthorizationToken needs `*`");
+}
+
+/// Each role: action → the resources it is granted on. Resources read as the operands of
+/// `!Ref`/`!GetAtt`/`!Sub` (the tags are dropped).
+fn grants(template: &Yaml, role: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let properties = &template["Resources"][role]["Properties"];
+    assert!(
+        properties["ManagedPolicyArns"].is_badvalue(),
+        "{role}: no managed policies"
+    );
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for policy in properties["Policies"].as_vec().unwrap() {
+        for statement in statements(&policy["PolicyDocument"]) {
+            for action in strings(&statement["Action"]) {
+                out.entry(action).or_default().extend(strings(&statement["Resource"]));
+            }
+        }
+    }
+    out
+}
+
+fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (action, resource) in pairs {
+        out.entry(action.to_string()).or_default().insert(resource.to_string());
+    }
+    out
+}
+
+const SECRET: &str = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${WebhookSecretParameter}";
+const TOKEN: &str = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${RegistryTokenParameter}";
+const ECR: &str = "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${EcrRepositoryPrefix}/*";
+
+#[test]
+fn each_role_holds_exactly_its_calls_on_its_own_resources() {
+    let t = template();
+    let logs = |group: &'static str| [("logs:CreateLogStream", group), ("logs:PutLogEvents", group)];
+    let with = |a: [(&'static str, &'static str); 2], rest: &[(&'static str, &'static str)]| {
+        expect(&[a.as_slice(), rest].concat())
+    };
+    assert_eq!(
+        grants(&t, "ListenerRole"),
+        with(
+            logs("ListenerLogs.Arn"),
+            &[
+                ("sns:Publish", "BuildRequestsTopic"),
+                ("ssm:GetParameter", SECRET),
+                ("kms:Decrypt", "SecretsKmsKeyArn"),
+            ]
+        )
+    );
+    assert_eq!(
+        grants(&t, "SpawnerRole"),
+        with(
+            logs("SpawnerLogs.Arn"),
+            &[
+                ("codebuild:StartBuild", "BuildProject.Arn"),
+                ("sns:Publish", "BuildResultsTopic"),
+                ("sqs:SendMessage", "DeadLetterQueue.Arn"),
+            ]
+        )
+    );
+    assert_eq!(
+        grants(&t, "NotifierRole"),
+        with(
+            logs("NotifierLogs.Arn"),
+            &[
+                ("sns:Publish", "BuildResultsTopic"),
+                ("sqs:SendMessage", "DeadLetterQueue.Arn")
+            ]
+        )
+    );
+    assert_eq!(
+        grants(&t, "CleanupRole"),
+        with(
+            logs("CleanupLogs.Arn"),
+            &[
+                ("codebuild:ListBuildsForProject", "BuildProject.Arn"),
+                ("codebuild:BatchGetBuilds", "BuildProject.Arn"),
+                ("codebuild:BatchDeleteBuilds", "BuildProject.Arn"),
+                ("sqs:SendMessage", "DeadLetterQueue.Arn"),
+            ]
+        )
+    );
+    let ecr_push = [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:CompleteLayerUpload",
+        "ecr:CreateRepository",
+        "ecr:DescribeRepositories",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:InitiateLayerUpload",
+        "ecr:PutImage",
+        "ecr:UploadLayerPart",
+    ];
+    let mut build: Vec<(&str, &str)> = vec![
+        ("ssm:GetParameter", TOKEN),
+        ("kms:Decrypt", "SecretsKmsKeyArn"),
+        ("ecr:GetAuthorizationToken", "*"),
+    ];
+    build.extend(ecr_push.iter().map(|a| (*a, ECR)));
+    assert_eq!(grants(&t, "BuildRole"), with(logs("BuildLogs.Arn"), &build));
+}
+
+#[test]
+fn kms_is_used_through_ssm_only() {
+    let t = template();
+    for role in ["ListenerRole", "BuildRole"] {
+        for policy in t["Resources"][role]["Properties"]["Policies"].as_vec().unwrap() {
+            for statement in statements(&policy["PolicyDocument"]) {
+                if strings(&statement["Action"]).contains(&"kms:Decrypt".to_owned()) {
+                    let via = &statement["Condition"]["StringEquals"]["kms:ViaService"];
+                    assert_eq!(via.as_str(), Some("ssm.${AWS::Region}.amazonaws.com"), "{role}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_function_runs_as_its_own_role_on_arm64_with_its_own_log_group() {
+    let t = template();
+    let resources = t["Resources"].as_hash().unwrap();
+    let functions: Vec<&str> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Lambda::Function"))
+        .map(|(n, _)| n.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        functions,
+        [
+            "ListenerFunction",
+            "SpawnerFunction",
+            "NotifierFunction",
+            "CleanupFunction"
+        ]
+    );
+    let mut roles = BTreeSet::new();
+    for name in functions {
+        let stem = name.trim_end_matches("Function");
+        let p = &t["Resources"][name]["Properties"];
+        assert_eq!(p["Role"].as_str().unwrap(), format!("{stem}Role.Arn"));
+        assert!(roles.insert(p["Role"].as_str().unwrap().to_owned()));
+        assert_eq!(p["Runtime"].as_str(), Some("provided.al2023"));
+        assert_eq!(strings(&p["Architectures"]), ["arm64"]);
+        assert_eq!(p["LoggingConfig"]["LogGroup"].as_str().unwrap(), format!("{stem}Logs"));
+        assert!(p["MemorySize"].as_i64().is_some(), "{name}: memory is set");
+    }
+}
+
+#[test]
+fn nothing_that_fails_asynchronously_is_lost() {
+    let t = template();
+    let r = &t["Resources"];
+    for config in ["SpawnerInvokeConfig", "NotifierInvokeConfig", "CleanupInvokeConfig"] {
+        let p = &r[config]["Properties"];
+        assert_eq!(
+            p["DestinationConfig"]["OnFailure"]["Destination"].as_str(),
+            Some("DeadLetterQueue.Arn")
+        );
+        assert!(p["MaximumRetryAttempts"].as_i64().unwrap() <= 2);
+    }
+    assert_eq!(
+        r["SpawnerSubscription"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"].as_str(),
+        Some("DeadLetterQueue.Arn")
+    );
+    for rule in ["BuildStateRule", "CleanupScheduleRule"] {
+        for target in r[rule]["Properties"]["Targets"].as_vec().unwrap() {
+            assert_eq!(
+                target["DeadLetterConfig"]["Arn"].as_str(),
+                Some("DeadLetterQueue.Arn"),
+                "{rule}"
+            );
+        }
+    }
+    // The notifier hears of this project's builds only.
+    let pattern = &r["BuildStateRule"]["Properties"]["EventPattern"];
+    assert_eq!(strings(&pattern["detail"]["project-name"]), ["ProjectName"]);
+    assert_eq!(strings(&pattern["source"]), ["aws.codebuild"]);
+}
