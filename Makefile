@@ -14,12 +14,14 @@ CARGO       ?= cargo
 LAMBDA      := $(VENV)/bin/cargo-lambda
 LAMBDA_PINS := cargo-lambda==1.9.2 ziglang==0.17.1
 LINT        := $(VENV)/bin/cfn-lint
-LINT_PINS   := cfn-lint==1.58.0 awscli==1.46.3
+LINT_PINS   := cfn-lint==1.58.0
+# The AWS CLI the deploy test drives (users bring their own, v1 or v2).
+AWSCLI      := $(VENV)/bin/aws
+AWSCLI_PIN  := awscli==1.46.3
 CHECKOV     := .venv-checkov/bin/checkov
 CHECKOV_PIN := checkov==3.3.30
 TEMPLATES   := $(wildcard cfn/*.yml)
 DEPLOY      := bash cfn/deploy.sh
-CLI         := target/debug/dockhand
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -34,6 +36,9 @@ $(LAMBDA): | $(MOTO)
 $(LINT): | $(MOTO)
 	$(VENV)/bin/pip install --quiet $(LINT_PINS)
 
+$(AWSCLI): | $(MOTO)
+	$(VENV)/bin/pip install --quiet '$(AWSCLI_PIN)'
+
 $(CHECKOV):
 	$(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/pip install --quiet '$(CHECKOV_PIN)'
@@ -42,7 +47,7 @@ $(FIXTURES): tests/package.json tests/package-lock.json
 	npm ci --prefix tests --no-audit --no-fund --loglevel=error
 	touch $@
 
-deps: $(MOTO) $(FIXTURES) $(LAMBDA) $(LINT) $(CHECKOV) ## install the test tools: moto, cargo-lambda, cfn-lint, the AWS CLI, checkov (venvs) and GitHub's payloads (npm)
+deps: $(MOTO) $(FIXTURES) $(LAMBDA) $(LINT) $(AWSCLI) $(CHECKOV) ## install the test tools: moto, cargo-lambda, cfn-lint, the AWS CLI, checkov (venvs) and GitHub's payloads (npm)
 	@command -v $(CARGO) >/dev/null || { echo "cargo is required: install Rust from https://rustup.rs"; exit 1; }
 
 test: deps lint-templates ## run every test: formatting, lints, templates, unit, property, handler, moto and deploy tests
@@ -65,25 +70,29 @@ lint-templates: $(LINT) $(CHECKOV) ## cfn-lint and checkov on every template (sk
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation $(addprefix -f ,$(TEMPLATES))
 
 # ---------------------------------------------------------------- deploying (README: Deploy to AWS)
-$(CLI): $(shell find crates -name '*.rs' -o -name Cargo.toml) Cargo.lock
-	$(CARGO) build --quiet --locked -p dockhand-cli
+# cargo decides whether the CLI is fresh; the deploy verbs read dockhand.json through it.
+cli:
+	@$(CARGO) build --quiet --locked -p dockhand-cli
 
 build: $(LAMBDA) ## build the four functions as arm64 Lambda zips (cargo lambda; at most 4 MiB each)
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(DEPLOY) build
+	$(DEPLOY) build
 
-deploy: build $(CLI) ## build, upload and deploy the stack in dockhand.json; print the webhook URL
+deploy: $(LAMBDA) cli ## check, build, upload and deploy the stack in dockhand.json; print the webhook URL
 	$(DEPLOY) deploy
 
-secret: $(CLI) ## create the webhook secret if absent; ROTATE=1 adds a new one, RETIRE=1 drops the old
+secret: cli ## create the webhook secret if absent; ROTATE=1 adds a new one, RETIRE=1 drops the old
 	$(DEPLOY) secret $(if $(ROTATE),rotate,$(if $(RETIRE),retire,create))
 
-outputs: $(CLI) ## print the stack's outputs and how to add the webhook in GitHub
+registry-token: cli ## store the Docker Hub access token (read from the terminal, never echoed) in SSM
+	$(DEPLOY) registry-token
+
+outputs: cli ## print the stack's outputs and how to add the webhook in GitHub
 	$(DEPLOY) outputs
 
-logs: $(CLI) ## the last hour of a function's logs: make logs FN=listener|spawner|notifier|cleanup|build
+logs: cli ## the last hour of a function's logs: make logs FN=listener|spawner|notifier|cleanup|build
 	$(DEPLOY) logs $(FN)
 
-destroy: $(CLI) ## delete the stack and its uploaded zips (keeps the secret and the bucket)
+destroy: cli ## delete the stack and its uploaded zips (keeps the secret and the bucket)
 	$(DEPLOY) destroy
 
 release: ## build the Lambda binaries and the CLI with the size-tuned release profile
@@ -93,4 +102,4 @@ clean: ## remove build outputs and installed test tools
 	$(CARGO) clean
 	rm -rf $(VENV) .venv-checkov tests/node_modules
 
-.PHONY: help deps test lint-templates demo bench build deploy secret outputs logs destroy release clean
+.PHONY: help deps test lint-templates demo bench cli build deploy secret registry-token outputs logs destroy release clean

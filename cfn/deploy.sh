@@ -10,12 +10,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 template="$here/dockhand.yml"
 functions=(listener spawner notifier cleanup)
-# Where `make build` leaves the zips, and the budget each must fit.
-zips="${DOCKHAND_ZIPS:-$root/target/lambda}"
+# Where `make build` leaves the zips (cargo's target directory, wherever it is), and the budget
+# each must fit.
+target="${CARGO_TARGET_DIR:-$root/target}"
+zips="${DOCKHAND_ZIPS:-$target/lambda}"
 max_zip_bytes=$((4 * 1024 * 1024))
 settings="${DOCKHAND_SETTINGS_DIR:-$root/.work/deploy}"
-dockhand="${DOCKHAND_CLI:-$root/target/debug/dockhand}"
+dockhand="${DOCKHAND_CLI:-$target/debug/dockhand}"
 file="${DOCKHAND_FILE:-$root/dockhand.json}"
+# Where make installed cargo-lambda and zig; used for the build only, so the AWS CLI on the
+# user's PATH stays the one they chose.
+tools="${DOCKHAND_TOOLS:-$root/.venv/bin}"
 
 secret_file=""
 trap 'rm -f "$secret_file"' EXIT
@@ -82,7 +87,9 @@ stack_output() {
 }
 
 # ------------------------------------------------------------------ verbs
-build() {
+# In a subshell whose PATH starts with make's tools: cargo-lambda finds zig through python3.
+build() { (
+    export PATH="$tools:$PATH"
     need_build_tools
     local args=()
     for fn in "${functions[@]}"; do args+=(--bin "$fn"); done
@@ -100,7 +107,7 @@ build() {
         fi
     done
     [ "$too_big" = 0 ] || die "a zip is over its 4 MiB budget"
-}
+); }
 
 ensure_bucket() {
     if aws s3api head-bucket --bucket "$bucket" >/dev/null 2>&1; then
@@ -187,8 +194,30 @@ secret() {
     esac
 }
 
+# Stores the Docker Hub access token, read without echo, through a file only this user can read.
+registry_token() {
+    need_credentials
+    local name tmp token
+    name=$(sed -n 's/^RegistryTokenParameter=//p' "$settings/parameters")
+    [ -n "$name" ] || die "this deployment pushes to ECR, which needs no token: builds log in with their own role"
+    if [ -t 0 ]; then
+        read -rsp "Docker Hub access token for $name (input hidden): " token
+        printf '\n' >&2
+    else
+        IFS= read -r token || true
+    fi
+    [ -n "$token" ] || die "no token given: create one at https://app.docker.com/settings/personal-access-tokens (Read & Write)"
+    tmp=$(mktemp)
+    secret_file=$tmp
+    printf '%s' "$token" >"$tmp"
+    aws ssm put-parameter --name "$name" --type SecureString --overwrite \
+        --description "dockhand: Docker Hub access token" --value "file://$tmp" >/dev/null
+    say "== stored the Docker Hub token in $name"
+}
+
 deploy() {
     need_credentials
+    build
     bucket_name
     secret create
     ensure_bucket
@@ -267,6 +296,10 @@ secret)
     load_settings
     secret "${1:-create}"
     ;;
+registry-token)
+    load_settings
+    registry_token
+    ;;
 outputs)
     load_settings
     outputs
@@ -279,5 +312,5 @@ logs)
     load_settings
     logs "${1:-}"
     ;;
-*) die "usage: cfn/deploy.sh build|deploy|secret [create|rotate|retire]|outputs|destroy|logs FN" ;;
+*) die "usage: cfn/deploy.sh build|deploy|secret [create|rotate|retire]|registry-token|outputs|destroy|logs FN" ;;
 esac

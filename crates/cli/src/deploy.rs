@@ -118,7 +118,7 @@ impl Default for Webhook {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CleanupSettings {
-    #[serde(default = "thirty")]
+    #[serde(default = "default_retention")]
     pub retention_days: u32,
     #[serde(default = "default_schedule")]
     pub schedule: String,
@@ -127,7 +127,7 @@ pub struct CleanupSettings {
 impl Default for CleanupSettings {
     fn default() -> Self {
         Self {
-            retention_days: 30,
+            retention_days: default_retention(),
             schedule: default_schedule(),
         }
     }
@@ -141,6 +141,9 @@ fn default_architecture() -> String {
 }
 fn default_schedule() -> String {
     "cron(0 4 ? * SUN *)".into()
+}
+fn default_retention() -> u32 {
+    dockhand_core::retention::DEFAULT_RETENTION_DAYS
 }
 fn five() -> u32 {
     5
@@ -370,7 +373,6 @@ fn is_bucket_name(s: &str) -> bool {
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
         && s.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
-
 
 fn is_email(s: &str) -> bool {
     s.len() <= 254

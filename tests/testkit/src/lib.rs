@@ -26,8 +26,14 @@ impl Moto {
             .map(PathBuf::from)
             .or_else(|| Some(root().join(".venv/bin/moto_server")).filter(|p| p.exists()))
             .unwrap_or_else(|| PathBuf::from("moto_server"));
+        Moto::start_with(&program, &[])
+    }
+
+    /// A moto server run as `program leading_args... -H 127.0.0.1 -p PORT`.
+    pub fn start_with(program: &Path, leading_args: &[&Path]) -> Moto {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(&program)
+        let child = Command::new(program)
+            .args(leading_args)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,0 +1,370 @@
+//! `make deploy`, `outputs`, `secret` and `destroy` against a moto server: a smoke test of the
+//! Makefile, the packaging and the deploy script. moto creates the resource types it knows
+//! (functions, roles, topics, the queue, log groups, rules) and skips the others (the HTTP
+//! API, the CodeBuild project, subscriptions, invoke configs); cfn-lint checks those.
+//!
+//! The first run builds the four arm64 zips with cargo lambda (several minutes cold);
+//! later runs reuse them.
+
+use dockhand_testkit::{Moto, root};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Env {
+    moto: Moto,
+    dir: PathBuf,
+}
+
+impl Env {
+    fn new(name: &str) -> Env {
+        let root = root();
+        let moto = Moto::start_with(
+            &root.join(".venv/bin/python"),
+            &[&root.join("tests/deploy/moto_server.py")],
+        );
+        let dir = std::env::temp_dir().join(format!("dockhand-deploy-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Env { moto, dir }
+    }
+
+    fn file(&self, json: &str) -> PathBuf {
+        let path = self.dir.join("dockhand.json");
+        std::fs::write(&path, json).unwrap();
+        path
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let root = root();
+        let mut c = Command::new(program);
+        c.current_dir(&root)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    root.join(".venv/bin").display(),
+                    std::env::var("PATH").unwrap()
+                ),
+            )
+            .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_CONFIG_FILE", self.dir.join("no-aws-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.dir.join("no-aws-credentials"))
+            .env("DOCKHAND_FILE", self.dir.join("dockhand.json"))
+            .env("DOCKHAND_SETTINGS_DIR", self.dir.join("settings"))
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("MAKEFLAGS")
+            .env_remove("MFLAGS");
+        c
+    }
+
+    fn make(&self, args: &[&str]) -> Output {
+        let out = self
+            .command("make")
+            .arg("--no-print-directory")
+            .args(args)
+            .output()
+            .unwrap();
+        eprintln!(
+            "== make {}\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn aws(&self, args: &[&str]) -> Result<Value, String> {
+        let out = self
+            .command("aws")
+            .args(args)
+            .args(["--region", "eu-west-1", "--output", "json"])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let text = String::from_utf8(out.stdout).unwrap();
+        Ok(if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        })
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Where cargo is, so make can still build the CLI.
+fn cargo_bin() -> PathBuf {
+    Path::new(&std::env::var("CARGO").unwrap()).parent().unwrap().to_owned()
+}
+
+fn sha256(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+}
+
+const FILE: &str = r#"{
+  "stack": "smoke",
+  "region": "eu-west-1",
+  "config": {
+    "project": "smoke-builds",
+    "registry": { "type": "dockerhub", "namespace": "acme", "username": "acmebot" },
+    "timeout_minutes": 45
+  },
+  "notify": { "email": "builds@example.com", "statuses": ["FAILED", "FAULT"] },
+  "cleanup": { "retention_days": 14 }
+}"#;
+
+#[test]
+fn deploy_outputs_rotate_and_destroy() {
+    let env = Env::new("smoke");
+    env.file(FILE);
+
+    // Deploy: secret, bucket, content-addressed zips, the stack, the outputs.
+    let out = env.make(&["deploy"]);
+    let said = text(&out);
+    assert!(out.status.success(), "make deploy failed:\n{said}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("BuildResultsTopicArn     arn:aws:sns:eu-west-1:123456789012:smoke-build-results"));
+    assert!(stdout.contains("DeadLetterQueueUrl"));
+    assert!(stdout.contains("Payload URL   https://"));
+    assert!(stdout.contains("Content type  application/json"));
+
+    let stack = env
+        .aws(&["cloudformation", "describe-stacks", "--stack-name", "smoke"])
+        .unwrap();
+    assert_eq!(stack["Stacks"][0]["StackStatus"], "CREATE_COMPLETE");
+
+    // The webhook secret: 32 random bytes as hex, never printed when stdout is not a terminal.
+    let secret = |env: &Env| -> String {
+        env.aws(&[
+            "ssm",
+            "get-parameter",
+            "--name",
+            "/dockhand/smoke/webhook-secret",
+            "--with-decryption",
+        ])
+        .unwrap()["Parameter"]["Value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let first = secret(&env);
+    assert_eq!(first.len(), 64);
+    assert!(first.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(!said.contains(&first), "the secret was printed");
+
+    // Each zip is uploaded under its own SHA-256, and each function runs the zip it names.
+    let bucket = "dockhand-artifacts-123456789012-eu-west-1";
+    let objects = env.aws(&["s3api", "list-objects-v2", "--bucket", bucket]).unwrap();
+    let keys: Vec<&str> = objects["Contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["Key"].as_str().unwrap())
+        .collect();
+    let zips = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("lambda");
+    let config_param: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.dir.join("settings/parameters"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("DockhandConfig="))
+            .unwrap()
+            .to_owned(),
+    )
+    .unwrap();
+    for function in ["listener", "spawner", "notifier", "cleanup"] {
+        let zip = zips.join(function).join("bootstrap.zip");
+        let key = format!("smoke/{function}-{}.zip", sha256(&zip));
+        assert!(keys.contains(&key.as_str()), "{key} not in {keys:?}");
+        let size = std::fs::metadata(&zip).unwrap().len();
+        assert!(
+            size <= 4 * 1024 * 1024,
+            "{function}: {size} bytes is over the 4 MiB budget"
+        );
+
+        let f = env
+            .aws(&[
+                "lambda",
+                "get-function",
+                "--function-name",
+                &format!("smoke-{function}"),
+            ])
+            .unwrap();
+        let c = &f["Configuration"];
+        assert_eq!(c["Runtime"], "provided.al2023", "{function}");
+        assert_eq!(c["Handler"], "bootstrap");
+        // moto's CloudFormation drops Architectures; tests/template.rs checks arm64.
+        assert_eq!(c["MemorySize"], 128);
+        let vars = &c["Environment"]["Variables"];
+        let config: Value = serde_json::from_str(vars["DOCKHAND_CONFIG"].as_str().unwrap()).unwrap();
+        assert_eq!(config, config_param, "{function}");
+        assert_eq!(config["project"], "smoke-builds");
+        assert_eq!(config["timeout_minutes"], 45);
+    }
+    let listener = env
+        .aws(&[
+            "lambda",
+            "get-function-configuration",
+            "--function-name",
+            "smoke-listener",
+        ])
+        .unwrap();
+    assert_eq!(
+        listener["Environment"]["Variables"]["WEBHOOK_SECRET_PARAMETER"],
+        "/dockhand/smoke/webhook-secret"
+    );
+    let notifier = env
+        .aws(&[
+            "lambda",
+            "get-function-configuration",
+            "--function-name",
+            "smoke-notifier",
+        ])
+        .unwrap();
+    assert_eq!(notifier["Environment"]["Variables"]["NOTIFY_STATUSES"], "FAILED,FAULT");
+    let cleanup = env
+        .aws(&[
+            "lambda",
+            "get-function-configuration",
+            "--function-name",
+            "smoke-cleanup",
+        ])
+        .unwrap();
+    assert_eq!(cleanup["Environment"]["Variables"]["RETENTION_DAYS"], "14");
+
+    // A second deploy with nothing changed uploads nothing and succeeds.
+    let again = env.make(&["deploy"]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(!text(&again).contains("uploading"));
+    assert_eq!(secret(&env), first, "a deploy never replaces the secret");
+
+    // The Docker Hub token, read from stdin (the terminal, for a person) and never echoed.
+    let token = "dckr_pat_not-a-real-token-1234567890";
+    let mut child = env
+        .command("make")
+        .args(["--no-print-directory", "registry-token"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
+    }
+    let stored = child.wait_with_output().unwrap();
+    assert!(stored.status.success(), "{}", text(&stored));
+    assert!(!text(&stored).contains(token), "the token was printed");
+    let value = env
+        .aws(&[
+            "ssm",
+            "get-parameter",
+            "--name",
+            "/dockhand/dockerhub/acme",
+            "--with-decryption",
+        ])
+        .unwrap();
+    assert_eq!(value["Parameter"]["Value"], token);
+    assert_eq!(value["Parameter"]["Type"], "SecureString");
+
+    // Outputs on their own.
+    let outputs = env.make(&["outputs"]);
+    assert!(outputs.status.success());
+    assert!(
+        String::from_utf8_lossy(&outputs.stdout).contains("WebhookSecretParameter   /dockhand/smoke/webhook-secret")
+    );
+
+    // Rotation: the new secret first, the old one still valid; then the old one retired.
+    let rotate = env.make(&["secret", "ROTATE=1"]);
+    assert!(rotate.status.success(), "{}", text(&rotate));
+    let both = secret(&env);
+    let lines: Vec<&str> = both.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1], first);
+    assert_ne!(lines[0], first);
+    let newest = lines[0].to_owned();
+    let retire = env.make(&["secret", "RETIRE=1"]);
+    assert!(retire.status.success(), "{}", text(&retire));
+    assert_eq!(secret(&env), newest);
+
+    // Destroy: the stack, its functions and its zips go; the secret stays.
+    let destroy = env.make(&["destroy"]);
+    assert!(destroy.status.success(), "{}", text(&destroy));
+    let gone = env.aws(&["cloudformation", "describe-stacks", "--stack-name", "smoke"]);
+    assert!(gone.unwrap_err().contains("does not exist"));
+    let functions = env.aws(&["lambda", "list-functions"]).unwrap();
+    assert_eq!(functions["Functions"].as_array().unwrap().len(), 0);
+    let objects = env.aws(&["s3api", "list-objects-v2", "--bucket", bucket]).unwrap();
+    assert!(objects.is_null() || objects["Contents"].is_null(), "{objects}");
+    assert_eq!(secret(&env), newest);
+}
+
+#[test]
+fn missing_prerequisites_are_named_before_anything_happens() {
+    let env = Env::new("prereq");
+
+    // No dockhand.json.
+    let out = env.make(&["deploy"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("copy dockhand.example.json to dockhand.json"),
+        "{}",
+        text(&out)
+    );
+
+    // An invalid one: the same checks the functions run, naming the file and the field.
+    env.file(r#"{"config":{"registry":{"type":"dockerhub","namespace":"Not Valid"}}}"#);
+    let out = env.make(&["deploy"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("registry.namespace"), "{}", text(&out));
+
+    // No credentials.
+    env.file(FILE);
+    let out = env
+        .command("make")
+        .args(["--no-print-directory", "deploy"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no usable AWS credentials"), "{}", text(&out));
+    assert!(text(&out).contains("aws configure"), "{}", text(&out));
+
+    // No AWS CLI at all.
+    let out = env
+        .command("make")
+        .args(["--no-print-directory", "outputs"])
+        .env("PATH", format!("{}:/usr/bin:/bin", cargo_bin().display()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("the AWS CLI is not installed"), "{}", text(&out));
+
+    // Nothing was created on the way.
+    let stacks = env.aws(&["cloudformation", "list-stacks"]).unwrap();
+    assert_eq!(stacks["StackSummaries"].as_array().unwrap().len(), 0);
+}
