@@ -186,12 +186,11 @@ fn deploy_outputs_rotate_and_destroy() {
         .unwrap_or_else(|| root().join("target"))
         .join("lambda");
     let config_param: Value = serde_json::from_str(
-        &std::fs::read_to_string(env.dir.join("settings/parameters"))
+        std::fs::read_to_string(env.dir.join("settings/parameters"))
             .unwrap()
             .lines()
             .find_map(|l| l.strip_prefix("DockhandConfig="))
-            .unwrap()
-            .to_owned(),
+            .unwrap(),
     )
     .unwrap();
     for function in ["listener", "spawner", "notifier", "cleanup"] {
