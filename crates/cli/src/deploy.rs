@@ -227,7 +227,9 @@ impl DeployFile {
             }
         }
         let (token_parameter, ecr_prefix) = match &config.registry {
-            Registry::DockerHub { .. } => (config.registry.token_parameter().unwrap_or_default(), "-".to_owned()),
+            Registry::DockerHub { .. } | Registry::Generic { .. } => {
+                (config.registry.token_parameter().unwrap_or_default(), "-".to_owned())
+            }
             Registry::Ecr { prefix, .. } => match prefix.as_deref() {
                 Some(p) if !p.is_empty() => (String::new(), p.to_owned()),
                 _ => {

@@ -4,13 +4,13 @@
 use crate::config::Registry;
 
 const TEMPLATE: &str = include_str!("../../../buildspecs/build.yml");
-const LOGIN_DOCKERHUB: &str = include_str!("../../../buildspecs/login-dockerhub.sh");
+const LOGIN_TOKEN: &str = include_str!("../../../buildspecs/login-token.sh");
 const LOGIN_ECR: &str = include_str!("../../../buildspecs/login-ecr.sh");
 
 /// The buildspec every build of this deployment runs.
 pub fn render(registry: &Registry) -> String {
     let login = match registry {
-        Registry::DockerHub { .. } => LOGIN_DOCKERHUB,
+        Registry::DockerHub { .. } | Registry::Generic { .. } => LOGIN_TOKEN,
         Registry::Ecr { .. } => LOGIN_ECR,
     };
     let text = TEMPLATE.replace("{{login}}", login.trim());
@@ -32,7 +32,7 @@ mod tests {
 
     #[test]
     fn templates_are_single_line_commands() {
-        for fragment in [LOGIN_DOCKERHUB, LOGIN_ECR] {
+        for fragment in [LOGIN_TOKEN, LOGIN_ECR] {
             assert_eq!(fragment.trim().lines().count(), 1);
             assert!(fragment.contains("--password-stdin"));
         }

@@ -45,6 +45,20 @@ pub enum Registry {
         #[serde(default)]
         token_parameter: Option<String>,
     },
+    /// Any other registry speaking the Docker Registry HTTP API v2 with a user and a token
+    /// (GHCR, Quay, a self-hosted registry): `<host>/<namespace>/<image>`. The token is an
+    /// SSM SecureString, by default `/dockhand/registry/<host>/<namespace>`.
+    #[serde(rename = "registry")]
+    Generic {
+        /// `ghcr.io`, `quay.io`, `registry.example.com:5000`.
+        host: String,
+        namespace: String,
+        /// The user that logs in; the namespace when absent.
+        #[serde(default)]
+        username: Option<String>,
+        #[serde(default)]
+        token_parameter: Option<String>,
+    },
     /// Amazon ECR: `<registry>/<prefix>/<image>`, logged in with the build's own role.
     #[serde(rename = "ecr")]
     Ecr {
@@ -67,6 +81,15 @@ impl Registry {
                     .clone()
                     .unwrap_or_else(|| format!("/dockhand/dockerhub/{namespace}")),
             ),
+            Registry::Generic {
+                host,
+                namespace,
+                token_parameter,
+                ..
+            } => Some(token_parameter.clone().unwrap_or_else(|| {
+                // SSM names cannot hold the `:` of a port.
+                format!("/dockhand/registry/{}/{namespace}", host.replace(':', "-"))
+            })),
             Registry::Ecr { .. } => None,
         }
     }
@@ -74,6 +97,9 @@ impl Registry {
     pub fn username(&self) -> Option<&str> {
         match self {
             Registry::DockerHub {
+                namespace, username, ..
+            }
+            | Registry::Generic {
                 namespace, username, ..
             } => Some(username.as_deref().unwrap_or(namespace)),
             Registry::Ecr { .. } => None,
@@ -122,8 +148,18 @@ impl Deployment {
                 config.project
             ));
         }
+        if let Registry::Generic { host, .. } = &config.registry
+            && !is_registry_host(host)
+        {
+            return invalid(format!(
+                "registry.host {host:?} is not a registry host such as ghcr.io or registry.example.com:5000"
+            ));
+        }
         match &config.registry {
             Registry::DockerHub {
+                namespace, username, ..
+            }
+            | Registry::Generic {
                 namespace, username, ..
             } => {
                 if let Err(why) = validate_repository_path(namespace).and_then(|()| {
@@ -190,6 +226,24 @@ fn is_safe_word(s: &str, max: usize) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// A registry host as Docker's reference grammar has it: DNS labels or an IPv4 address,
+/// and an optional port.
+fn is_registry_host(s: &str) -> bool {
+    let (name, port) = match s.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (s, None),
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    port_ok && name.len() <= 253 && name.split('.').all(label_ok)
+}
+
 fn is_project_name(s: &str) -> bool {
     (2..=255).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -248,6 +302,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.config.registry.token_parameter(), None);
+    }
+
+    #[test]
+    fn generic_registry_config() {
+        let d = Deployment::from_json(
+            r#"{"registry":{"type":"registry","host":"127.0.0.1:5000","namespace":"acme","username":"bot"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            d.config.registry.token_parameter().as_deref(),
+            Some("/dockhand/registry/127.0.0.1-5000/acme")
+        );
+        assert_eq!(d.config.registry.username(), Some("bot"));
+        for host in ["ghcr.io", "quay.io", "localhost:5000", "registry.example.com"] {
+            let json = format!(r#"{{"registry":{{"type":"registry","host":"{host}","namespace":"acme"}}}}"#);
+            assert!(Deployment::from_json(&json).is_ok(), "{host}");
+        }
+        for host in ["", "Ghcr.io", "a b", "host:", "host:123456", "-a.io", "x.io/path", "$(id)", "a:b:c"] {
+            let json = format!(r#"{{"registry":{{"type":"registry","host":"{host}","namespace":"acme"}}}}"#);
+            let err = Deployment::from_json(&json).unwrap_err().to_string();
+            assert!(err.contains("registry.host"), "{host}: {err}");
+        }
     }
 
     #[test]

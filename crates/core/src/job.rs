@@ -81,7 +81,7 @@ pub fn start_build_request(
             head.and_then(|h| h.url.clone()).unwrap_or_default(),
         ),
     ];
-    if let Registry::DockerHub { .. } = &config.registry {
+    if let Registry::DockerHub { .. } | Registry::Generic { .. } = &config.registry {
         env.push((
             "DOCKHAND_REGISTRY_USER",
             config.registry.username().unwrap_or_default().to_owned(),

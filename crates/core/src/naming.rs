@@ -44,6 +44,7 @@ pub fn image_for(
     };
     let (host, path) = match registry {
         Registry::DockerHub { namespace, .. } => ("docker.io".to_owned(), format!("{namespace}/{name}")),
+        Registry::Generic { host, namespace, .. } => (host.clone(), format!("{namespace}/{name}")),
         Registry::Ecr { registry, prefix } => match prefix {
             Some(prefix) => (registry.clone(), format!("{prefix}/{name}")),
             None => (registry.clone(), name.clone()),
@@ -167,6 +168,19 @@ mod tests {
             image_for(&ecr, "images", "web", &BTreeMap::new()).unwrap().repository(),
             "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/web"
         );
+    }
+
+    #[test]
+    fn other_registries_name_under_their_host() {
+        let ghcr = Registry::Generic {
+            host: "ghcr.io".into(),
+            namespace: "acme".into(),
+            username: None,
+            token_parameter: None,
+        };
+        let image = image_for(&ghcr, "images", "tools/lint", &BTreeMap::new()).unwrap();
+        assert_eq!(image.repository(), "ghcr.io/acme/tools-lint");
+        assert_eq!(image.registry, "ghcr.io");
     }
 
     #[test]
