@@ -1,0 +1,329 @@
+//! dockhand's own buildspec, rendered by `dockhand_core`, run for real: git clones a local
+//! repository at the pushed commit, and stand-ins for `docker` and `aws` on PATH record
+//! what the buildspec asks of them. What is checked is what CodeBuild would do with the
+//! same text: the exact commit is built, with the right Dockerfile and context, and every
+//! tag is pushed only when the build succeeded.
+
+mod support;
+
+use dockhand_core::Registry;
+use dockhand_runner::{BuildSettings, BuildStatus, Buildspec, EnvironmentVariable, PhaseStatus, PhaseType};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::{Outcome, Scratch, run};
+
+const FAKE_DOCKER: &str = r#"#!/bin/bash
+# Records every call; `build` also keeps the Dockerfile it was given and where it ran.
+# One write per call: the two ends of a pipe log at the same time.
+printf -v args ' [%s]' "$@"
+printf 'docker%s\n' "$args" >> "$FAKE_TOOLS/calls"
+case "$1" in
+    login)
+        cat > "$FAKE_TOOLS/login-stdin"
+        ;;
+    build)
+        file=
+        previous=
+        for arg in "$@"; do
+            if [ "$previous" = --file ]; then file=$arg; fi
+            previous=$arg
+        done
+        context=${!#}
+        cp -- "$file" "$FAKE_TOOLS/built-dockerfile"
+        pwd > "$FAKE_TOOLS/build-cwd"
+        (cd -- "$context" && pwd) > "$FAKE_TOOLS/build-context"
+        if [ -e "$FAKE_TOOLS/fail-build" ]; then
+            echo "fake docker: the build failed" >&2
+            exit 1
+        fi
+        ;;
+esac
+"#;
+
+const FAKE_AWS: &str = r#"#!/bin/bash
+printf -v args ' [%s]' "$@"
+printf 'aws%s\n' "$args" >> "$FAKE_TOOLS/calls"
+case "$1 $2" in
+    "ssm get-parameter") echo "fake-registry-token" ;;
+    "ecr get-login-password") echo "fake-ecr-password" ;;
+    *) echo "fake aws: unexpected call $*" >&2; exit 2 ;;
+esac
+"#;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Ada Lovelace",
+            "-c",
+            "user.email=ada@example.com",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("git must be installed to run this test");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+struct Fixture {
+    scratch: Scratch,
+    repo: PathBuf,
+    tools: PathBuf,
+    /// The pushed commit: `web/Dockerfile` says `v1` here, `v2` in the commit after it.
+    commit: String,
+}
+
+impl Fixture {
+    fn new(name: &str) -> Fixture {
+        let scratch = Scratch::new(name);
+        let repo = scratch.path().join("repo");
+        std::fs::create_dir_all(repo.join("web")).unwrap();
+        git(&repo, &["init", "--quiet"]);
+        // Fetching a commit by its SHA needs the server to allow it; GitHub does.
+        git(&repo, &["config", "uploadpack.allowAnySHA1InWant", "true"]);
+        std::fs::write(repo.join("web/Dockerfile"), "FROM scratch\nLABEL version=v1\n").unwrap();
+        std::fs::write(repo.join("web/index.html"), "hello\n").unwrap();
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "--quiet", "-m", "web: v1"]);
+        let commit = git(&repo, &["rev-parse", "HEAD"]);
+        std::fs::write(repo.join("web/Dockerfile"), "FROM scratch\nLABEL version=v2\n").unwrap();
+        git(&repo, &["commit", "--quiet", "-am", "web: v2"]);
+
+        let tools = scratch.path().join("tools");
+        let bin = tools.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for (name, text) in [("docker", FAKE_DOCKER), ("aws", FAKE_AWS)] {
+            let path = bin.join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Fixture {
+            scratch,
+            repo,
+            tools,
+            commit,
+        }
+    }
+
+    fn short(&self) -> &str {
+        &self.commit[..7]
+    }
+
+    /// The build as the spawner would start it for `web/`, in terms of its overrides.
+    fn settings(&self, dockerfile: &str) -> BuildSettings {
+        let mut build = BuildSettings::new("dockhand", self.scratch.path().join("build/src"));
+        build.region = "eu-west-1".into();
+        build.privileged = true;
+        build.process_env = vec![
+            (
+                "PATH".into(),
+                format!(
+                    "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    self.tools.join("bin").display()
+                ),
+            ),
+            ("HOME".into(), self.scratch.path().display().to_string()),
+            ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+            ("FAKE_TOOLS".into(), self.tools.display().to_string()),
+        ];
+        let url = format!("file://{}", self.repo.display());
+        let tags = format!("latest,{}", self.short());
+        build.overrides = [
+            ("SOURCE_REPO_URL", url.as_str()),
+            ("SOURCE_COMMIT", self.commit.as_str()),
+            ("SOURCE_BRANCH", "main"),
+            ("COMMIT_MSG", "web: v1"),
+            ("DOCKER_REPO", "docker.io/acme/web"),
+            ("DOCKER_TAG", "latest"),
+            ("IMAGE_NAME", "docker.io/acme/web:latest"),
+            ("DOCKERFILE_PATH", dockerfile),
+            ("BUILD_CONTEXT", "web"),
+            ("DOCKHAND_TAGS", tags.as_str()),
+            ("DOCKHAND_REGISTRY", "docker.io"),
+            ("DOCKHAND_REGISTRY_USER", "acmebot"),
+            ("DOCKHAND_TOKEN_PARAMETER", "/dockhand/dockerhub/acme"),
+        ]
+        .into_iter()
+        .map(|(name, value)| EnvironmentVariable::new(name, value))
+        .collect();
+        build
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.tools.join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn tool_file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.tools.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn checkout(&self) -> PathBuf {
+        self.scratch.path().join("build/src/dockhand-source")
+    }
+}
+
+fn hub() -> Registry {
+    Registry::DockerHub {
+        namespace: "acme".into(),
+        username: Some("acmebot".into()),
+        token_parameter: None,
+    }
+}
+
+fn pushes(calls: &[String]) -> Vec<&String> {
+    calls.iter().filter(|c| c.starts_with("docker [push]")).collect()
+}
+
+#[test]
+fn the_rendered_buildspec_parses() {
+    for registry in [
+        hub(),
+        Registry::Ecr {
+            registry: "123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
+            prefix: None,
+        },
+    ] {
+        let spec = Buildspec::parse(&dockhand_core::buildspec::render(&registry)).unwrap();
+        assert!(spec.phase(PhaseType::Install).is_none());
+        assert_eq!(spec.phase(PhaseType::PreBuild).unwrap().commands.len(), 2);
+        assert_eq!(spec.phase(PhaseType::Build).unwrap().commands.len(), 1);
+        assert_eq!(spec.phase(PhaseType::PostBuild).unwrap().commands.len(), 1);
+        assert!(spec.parameter_store().is_empty());
+    }
+}
+
+fn run_dockhand(f: &Fixture, registry: &Registry, dockerfile: &str) -> Outcome {
+    run(&dockhand_core::buildspec::render(registry), &f.settings(dockerfile))
+}
+
+#[test]
+fn builds_the_pushed_commit_and_pushes_every_tag() {
+    let f = Fixture::new("dockhand-ok");
+    let o = run_dockhand(&f, &hub(), "web/Dockerfile");
+    assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
+
+    // The exact commit, not the branch tip.
+    assert_eq!(git(&f.checkout(), &["rev-parse", "HEAD"]), f.commit);
+    assert_eq!(f.tool_file("built-dockerfile"), "FROM scratch\nLABEL version=v1\n");
+
+    let calls = f.calls();
+    let url = format!("file://{}", f.repo.display());
+    // The two ends of the login pipe run at once; either may log first.
+    let mut login = calls[..2].to_vec();
+    login.sort();
+    assert_eq!(
+        login,
+        [
+            "aws [ssm] [get-parameter] [--name] [/dockhand/dockerhub/acme] [--with-decryption] [--query] \
+             [Parameter.Value] [--output] [text]",
+            "docker [login] [--username] [acmebot] [--password-stdin] [docker.io]",
+        ]
+    );
+    assert_eq!(f.tool_file("login-stdin"), "fake-registry-token\n");
+    assert_eq!(
+        calls[2],
+        format!(
+            "docker [build] [--file] [./web/Dockerfile] [--tag] [docker.io/acme/web:latest] [--label] \
+             [org.opencontainers.image.revision={}] [--label] [org.opencontainers.image.source={url}] [./web]",
+            f.commit
+        )
+    );
+    let checkout = f.checkout().display().to_string();
+    assert_eq!(f.tool_file("build-cwd"), format!("{checkout}\n"));
+    assert_eq!(f.tool_file("build-context"), format!("{checkout}/web\n"));
+    assert_eq!(
+        calls[3..],
+        [
+            "docker [tag] [docker.io/acme/web:latest] [docker.io/acme/web:latest]".to_owned(),
+            "docker [push] [docker.io/acme/web:latest]".to_owned(),
+            format!(
+                "docker [tag] [docker.io/acme/web:latest] [docker.io/acme/web:{}]",
+                f.short()
+            ),
+            format!("docker [push] [docker.io/acme/web:{}]", f.short()),
+        ]
+    );
+    // The token came through a pipe, never through the log.
+    assert!(!o.log.contains("fake-registry-token"), "{}", o.log);
+}
+
+#[test]
+fn a_failed_docker_build_pushes_nothing() {
+    let f = Fixture::new("dockhand-fail");
+    std::fs::write(f.tools.join("fail-build"), "").unwrap();
+    let o = run_dockhand(&f, &hub(), "web/Dockerfile");
+    assert_eq!(o.result.status, BuildStatus::Failed);
+    assert_eq!(o.result.failed_phase().unwrap().phase_type, PhaseType::Build);
+    assert_eq!(o.status_of(PhaseType::PostBuild), Some(PhaseStatus::Succeeded));
+    let calls = f.calls();
+    assert!(calls.iter().any(|c| c.starts_with("docker [build]")), "{calls:?}");
+    assert!(pushes(&calls).is_empty(), "{calls:?}");
+    assert!(!calls.iter().any(|c| c.starts_with("docker [tag]")), "{calls:?}");
+    assert!(o.log.contains("fake docker: the build failed"), "{}", o.log);
+    assert!(o.log.contains("dockhand: not pushing docker.io/acme/web"), "{}", o.log);
+    let context = &o.result.failed_phase().unwrap().contexts[0];
+    assert!(
+        context
+            .message
+            .starts_with("Error while executing command: set -euo pipefail\n"),
+        "{context}"
+    );
+    assert!(context.message.ends_with("Reason: exit status 1"), "{context}");
+}
+
+#[test]
+fn a_dockerfile_missing_at_the_commit_builds_and_pushes_nothing() {
+    let f = Fixture::new("dockhand-skip");
+    let o = run_dockhand(&f, &hub(), "gone/Dockerfile");
+    assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
+    let calls = f.calls();
+    assert!(!calls.iter().any(|c| c.starts_with("docker [build]")), "{calls:?}");
+    assert!(pushes(&calls).is_empty(), "{calls:?}");
+    assert!(o.log.contains("gone/Dockerfile does not exist"), "{}", o.log);
+}
+
+#[test]
+fn ecr_login_uses_the_builds_region() {
+    let f = Fixture::new("dockhand-ecr");
+    let registry = Registry::Ecr {
+        registry: "123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
+        prefix: None,
+    };
+    let mut settings = f.settings("web/Dockerfile");
+    for v in &mut settings.overrides {
+        if v.name == "DOCKHAND_REGISTRY" {
+            v.value = "123456789012.dkr.ecr.eu-west-1.amazonaws.com".into();
+        }
+    }
+    let o = run(&dockhand_core::buildspec::render(&registry), &settings);
+    assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
+    let calls = f.calls();
+    let mut login = calls[..2].to_vec();
+    login.sort();
+    assert_eq!(
+        login,
+        [
+            "aws [ecr] [get-login-password] [--region] [eu-west-1]",
+            "docker [login] [--username] [AWS] [--password-stdin] [123456789012.dkr.ecr.eu-west-1.amazonaws.com]",
+        ]
+    );
+    assert_eq!(f.tool_file("login-stdin"), "fake-ecr-password\n");
+    assert_eq!(pushes(&calls).len(), 2);
+}

@@ -1,0 +1,81 @@
+//! Shared by the integration tests: a scratch directory per test and a one-call build.
+#![allow(dead_code)]
+
+use dockhand_runner::{BuildResult, BuildSettings, Buildspec, PhaseStatus, PhaseType};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A directory removed when the test ends.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "dockhand-runner-it-{name}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.0.join(relative)).unwrap_or_else(|e| panic!("reading {relative}: {e}"))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Settings for a build whose CODEBUILD_SRC_DIR is `<scratch>/src` (not created yet).
+pub fn settings(scratch: &Scratch) -> BuildSettings {
+    let mut build = BuildSettings::new("demo", scratch.path().join("src"));
+    build.region = "eu-west-1".into();
+    build.process_env = vec![
+        (
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ),
+        ("HOME".into(), scratch.path().display().to_string()),
+    ];
+    build
+}
+
+pub struct Outcome {
+    pub result: BuildResult,
+    pub log: String,
+    /// What `on_event` received, in order.
+    pub events: Vec<Value>,
+}
+
+impl Outcome {
+    pub fn status_of(&self, phase: PhaseType) -> Option<PhaseStatus> {
+        self.result.phase(phase).and_then(|p| p.status)
+    }
+
+    pub fn phase_types(&self) -> Vec<PhaseType> {
+        self.result.phases.iter().map(|p| p.phase_type).collect()
+    }
+}
+
+pub fn run(buildspec: &str, build: &BuildSettings) -> Outcome {
+    let spec = Buildspec::parse(buildspec).unwrap_or_else(|e| panic!("{e}\n{buildspec}"));
+    let mut log = vec![];
+    let mut events = vec![];
+    let result = dockhand_runner::run(&spec, build, &mut log, &mut |e: &Value| events.push(e.clone()));
+    Outcome {
+        result,
+        log: String::from_utf8(log).expect("UTF-8 log"),
+        events,
+    }
+}
