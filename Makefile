@@ -22,6 +22,7 @@ CHECKOV     := .venv-checkov/bin/checkov
 CHECKOV_PIN := checkov==3.3.30
 TEMPLATES   := $(wildcard cfn/*.yml)
 DEPLOY      := bash cfn/deploy.sh
+CARGO_TARGET := $(or $(CARGO_TARGET_DIR),target)
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -47,20 +48,44 @@ $(FIXTURES): tests/package.json tests/package-lock.json
 	npm ci --prefix tests --no-audit --no-fund --loglevel=error
 	touch $@
 
-deps: $(MOTO) $(FIXTURES) $(LAMBDA) $(LINT) $(AWSCLI) $(CHECKOV) ## install the test tools: moto, cargo-lambda, cfn-lint, the AWS CLI, checkov (venvs) and GitHub's payloads (npm)
+# Local mode's Debian packages: a registry with htpasswd auth, and podman where no Docker
+# engine runs. Installed with apt-get when missing and root; otherwise named.
+LOCAL_PKGS  := podman docker-registry apache2-utils
+
+local-deps: ## install what local mode needs: podman, docker-registry, htpasswd (apt-get, as root)
+	@need=0; \
+	for tool in docker-registry htpasswd; do command -v $$tool >/dev/null || need=1; done; \
+	command -v podman >/dev/null || docker info >/dev/null 2>&1 || need=1; \
+	if [ $$need = 1 ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "== installing $(LOCAL_PKGS) (Debian packages)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LOCAL_PKGS) >/dev/null; \
+	  else \
+	    echo "local mode needs podman (or a running Docker engine), docker-registry and htpasswd: run 'sudo apt-get install $(LOCAL_PKGS)'"; exit 1; \
+	  fi; \
+	fi
+
+deps: $(MOTO) $(FIXTURES) $(LAMBDA) $(LINT) $(AWSCLI) $(CHECKOV) local-deps ## install the test tools: moto, cargo-lambda, cfn-lint, the AWS CLI, checkov (venvs) and GitHub's payloads (npm)
 	@command -v $(CARGO) >/dev/null || { echo "cargo is required: install Rust from https://rustup.rs"; exit 1; }
 
 test: deps lint-templates ## run every test: formatting, lints, templates, unit, property, handler, moto and deploy tests
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	@mkdir -p .work
+	@echo "== building every binary once (the end-to-end test runs the functions and the CLI)"
+	$(CARGO) build --quiet --locked --workspace --bins
 	PATH="$(abspath $(VENV))/bin:$$PATH" MOTO_SERVER=$(abspath $(MOTO)) \
 	  $(CARGO) test --workspace --locked 2>&1 | tee .work/test.log
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' .work/test.log
 
-demo: ## plan a sample monorepo push: what would be built, as exact StartBuild requests
-	$(CARGO) build --quiet --locked -p dockhand-cli
-	@bash tests/demo.sh target/debug/dockhand
+demo: $(MOTO) $(LAMBDA) $(AWSCLI) local-deps ## the whole pipeline on this machine: a signed push, real builds, a real registry, the notifications
+	@echo "== building the dockhand CLI (the first build compiles the AWS SDK: several minutes on two cores)"
+	$(CARGO) build --quiet --locked --workspace --bins
+	$(CARGO_TARGET)/debug/dockhand local demo --workspace .
+
+plan-demo: ## plan a sample monorepo push offline: what would be built, as exact StartBuild requests
+	$(CARGO) build --quiet --locked --workspace --bins
+	@bash tests/demo.sh $(CARGO_TARGET)/debug/dockhand
 
 bench: deps ## criterion benchmark of the listener's pure path (typical push and a 5 MB push)
 	$(CARGO) bench --locked -p dockhand-listener --bench listener
@@ -71,8 +96,9 @@ lint-templates: $(LINT) $(CHECKOV) ## cfn-lint and checkov on every template (sk
 
 # ---------------------------------------------------------------- deploying (README: Deploy to AWS)
 # cargo decides whether the CLI is fresh; the deploy verbs read dockhand.json through it.
+# Every binary at once: the same selection as make test and make demo, so nothing rebuilds.
 cli:
-	@$(CARGO) build --quiet --locked -p dockhand-cli
+	@$(CARGO) build --quiet --locked --workspace --bins
 
 build: $(LAMBDA) ## build the four functions as arm64 Lambda zips (cargo lambda; at most 4 MiB each)
 	$(DEPLOY) build
@@ -102,4 +128,4 @@ clean: ## remove build outputs and installed test tools
 	$(CARGO) clean
 	rm -rf $(VENV) .venv-checkov tests/node_modules
 
-.PHONY: help deps test lint-templates demo bench cli build deploy secret registry-token outputs logs destroy release clean
+.PHONY: help deps local-deps test lint-templates demo plan-demo bench cli build deploy secret registry-token outputs logs destroy release clean

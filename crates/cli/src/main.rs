@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod deploy;
+mod local;
 
 #[derive(Parser)]
 #[command(
@@ -58,6 +59,13 @@ enum Command {
         #[arg(long, value_name = "ARN")]
         topic_arn: Option<String>,
     },
+    /// Run dockhand's whole pipeline on this machine (`make demo`): the four functions under
+    /// the Lambda emulator, moto for SNS and SSM, a local git server and registry, and the
+    /// real buildspec run locally with docker or podman.
+    Local {
+        #[command(subcommand)]
+        what: LocalCommand,
+    },
     /// Check dockhand.json and write what `make deploy` needs into a directory: one file per
     /// setting, and `parameters` with one Key=Value CloudFormation parameter per line.
     StackParameters {
@@ -67,6 +75,16 @@ enum Command {
         /// The directory to write into.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum LocalCommand {
+    /// Push a sample repository of three images through the pipeline and show every step.
+    Demo {
+        /// The dockhand workspace whose functions run (its .venv holds moto and cargo-lambda).
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
     },
 }
 
@@ -86,6 +104,12 @@ fn main() -> ExitCode {
             topic_arn,
         } => run_notify(&event, config.as_deref(), statuses.as_deref(), topic_arn),
         Command::StackParameters { file, out } => deploy::run(&file, &out),
+        Command::Local {
+            what: LocalCommand::Demo { workspace },
+        } => workspace
+            .canonicalize()
+            .map_err(|e| format!("workspace {}: {e}", workspace.display()))
+            .and_then(|w| local::run(&w)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -237,7 +237,8 @@ fn is_registry_host(s: &str) -> bool {
     let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
@@ -319,7 +320,17 @@ mod tests {
             let json = format!(r#"{{"registry":{{"type":"registry","host":"{host}","namespace":"acme"}}}}"#);
             assert!(Deployment::from_json(&json).is_ok(), "{host}");
         }
-        for host in ["", "Ghcr.io", "a b", "host:", "host:123456", "-a.io", "x.io/path", "$(id)", "a:b:c"] {
+        for host in [
+            "",
+            "Ghcr.io",
+            "a b",
+            "host:",
+            "host:123456",
+            "-a.io",
+            "x.io/path",
+            "$(id)",
+            "a:b:c",
+        ] {
             let json = format!(r#"{{"registry":{{"type":"registry","host":"{host}","namespace":"acme"}}}}"#);
             let err = Deployment::from_json(&json).unwrap_err().to_string();
             assert!(err.contains("registry.host"), "{host}: {err}");

@@ -1,0 +1,205 @@
+//! A real git repository served on localhost by `git daemon`, and push deliveries shaped
+//! like GitHub's, made from its history with `git diff-tree`.
+//!
+//! Deliveries name the repository as GitHub would (`https://github.com/acme/images.git`);
+//! the local build environment maps that prefix to the local server with git's
+//! `url.<base>.insteadOf`, so the listener's and the buildspec's rules run unchanged.
+
+use crate::process::{Service, free_port, run};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+pub const OWNER: &str = "acme";
+pub const NAME: &str = "images";
+pub const BRANCH: &str = "main";
+const GITHUB: &str = "https://github.com/";
+
+pub struct Repo {
+    /// The working copy commits are made in.
+    pub work: PathBuf,
+    _daemon: Service,
+    pub port: u16,
+}
+
+/// A file to write (`Some`) or delete (`None`).
+pub type Change<'a> = (&'a str, Option<&'a str>);
+
+impl Repo {
+    /// Creates an empty repository under `dir` and serves it.
+    pub fn start(dir: &Path) -> Result<Repo, String> {
+        let work = dir.join("work");
+        let served = dir.join("served");
+        let bare = served.join(OWNER).join(format!("{NAME}.git"));
+        std::fs::create_dir_all(&bare).map_err(|e| format!("cannot create {}: {e}", bare.display()))?;
+        run(
+            "git init",
+            git(&work).args(["init", "--quiet", "-b", BRANCH]).arg(&work),
+        )?;
+        run(
+            "git init --bare",
+            git(&bare).args(["init", "--quiet", "--bare"]).arg(&bare),
+        )?;
+        // The build fetches one commit by its id.
+        run(
+            "git config",
+            git(&bare).args(["config", "uploadpack.allowAnySHA1InWant", "true"]),
+        )?;
+        run(
+            "git remote add",
+            git(&work).args(["remote", "add", "origin"]).arg(&bare),
+        )?;
+        let port = free_port();
+        let mut command = Command::new("git");
+        command
+            .arg("daemon")
+            .arg("--reuseaddr")
+            .arg("--export-all")
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", served.display()))
+            .arg(&served);
+        let mut daemon = Service::spawn("the git server (git daemon)", command, &dir.join("git-daemon.log"))?;
+        daemon.wait_for_port(port, Duration::from_secs(20))?;
+        Ok(Repo {
+            work,
+            _daemon: daemon,
+            port,
+        })
+    }
+
+    /// `git` configuration, as environment variables, that sends GitHub URLs to this server.
+    pub fn clone_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("GIT_CONFIG_COUNT".into(), "1".into()),
+            (
+                "GIT_CONFIG_KEY_0".into(),
+                format!("url.git://127.0.0.1:{}/.insteadOf", self.port),
+            ),
+            ("GIT_CONFIG_VALUE_0".into(), GITHUB.into()),
+        ]
+    }
+
+    /// The current head of the branch, or all zeros before the first commit.
+    pub fn head(&self) -> String {
+        run(
+            "git rev-parse",
+            git(&self.work).args(["rev-parse", "--verify", "--quiet", "HEAD"]),
+        )
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "0".repeat(40))
+    }
+
+    /// Commits `changes` and pushes them to the served repository; answers the new id.
+    pub fn commit(&self, message: &str, changes: &[Change<'_>]) -> Result<String, String> {
+        for (path, content) in changes {
+            let file = self.work.join(path);
+            match content {
+                Some(text) => {
+                    if let Some(parent) = file.parent() {
+                        std::fs::create_dir_all(parent)
+                            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                    }
+                    std::fs::write(&file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+                }
+                None => std::fs::remove_file(&file).map_err(|e| format!("cannot remove {}: {e}", file.display()))?,
+            }
+        }
+        run("git add", git(&self.work).args(["add", "--all"]))?;
+        run("git commit", git(&self.work).args(["commit", "--quiet", "-m", message]))?;
+        run("git push", git(&self.work).args(["push", "--quiet", "origin", BRANCH]))?;
+        Ok(self.head())
+    }
+
+    /// The push event GitHub would deliver for `before..after` on the branch.
+    pub fn push_event(&self, before: &str, after: &str) -> Result<Value, String> {
+        let range = if before.bytes().all(|b| b == b'0') {
+            after.to_owned()
+        } else {
+            format!("{before}..{after}")
+        };
+        let ids = run("git rev-list", git(&self.work).args(["rev-list", "--reverse", &range]))?;
+        let mut commits = Vec::new();
+        for id in ids.lines() {
+            commits.push(self.commit_json(id)?);
+        }
+        let repo_url = format!("{GITHUB}{OWNER}/{NAME}");
+        Ok(json!({
+            "ref": format!("refs/heads/{BRANCH}"),
+            "before": before,
+            "after": after,
+            "created": before.bytes().all(|b| b == b'0'),
+            "deleted": false,
+            "forced": false,
+            "compare": format!("{repo_url}/compare/{}...{}", &before[..12], &after[..12]),
+            "head_commit": commits.last().cloned(),
+            "commits": commits,
+            "repository": {
+                "name": NAME,
+                "full_name": format!("{OWNER}/{NAME}"),
+                "clone_url": format!("{repo_url}.git"),
+                "html_url": repo_url,
+                "private": false,
+                "default_branch": BRANCH,
+                "owner": { "login": OWNER, "name": OWNER },
+            },
+            "pusher": { "name": "octocat", "email": "octocat@example.com" },
+        }))
+    }
+
+    fn commit_json(&self, id: &str) -> Result<Value, String> {
+        let message = run("git log", git(&self.work).args(["log", "-1", "--format=%B", id]))?;
+        let timestamp = run("git log", git(&self.work).args(["log", "-1", "--format=%cI", id]))?;
+        // GitHub lists a rename as a removal and an addition.
+        let status = run(
+            "git diff-tree",
+            git(&self.work).args([
+                "diff-tree",
+                "--root",
+                "--no-commit-id",
+                "-r",
+                "--no-renames",
+                "--name-status",
+                "-z",
+                id,
+            ]),
+        )?;
+        let (mut added, mut modified, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+        let mut fields = status.split('\0').filter(|f| !f.is_empty());
+        while let (Some(kind), Some(path)) = (fields.next(), fields.next()) {
+            match kind {
+                "A" => added.push(path.to_owned()),
+                "D" => removed.push(path.to_owned()),
+                _ => modified.push(path.to_owned()),
+            }
+        }
+        Ok(json!({
+            "id": id,
+            "tree_id": id,
+            "distinct": true,
+            "message": message.trim_end(),
+            "timestamp": timestamp.trim(),
+            "url": format!("{GITHUB}{OWNER}/{NAME}/commit/{id}"),
+            "author": { "name": "Octo Cat", "email": "octocat@example.com", "username": "octocat" },
+            "committer": { "name": "Octo Cat", "email": "octocat@example.com", "username": "octocat" },
+            "added": added,
+            "removed": removed,
+            "modified": modified,
+        }))
+    }
+}
+
+/// `git` with a fixed identity and no user or system configuration.
+fn git(dir: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.arg("-C")
+        .arg(if dir.exists() { dir } else { Path::new("/") })
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Octo Cat")
+        .env("GIT_AUTHOR_EMAIL", "octocat@example.com")
+        .env("GIT_COMMITTER_NAME", "Octo Cat")
+        .env("GIT_COMMITTER_EMAIL", "octocat@example.com");
+    c
+}

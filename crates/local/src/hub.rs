@@ -1,0 +1,600 @@
+//! The one local HTTP endpoint that stands in for what AWS does between the functions:
+//!
+//! - SNS's HTTP deliveries: build-requests become asynchronous invocations of the spawner
+//!   (two retries, then a dead letter, as the stack configures Lambda); build-results are
+//!   kept and printed as a subscriber would receive them.
+//! - The CodeBuild API the spawner and the cleanup call (`AWS_ENDPOINT_URL_CODEBUILD`):
+//!   StartBuild with idempotency tokens, ListBuildsForProject, BatchGetBuilds and
+//!   BatchDeleteBuilds. A started build runs the very buildspec it was given with the
+//!   local runner, and its state changes go to the notifier as EventBridge would send them.
+
+use crate::lambda::Functions;
+use dockhand_runner::{BuildSettings, BuildStatus, Buildspec, EnvironmentVariable};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// CodeBuild honours an idempotency token for this long.
+const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// ListBuildsForProject answers at most this many ids per page.
+const LIST_PAGE: usize = 100;
+/// Lambda's asynchronous invocation: the first attempt and two retries (the stack's
+/// MaximumRetryAttempts), then the dead-letter queue.
+const ASYNC_ATTEMPTS: usize = 3;
+
+/// One build, as CodeBuild keeps it.
+#[derive(Debug, Clone)]
+pub struct BuildRecord {
+    pub id: String,
+    pub arn: String,
+    pub number: u64,
+    pub project: String,
+    pub token: String,
+    /// The StartBuild request as received.
+    pub request: Value,
+    pub status: String,
+    pub start: f64,
+    pub end: Option<f64>,
+    pub complete: bool,
+    pub log: String,
+    pub failed_phase: Option<String>,
+    started_at: Instant,
+}
+
+impl BuildRecord {
+    /// The value of one of the build's environment overrides.
+    pub fn env(&self, name: &str) -> Option<String> {
+        self.request["environmentVariablesOverride"]
+            .as_array()?
+            .iter()
+            .find(|v| v["name"] == name)
+            .and_then(|v| v["value"].as_str())
+            .map(str::to_owned)
+    }
+
+    fn to_json(&self) -> Value {
+        let mut build = json!({
+            "id": self.id,
+            "arn": self.arn,
+            "buildNumber": self.number,
+            "projectName": self.project,
+            "startTime": self.start,
+            "buildStatus": self.status,
+            "buildComplete": self.complete,
+            "currentPhase": if self.complete { "COMPLETED" } else { "BUILD" },
+        });
+        if let Some(end) = self.end {
+            build["endTime"] = json!(end);
+        }
+        build
+    }
+}
+
+/// A message delivered to the build-results topic's subscriber.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub subject: String,
+    pub message: String,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub builds: Vec<BuildRecord>,
+    pub notifications: Vec<Delivered>,
+    /// Events that failed every attempt, with the last error.
+    pub dead_letters: Vec<String>,
+    pub spawner_invocations: usize,
+    /// Work accepted and not yet finished: deliveries to invoke, builds to run.
+    busy: usize,
+}
+
+/// Where the hub prints what happens.
+pub type Say = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What the builds need from the rest of local mode.
+pub struct BuildEnvironment {
+    /// Where each build's source directory is made.
+    pub dir: PathBuf,
+    pub region: String,
+    pub account: String,
+    /// The build image's environment: PATH with docker and aws, endpoints, credentials.
+    pub process_env: Vec<(String, String)>,
+    /// Resolves `env.parameter-store` names, as CodeBuild does before the build.
+    pub parameter: Arc<dyn Fn(&str) -> Result<String, String> + Send + Sync>,
+}
+
+pub struct Hub {
+    pub state: Arc<Mutex<State>>,
+    pub port: u16,
+    server: Arc<tiny_http::Server>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    deliveries: Option<Sender<Value>>,
+    builds: Option<Sender<String>>,
+}
+
+/// The hub's listening socket, bound before anything that needs its address starts.
+pub fn bind() -> Result<(tiny_http::Server, u16), String> {
+    let server = tiny_http::Server::http("127.0.0.1:0").map_err(|e| format!("cannot start the local endpoint: {e}"))?;
+    let port = server
+        .server_addr()
+        .to_ip()
+        .map(|a| a.port())
+        .ok_or("the local endpoint has no port")?;
+    Ok((server, port))
+}
+
+impl Hub {
+    pub fn start(
+        (server, port): (tiny_http::Server, u16),
+        functions: Arc<Functions>,
+        environment: BuildEnvironment,
+        say: Say,
+    ) -> Hub {
+        let server = Arc::new(server);
+        let state = Arc::new(Mutex::new(State::default()));
+        let (delivery_tx, delivery_rx) = channel::<Value>();
+        let (build_tx, build_rx) = channel::<String>();
+        let mut threads = Vec::new();
+        {
+            let (server, state, say) = (server.clone(), state.clone(), say.clone());
+            let (delivery_tx, build_tx) = (delivery_tx.clone(), build_tx.clone());
+            threads.push(std::thread::spawn(move || {
+                serve(&server, &state, &delivery_tx, &build_tx, &say);
+            }));
+        }
+        {
+            let (state, say, functions) = (state.clone(), say.clone(), functions.clone());
+            threads.push(std::thread::spawn(move || {
+                invoke_spawner(delivery_rx, &functions, &state, &say);
+            }));
+        }
+        {
+            let state = state.clone();
+            threads.push(std::thread::spawn(move || {
+                run_builds(build_rx, &functions, &environment, &state, &say);
+            }));
+        }
+        Hub {
+            state,
+            port,
+            server,
+            threads,
+            deliveries: Some(delivery_tx),
+            builds: Some(build_tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Waits until every delivery has been handled and every build has finished.
+    pub fn wait_idle(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        // SNS may deliver after Publish returns: idle means idle for a while.
+        let mut idle_since: Option<Instant> = None;
+        loop {
+            if self.state.lock().expect("state").busy == 0 {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Duration::from_millis(1500) {
+                    return Ok(());
+                }
+            } else {
+                idle_since = None;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the pipeline was still busy after {} s", timeout.as_secs()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn builds(&self) -> Vec<BuildRecord> {
+        self.state.lock().expect("state").builds.clone()
+    }
+
+    pub fn notifications(&self) -> Vec<Delivered> {
+        self.state.lock().expect("state").notifications.clone()
+    }
+
+    pub fn dead_letters(&self) -> Vec<String> {
+        self.state.lock().expect("state").dead_letters.clone()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.deliveries.take();
+        self.builds.take();
+        self.server.unblock();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn serve(
+    server: &tiny_http::Server,
+    state: &Mutex<State>,
+    deliveries: &Sender<Value>,
+    builds: &Sender<String>,
+    say: &Say,
+) {
+    for mut request in server.incoming_requests() {
+        let mut body = String::new();
+        let _ = request.as_reader().read_to_string(&mut body);
+        let target = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("X-Amz-Target"))
+            .map(|h| h.value.as_str().to_owned());
+        let url = request.url().to_owned();
+        let (status, answer) = match (url.as_str(), target) {
+            ("/sns/build-requests", _) => sns_delivery(&body, |event| {
+                state.lock().expect("state").busy += 1;
+                let _ = deliveries.send(event);
+            }),
+            ("/sns/build-results", _) => sns_delivery(&body, |event| {
+                let sns = &event["Records"][0]["Sns"];
+                let delivered = Delivered {
+                    subject: sns["Subject"].as_str().unwrap_or_default().to_owned(),
+                    message: sns["Message"].as_str().unwrap_or_default().to_owned(),
+                };
+                say(&format!(
+                    "== notification (email and SMS subscribers get this)\n   Subject: {}\n{}",
+                    delivered.subject,
+                    indent(&delivered.message)
+                ));
+                state.lock().expect("state").notifications.push(delivered);
+            }),
+            (_, Some(target)) => match target.strip_prefix("CodeBuild_20161006.") {
+                Some(operation) => codebuild(operation, &body, state, builds, say),
+                None => client_error(
+                    "UnknownOperationException",
+                    &format!("not a CodeBuild operation: {target}"),
+                ),
+            },
+            _ => (404, json!({ "message": format!("nothing here: {url}") })),
+        };
+        let response = tiny_http::Response::from_string(answer.to_string())
+            .with_status_code(status)
+            .with_header(
+                "Content-Type: application/x-amz-json-1.1"
+                    .parse::<tiny_http::Header>()
+                    .expect("a valid header"),
+            );
+        let _ = request.respond(response);
+    }
+}
+
+/// An SNS HTTP delivery, as the Lambda event SNS would have built for a subscribed function.
+fn sns_delivery(body: &str, accept: impl FnOnce(Value)) -> (u16, Value) {
+    let Ok(message) = serde_json::from_str::<Value>(body) else {
+        return (400, json!({ "message": "not an SNS delivery" }));
+    };
+    if message["Type"] != "Notification" {
+        // Subscription confirmations: moto confirms HTTP subscriptions by itself.
+        return (200, json!({}));
+    }
+    let topic = message["TopicArn"].as_str().unwrap_or_default().to_owned();
+    accept(json!({
+        "Records": [{
+            "EventSource": "aws:sns",
+            "EventVersion": "1.0",
+            "EventSubscriptionArn": format!("{topic}:local"),
+            "Sns": message,
+        }]
+    }));
+    (200, json!({}))
+}
+
+fn client_error(kind: &str, message: &str) -> (u16, Value) {
+    (400, json!({ "__type": kind, "message": message }))
+}
+
+fn codebuild(operation: &str, body: &str, state: &Mutex<State>, builds: &Sender<String>, say: &Say) -> (u16, Value) {
+    let Ok(input) = serde_json::from_str::<Value>(body) else {
+        return client_error("InvalidInputException", "the request is not JSON");
+    };
+    let mut state = state.lock().expect("state");
+    match operation {
+        "StartBuild" => {
+            let project = input["projectName"].as_str().unwrap_or_default().to_owned();
+            let token = input["idempotencyToken"].as_str().unwrap_or_default().to_owned();
+            if project.is_empty() {
+                return client_error("InvalidInputException", "projectName is required");
+            }
+            if !token.is_empty()
+                && let Some(earlier) = state
+                    .builds
+                    .iter()
+                    .find(|b| b.token == token && b.started_at.elapsed() < IDEMPOTENCY_WINDOW)
+            {
+                if earlier.request != input {
+                    return client_error(
+                        "IdempotentParameterMismatchException",
+                        "the idempotency token was used with different parameters",
+                    );
+                }
+                say(&format!(
+                    "== CodeBuild: StartBuild repeated with the same token: {}",
+                    earlier.id
+                ));
+                return (200, json!({ "build": earlier.to_json() }));
+            }
+            let number = state.builds.iter().filter(|b| b.project == project).count() as u64 + 1;
+            let uuid = uuid();
+            let id = format!("{project}:{uuid}");
+            let record = BuildRecord {
+                arn: format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:build/{id}"),
+                id: id.clone(),
+                number,
+                project,
+                token,
+                request: input,
+                status: "IN_PROGRESS".into(),
+                start: now(),
+                end: None,
+                complete: false,
+                log: String::new(),
+                failed_phase: None,
+                started_at: Instant::now(),
+            };
+            let answer = json!({ "build": record.to_json() });
+            state.builds.push(record);
+            state.busy += 1;
+            let _ = builds.send(id);
+            (200, answer)
+        }
+        "ListBuildsForProject" => {
+            let project = input["projectName"].as_str().unwrap_or_default();
+            let mut ids: Vec<&BuildRecord> = state.builds.iter().filter(|b| b.project == project).collect();
+            // Newest first, CodeBuild's default order.
+            if input["sortOrder"] != "ASCENDING" {
+                ids.reverse();
+            }
+            let start = input["nextToken"]
+                .as_str()
+                .and_then(|t| t.parse::<usize>().ok())
+                .unwrap_or(0);
+            let page: Vec<&str> = ids.iter().skip(start).take(LIST_PAGE).map(|b| b.id.as_str()).collect();
+            let mut answer = json!({ "ids": page });
+            if start + LIST_PAGE < ids.len() {
+                answer["nextToken"] = json!((start + LIST_PAGE).to_string());
+            }
+            (200, answer)
+        }
+        "BatchGetBuilds" => {
+            let ids = strings(&input["ids"]);
+            if ids.len() > 100 {
+                return client_error("InvalidInputException", "BatchGetBuilds takes at most 100 ids");
+            }
+            let (found, missing): (Vec<&String>, Vec<&String>) =
+                ids.iter().partition(|id| state.builds.iter().any(|b| &b.id == *id));
+            let builds: Vec<Value> = found
+                .iter()
+                .filter_map(|id| state.builds.iter().find(|b| &b.id == *id))
+                .map(BuildRecord::to_json)
+                .collect();
+            (200, json!({ "builds": builds, "buildsNotFound": missing }))
+        }
+        "BatchDeleteBuilds" => {
+            let ids = strings(&input["ids"]);
+            if ids.len() > 100 {
+                return client_error("InvalidInputException", "BatchDeleteBuilds takes at most 100 ids");
+            }
+            let mut deleted = Vec::new();
+            let mut not_deleted = Vec::new();
+            for id in ids {
+                match state.builds.iter().position(|b| b.id == id) {
+                    Some(i) if state.builds[i].complete => {
+                        state.builds.remove(i);
+                        deleted.push(id);
+                    }
+                    Some(_) => not_deleted.push(json!({ "id": id, "statusCode": "BUILD_IN_PROGRESS" })),
+                    None => not_deleted.push(json!({ "id": id, "statusCode": "BUILD_NOT_FOUND" })),
+                }
+            }
+            (
+                200,
+                json!({ "buildsDeleted": deleted, "buildsNotDeleted": not_deleted }),
+            )
+        }
+        other => client_error(
+            "InvalidInputException",
+            &format!("local mode does not implement {other}"),
+        ),
+    }
+}
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+/// A random version-4 UUID, as CodeBuild's build ids carry.
+fn uuid() -> String {
+    let mut bytes = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("   | {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Lambda's asynchronous invocation of the spawner for each build request.
+fn invoke_spawner(deliveries: Receiver<Value>, functions: &Functions, state: &Mutex<State>, say: &Say) {
+    for event in deliveries {
+        let payload = event.to_string();
+        let mut last_error = String::new();
+        let mut done = false;
+        for attempt in 1..=ASYNC_ATTEMPTS {
+            state.lock().expect("state").spawner_invocations += 1;
+            match functions.invoke("spawner", payload.as_bytes()) {
+                Ok(_) => {
+                    done = true;
+                    break;
+                }
+                Err(e) => {
+                    say(&format!("== spawner attempt {attempt} of {ASYNC_ATTEMPTS} failed: {e}"));
+                    last_error = e;
+                }
+            }
+        }
+        let mut state = state.lock().expect("state");
+        if !done {
+            say(&format!(
+                "== dead letter: the build request could not be spawned: {last_error}"
+            ));
+            state.dead_letters.push(format!("spawner: {last_error}"));
+        }
+        state.busy -= 1;
+    }
+}
+
+/// CodeBuild itself: runs each started build with the local runner, one at a time (the
+/// project's concurrency limit, here 1), and sends its state changes to the notifier.
+fn run_builds(
+    queue: Receiver<String>,
+    functions: &Functions,
+    environment: &BuildEnvironment,
+    state: &Mutex<State>,
+    say: &Say,
+) {
+    let mut waiting: VecDeque<String> = VecDeque::new();
+    while let Some(id) = waiting.pop_front().or_else(|| queue.recv().ok()) {
+        let Some(record) = state.lock().expect("state").builds.iter().find(|b| b.id == id).cloned() else {
+            continue;
+        };
+        let (status, log, failed_phase) = run_one(&record, functions, environment, state, say);
+        let mut state = state.lock().expect("state");
+        if let Some(b) = state.builds.iter_mut().find(|b| b.id == id) {
+            b.status = status;
+            b.end = Some(now());
+            b.complete = true;
+            b.log = log;
+            b.failed_phase = failed_phase;
+        }
+        state.busy -= 1;
+    }
+}
+
+fn run_one(
+    record: &BuildRecord,
+    functions: &Functions,
+    environment: &BuildEnvironment,
+    state: &Mutex<State>,
+    say: &Say,
+) -> (String, String, Option<String>) {
+    let request = &record.request;
+    let context = record.env("BUILD_CONTEXT").unwrap_or_else(|| ".".into());
+    say(&format!("== build {} ({context}) started", record.id));
+    let spec = match Buildspec::parse(request["buildspecOverride"].as_str().unwrap_or_default()) {
+        Ok(spec) => spec,
+        Err(e) => {
+            say(&format!("   the buildspec cannot run: {e}"));
+            return ("FAILED".into(), e.to_string(), Some("DOWNLOAD_SOURCE".into()));
+        }
+    };
+    let source_dir = environment.dir.join(record.id.replace(':', "-"));
+    let mut settings = BuildSettings::new(record.project.clone(), source_dir.join("src"));
+    // The id StartBuild answered is the id the events carry.
+    settings.build_uuid = record.id.rsplit(':').next().map(str::to_owned);
+    settings.build_number = record.number;
+    settings.region = environment.region.clone();
+    settings.account_id = environment.account.clone();
+    settings.compute_type = request["computeTypeOverride"]
+        .as_str()
+        .unwrap_or("BUILD_GENERAL1_SMALL")
+        .to_owned();
+    settings.privileged = request["privilegedModeOverride"].as_bool().unwrap_or(false);
+    settings.timeout_minutes = request["timeoutInMinutesOverride"].as_u64().unwrap_or(60) as u32;
+    settings.image = "dockhand-local (this machine)".into();
+    settings.initiator = "dockhand-local".into();
+    settings.overrides = request["environmentVariablesOverride"]
+        .as_array()
+        .map(|vars| {
+            vars.iter()
+                .map(|v| {
+                    EnvironmentVariable::new(
+                        v["name"].as_str().unwrap_or_default(),
+                        v["value"].as_str().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    settings.process_env = environment.process_env.clone();
+    let mut parameters = Vec::new();
+    for (variable, name) in spec.parameter_store() {
+        match (environment.parameter)(name) {
+            Ok(value) => parameters.push((variable.clone(), value)),
+            Err(e) => {
+                let message = format!("Phase context status code: Decrypted Variables Error Message: {e}");
+                say(&format!("   {message}"));
+                return ("FAILED".into(), message, Some("DOWNLOAD_SOURCE".into()));
+            }
+        }
+    }
+    settings.parameters = parameters;
+    let mut log = Vec::new();
+    let mut notify = |event: &Value| {
+        if let Err(e) = send_state_change(functions, event) {
+            say(&format!("== dead letter: the notifier failed on a state change: {e}"));
+            state.lock().expect("state").dead_letters.push(format!("notifier: {e}"));
+        }
+    };
+    let result = dockhand_runner::run(&spec, &settings, &mut log, &mut notify);
+    let log = String::from_utf8_lossy(&log).into_owned();
+    say(&format!("== build log of {}\n{}", record.id, indent(&log)));
+    let failed = result.failed_phase().map(|p| p.phase_type.as_str().to_owned());
+    let status = match result.status {
+        BuildStatus::Succeeded => "SUCCEEDED",
+        BuildStatus::Failed => "FAILED",
+    }
+    .to_owned();
+    say(&format!("== build {} ({context}): {status}", record.id));
+    let _ = std::fs::remove_dir_all(&source_dir);
+    (status, log, failed)
+}
+
+/// EventBridge's delivery to the notifier: asynchronous, retried as the stack configures.
+fn send_state_change(functions: &Functions, event: &Value) -> Result<(), String> {
+    let payload = event.to_string();
+    let mut last = String::new();
+    for _ in 0..ASYNC_ATTEMPTS {
+        match functions.invoke("notifier", payload.as_bytes()) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}

@@ -1,0 +1,224 @@
+//! The end-to-end test: the real functions under the Lambda emulator, moto for SNS and
+//! SSM, a real git server, the rendered buildspec run by the local runner with podman or
+//! docker, and a real registry with htpasswd authentication.
+//!
+//! Needs what `make test` installs: moto, cargo-lambda and the AWS CLI in .venv, and
+//! Debian's podman, docker-registry and apache2-utils.
+
+use dockhand_local::hub::Say;
+use dockhand_local::{Options, Stack, process};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+const SAMPLE: [(&str, Option<&str>); 6] = [
+    ("hello/Dockerfile", Some("FROM scratch\nCOPY hello.txt /hello.txt\n")),
+    ("hello/hello.txt", Some("hello\n")),
+    (
+        "web/Dockerfile",
+        Some("FROM scratch\nCOPY index.html /srv/index.html\n"),
+    ),
+    ("web/index.html", Some("<h1>one</h1>\n")),
+    (
+        "tools/lint/Dockerfile",
+        Some("FROM scratch\nCOPY rules.txt /rules.txt\n"),
+    ),
+    ("tools/lint/rules.txt", Some("no-tabs\n")),
+];
+
+struct Run {
+    stack: Stack,
+    said: Arc<Mutex<String>>,
+}
+
+fn start(name: &str, password: &str, token: &str) -> Run {
+    let said = Arc::new(Mutex::new(String::new()));
+    let sink = said.clone();
+    let say: Say = Arc::new(move |line: &str| {
+        eprintln!("{line}");
+        let mut s = sink.lock().unwrap();
+        s.push_str(line);
+        s.push('\n');
+    });
+    let dir = std::env::temp_dir().join(format!("dockhand-e2e-{name}-{}", std::process::id()));
+    let stack = Stack::start(Options {
+        workspace: workspace(),
+        dir,
+        registry_password: password.into(),
+        registry_token: token.into(),
+        say,
+    })
+    .unwrap_or_else(|e| panic!("local mode did not start: {e}"));
+    Run { stack, said }
+}
+
+fn tags(stack: &Stack, repository: &str) -> Vec<String> {
+    stack.registry.tags(repository).unwrap()
+}
+
+/// One test, run in sequence: each stack takes both cores while it builds, and the last
+/// check is that nothing either stack started is still running.
+#[test]
+fn end_to_end() {
+    the_whole_pipeline();
+    a_wrong_registry_password_fails_the_build_and_is_never_logged();
+    assert!(process::running_groups().is_empty(), "{:?}", process::running_groups());
+}
+
+fn the_whole_pipeline() {
+    let run = start("main", "correct-horse", "correct-horse");
+    let stack = &run.stack;
+
+    // A first push of three images, one nested: each is built and pushed with exactly its tags.
+    let c0 = stack.repo.head();
+    let c1 = stack.repo.commit("three images", &SAMPLE).unwrap();
+    let sha1 = &c1[..7];
+    let answer = stack.deliver(&c0, &c1, "delivery-1", None).unwrap();
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    stack.wait_idle().unwrap();
+    let builds = stack.hub.builds();
+    assert_eq!(builds.len(), 3, "{builds:#?}");
+    for b in &builds {
+        assert_eq!(b.status, "SUCCEEDED", "{}:\n{}", b.id, b.log);
+    }
+    let mut contexts: Vec<String> = builds.iter().map(|b| b.env("BUILD_CONTEXT").unwrap()).collect();
+    contexts.sort();
+    assert_eq!(contexts, ["hello", "tools/lint", "web"]);
+    let mut repositories = stack.registry.repositories().unwrap();
+    repositories.sort();
+    assert_eq!(repositories, ["acme/hello", "acme/tools-lint", "acme/web"]);
+    for repo in &repositories {
+        assert_eq!(tags(stack, repo), [sha1.to_owned(), "latest".to_owned()], "{repo}");
+        let digest = stack.registry.digest(repo, "latest").unwrap();
+        assert!(digest.starts_with("sha256:"), "{digest}");
+        assert_eq!(stack.registry.digest(repo, sha1).unwrap(), digest);
+    }
+    // The image really holds the commit's file, built from the pushed commit.
+    let notes = stack.hub.notifications();
+    assert_eq!(notes.len(), 3, "{notes:#?}");
+    assert!(notes.iter().all(|n| n.subject.contains("SUCCEEDED")), "{notes:#?}");
+
+    // A redelivery of the same delivery starts nothing new: the idempotency tokens match.
+    let answer = stack.deliver(&c0, &c1, "delivery-1", None).unwrap();
+    assert_eq!(answer.status, 202);
+    stack.wait_idle().unwrap();
+    assert_eq!(stack.hub.builds().len(), 3);
+    assert!(
+        run.said
+            .lock()
+            .unwrap()
+            .contains("StartBuild repeated with the same token")
+    );
+
+    // A bad signature is refused before anything happens.
+    let answer = stack
+        .deliver(&c0, &c1, "delivery-forged", Some("not-the-secret"))
+        .unwrap();
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    stack.wait_idle().unwrap();
+    assert_eq!(stack.hub.builds().len(), 3);
+    assert_eq!(stack.hub.notifications().len(), 3);
+
+    // A second push touching one directory rebuilds that image only.
+    let c2 = stack
+        .repo
+        .commit("web: new page", &[("web/index.html", Some("<h1>two</h1>\n"))])
+        .unwrap();
+    let sha2 = &c2[..7];
+    let answer = stack.deliver(&c1, &c2, "delivery-2", None).unwrap();
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    stack.wait_idle().unwrap();
+    let builds = stack.hub.builds();
+    assert_eq!(builds.len(), 4);
+    let web = &builds[3];
+    assert_eq!(web.env("BUILD_CONTEXT").as_deref(), Some("web"));
+    assert_eq!(web.status, "SUCCEEDED", "{}", web.log);
+    assert_eq!(
+        tags(stack, "acme/web"),
+        [sha1.to_owned(), sha2.to_owned(), "latest".to_owned()]
+    );
+    assert_eq!(tags(stack, "acme/hello"), [sha1.to_owned(), "latest".to_owned()]);
+    assert_eq!(tags(stack, "acme/tools-lint"), [sha1.to_owned(), "latest".to_owned()]);
+
+    // A Dockerfile that fails: a FAILED notification naming the phase, and nothing pushed.
+    let c3 = stack
+        .repo
+        .commit(
+            "hello: broken",
+            &[(
+                "hello/Dockerfile",
+                Some("FROM scratch\nCOPY missing.txt /missing.txt\n"),
+            )],
+        )
+        .unwrap();
+    let answer = stack.deliver(&c2, &c3, "delivery-3", None).unwrap();
+    assert_eq!(answer.status, 202);
+    stack.wait_idle().unwrap();
+    let builds = stack.hub.builds();
+    assert_eq!(builds.len(), 5);
+    let hello = &builds[4];
+    assert_eq!(hello.status, "FAILED");
+    assert_eq!(hello.failed_phase.as_deref(), Some("BUILD"), "{}", hello.log);
+    let failed = stack.hub.notifications().pop().unwrap();
+    assert!(failed.subject.contains("FAILED"), "{failed:?}");
+    assert!(failed.message.contains("BUILD"), "{}", failed.message);
+    assert_eq!(tags(stack, "acme/hello"), [sha1.to_owned(), "latest".to_owned()]);
+    assert!(hello.log.contains("not pushing"), "{}", hello.log);
+
+    // The weekly cleanup sees every build and keeps them all (none is a week old).
+    let cleanup = stack.cleanup().unwrap();
+    assert!(stack.functions_log().contains("examined 5, deleted 0"), "{cleanup}");
+    assert!(stack.hub.dead_letters().is_empty());
+
+    let dir = stack.dir().to_owned();
+    drop(run);
+    assert!(!dir.exists(), "local mode's files were left in {}", dir.display());
+}
+
+fn a_wrong_registry_password_fails_the_build_and_is_never_logged() {
+    let password = format!("right-{}", dockhand_local::random_hex(8));
+    let token = format!("wrong-{}", dockhand_local::random_hex(8));
+    let run = start("password", &password, &token);
+    let stack = &run.stack;
+    let c0 = stack.repo.head();
+    let c1 = stack.repo.commit("three images", &SAMPLE).unwrap();
+    assert_eq!(stack.deliver(&c0, &c1, "delivery-1", None).unwrap().status, 202);
+    stack.wait_idle().unwrap();
+    let builds = stack.hub.builds();
+    assert_eq!(builds.len(), 3);
+    for b in &builds {
+        assert_eq!(b.status, "FAILED");
+        assert_eq!(b.failed_phase.as_deref(), Some("PRE_BUILD"), "{}", b.log);
+        assert!(
+            b.log.contains("invalid username/password") || b.log.contains("unauthorized"),
+            "{}",
+            b.log
+        );
+    }
+    assert!(stack.registry.repositories().unwrap().is_empty());
+    let notes = stack.hub.notifications();
+    assert_eq!(notes.len(), 3);
+    assert!(
+        notes
+            .iter()
+            .all(|n| n.subject.contains("FAILED") && n.message.contains("PRE_BUILD"))
+    );
+    let everything = format!(
+        "{}{}{}",
+        run.said.lock().unwrap(),
+        stack.functions_log(),
+        notes
+            .iter()
+            .map(|n| format!("{}{}", n.subject, n.message))
+            .collect::<String>()
+    );
+    for secret in [&password, &token, &stack.webhook_secret] {
+        assert!(!everything.contains(secret.as_str()), "a secret was logged");
+    }
+}
