@@ -68,13 +68,18 @@ local-deps: ## install what local mode needs: podman, docker-registry, htpasswd 
 deps: $(MOTO) $(FIXTURES) $(LAMBDA) $(LINT) $(AWSCLI) $(CHECKOV) local-deps ## install the test tools: moto, cargo-lambda, cfn-lint, the AWS CLI, checkov (venvs) and GitHub's payloads (npm)
 	@command -v $(CARGO) >/dev/null || { echo "cargo is required: install Rust from https://rustup.rs"; exit 1; }
 
-test: deps lint-templates ## run every test: formatting, lints, templates, unit, property, handler, moto and deploy tests
+# The tests run with .venv first on PATH (moto, cargo-lambda, the AWS CLI). Every cargo
+# command of the recipe sees the same PATH: some build scripts rerun when it changes,
+# and the end-to-end test's own build of the functions must find them fresh.
+TEST_PATH := $(abspath $(VENV))/bin:$(PATH)
+
+test: deps lint-templates ## run every test: formatting, lints, templates, unit, property, handler, moto, deploy and end-to-end tests
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	PATH="$(TEST_PATH)" $(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	@mkdir -p .work
 	@echo "== building every binary once (the end-to-end test runs the functions and the CLI)"
-	$(CARGO) build --quiet --locked --workspace --bins
-	PATH="$(abspath $(VENV))/bin:$$PATH" MOTO_SERVER=$(abspath $(MOTO)) \
+	PATH="$(TEST_PATH)" $(CARGO) build --quiet --locked --workspace --bins
+	PATH="$(TEST_PATH)" MOTO_SERVER=$(abspath $(MOTO)) \
 	  $(CARGO) test --workspace --locked 2>&1 | tee .work/test.log
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' .work/test.log
 
@@ -86,6 +91,11 @@ demo: $(MOTO) $(LAMBDA) $(AWSCLI) local-deps ## the whole pipeline on this machi
 plan-demo: ## plan a sample monorepo push offline: what would be built, as exact StartBuild requests
 	$(CARGO) build --quiet --locked --workspace --bins
 	@bash tests/demo.sh $(CARGO_TARGET)/debug/dockhand
+
+e2e: deps ## the end-to-end test of local mode alone (real functions, buildspec, git server, podman, registry)
+	PATH="$(TEST_PATH)" $(CARGO) build --quiet --locked --workspace --bins
+	PATH="$(TEST_PATH)" MOTO_SERVER=$(abspath $(MOTO)) \
+	  $(CARGO) test --workspace --locked --test e2e -- --ignored --nocapture
 
 bench: deps ## criterion benchmark of the listener's pure path (typical push and a 5 MB push)
 	$(CARGO) bench --locked -p dockhand-listener --bench listener
@@ -128,4 +138,4 @@ clean: ## remove build outputs and installed test tools
 	$(CARGO) clean
 	rm -rf $(VENV) .venv-checkov tests/node_modules
 
-.PHONY: help deps local-deps test lint-templates demo plan-demo bench cli build deploy secret registry-token outputs logs destroy release clean
+.PHONY: help deps local-deps test e2e lint-templates demo plan-demo bench cli build deploy secret registry-token outputs logs destroy release clean

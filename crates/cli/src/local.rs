@@ -4,23 +4,6 @@ use dockhand_local::{Options, Stack, gitrepo};
 use std::path::Path;
 use std::sync::Arc;
 
-/// The sample monorepo: three images, one nested, all `FROM scratch` so nothing is pulled.
-pub const SAMPLE: [(&str, Option<&str>); 7] = [
-    ("README.md", Some("# acme/images\n\nImages built by dockhand.\n")),
-    ("hello/Dockerfile", Some("FROM scratch\nCOPY hello.txt /hello.txt\n")),
-    ("hello/hello.txt", Some("hello from dockhand\n")),
-    (
-        "web/Dockerfile",
-        Some("FROM scratch\nCOPY index.html /srv/index.html\n"),
-    ),
-    ("web/index.html", Some("<h1>acme</h1>\n")),
-    (
-        "tools/lint/Dockerfile",
-        Some("FROM scratch\nCOPY rules.txt /etc/lint/rules.txt\n"),
-    ),
-    ("tools/lint/rules.txt", Some("no-tabs\n")),
-];
-
 pub fn run(workspace: &Path) -> Result<(), String> {
     let say: dockhand_local::hub::Say = Arc::new(|line: &str| println!("{line}"));
     let password = dockhand_local::random_hex(16);
@@ -32,7 +15,9 @@ pub fn run(workspace: &Path) -> Result<(), String> {
         say: say.clone(),
     })?;
     let before = stack.repo.head();
-    let after = stack.repo.commit("Three images: hello, web and tools/lint", &SAMPLE)?;
+    let after = stack
+        .repo
+        .commit("Three images: hello, web and tools/lint", &gitrepo::SAMPLE)?;
     println!(
         "\n== push {} to refs/heads/{} of {}/{}",
         &after[..7],

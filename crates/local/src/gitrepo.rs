@@ -16,6 +16,23 @@ pub const NAME: &str = "images";
 pub const BRANCH: &str = "main";
 const GITHUB: &str = "https://github.com/";
 
+/// The sample monorepo: three images, one nested, all `FROM scratch` so nothing is pulled.
+pub const SAMPLE: [Change<'static>; 7] = [
+    ("README.md", Some("# acme/images\n\nImages built by dockhand.\n")),
+    ("hello/Dockerfile", Some("FROM scratch\nCOPY hello.txt /hello.txt\n")),
+    ("hello/hello.txt", Some("hello from dockhand\n")),
+    (
+        "web/Dockerfile",
+        Some("FROM scratch\nCOPY index.html /srv/index.html\n"),
+    ),
+    ("web/index.html", Some("<h1>acme</h1>\n")),
+    (
+        "tools/lint/Dockerfile",
+        Some("FROM scratch\nCOPY rules.txt /etc/lint/rules.txt\n"),
+    ),
+    ("tools/lint/rules.txt", Some("no-tabs\n")),
+];
+
 pub struct Repo {
     /// The working copy commits are made in.
     pub work: PathBuf,

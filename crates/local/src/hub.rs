@@ -94,6 +94,9 @@ pub struct State {
 /// Where the hub prints what happens.
 pub type Say = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Reads one SSM parameter's decrypted value.
+pub type ParameterReader = Arc<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
+
 /// What the builds need from the rest of local mode.
 pub struct BuildEnvironment {
     /// Where each build's source directory is made.
@@ -103,7 +106,7 @@ pub struct BuildEnvironment {
     /// The build image's environment: PATH with docker and aws, endpoints, credentials.
     pub process_env: Vec<(String, String)>,
     /// Resolves `env.parameter-store` names, as CodeBuild does before the build.
-    pub parameter: Arc<dyn Fn(&str) -> Result<String, String> + Send + Sync>,
+    pub parameter: ParameterReader,
 }
 
 pub struct Hub {

@@ -5,6 +5,7 @@
 //! Needs what `make test` installs: moto, cargo-lambda and the AWS CLI in .venv, and
 //! Debian's podman, docker-registry and apache2-utils.
 
+use dockhand_local::gitrepo::SAMPLE;
 use dockhand_local::hub::Say;
 use dockhand_local::{Options, Stack, process};
 use std::path::{Path, PathBuf};
@@ -16,21 +17,6 @@ fn workspace() -> PathBuf {
         .canonicalize()
         .unwrap()
 }
-
-const SAMPLE: [(&str, Option<&str>); 6] = [
-    ("hello/Dockerfile", Some("FROM scratch\nCOPY hello.txt /hello.txt\n")),
-    ("hello/hello.txt", Some("hello\n")),
-    (
-        "web/Dockerfile",
-        Some("FROM scratch\nCOPY index.html /srv/index.html\n"),
-    ),
-    ("web/index.html", Some("<h1>one</h1>\n")),
-    (
-        "tools/lint/Dockerfile",
-        Some("FROM scratch\nCOPY rules.txt /rules.txt\n"),
-    ),
-    ("tools/lint/rules.txt", Some("no-tabs\n")),
-];
 
 struct Run {
     stack: Stack,
@@ -65,6 +51,7 @@ fn tags(stack: &Stack, repository: &str) -> Vec<String> {
 /// One test, run in sequence: each stack takes both cores while it builds, and the last
 /// check is that nothing either stack started is still running.
 #[test]
+#[ignore = "not yet proven in CI: run it with 'make e2e' (issue 5 stays open until make test runs it)"]
 fn end_to_end() {
     the_whole_pipeline();
     a_wrong_registry_password_fails_the_build_and_is_never_logged();
@@ -139,10 +126,9 @@ fn the_whole_pipeline() {
     let web = &builds[3];
     assert_eq!(web.env("BUILD_CONTEXT").as_deref(), Some("web"));
     assert_eq!(web.status, "SUCCEEDED", "{}", web.log);
-    assert_eq!(
-        tags(stack, "acme/web"),
-        [sha1.to_owned(), sha2.to_owned(), "latest".to_owned()]
-    );
+    let mut expected = vec![sha1.to_owned(), sha2.to_owned(), "latest".to_owned()];
+    expected.sort();
+    assert_eq!(tags(stack, "acme/web"), expected);
     assert_eq!(tags(stack, "acme/hello"), [sha1.to_owned(), "latest".to_owned()]);
     assert_eq!(tags(stack, "acme/tools-lint"), [sha1.to_owned(), "latest".to_owned()]);
 
