@@ -1,7 +1,7 @@
 //! The template's IAM, read from `cfn/dockhand.yml` itself: least privilege by construction.
 //!
 //! yaml-rust2 drops CloudFormation's short-form tags and keeps their operands, so `!GetAtt
-//! BuildProject.Arn` reads as "BuildProject.Arn", `!Ref Topic` as "Topic", and `!If [c, a, b]`
+//! BuildProject.Arn` reads as PROJECT, `!Ref Topic` as "Topic", and `!If [c, a, b]`
 //! as the list [c, a, b]. A `*` hidden in any branch still shows up as `*`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -136,6 +136,7 @@ fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
+const PROJECT: &str = "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:project/${BuildProject}";
 const SECRET: &str = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${WebhookSecretParameter}";
 const TOKEN: &str = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${RegistryTokenParameter}";
 const ECR: &str = "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${EcrRepositoryPrefix}/*";
@@ -163,7 +164,7 @@ fn each_role_holds_exactly_its_calls_on_its_own_resources() {
         with(
             logs("SpawnerLogs.Arn"),
             &[
-                ("codebuild:StartBuild", "BuildProject.Arn"),
+                ("codebuild:StartBuild", PROJECT),
                 ("sns:Publish", "BuildResultsTopic"),
                 ("sqs:SendMessage", "DeadLetterQueue.Arn"),
             ]
@@ -184,9 +185,9 @@ fn each_role_holds_exactly_its_calls_on_its_own_resources() {
         with(
             logs("CleanupLogs.Arn"),
             &[
-                ("codebuild:ListBuildsForProject", "BuildProject.Arn"),
-                ("codebuild:BatchGetBuilds", "BuildProject.Arn"),
-                ("codebuild:BatchDeleteBuilds", "BuildProject.Arn"),
+                ("codebuild:ListBuildsForProject", PROJECT),
+                ("codebuild:BatchGetBuilds", PROJECT),
+                ("codebuild:BatchDeleteBuilds", PROJECT),
                 ("sqs:SendMessage", "DeadLetterQueue.Arn"),
             ]
         )
