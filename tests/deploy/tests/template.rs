@@ -1,7 +1,7 @@
 //! The template's IAM, read from `cfn/dockhand.yml` itself: least privilege by construction.
 //!
 //! yaml-rust2 drops CloudFormation's short-form tags and keeps their operands, so `!GetAtt
-//! BuildProject.Arn` reads as PROJECT, `!Ref Topic` as "Topic", and `!If [c, a, b]`
+//! BuildProject.Arn` reads as "BuildProject.Arn", `!Ref Topic` as "Topic", and `!If [c, a, b]`
 //! as the list [c, a, b]. A `*` hidden in any branch still shows up as `*`.
 
 use std::collections::{BTreeMap, BTreeSet};
