@@ -9,6 +9,7 @@
 //!   local runner, and its state changes go to the notifier as EventBridge would send them.
 
 use crate::lambda::Functions;
+use crate::strings;
 use dockhand_runner::{BuildSettings, BuildStatus, Buildspec, EnvironmentVariable};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -336,7 +337,7 @@ fn codebuild(operation: &str, body: &str, state: &Mutex<State>, builds: &Sender<
                 return (200, json!({ "build": earlier.to_json() }));
             }
             let number = state.builds.iter().filter(|b| b.project == project).count() as u64 + 1;
-            let uuid = uuid();
+            let uuid = dockhand_runner::random_uuid();
             let id = format!("{project}:{uuid}");
             let record = BuildRecord {
                 arn: format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:build/{id}"),
@@ -422,32 +423,6 @@ fn codebuild(operation: &str, body: &str, state: &Mutex<State>, builds: &Sender<
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
-}
-
-/// A random version-4 UUID, as CodeBuild's build ids carry.
-fn uuid() -> String {
-    let mut bytes = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
-    }
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("   | {l}")).collect::<Vec<_>>().join("\n")

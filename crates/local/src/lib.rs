@@ -132,139 +132,136 @@ impl Stack {
         };
         let server = hub::bind()?;
         let hub_port = server.1;
-        let (requests_topic, results_topic);
-        {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| format!("cannot start a runtime: {e}"))?;
-            let sdk = runtime.block_on(sdk_config(&moto_endpoint));
-            let sns = aws_sdk_sns::Client::new(&sdk);
-            let ssm = aws_sdk_ssm::Client::new(&sdk);
-            (requests_topic, results_topic) = runtime.block_on(async {
-                let topic = |name: &'static str| {
-                    let sns = sns.clone();
-                    async move {
-                        sns.create_topic()
-                            .name(name)
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        let sdk = runtime.block_on(sdk_config(&moto_endpoint));
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
+        let (requests_topic, results_topic) = runtime.block_on(async {
+            let topic = |name: &'static str| {
+                let sns = sns.clone();
+                async move {
+                    sns.create_topic()
+                        .name(name)
+                        .send()
+                        .await
+                        .map_err(|e| format!("moto CreateTopic {name}: {e}"))
+                        .map(|t| t.topic_arn().unwrap_or_default().to_owned())
+                }
+            };
+            let requests = topic("dockhand-local-build-requests").await?;
+            let results = topic("dockhand-local-build-results").await?;
+            for (name, value) in [
+                (SECRET_PARAMETER, webhook_secret.as_str()),
+                (token_parameter.as_str(), options.registry_token.as_str()),
+            ] {
+                ssm.put_parameter()
+                    .name(name)
+                    .value(value)
+                    .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                    .overwrite(true)
+                    .send()
+                    .await
+                    .map_err(|e| format!("moto PutParameter {name}: {e}"))?;
+            }
+            Ok::<_, String>((requests, results))
+        })?;
+        // Subscribed after the hub is listening, below.
+        let functions_env: Vec<(String, String)> = aws_env(&moto_endpoint)
+            .into_iter()
+            .chain([
+                ("DOCKHAND_CONFIG".into(), config.clone()),
+                ("BUILD_REQUESTS_TOPIC_ARN".into(), requests_topic.clone()),
+                ("WEBHOOK_SECRET_PARAMETER".into(), SECRET_PARAMETER.into()),
+                ("RESULTS_TOPIC_ARN".into(), results_topic.clone()),
+                ("RETENTION_DAYS".into(), "7".into()),
+                ("RUST_LOG".into(), "info".into()),
+                // CodeBuild is the hub; SNS and SSM stay on moto.
+                (
+                    "AWS_ENDPOINT_URL_CODEBUILD".into(),
+                    format!("http://127.0.0.1:{hub_port}"),
+                ),
+            ])
+            .collect();
+        let functions = Arc::new(Functions::start(
+            &options.workspace,
+            &cargo_lambda,
+            &functions_env,
+            &dir.join("logs"),
+            &*say,
+        )?);
+
+        let mut process_env = aws_env(&moto_endpoint);
+        let mut path = Vec::new();
+        if let Some(bin) = &engine.bin_dir {
+            path.push(bin.clone());
+        }
+        path.push(aws_cli.parent().expect("a directory").to_owned());
+        path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+        process_env.push((
+            "PATH".into(),
+            std::env::join_paths(path)
+                .map_err(|e| format!("PATH: {e}"))?
+                .to_string_lossy()
+                .into_owned(),
+        ));
+        process_env.push(("HOME".into(), dir.join("builds").display().to_string()));
+        process_env.extend(engine.env.clone());
+        process_env.extend(repo.clone_env());
+        let parameter_ssm = ssm.clone();
+        let environment = BuildEnvironment {
+            dir: dir.join("builds"),
+            region: hub::REGION.into(),
+            account: hub::ACCOUNT.into(),
+            process_env,
+            parameter: Arc::new(move |name: &str| {
+                let ssm = parameter_ssm.clone();
+                let name = name.to_owned();
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?
+                    .block_on(async move {
+                        ssm.get_parameter()
+                            .name(&name)
+                            .with_decryption(true)
                             .send()
                             .await
-                            .map_err(|e| format!("moto CreateTopic {name}: {e}"))
-                            .map(|t| t.topic_arn().unwrap_or_default().to_owned())
-                    }
-                };
-                let requests = topic("dockhand-local-build-requests").await?;
-                let results = topic("dockhand-local-build-results").await?;
-                for (name, value) in [
-                    (SECRET_PARAMETER, webhook_secret.as_str()),
-                    (token_parameter.as_str(), options.registry_token.as_str()),
-                ] {
-                    ssm.put_parameter()
-                        .name(name)
-                        .value(value)
-                        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-                        .overwrite(true)
-                        .send()
-                        .await
-                        .map_err(|e| format!("moto PutParameter {name}: {e}"))?;
-                }
-                Ok::<_, String>((requests, results))
-            })?;
-            // Subscribed after the hub is listening, below.
-            let functions_env: Vec<(String, String)> = aws_env(&moto_endpoint)
-                .into_iter()
-                .chain([
-                    ("DOCKHAND_CONFIG".into(), config.clone()),
-                    ("BUILD_REQUESTS_TOPIC_ARN".into(), requests_topic.clone()),
-                    ("WEBHOOK_SECRET_PARAMETER".into(), SECRET_PARAMETER.into()),
-                    ("RESULTS_TOPIC_ARN".into(), results_topic.clone()),
-                    ("RETENTION_DAYS".into(), "7".into()),
-                    ("RUST_LOG".into(), "info".into()),
-                    // CodeBuild is the hub; SNS and SSM stay on moto.
-                    (
-                        "AWS_ENDPOINT_URL_CODEBUILD".into(),
-                        format!("http://127.0.0.1:{hub_port}"),
-                    ),
-                ])
-                .collect();
-            let functions = Arc::new(Functions::start(
-                &options.workspace,
-                &cargo_lambda,
-                &functions_env,
-                &dir.join("logs"),
-                &*say,
-            )?);
-
-            let mut process_env = aws_env(&moto_endpoint);
-            let mut path = Vec::new();
-            if let Some(bin) = &engine.bin_dir {
-                path.push(bin.clone());
+                            .map_err(|e| format!("SSM GetParameter {name}: {e}"))
+                            .map(|p| p.parameter().and_then(|p| p.value()).unwrap_or_default().to_owned())
+                    })
+            }),
+        };
+        let hub = Hub::start(server, functions.clone(), environment, say.clone());
+        runtime.block_on(async {
+            for (topic, path) in [
+                (&requests_topic, "/sns/build-requests"),
+                (&results_topic, "/sns/build-results"),
+            ] {
+                sns.subscribe()
+                    .topic_arn(topic)
+                    .protocol("http")
+                    .endpoint(hub.url(path))
+                    .send()
+                    .await
+                    .map_err(|e| format!("moto Subscribe {topic}: {e}"))?;
             }
-            path.push(aws_cli.parent().expect("a directory").to_owned());
-            path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
-            process_env.push((
-                "PATH".into(),
-                std::env::join_paths(path)
-                    .map_err(|e| format!("PATH: {e}"))?
-                    .to_string_lossy()
-                    .into_owned(),
-            ));
-            process_env.push(("HOME".into(), dir.join("builds").display().to_string()));
-            process_env.extend(engine.env.clone());
-            process_env.extend(repo.clone_env());
-            let parameter_ssm = ssm.clone();
-            let environment = BuildEnvironment {
-                dir: dir.join("builds"),
-                region: hub::REGION.into(),
-                account: hub::ACCOUNT.into(),
-                process_env,
-                parameter: Arc::new(move |name: &str| {
-                    let ssm = parameter_ssm.clone();
-                    let name = name.to_owned();
-                    tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| e.to_string())?
-                        .block_on(async move {
-                            ssm.get_parameter()
-                                .name(&name)
-                                .with_decryption(true)
-                                .send()
-                                .await
-                                .map_err(|e| format!("SSM GetParameter {name}: {e}"))
-                                .map(|p| p.parameter().and_then(|p| p.value()).unwrap_or_default().to_owned())
-                        })
-                }),
-            };
-            let hub = Hub::start(server, functions.clone(), environment, say.clone());
-            runtime.block_on(async {
-                for (topic, path) in [
-                    (&requests_topic, "/sns/build-requests"),
-                    (&results_topic, "/sns/build-results"),
-                ] {
-                    sns.subscribe()
-                        .topic_arn(topic)
-                        .protocol("http")
-                        .endpoint(hub.url(path))
-                        .send()
-                        .await
-                        .map_err(|e| format!("moto Subscribe {topic}: {e}"))?;
-                }
-                Ok::<_, String>(())
-            })?;
-            Ok(Stack {
-                hub,
-                functions,
-                repo,
-                registry,
-                _moto: moto,
-                moto_endpoint,
-                webhook_secret,
-                engine: engine.name.into(),
-                config,
-                _files: Files(dir),
-            })
-        }
+            Ok::<_, String>(())
+        })?;
+        Ok(Stack {
+            hub,
+            functions,
+            repo,
+            registry,
+            _moto: moto,
+            moto_endpoint,
+            webhook_secret,
+            engine: engine.name.into(),
+            config,
+            _files: Files(dir),
+        })
     }
 
     /// Delivers a push for `before..after` as GitHub would: signed with `secret` (the
@@ -326,6 +323,14 @@ async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         ))
         .load()
         .await
+}
+
+/// The strings of a JSON array; none if it is not one.
+pub(crate) fn strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
 }
 
 /// `bytes` random bytes as hex.

@@ -2,6 +2,7 @@
 //! and what local mode reads back from it through the Registry HTTP API v2.
 
 use crate::process::{Service, free_port, on_path};
+use crate::strings;
 use base64::Engine as _;
 use std::io::Write;
 use std::path::Path;
@@ -130,11 +131,4 @@ fn json(response: &mut ureq::http::Response<ureq::Body>, what: &str) -> Result<s
         .read_to_string()
         .map_err(|e| format!("{what}: {e}"))?;
     serde_json::from_str(&text).map_err(|e| format!("{what}: {e}: {text}"))
-}
-
-fn strings(value: &serde_json::Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
 }

@@ -54,7 +54,7 @@ mod state_change_event;
 mod transitions;
 
 pub use buildspec::{Buildspec, OnFailure, Phase};
-pub use settings::{BuildSettings, EnvironmentVariable};
+pub use settings::{BuildSettings, EnvironmentVariable, random_uuid};
 pub use transitions::{PhaseStatus, PhaseType, next_phase};
 
 use std::time::SystemTime;

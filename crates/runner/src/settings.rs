@@ -128,7 +128,7 @@ fn random_bytes() -> [u8; 16] {
 }
 
 /// A version 4 UUID, the form CodeBuild's build ids end with.
-pub(crate) fn random_uuid() -> String {
+pub fn random_uuid() -> String {
     let mut b = random_bytes();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
