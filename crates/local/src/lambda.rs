@@ -35,6 +35,20 @@ pub fn build_command(workspace: &Path) -> Command {
     build
         .current_dir(workspace)
         .args(["build", "--quiet", "--locked", "--workspace", "--bins"]);
+    // Run from `cargo test`, this process carries the test's own cargo and rustup variables
+    // (`CARGO_PKG_*`, `LD_LIBRARY_PATH` into target/, rustup's recursion markers); the inner
+    // build must see the environment `make` gave the outer one, or it compiles the SDK anew.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let inherited_from_cargo = (name.starts_with("CARGO_") && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR")
+            || name.starts_with("RUSTUP_TOOLCHAIN_SOURCE")
+            || name == "RUST_RECURSION_COUNT"
+            || name == "LD_LIBRARY_PATH"
+            || name == "OUT_DIR";
+        if inherited_from_cargo {
+            build.env_remove(&*name);
+        }
+    }
     build
 }
 

@@ -51,7 +51,6 @@ fn tags(stack: &Stack, repository: &str) -> Vec<String> {
 /// One test, run in sequence: each stack takes both cores while it builds, and the last
 /// check is that nothing either stack started is still running.
 #[test]
-#[ignore = "not yet proven in CI: run it with 'make e2e' (issue 5 stays open until make test runs it)"]
 fn end_to_end() {
     the_whole_pipeline();
     a_wrong_registry_password_fails_the_build_and_is_never_logged();
