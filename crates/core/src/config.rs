@@ -28,6 +28,38 @@ pub struct Config {
     pub compute_type: String,
     #[serde(default = "default_timeout")]
     pub timeout_minutes: u32,
+    /// How a directory becomes an image name and tags (a repository's `.dockhand.yml`
+    /// may choose otherwise).
+    #[serde(default)]
+    pub naming: Naming,
+    /// The SSM SecureString holding a GitHub token that can read the repositories: the
+    /// build clones private repositories with it. Private repositories are not built
+    /// without one.
+    #[serde(default)]
+    pub github_token_parameter: Option<String>,
+}
+
+/// Naming presets: how a Dockerfile's directory becomes an image name and tags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Naming {
+    /// The directory's segments joined by `-` name the image (`tools/lint` → `tools-lint`),
+    /// the root builds the GitHub repository's name; the tags are the ref rules'.
+    #[default]
+    Path,
+    /// The first segment names the image and the rest is a "suite" that prefixes the tags
+    /// (`chrome/stable` → `chrome:stable`, `chrome` → `chrome:latest`), the layout of
+    /// widely used Dockerfile monorepos.
+    Suite,
+}
+
+impl Naming {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Naming::Path => "path",
+            Naming::Suite => "suite",
+        }
+    }
 }
 
 /// Where images are pushed.
@@ -209,6 +241,13 @@ impl Deployment {
                 config.timeout_minutes
             ));
         }
+        if let Some(p) = &config.github_token_parameter
+            && !is_ssm_name(p)
+        {
+            return invalid(format!(
+                "github_token_parameter {p:?} is not an SSM parameter name (starting with /, then A-Z a-z 0-9 _ . - /)"
+            ));
+        }
         for (dir, name) in &config.images {
             if let Err(why) = validate_repository_path(name) {
                 return invalid(format!("images[{dir:?}] = {name:?} {why}"));
@@ -294,6 +333,32 @@ mod tests {
             Some("/dockhand/dockerhub/acme")
         );
         assert_eq!(d.config.registry.username(), Some("acme"));
+        assert_eq!(d.config.naming, Naming::Path);
+        assert_eq!(d.config.github_token_parameter, None);
+    }
+
+    #[test]
+    fn naming_and_github_token() {
+        let d = Deployment::from_json(
+            r#"{"registry":{"type":"dockerhub","namespace":"acme"},"naming":"suite","github_token_parameter":"/dockhand/github/token"}"#,
+        )
+        .unwrap();
+        assert_eq!(d.config.naming, Naming::Suite);
+        assert_eq!(
+            d.config.github_token_parameter.as_deref(),
+            Some("/dockhand/github/token")
+        );
+        let err = |json: &str| Deployment::from_json(json).unwrap_err().to_string();
+        assert!(
+            err(r#"{"registry":{"type":"dockerhub","namespace":"acme"},"naming":"flat"}"#).contains("unknown variant")
+        );
+        for bad in ["token", "/a b", "/x\n", "/$(id)", "/"] {
+            let json = format!(
+                r#"{{"registry":{{"type":"dockerhub","namespace":"acme"}},"github_token_parameter":{}}}"#,
+                serde_json::to_string(bad).unwrap()
+            );
+            assert!(err(&json).contains("github_token_parameter"), "{bad}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Which directories hold a Dockerfile at the pushed commit.
 
+use crate::ports::TreeFile;
 use crate::request::Changes;
 use std::collections::BTreeSet;
 
@@ -83,11 +84,17 @@ pub struct TreeIndex {
 
 impl TreeIndex {
     pub fn from_ls_tree(listing: &str) -> Self {
-        let dirs = listing
-            .lines()
-            .map(unquote)
-            .filter_map(|p| dockerfile_dir(&p))
-            .collect();
+        Self::from_paths(listing.lines().map(unquote))
+    }
+
+    /// From the source host's listing of the commit.
+    pub fn from_files(files: &[TreeFile]) -> Self {
+        Self::from_paths(files.iter().map(|f| f.path.as_str()))
+    }
+
+    /// From every file path at the commit, repository-relative.
+    pub fn from_paths<S: AsRef<str>>(paths: impl IntoIterator<Item = S>) -> Self {
+        let dirs = paths.into_iter().filter_map(|p| dockerfile_dir(p.as_ref())).collect();
         Self { dirs }
     }
 }
@@ -120,7 +127,7 @@ fn dockerfile_dir(path: &str) -> Option<String> {
 }
 
 /// Undoes git's C-style quoting of unusual paths (`core.quotePath`): `"a\tb/\303\251"`.
-fn unquote(line: &str) -> String {
+pub(crate) fn unquote(line: &str) -> String {
     let Some(inner) = line.strip_prefix('"').and_then(|l| l.strip_suffix('"')) else {
         return line.to_owned();
     };
@@ -171,6 +178,7 @@ mod tests {
             ],
             removed: vec!["c/Dockerfile".into()],
             directories: vec![],
+            source: Default::default(),
         };
         let i = PushIndex::new(&changes);
         assert_eq!(i.presence("."), Presence::Present);
@@ -189,6 +197,20 @@ mod tests {
         assert_eq!(i.all().unwrap(), [".", "spécial", "tools/lint", "web"]);
         assert_eq!(i.presence("notes"), Presence::Absent);
         assert_eq!(i.assumed_context("x"), None);
+    }
+
+    #[test]
+    fn tree_index_from_host_files_and_paths() {
+        let files: Vec<TreeFile> = ["Dockerfile", "a/b/Dockerfile", "a/b/x", "c/Dockerfile.dev"]
+            .iter()
+            .map(|p| TreeFile {
+                path: (*p).into(),
+                sha: "0".repeat(40),
+            })
+            .collect();
+        let i = TreeIndex::from_files(&files);
+        assert_eq!(i.all().unwrap(), [".", "a/b"]);
+        assert_eq!(TreeIndex::from_paths(["x/Dockerfile"]).all().unwrap(), ["x"]);
     }
 
     #[test]

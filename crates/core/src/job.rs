@@ -42,18 +42,26 @@ pub fn idempotency_token(delivery: &str, context: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// What one job builds: the directory, its Dockerfile, where the image goes and with
+/// which tags, and the build arguments (`KEY=value` lines, empty for none).
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub context: &'a str,
+    pub dockerfile: &'a str,
+    pub image: &'a ImageName,
+    /// The final tags, first one first; never empty (the ref rules give at least one).
+    pub tags: &'a [String],
+    pub build_args: &'a str,
+}
+
 /// Builds the StartBuild request. A deterministic function of its inputs: CodeBuild rejects
 /// a repeated idempotency token that carries different parameters.
-pub fn start_build_request(
-    request: &BuildRequest,
-    deployment: &Deployment,
-    context: &str,
-    dockerfile: &str,
-    image: &ImageName,
-) -> StartBuildRequest {
+pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, target: &Target<'_>) -> StartBuildRequest {
     let config = &deployment.config;
+    let image = target.image;
+    let context = target.context;
     let repo = image.repository();
-    let first_tag = request.tags.first().map(String::as_str).unwrap_or("latest");
+    let first_tag = target.tags.first().map(String::as_str).unwrap_or("latest");
     let head = request.head_commit.as_ref();
     let mut env: Vec<(&str, String)> = vec![
         // Docker Hub autobuild names, so existing hooks keep working.
@@ -64,11 +72,11 @@ pub fn start_build_request(
         ("DOCKER_REPO", repo.clone()),
         ("DOCKER_TAG", first_tag.to_owned()),
         ("IMAGE_NAME", format!("{repo}:{first_tag}")),
-        ("DOCKERFILE_PATH", dockerfile.to_owned()),
+        ("DOCKERFILE_PATH", target.dockerfile.to_owned()),
         ("BUILD_CONTEXT", context.to_owned()),
         // dockhand's own.
         ("DOCKHAND_DELIVERY", request.delivery.clone()),
-        ("DOCKHAND_TAGS", request.tags.join(",")),
+        ("DOCKHAND_TAGS", target.tags.join(",")),
         ("DOCKHAND_REGISTRY", image.registry.clone()),
         ("DOCKHAND_REPOSITORY", request.repository.full_name.clone()),
         ("DOCKHAND_REF", request.git_ref.clone()),
@@ -80,6 +88,8 @@ pub fn start_build_request(
             "DOCKHAND_COMMIT_URL",
             head.and_then(|h| h.url.clone()).unwrap_or_default(),
         ),
+        // From .dockhand.yml: one `KEY=value` per line, each one `--build-arg`.
+        ("DOCKHAND_BUILD_ARGS", target.build_args.to_owned()),
     ];
     if let Registry::DockerHub { .. } | Registry::Generic { .. } = &config.registry {
         env.push((
@@ -95,7 +105,7 @@ pub fn start_build_request(
     StartBuildRequest {
         project_name: config.project.clone(),
         source_type_override: "NO_SOURCE".into(),
-        buildspec_override: buildspec::render(&config.registry),
+        buildspec_override: buildspec::render_for(config),
         environment_variables_override: env
             .into_iter()
             // CodeBuild rejects empty values; an absent variable reads as empty in bash.

@@ -7,6 +7,7 @@
 
 pub mod buildspec;
 pub mod config;
+pub mod diff;
 pub mod github;
 pub mod index;
 pub mod job;
@@ -14,11 +15,14 @@ pub mod naming;
 pub mod notification;
 pub mod plan;
 pub mod ports;
+pub mod repo_config;
 pub mod request;
 pub mod retention;
 pub mod rules;
 pub mod signature;
+pub mod source;
 
-pub use config::{Config, Deployment, Registry};
+pub use config::{Config, Deployment, Naming, Registry};
 pub use plan::{BuildJob, PlanEntry, Skip, plan};
-pub use request::{BuildRequest, Intake};
+pub use repo_config::{RepoConfig, RepoConfigError};
+pub use request::{BuildRequest, ChangeSource, Intake};

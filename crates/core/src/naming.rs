@@ -6,8 +6,12 @@
 //! because Docker Hub repositories cannot be nested. The `images` setting maps any
 //! directory to a name of your choosing. The name goes under the Docker Hub namespace
 //! (`docker.io/<namespace>/<name>`) or under the ECR registry and optional prefix.
+//!
+//! That is the `path` preset. Under the `suite` preset ([`Naming::Suite`]) the first
+//! segment names the image and the rest is a suite that prefixes the tags, so several
+//! directories share one image with different tags ([`image_and_tags`]).
 
-use crate::config::Registry;
+use crate::config::{Naming, Registry};
 use std::collections::BTreeMap;
 
 /// Docker's limit on the length of a repository name, registry host included.
@@ -28,6 +32,54 @@ impl ImageName {
     pub fn repository(&self) -> String {
         format!("{}/{}", self.registry, self.path)
     }
+}
+
+/// The image and the final tags for `context` under a naming preset, or why there are none.
+///
+/// `tags` are the ref rules' tags followed by any extra tags. Under `path` they are kept.
+/// Under `suite`, `name/suite` pushes `name` and a rule tag `latest` becomes `suite`, any
+/// other tag `t` becomes `suite-t` (`a/b/c` has the suite `b-c`); `name` and the root keep
+/// the tags. The `images` setting renames the image, never the suite.
+pub fn image_and_tags(
+    naming: Naming,
+    registry: &Registry,
+    repository_name: &str,
+    context: &str,
+    overrides: &BTreeMap<String, String>,
+    tags: &[String],
+) -> Result<(ImageName, Vec<String>), String> {
+    let (image_dir, suite) = match naming {
+        Naming::Path => (context, None),
+        Naming::Suite => match context.split_once('/') {
+            Some((name, rest)) => (name, Some(rest.replace('/', "-"))),
+            None => (context, None),
+        },
+    };
+    // An override for the directory itself wins over one for its image directory.
+    let image = match overrides.get(context) {
+        Some(_) => image_for(registry, repository_name, context, overrides)?,
+        None => image_for(registry, repository_name, image_dir, overrides)?,
+    };
+    let mut out: Vec<String> = Vec::new();
+    for tag in tags {
+        let tag = match &suite {
+            None => tag.clone(),
+            Some(suite) if tag == "latest" => suite.clone(),
+            Some(suite) => format!("{suite}-{tag}"),
+        };
+        if let Err(why) = validate_tag(&tag) {
+            return Err(match &suite {
+                Some(suite) => format!(
+                    "under the `suite` naming preset the directory gives the image tag {tag:?} (suite {suite:?}), which {why}; rename the directory, or choose `naming: path` in .dockhand.yml or the deployment"
+                ),
+                None => format!("the image tag {tag:?} {why}"),
+            });
+        }
+        if !out.contains(&tag) {
+            out.push(tag);
+        }
+    }
+    Ok((image, out))
 }
 
 /// The image name for `context` ("." for the repository root), or why there is none.
@@ -223,7 +275,73 @@ mod tests {
         assert!(validate_tag(&"a".repeat(129)).is_err());
     }
 
+    fn suite(context: &str, tags: &[&str]) -> Result<(String, Vec<String>), String> {
+        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        image_and_tags(Naming::Suite, &hub(), "images", context, &BTreeMap::new(), &tags)
+            .map(|(i, t)| (i.repository(), t))
+    }
+
+    #[test]
+    fn the_suite_preset() {
+        let t = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            suite("chrome/stable", &["latest", "6113728"]),
+            Ok(("docker.io/acme/chrome".into(), t(&["stable", "stable-6113728"])))
+        );
+        assert_eq!(
+            suite("chrome", &["latest", "6113728"]),
+            Ok(("docker.io/acme/chrome".into(), t(&["latest", "6113728"])))
+        );
+        assert_eq!(
+            suite(".", &["latest"]),
+            Ok(("docker.io/acme/images".into(), t(&["latest"])))
+        );
+        assert_eq!(
+            suite("a/b/c", &["latest", "v1", "nightly"]),
+            Ok(("docker.io/acme/a".into(), t(&["b-c", "b-c-v1", "b-c-nightly"])))
+        );
+        // Tags: a suite that is no tag is reported, with what to do.
+        let e = suite("chrome/Stable Release", &["latest"]).unwrap_err();
+        assert!(
+            e.contains("suite") && e.contains("naming: path") && e.contains("' '"),
+            "{e}"
+        );
+        let e = suite(&format!("chrome/{}", "s".repeat(125)), &["latest", "6113728"]).unwrap_err();
+        assert!(e.contains("128"), "{e}");
+        let e = suite("-x/stable", &["latest"]).unwrap_err();
+        assert!(e.contains("start and end"), "{e}");
+        // The path preset keeps today's rule and the tags.
+        let tags = t(&["latest", "v1"]);
+        let (image, same) = image_and_tags(Naming::Path, &hub(), "images", "a/b", &BTreeMap::new(), &tags).unwrap();
+        assert_eq!((image.repository(), same), ("docker.io/acme/a-b".into(), tags));
+        // `images` renames the image, never the suite.
+        let map = BTreeMap::from([("Chrome".to_string(), "chrome".to_string())]);
+        let (image, tags) =
+            image_and_tags(Naming::Suite, &hub(), "images", "Chrome/beta", &map, &t(&["latest"])).unwrap();
+        assert_eq!(
+            (image.repository(), tags),
+            ("docker.io/acme/chrome".into(), t(&["beta"]))
+        );
+    }
+
     proptest! {
+        /// Under `suite`, the suites of one name share its image, and every tag that is not
+        /// refused matches Docker's grammar. (Two suites can still give one tag, `a` with
+        /// `a-6113728`: the planner's clash check catches that.)
+        #[test]
+        fn suite_tags_are_valid_and_share_the_image(name in "[a-z]{1,8}", s1 in "\\PC{1,12}", s2 in "\\PC{1,12}") {
+            let tags = vec!["latest".to_string(), "6113728".to_string()];
+            let grammar = regex_lite::Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap();
+            let a = image_and_tags(Naming::Suite, &hub(), "r", &format!("{name}/{s1}"), &BTreeMap::new(), &tags);
+            let b = image_and_tags(Naming::Suite, &hub(), "r", &format!("{name}/{s2}"), &BTreeMap::new(), &tags);
+            if let (Ok((ia, ta)), Ok((ib, tb))) = (&a, &b) {
+                prop_assert_eq!(ia, ib);
+                for t in ta.iter().chain(tb) {
+                    prop_assert!(grammar.is_match(t), "{}", t);
+                }
+            }
+        }
+
         /// Whatever the directory, a name is either valid by the grammar (checked here with a
         /// regular expression written from Docker's reference) or refused with a reason.
         #[test]

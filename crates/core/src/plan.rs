@@ -3,12 +3,18 @@
 //! A changed path affects the nearest ancestor directory holding a Dockerfile, the
 //! repository root included. Every directory reaches exactly one line of the plan: a
 //! build, or a skip that says why not.
+//!
+//! The request's changes must be complete: a `Compare` request is resolved by the caller
+//! (the host's comparison, `Changes::from_changed_files`) before planning. If it is not,
+//! the paths the payload named are planned, and a request naming none is a skip a person
+//! must look at. A `NewRef` request builds every Dockerfile the index can list.
 
 use crate::config::Deployment;
 use crate::index::{DockerfileIndex, Presence};
-use crate::job::{StartBuildRequest, start_build_request};
-use crate::naming::image_for;
-use crate::request::BuildRequest;
+use crate::job::{StartBuildRequest, Target, start_build_request};
+use crate::naming::image_and_tags;
+use crate::repo_config::{REPO_CONFIG_PATH, RepoConfig, RepoConfigError};
+use crate::request::{BuildRequest, ChangeSource};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,6 +27,7 @@ pub struct BuildJob {
     pub dockerfile: String,
     /// The repository pushed to, without a tag.
     pub image: String,
+    /// Every tag pushed, after the naming preset and `.dockhand.yml`'s extra tags.
     pub tags: Vec<String>,
     /// The exact StartBuild request the spawner sends.
     pub request: StartBuildRequest,
@@ -53,37 +60,80 @@ enum Why {
 }
 
 /// Plans a request. The result is sorted by context and is a pure function of its inputs.
-pub fn plan(request: &BuildRequest, index: &dyn DockerfileIndex, deployment: &Deployment) -> Vec<PlanEntry> {
-    if request.repository.private {
+///
+/// `repo` is the repository's `.dockhand.yml` at the pushed commit as the caller read it
+/// (`RepoConfig::from_file`; `Ok(&RepoConfig::default())` when there is none). An invalid
+/// file builds nothing: the plan is one skip that names the file and the error.
+pub fn plan(
+    request: &BuildRequest,
+    index: &dyn DockerfileIndex,
+    deployment: &Deployment,
+    repo: Result<&RepoConfig, &RepoConfigError>,
+) -> Vec<PlanEntry> {
+    if request.repository.private && deployment.config.github_token_parameter.is_none() {
         return vec![skip(
             ".",
             true,
             format!(
-                "{} is private, and dockhand does not build private repositories yet (the build would need a token to clone it)",
+                "{} is private, and the build needs a token to clone it: put a GitHub token that can read the repository (fine-grained: Contents read-only) in an SSM SecureString and set `github_token_parameter` to its name in the deployment configuration",
                 request.repository.full_name
             ),
         )];
     }
+    let repo = match repo {
+        Ok(repo) => repo,
+        Err(e) => {
+            return vec![skip(
+                ".",
+                true,
+                format!("{e}. Nothing was built: fix {REPO_CONFIG_PATH} and push again"),
+            )];
+        }
+    };
     let mut contexts: BTreeMap<String, Why> = BTreeMap::new();
     let mut skips: BTreeMap<String, String> = BTreeMap::new();
     let mut attention: BTreeSet<String> = BTreeSet::new();
     let changes = &request.changes;
+    let ignored = |dir: &str| format!("changes under {dir} are ignored ({REPO_CONFIG_PATH} `ignore`)");
 
-    if changes.is_empty() {
+    // Every image: a new branch or tag, or (in messages from before `source`) a push that
+    // named no files.
+    let everything = match changes.source {
+        ChangeSource::NewRef => true,
+        ChangeSource::Commits => changes.is_empty(),
+        ChangeSource::Compare { .. } => false,
+    };
+    let mut plan_paths = true;
+    if everything {
         match index.all() {
             Some(all) if all.is_empty() => {
+                plan_paths = false;
                 skips.insert(
                     ".".into(),
                     format!("{} lists no Dockerfile at this commit", index.describe()),
                 );
             }
-            Some(all) => contexts.extend(all.into_iter().map(|d| (d, Why::Known))),
+            Some(all) => {
+                plan_paths = false;
+                for dir in all {
+                    match repo.ignored(&dir) {
+                        Some(ignore) => {
+                            skips.insert(dir.clone(), ignored(ignore));
+                        }
+                        None => {
+                            contexts.insert(dir, Why::Known);
+                        }
+                    }
+                }
+            }
+            // Not listable: the paths the payload named, if any, are planned below.
+            None if !changes.is_empty() => {}
             None => {
                 attention.insert(".".into());
                 skips.insert(
                     ".".into(),
                     format!(
-                        "this push names no changed files (a new tag or branch at an existing commit), so every image should be built, but {} cannot list the repository's Dockerfiles; run `dockhand plan --tree` with `git ls-tree -r --name-only {}`",
+                        "this push is a new branch or tag, or names no changed files, so every image should be built, but {} cannot list the repository's Dockerfiles; run `dockhand plan --tree` with `git ls-tree -r --name-only {}`",
                         index.describe(),
                         request.commit
                     ),
@@ -91,12 +141,136 @@ pub fn plan(request: &BuildRequest, index: &dyn DockerfileIndex, deployment: &De
             }
         }
     }
+    if let ChangeSource::Compare { base } = &changes.source
+        && changes.is_empty()
+    {
+        attention.insert(".".into());
+        skips.insert(
+            ".".into(),
+            format!(
+                "this push's commit list is empty, capped or rewritten (a forced push), so its changes must be compared from {base} to {}, and they were not; run `dockhand plan --changes` with `git diff --name-status -M {base} {}`",
+                request.commit, request.commit
+            ),
+        );
+    }
 
+    if plan_paths {
+        plan_changed_paths(request, index, repo, &mut contexts, &mut skips, &mut attention);
+    }
+
+    let naming = repo.naming.unwrap_or(deployment.config.naming);
+    let tags: Vec<String> = request.tags.iter().chain(&repo.tags).cloned().collect();
+    let build_args = repo.build_args_env();
+    let mut jobs: Vec<BuildJob> = Vec::new();
+    // (image, tag) → the directories that would push it.
+    let mut pushed: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for (context, why) in contexts {
+        if skips.contains_key(&context) {
+            continue;
+        }
+        let (image, tags) = match image_and_tags(
+            naming,
+            &deployment.config.registry,
+            &request.repository.name,
+            &context,
+            &deployment.config.images,
+            &tags,
+        ) {
+            Ok(named) => named,
+            Err(reason) => {
+                attention.insert(context.clone());
+                skips.insert(context, reason);
+                continue;
+            }
+        };
+        let dockerfile = if context == "." {
+            "Dockerfile".to_owned()
+        } else {
+            format!("{context}/Dockerfile")
+        };
+        for tag in &tags {
+            pushed
+                .entry((image.repository(), tag.clone()))
+                .or_default()
+                .push(context.clone());
+        }
+        let target = Target {
+            context: &context,
+            dockerfile: &dockerfile,
+            image: &image,
+            tags: &tags,
+            build_args: &build_args,
+        };
+        let start = start_build_request(request, deployment, &target);
+        jobs.push(BuildJob {
+            image: image.repository(),
+            tags,
+            context,
+            dockerfile,
+            request: start,
+            assumed: why == Why::Assumed,
+        });
+    }
+    // Two directories must never push over each other's image and tag.
+    let mut clashes: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for ((image, tag), clashing) in pushed.iter().filter(|(_, c)| c.len() > 1) {
+        for context in clashing {
+            let entry = clashes
+                .entry(context.clone())
+                .or_insert_with(|| (format!("{image}:{tag}"), BTreeSet::new()));
+            entry.1.extend(clashing.iter().filter(|c| *c != context).cloned());
+        }
+    }
+    for (context, (reference, others)) in &clashes {
+        let others: Vec<&String> = others.iter().collect();
+        attention.insert(context.clone());
+        skips.insert(
+            context.clone(),
+            format!(
+                "it would push {reference}, as would {others:?}; map one of them to another name in `images`, or rename a directory"
+            ),
+        );
+    }
+    jobs.retain(|j| !clashes.contains_key(&j.context));
+
+    let mut entries: Vec<(String, PlanEntry)> = jobs
+        .into_iter()
+        .map(|j| (j.context.clone(), PlanEntry::Build(Box::new(j))))
+        .collect();
+    entries.extend(skips.into_iter().map(|(context, reason)| {
+        let attention = attention.contains(&context);
+        (
+            context.clone(),
+            PlanEntry::Skip(Skip {
+                context,
+                reason,
+                attention,
+            }),
+        )
+    }));
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.into_iter().map(|(_, e)| e).collect()
+}
+
+/// The directories the changed paths affect, by the nearest-ancestor rule.
+fn plan_changed_paths(
+    request: &BuildRequest,
+    index: &dyn DockerfileIndex,
+    repo: &RepoConfig,
+    contexts: &mut BTreeMap<String, Why>,
+    skips: &mut BTreeMap<String, String>,
+    attention: &mut BTreeSet<String>,
+) {
+    let changes = &request.changes;
+    let ignored = |dir: &str| format!("changes under {dir} are ignored ({REPO_CONFIG_PATH} `ignore`)");
+    // A removed Dockerfile's directory is not built; its remaining files now belong to the
+    // nearest ancestor with a Dockerfile, which the removal itself marks as changed below.
     for removed in &changes.removed {
         if let Some(dir) = removed
             .strip_suffix("/Dockerfile")
             .or((removed == "Dockerfile").then_some("."))
             && index.presence(dir) != Presence::Present
+            && repo.ignored(removed).is_none()
         {
             skips.insert(dir.to_owned(), "its Dockerfile was removed by this push".into());
         }
@@ -112,6 +286,10 @@ pub fn plan(request: &BuildRequest, index: &dyn DockerfileIndex, deployment: &De
         if let Err(why) = check_path(origin) {
             skips.insert(dir.to_owned(), format!("the changed path {origin:?} {why}"));
             attention.insert(dir.to_owned());
+            continue;
+        }
+        if let Some(ignore) = repo.ignored(origin) {
+            skips.entry(ignore.to_owned()).or_insert_with(|| ignored(ignore));
             continue;
         }
         match nearest(index, dir) {
@@ -135,74 +313,6 @@ pub fn plan(request: &BuildRequest, index: &dyn DockerfileIndex, deployment: &De
             index.describe()
         ));
     }
-
-    let mut jobs: Vec<BuildJob> = Vec::new();
-    let mut by_image: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (context, why) in contexts {
-        if skips.contains_key(&context) {
-            continue;
-        }
-        let image = match image_for(
-            &deployment.config.registry,
-            &request.repository.name,
-            &context,
-            &deployment.config.images,
-        ) {
-            Ok(image) => image,
-            Err(reason) => {
-                attention.insert(context.clone());
-                skips.insert(context, reason);
-                continue;
-            }
-        };
-        let dockerfile = if context == "." {
-            "Dockerfile".to_owned()
-        } else {
-            format!("{context}/Dockerfile")
-        };
-        by_image.entry(image.repository()).or_default().push(context.clone());
-        let start = start_build_request(request, deployment, &context, &dockerfile, &image);
-        jobs.push(BuildJob {
-            image: image.repository(),
-            tags: request.tags.clone(),
-            context,
-            dockerfile,
-            request: start,
-            assumed: why == Why::Assumed,
-        });
-    }
-    // Two directories must never push over each other's image.
-    for (image, clashing) in by_image.iter().filter(|(_, c)| c.len() > 1) {
-        for context in clashing {
-            let others: Vec<&str> = clashing.iter().filter(|c| *c != context).map(String::as_str).collect();
-            attention.insert(context.clone());
-            skips.insert(
-                context.clone(),
-                format!(
-                    "its image name {image} is also that of {others:?}; map one of them to another name in `images`"
-                ),
-            );
-        }
-        jobs.retain(|j| !clashing.contains(&j.context));
-    }
-
-    let mut entries: Vec<(String, PlanEntry)> = jobs
-        .into_iter()
-        .map(|j| (j.context.clone(), PlanEntry::Build(Box::new(j))))
-        .collect();
-    entries.extend(skips.into_iter().map(|(context, reason)| {
-        let attention = attention.contains(&context);
-        (
-            context.clone(),
-            PlanEntry::Skip(Skip {
-                context,
-                reason,
-                attention,
-            }),
-        )
-    }));
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    entries.into_iter().map(|(_, e)| e).collect()
 }
 
 fn skip(context: &str, attention: bool, reason: String) -> PlanEntry {

@@ -68,6 +68,70 @@ pub trait NotificationSink {
     fn send(&self, request: &PublishRequest) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
+/// One file of a repository at a commit (a blob or a symlink; trees are walked, not listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeFile {
+    /// Repository-relative, `/`-separated, never starting with `/`.
+    pub path: String,
+    /// The git object id of the content: equal ids mean equal content.
+    pub sha: String,
+}
+
+/// One path a comparison of two commits found changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedFile {
+    /// The path at the head commit (for a removal, the path that was removed).
+    pub path: String,
+    /// For a rename or a copy, the path at the base commit.
+    pub previous_path: Option<String>,
+    /// True when `path` no longer exists at the head commit.
+    pub removed: bool,
+}
+
+/// Why the source host could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// 404: the repository, commit or path is unknown, or the repository is private and
+    /// the request carried no token (GitHub answers 404, not 403, then).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// 401, or 403 not caused by a rate limit: the token is wrong or lacks access.
+    #[error("access denied: {0}")]
+    Denied(String),
+    /// The rate limit is spent until `reset` (Unix seconds), after any wait the adapter
+    /// was willing to make.
+    #[error("rate limited until {reset} (Unix time): {detail}")]
+    RateLimited { reset: u64, detail: String },
+    /// 5xx, a timeout or a connection failure that outlasted the bounded retries, or an
+    /// answer that could not be read.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// The Git host a repository lives on (GitHub's REST API), read at exact commits.
+/// `repository` is `owner/name` as in the push's `repository.full_name`.
+pub trait SourceHost {
+    /// Every file at `commit`, recursively, complete: a truncated listing is completed by
+    /// walking its subtrees.
+    fn tree(&self, repository: &str, commit: &str) -> impl Future<Output = Result<Vec<TreeFile>, HostError>> + Send;
+    /// The paths changed from `base` to `head` (as `git diff base head` sees them, both
+    /// sides of a rename), complete: when the host's comparison cannot list every file,
+    /// the adapter compares the two trees instead.
+    fn compare(
+        &self,
+        repository: &str,
+        base: &str,
+        head: &str,
+    ) -> impl Future<Output = Result<Vec<ChangedFile>, HostError>> + Send;
+    /// The content of the file `path` at `commit`, `None` when there is no such file.
+    fn file(
+        &self,
+        repository: &str,
+        commit: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, HostError>> + Send;
+}
+
 /// The build records of a CodeBuild project.
 pub trait BuildHistory {
     /// Every build id of the project, all pages followed.

@@ -2,6 +2,7 @@
 //! One definition serves both ends of the build-requests topic.
 
 use crate::github::PushEvent;
+use crate::ports::ChangedFile;
 use crate::rules::{RefDecision, RefRules};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,6 +13,14 @@ pub const MAX_REQUEST_BYTES: usize = 240 * 1024;
 /// The commit message travels to the build as `COMMIT_MSG`; longer ones are cut here.
 pub const MAX_COMMIT_MESSAGE_BYTES: usize = 4096;
 const DOCKERFILE: &str = "Dockerfile";
+/// GitHub's push webhook lists at most 2048 commits ("The array includes a maximum of 2048
+/// commits", https://docs.github.com/en/webhooks/webhook-events-and-payloads#push): a push
+/// with this many may have lost some, so its changes are compared instead.
+pub const MAX_PUSH_COMMITS: usize = 2048;
+/// Each commit's `added`, `modified` and `removed` lists report at most 3000 changed files
+/// ("A maximum of 3000 changed files will be reported per commit", same page): a commit
+/// listing this many, in its three lists together, may have lost some.
+pub const MAX_COMMIT_FILES: usize = 3000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildRequest {
@@ -66,6 +75,26 @@ pub struct Changes {
     /// when the paths would not fit in one SNS message. Dockerfile paths stay in `paths`.
     #[serde(default)]
     pub directories: Vec<String>,
+    /// Where the complete set of changes comes from. Absent in messages from before it
+    /// existed, which meant `Commits`.
+    #[serde(default)]
+    pub source: ChangeSource,
+}
+
+/// How complete `Changes` is, and what the spawner must ask the source host for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChangeSource {
+    /// The push's commit list was complete and is folded into `paths` and `removed`.
+    #[default]
+    Commits,
+    /// The commit list is empty, capped or describes a rewritten history (a forced push):
+    /// the changes are those from `base` to the pushed commit, which the spawner asks the
+    /// host for. `paths` holds what the payload named, a subset at best.
+    Compare { base: String },
+    /// A new branch or tag (`before` is all zeros): there is nothing to compare against,
+    /// so every image at the commit is built.
+    NewRef,
 }
 
 impl Changes {
@@ -88,6 +117,35 @@ impl Changes {
                 .map(|(p, _)| p.to_string())
                 .collect(),
             directories: Vec::new(),
+            source: ChangeSource::Commits,
+        }
+    }
+
+    /// The complete changes from a comparison of two commits (the host's compare, or
+    /// `git diff --name-status -M`). Both sides of a rename count: the old path is removed,
+    /// the new one added. `previous_path` is read as a rename's old side; a copy leaves its
+    /// source unchanged and should not set it (if it does, the source's directory is
+    /// rebuilt for nothing, never missed). A path some entry says exists at the head is
+    /// not removed.
+    pub fn from_changed_files(files: &[ChangedFile]) -> Self {
+        let mut present: BTreeMap<&str, bool> = BTreeMap::new();
+        for file in files {
+            *present.entry(&file.path).or_insert(false) |= !file.removed;
+            if let Some(previous) = &file.previous_path
+                && previous != &file.path
+            {
+                present.entry(previous).or_insert(false);
+            }
+        }
+        Changes {
+            paths: present.keys().map(|p| p.to_string()).collect(),
+            removed: present
+                .iter()
+                .filter(|(_, here)| !**here)
+                .map(|(p, _)| p.to_string())
+                .collect(),
+            directories: Vec::new(),
+            source: ChangeSource::Commits,
         }
     }
 
@@ -109,6 +167,7 @@ impl Changes {
             paths: self.paths.iter().filter(is_dockerfile).cloned().collect(),
             removed: self.removed.iter().filter(is_dockerfile).cloned().collect(),
             directories: directories.into_iter().collect(),
+            source: self.source.clone(),
         }
     }
 }
@@ -126,6 +185,8 @@ pub enum RequestError {
     Delivery(String),
     #[error("the push's `after` {0:?} is not a commit id")]
     Commit(String),
+    #[error("the push's `before` {0:?} is not a commit id")]
+    Before(String),
     #[error("the push's repository.clone_url {0:?} is not an https:// URL")]
     CloneUrl(String),
     #[error(
@@ -181,8 +242,33 @@ pub fn intake(push: &PushEvent, delivery: &str, rules: &RefRules) -> Result<Inta
         tags,
         head_commit,
         pusher: push.pusher.as_ref().map(|p| p.name.clone()),
-        changes: Changes::from_commits(push),
+        changes: Changes {
+            source: change_source(push)?,
+            ..Changes::from_commits(push)
+        },
     })))
+}
+
+/// Where a push's complete changes come from; see [`ChangeSource`].
+fn change_source(push: &PushEvent) -> Result<ChangeSource, RequestError> {
+    if !push.before.is_empty() && push.before.bytes().all(|b| b == b'0') {
+        return Ok(ChangeSource::NewRef);
+    }
+    if !is_commit_id(&push.before) {
+        return Err(RequestError::Before(push.before.chars().take(80).collect()));
+    }
+    let capped = push.commits.len() >= MAX_PUSH_COMMITS
+        || push
+            .commits
+            .iter()
+            .any(|c| c.added.len() + c.modified.len() + c.removed.len() >= MAX_COMMIT_FILES);
+    Ok(if push.forced || push.commits.is_empty() || capped {
+        ChangeSource::Compare {
+            base: push.before.clone(),
+        }
+    } else {
+        ChangeSource::Commits
+    })
 }
 
 impl BuildRequest {
@@ -248,7 +334,7 @@ mod tests {
     pub(crate) fn push(git_ref: &str, commits: Vec<Commit>) -> PushEvent {
         PushEvent {
             git_ref: git_ref.into(),
-            before: "0".repeat(40),
+            before: "9f2c1b7e4d3a5c6b8e0f1a2d3c4b5a6978e1f0d2".into(),
             after: "6113728f27ae82c7b1a177c8d03f9e96e0adf246".into(),
             created: false,
             deleted: false,
@@ -382,5 +468,161 @@ mod tests {
         let (same, _) = r.clone().encode_for_sns().unwrap();
         assert_eq!(same, *r);
         assert_eq!(same.changes.paths, ["README.md"]);
+    }
+
+    fn source_of(p: &PushEvent) -> ChangeSource {
+        match intake(p, "d", &rules()).unwrap() {
+            Intake::Build(r) => r.changes.source,
+            Intake::Ignored { reason } => panic!("ignored: {reason}"),
+        }
+    }
+
+    const BEFORE: &str = "9f2c1b7e4d3a5c6b8e0f1a2d3c4b5a6978e1f0d2";
+
+    fn compare() -> ChangeSource {
+        ChangeSource::Compare { base: BEFORE.into() }
+    }
+
+    #[test]
+    fn push_shape_normal() {
+        let p = push("refs/heads/main", vec![commit(&["a/x"], &["b/y"], &["c/z"])]);
+        assert_eq!(source_of(&p), ChangeSource::Commits);
+    }
+
+    #[test]
+    fn push_shape_new_branch() {
+        let mut p = push("refs/heads/main", vec![commit(&["a/x"], &[], &[])]);
+        p.before = "0".repeat(40);
+        p.created = true;
+        assert_eq!(source_of(&p), ChangeSource::NewRef);
+        p.commits.clear();
+        assert_eq!(source_of(&p), ChangeSource::NewRef);
+    }
+
+    #[test]
+    fn push_shape_new_tag() {
+        let mut p = push("refs/tags/v1.2.3", vec![]);
+        p.before = "0".repeat(40);
+        p.created = true;
+        p.head_commit = None;
+        assert_eq!(source_of(&p), ChangeSource::NewRef);
+    }
+
+    #[test]
+    fn push_shape_forced() {
+        let mut p = push("refs/heads/main", vec![commit(&["a/x"], &[], &[])]);
+        p.forced = true;
+        assert_eq!(source_of(&p), compare());
+    }
+
+    #[test]
+    fn push_shape_empty_commits() {
+        let p = push("refs/heads/main", vec![]);
+        assert_eq!(source_of(&p), compare());
+    }
+
+    #[test]
+    fn push_shape_capped_commits() {
+        let many: Vec<Commit> = (0..MAX_PUSH_COMMITS).map(|_| commit(&[], &["a/x"], &[])).collect();
+        let p = push("refs/heads/main", many.clone());
+        assert_eq!(source_of(&p), compare());
+        let p = push("refs/heads/main", many[1..].to_vec());
+        assert_eq!(source_of(&p), ChangeSource::Commits);
+        // A commit whose file lists reached GitHub's per-commit cap.
+        let files: Vec<String> = (0..MAX_COMMIT_FILES).map(|i| format!("d/{i}")).collect();
+        let (a, m) = files.split_at(1000);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let m: Vec<&str> = m.iter().map(String::as_str).collect();
+        let p = push("refs/heads/main", vec![commit(&a, &m, &[])]);
+        assert_eq!(source_of(&p), compare());
+        let p = push("refs/heads/main", vec![commit(&a, &m[1..], &[])]);
+        assert_eq!(source_of(&p), ChangeSource::Commits);
+    }
+
+    #[test]
+    fn push_shape_deletion() {
+        let mut p = push("refs/heads/main", vec![]);
+        p.deleted = true;
+        p.after = "0".repeat(40);
+        assert!(matches!(intake(&p, "d", &rules()).unwrap(), Intake::Ignored { .. }));
+    }
+
+    #[test]
+    fn a_bad_before_is_refused() {
+        let mut p = push("refs/heads/main", vec![commit(&["a"], &[], &[])]);
+        p.before = "--upload-pack=x".into();
+        assert!(matches!(intake(&p, "d", &rules()), Err(RequestError::Before(_))));
+    }
+
+    #[test]
+    fn the_source_survives_sns_and_old_messages_still_decode() {
+        let mut p = push("refs/heads/main", vec![]);
+        p.forced = true;
+        let Intake::Build(r) = intake(&p, "d", &rules()).unwrap() else {
+            panic!()
+        };
+        let (_, json) = r.clone().encode_for_sns().unwrap();
+        assert!(
+            json.contains(r#""source":{"kind":"compare","base":"9f2c1b7e"#),
+            "{json}"
+        );
+        let back: BuildRequest = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, *r);
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        old["changes"].as_object_mut().unwrap().remove("source");
+        let back: BuildRequest = serde_json::from_value(old).unwrap();
+        assert_eq!(back.changes.source, ChangeSource::Commits);
+        let new_ref: ChangeSource = serde_json::from_str(r#"{"kind":"new_ref"}"#).unwrap();
+        assert_eq!(new_ref, ChangeSource::NewRef);
+    }
+
+    #[test]
+    fn the_source_survives_the_reduction_to_directories() {
+        let many: Vec<String> = (0..20_000).map(|i| format!("svc/src/file-{i:05}.txt")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        let mut p = push("refs/heads/main", vec![commit(&refs, &[], &[])]);
+        p.forced = true;
+        let Intake::Build(r) = intake(&p, "d", &rules()).unwrap() else {
+            panic!()
+        };
+        let (reduced, json) = r.encode_for_sns().unwrap();
+        assert!(json.len() <= MAX_REQUEST_BYTES);
+        assert_eq!(reduced.changes.directories, ["svc/src"]);
+        assert_eq!(reduced.changes.source, compare());
+    }
+
+    fn changed(path: &str, previous: Option<&str>, removed: bool) -> ChangedFile {
+        ChangedFile {
+            path: path.into(),
+            previous_path: previous.map(Into::into),
+            removed,
+        }
+    }
+
+    #[test]
+    fn compared_changes_count_both_sides_of_a_rename() {
+        let c = Changes::from_changed_files(&[
+            changed("web/Dockerfile", None, false),
+            changed("site/index.html", Some("web/index.html"), false),
+            changed("old/Dockerfile", None, true),
+            // Renamed away and something else renamed into its place: present.
+            changed("b", Some("a"), false),
+            changed("a", Some("c"), false),
+        ]);
+        assert_eq!(
+            c.paths,
+            [
+                "a",
+                "b",
+                "c",
+                "old/Dockerfile",
+                "site/index.html",
+                "web/Dockerfile",
+                "web/index.html"
+            ]
+        );
+        assert_eq!(c.removed, ["c", "old/Dockerfile", "web/index.html"]);
+        assert_eq!(c.source, ChangeSource::Commits);
+        assert!(Changes::from_changed_files(&[]).is_empty());
     }
 }

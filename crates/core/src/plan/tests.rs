@@ -1,8 +1,9 @@
 use super::*;
 use crate::buildspec;
-use crate::config::{Config, Registry};
+use crate::config::{Config, Naming, Registry};
 use crate::index::{PushIndex, TreeIndex};
-use crate::request::{Changes, HeadCommit, SourceRepository};
+use crate::repo_config::RepoConfig;
+use crate::request::{ChangeSource, Changes, HeadCommit, SourceRepository};
 use crate::rules::RefRules;
 use proptest::prelude::*;
 
@@ -20,6 +21,8 @@ fn deployment() -> Deployment {
         images: Default::default(),
         compute_type: "BUILD_GENERAL1_SMALL".into(),
         timeout_minutes: 60,
+        naming: Naming::Path,
+        github_token_parameter: None,
     })
     .unwrap()
 }
@@ -49,12 +52,23 @@ fn request(paths: &[&str], removed: &[&str]) -> BuildRequest {
             paths: paths.iter().map(|s| s.to_string()).collect(),
             removed: removed.iter().map(|s| s.to_string()).collect(),
             directories: vec![],
+            source: ChangeSource::Commits,
         },
     }
 }
 
 fn payload_plan(r: &BuildRequest) -> Vec<PlanEntry> {
-    plan(r, &PushIndex::new(&r.changes), &deployment())
+    plan(
+        r,
+        &PushIndex::new(&r.changes),
+        &deployment(),
+        Ok(&RepoConfig::default()),
+    )
+}
+
+/// Plans with the tree and no `.dockhand.yml`.
+fn tree_plan(r: &BuildRequest, tree: &TreeIndex) -> Vec<PlanEntry> {
+    plan(r, tree, &deployment(), Ok(&RepoConfig::default()))
 }
 
 /// (kind, context) pairs, for compact assertions.
@@ -142,14 +156,14 @@ fn a_removed_dockerfile_is_not_built() {
     assert_eq!(reason(&p, "old"), "its Dockerfile was removed by this push");
     // The tree no longer has it either: same answer.
     let tree = TreeIndex::from_ls_tree("web/Dockerfile\nweb/x\n");
-    assert_eq!(summary(&plan(&r, &tree, &deployment())), summary(&p));
+    assert_eq!(summary(&tree_plan(&r, &tree)), summary(&p));
 }
 
 #[test]
 fn tree_index_is_exact() {
     let r = request(&["a/b/c/file", "a/z", "docs/readme.md", "README.md"], &[]);
     let tree = TreeIndex::from_ls_tree("a/Dockerfile\na/b/Dockerfile\nsvc/Dockerfile\ndocs/readme.md\n");
-    let p = plan(&r, &tree, &deployment());
+    let p = tree_plan(&r, &tree);
     assert_eq!(summary(&p), [("build", "a".into()), ("build", "a/b".into())]);
     assert!(jobs(&p).iter().all(|j| !j.assumed));
 }
@@ -163,11 +177,11 @@ fn a_push_without_changed_files_builds_everything_when_it_can() {
     assert_eq!(summary(&p), [("skip", ".".into())]);
     assert!(reason(&p, ".").contains("--tree"));
     let tree = TreeIndex::from_ls_tree("a/Dockerfile\nb/Dockerfile\n");
-    let p = plan(&r, &tree, &deployment());
+    let p = tree_plan(&r, &tree);
     assert_eq!(summary(&p), [("build", "a".into()), ("build", "b".into())]);
     assert_eq!(jobs(&p)[0].tags, ["v1.0"]);
     let empty = TreeIndex::from_ls_tree("README\n");
-    assert!(reason(&plan(&r, &empty, &deployment()), ".").contains("no Dockerfile"));
+    assert!(reason(&tree_plan(&r, &empty), ".").contains("no Dockerfile"));
 }
 
 #[test]
@@ -316,7 +330,7 @@ proptest! {
         r.git_ref = format!("refs/heads/{branch}");
         r.repository.full_name = full_name.clone();
         r.repository.clone_url = format!("https://github.com/{url_tail}");
-        let entries = plan(&r, &PushIndex::new(&r.changes), &d);
+        let entries = plan(&r, &PushIndex::new(&r.changes), &d, Ok(&RepoConfig::default()));
         let constant = buildspec::render(&d.config.registry);
         let js = jobs(&entries);
         prop_assert_eq!(js.len(), usize::from(clean_dir));
@@ -382,4 +396,296 @@ fn skips_that_need_a_person_are_marked() {
     let mut private = request(&["a/b"], &[]);
     private.repository.private = true;
     assert!(matches!(&payload_plan(&private)[0], PlanEntry::Skip(s) if s.attention));
+}
+
+fn contexts_built(entries: &[PlanEntry]) -> Vec<&str> {
+    jobs(entries).iter().map(|j| j.context.as_str()).collect()
+}
+
+fn repo(text: &str) -> RepoConfig {
+    RepoConfig::parse(text).unwrap()
+}
+
+fn with_repo(r: &BuildRequest, tree: &TreeIndex, d: &Deployment, text: &str) -> Vec<PlanEntry> {
+    plan(r, tree, d, Ok(&repo(text)))
+}
+
+fn skip_of<'a>(entries: &'a [PlanEntry], context: &str) -> &'a Skip {
+    entries
+        .iter()
+        .find_map(|e| match e {
+            PlanEntry::Skip(s) if s.context == context => Some(s),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no skip for {context}"))
+}
+
+#[test]
+fn a_removed_dockerfile_hands_its_files_to_the_nearest_ancestor() {
+    let r = request(&["a/b/Dockerfile", "a/b/x"], &["a/b/Dockerfile"]);
+    let tree = TreeIndex::from_ls_tree("a/Dockerfile\na/b/x\n");
+    let p = tree_plan(&r, &tree);
+    assert_eq!(summary(&p), [("build", "a".into()), ("skip", "a/b".into())]);
+    assert!(!skip_of(&p, "a/b").attention);
+    // Removed at the root, with nothing above: nothing builds.
+    let r = request(&["Dockerfile", "README"], &["Dockerfile"]);
+    let p = tree_plan(&r, &TreeIndex::from_ls_tree("README\nweb/Dockerfile\n"));
+    assert_eq!(summary(&p), [("skip", ".".into())]);
+}
+
+#[test]
+fn a_moved_dockerfile_builds_its_new_directory_and_the_old_ones_ancestor() {
+    let files = crate::diff::parse_name_status("R100\tx/Dockerfile\ty/Dockerfile\n").unwrap();
+    let mut r = request(&[], &[]);
+    r.changes = Changes::from_changed_files(&files);
+    let tree = TreeIndex::from_ls_tree("Dockerfile\ny/Dockerfile\nx/notes\n");
+    let p = tree_plan(&r, &tree);
+    assert_eq!(
+        summary(&p),
+        [("build", ".".into()), ("skip", "x".into()), ("build", "y".into())]
+    );
+    // Without a root Dockerfile the old directory's files belong to nothing.
+    let tree = TreeIndex::from_ls_tree("y/Dockerfile\nx/notes\n");
+    assert_eq!(contexts_built(&tree_plan(&r, &tree)), ["y"]);
+}
+
+#[test]
+fn a_new_ref_builds_every_image_it_can_list() {
+    let mut r = request(&["web/x"], &[]);
+    r.changes.source = ChangeSource::NewRef;
+    let tree = TreeIndex::from_ls_tree("Dockerfile\nweb/Dockerfile\ntools/lint/Dockerfile\ndocs/Dockerfile\n");
+    assert_eq!(
+        contexts_built(&tree_plan(&r, &tree)),
+        [".", "docs", "tools/lint", "web"]
+    );
+    // Ignored directories are not built, and say so.
+    let p = with_repo(&r, &tree, &deployment(), "ignore: [docs]\n");
+    assert_eq!(contexts_built(&p), [".", "tools/lint", "web"]);
+    assert!(!skip_of(&p, "docs").attention);
+    // The payload index cannot list: the named paths are planned.
+    assert_eq!(contexts_built(&payload_plan(&r)), ["web"]);
+    r.changes.paths.clear();
+    let p = payload_plan(&r);
+    assert_eq!(summary(&p), [("skip", ".".into())]);
+    assert!(skip_of(&p, ".").attention && reason(&p, ".").contains("--tree"));
+}
+
+#[test]
+fn an_unresolved_comparison_is_not_guessed() {
+    let mut r = request(&[], &[]);
+    r.changes.source = ChangeSource::Compare { base: "b".repeat(40) };
+    let tree = TreeIndex::from_ls_tree("a/Dockerfile\nb/Dockerfile\n");
+    let p = tree_plan(&r, &tree);
+    assert_eq!(summary(&p), [("skip", ".".into())]);
+    assert!(skip_of(&p, ".").attention);
+    assert!(reason(&p, ".").contains(&format!("git diff --name-status -M {} {SHA}", "b".repeat(40))));
+    // Resolved by the caller: exact.
+    let files = crate::diff::parse_name_status("M\ta/x\n").unwrap();
+    r.changes = Changes::from_changed_files(&files);
+    assert_eq!(contexts_built(&tree_plan(&r, &tree)), ["a"]);
+}
+
+fn suite_deployment() -> Deployment {
+    let mut d = deployment();
+    d.config.naming = Naming::Suite;
+    Deployment::new(d.config).unwrap()
+}
+
+fn image_tags(entries: &[PlanEntry]) -> Vec<(String, Vec<String>)> {
+    jobs(entries)
+        .iter()
+        .map(|j| (format!("{} {}", j.context, j.image), j.tags.clone()))
+        .collect()
+}
+
+#[test]
+fn the_suite_preset_shares_an_image_across_directories() {
+    let r = request(
+        &["chrome/Dockerfile", "chrome/stable/x", "chrome/beta/y", "Dockerfile"],
+        &[],
+    );
+    let tree =
+        TreeIndex::from_ls_tree("Dockerfile\nchrome/Dockerfile\nchrome/stable/Dockerfile\nchrome/beta/Dockerfile\n");
+    let p = plan(&r, &tree, &suite_deployment(), Ok(&RepoConfig::default()));
+    let t = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        image_tags(&p),
+        [
+            (". docker.io/acme/images".into(), t(&["latest", "6113728"])),
+            ("chrome docker.io/acme/chrome".into(), t(&["latest", "6113728"])),
+            ("chrome/beta docker.io/acme/chrome".into(), t(&["beta", "beta-6113728"])),
+            (
+                "chrome/stable docker.io/acme/chrome".into(),
+                t(&["stable", "stable-6113728"])
+            ),
+        ]
+    );
+    let beta = &jobs(&p)[2].request;
+    assert_eq!(beta.env("DOCKER_TAG"), Some("beta"));
+    assert_eq!(beta.env("IMAGE_NAME"), Some("docker.io/acme/chrome:beta"));
+    assert_eq!(beta.env("DOCKHAND_TAGS"), Some("beta,beta-6113728"));
+    // The repository's file may choose the preset and add tags.
+    let p = with_repo(&r, &tree, &deployment(), "naming: suite\ntags: [nightly]\n");
+    assert_eq!(jobs(&p)[3].tags, ["stable", "stable-6113728", "stable-nightly"]);
+    assert_eq!(jobs(&p)[1].tags, ["latest", "6113728", "nightly"]);
+    let p = with_repo(&r, &tree, &suite_deployment(), "naming: path\n");
+    assert_eq!(jobs(&p)[3].image, "docker.io/acme/chrome-stable");
+}
+
+#[test]
+fn clashes_are_about_image_and_tag() {
+    // `a/6113728` gives chrome... no: `x/latest-6113728`? Two suites that give one tag.
+    let r = request(&["x/a/f", "x/a-6113728/f", "x/b/f"], &[]);
+    let tree = TreeIndex::from_ls_tree("x/a/Dockerfile\nx/a-6113728/Dockerfile\nx/b/Dockerfile\n");
+    let p = plan(&r, &tree, &suite_deployment(), Ok(&RepoConfig::default()));
+    assert_eq!(contexts_built(&p), ["x/b"]);
+    let why = reason(&p, "x/a");
+    assert!(
+        why.contains("docker.io/acme/x:a-6113728") && why.contains(r#"["x/a-6113728"]"#),
+        "{why}"
+    );
+    assert!(skip_of(&p, "x/a-6113728").attention);
+}
+
+#[test]
+fn an_invalid_suite_is_a_skip_that_says_what_to_do() {
+    let r = request(&["web/Stable Build/f"], &[]);
+    let tree = TreeIndex::from_ls_tree("web/Stable Build/Dockerfile\n");
+    let p = plan(&r, &tree, &suite_deployment(), Ok(&RepoConfig::default()));
+    let s = skip_of(&p, "web/Stable Build");
+    assert!(s.attention && s.reason.contains("naming: path"), "{}", s.reason);
+}
+
+#[test]
+fn the_repository_file_adds_tags_build_args_and_ignores() {
+    let r = request(&["web/app.py", "docs/guide.md", "docs/img/Dockerfile", "README"], &[]);
+    let tree = TreeIndex::from_ls_tree("Dockerfile\nweb/Dockerfile\ndocs/img/Dockerfile\n");
+    let p = with_repo(
+        &r,
+        &tree,
+        &deployment(),
+        "tags: [nightly]\nbuild_args:\n  BASE: \"3.20\"\n  DEBUG: true\nignore: [docs/]\n",
+    );
+    assert_eq!(
+        summary(&p),
+        [("build", ".".into()), ("skip", "docs".into()), ("build", "web".into())]
+    );
+    assert!(!skip_of(&p, "docs").attention);
+    assert_eq!(
+        reason(&p, "docs"),
+        "changes under docs are ignored (.dockhand.yml `ignore`)"
+    );
+    let web = jobs(&p)[1];
+    assert_eq!(web.tags, ["latest", "6113728", "nightly"]);
+    assert_eq!(web.request.env("DOCKHAND_TAGS"), Some("latest,6113728,nightly"));
+    assert_eq!(web.request.env("DOCKHAND_BUILD_ARGS"), Some("BASE=3.20\nDEBUG=true"));
+    assert_eq!(
+        web.request.buildspec_override,
+        buildspec::render(&deployment().config.registry)
+    );
+}
+
+#[test]
+fn an_invalid_repository_file_builds_nothing_and_says_why() {
+    let r = request(&["web/app.py"], &[]);
+    let tree = TreeIndex::from_ls_tree("web/Dockerfile\n");
+    let e = RepoConfig::parse("naming: suite\ntags: [\"a b\"]\n").unwrap_err();
+    let p = plan(&r, &tree, &deployment(), Err(&e));
+    assert_eq!(summary(&p), [("skip", ".".into())]);
+    let s = skip_of(&p, ".");
+    assert!(s.attention);
+    assert!(
+        s.reason.starts_with(".dockhand.yml line 2: the tag \"a b\""),
+        "{}",
+        s.reason
+    );
+    assert!(s.reason.contains("fix .dockhand.yml and push again"), "{}", s.reason);
+}
+
+#[test]
+fn private_repositories_build_with_a_token() {
+    let mut r = request(&["web/x"], &[]);
+    r.repository.private = true;
+    let p = payload_plan(&r);
+    assert!(
+        reason(&p, ".").contains("set `github_token_parameter`"),
+        "{}",
+        reason(&p, ".")
+    );
+    let mut d = deployment();
+    d.config.github_token_parameter = Some("/dockhand/github/token".into());
+    let d = Deployment::new(d.config).unwrap();
+    let p = plan(&r, &PushIndex::new(&r.changes), &d, Ok(&RepoConfig::default()));
+    assert_eq!(contexts_built(&p), ["web"]);
+    let req = &jobs(&p)[0].request;
+    assert_eq!(req.buildspec_override, buildspec::render_for(&d.config));
+    assert!(
+        req.buildspec_override
+            .contains("DOCKHAND_GITHUB_TOKEN: \"/dockhand/github/token\"")
+    );
+    // The token itself is never an override: only its parameter's name is in the buildspec.
+    assert!(
+        req.environment_variables_override
+            .iter()
+            .all(|v| !v.name.contains("GITHUB_TOKEN"))
+    );
+}
+
+/// A YAML double-quoted scalar holding exactly `s`.
+fn yaml_quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Whatever `.dockhand.yml` holds, the buildspec stays the deployment's constant text:
+    /// a hostile value is refused (one attention skip naming the file) or travels only in
+    /// `DOCKHAND_BUILD_ARGS` / `DOCKHAND_TAGS`, byte for byte.
+    #[test]
+    fn hostile_repository_files_never_reach_the_buildspec(
+        value in hostile(),
+        tag in prop_oneof![hostile(), "[a-z0-9]{1,10}"],
+        dir in prop_oneof![hostile(), "[a-z]{1,8}(/[a-z]{1,8})?"],
+    ) {
+        let text = format!(
+            "build_args:\n  ARG: {}\ntags: [{}]\nignore: [{}]\n",
+            yaml_quoted(&value), yaml_quoted(&tag), yaml_quoted(&dir)
+        );
+        let parsed = RepoConfig::parse(&text);
+        let r = request(&["web/app.py"], &[]);
+        let tree = TreeIndex::from_ls_tree("web/Dockerfile\n");
+        let d = deployment();
+        let entries = plan(&r, &tree, &d, parsed.as_ref());
+        let constant = buildspec::render(&d.config.registry);
+        match &parsed {
+            Err(e) => {
+                prop_assert_eq!(entries.len(), 1);
+                let s = skip_of(&entries, ".");
+                prop_assert!(s.attention);
+                prop_assert!(s.reason.contains(&e.to_string()));
+            }
+            Ok(c) => {
+                for job in jobs(&entries) {
+                    prop_assert_eq!(&job.request.buildspec_override, &constant);
+                    let args = c.build_args_env();
+                    prop_assert_eq!(job.request.env("DOCKHAND_BUILD_ARGS"), Some(args.as_str()));
+                    let expected = if tag == "latest" || tag == "6113728" {
+                        "latest,6113728".to_string()
+                    } else {
+                        format!("latest,6113728,{tag}")
+                    };
+                    prop_assert_eq!(job.request.env("DOCKHAND_TAGS"), Some(expected.as_str()));
+                    prop_assert_eq!(c.build_args_env(), format!("ARG={value}"));
+                }
+            }
+        }
+        for job in jobs(&entries) {
+            for v in [&value, &tag, &dir] {
+                if v.len() >= 12 {
+                    prop_assert!(!job.request.buildspec_override.contains(v.as_str()));
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,467 @@
+//! `.dockhand.yml`: a repository's own refinements of its builds, read at the pushed commit.
+//!
+//! The file comes from the repository, so it is untrusted input, parsed strictly: an unknown
+//! key, a value of the wrong type or an invalid value is an error naming its line and what
+//! to write instead, because a file silently half-applied builds the wrong images. Anchors,
+//! aliases and tags are refused (nothing here needs them, and aliases are how a small file
+//! becomes a huge document). Nothing from the file ever becomes shell or YAML text: tags
+//! are checked against Docker's grammar, ignored directories against the path rules, and
+//! build arguments travel to the build in one environment variable
+//! ([`RepoConfig::build_args_env`]) that the buildspec only expands inside double quotes.
+//!
+//! ```yaml
+//! naming: suite          # or path: overrides the deployment's preset
+//! tags: [nightly]        # added to every image this push builds
+//! build_args:            # docker build --build-arg KEY=value, for every image
+//!   BASE_VERSION: "3.20"
+//! ignore: [docs, .github] # changes under these directories build nothing
+//! ```
+
+use crate::config::Naming;
+use crate::naming::validate_tag;
+use std::fmt;
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// Where the file lives, relative to the repository root.
+pub const REPO_CONFIG_PATH: &str = ".dockhand.yml";
+/// Larger files are refused before parsing.
+pub const MAX_FILE_BYTES: usize = 64 * 1024;
+pub const MAX_TAGS: usize = 10;
+pub const MAX_BUILD_ARGS: usize = 50;
+pub const MAX_BUILD_ARG_NAME_BYTES: usize = 128;
+pub const MAX_BUILD_ARG_VALUE_BYTES: usize = 4096;
+/// The whole `DOCKHAND_BUILD_ARGS` value.
+pub const MAX_BUILD_ARGS_BYTES: usize = 16 * 1024;
+pub const MAX_IGNORE: usize = 100;
+/// The schema is two levels deep; anything deeper is a mistake (or an attack).
+const MAX_DEPTH: usize = 3;
+const KEYS: &str = "naming, tags, build_args, ignore";
+
+/// The repository's settings; `Default` is what an absent file means.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepoConfig {
+    /// Overrides the deployment's naming preset.
+    pub naming: Option<Naming>,
+    /// Extra tags for every image of the push, after the ref rules' tags.
+    pub tags: Vec<String>,
+    /// `docker build --build-arg` pairs, in the file's order.
+    pub build_args: Vec<(String, String)>,
+    /// Directories whose changes build nothing, without a trailing `/`.
+    pub ignore: Vec<String>,
+}
+
+/// Why the file cannot be used; `line` is 1-based when the problem has one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct RepoConfigError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for RepoConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{REPO_CONFIG_PATH} line {line}: {}", self.message),
+            None => write!(f, "{REPO_CONFIG_PATH}: {}", self.message),
+        }
+    }
+}
+
+fn error<T>(line: usize, message: impl Into<String>) -> Result<T, RepoConfigError> {
+    Err(RepoConfigError {
+        line: Some(line),
+        message: message.into(),
+    })
+}
+
+impl RepoConfig {
+    /// The file's content at the commit, `None` when the repository has no such file.
+    pub fn from_file(content: Option<&[u8]>) -> Result<Self, RepoConfigError> {
+        let Some(bytes) = content else {
+            return Ok(Self::default());
+        };
+        if bytes.len() > MAX_FILE_BYTES {
+            return Err(RepoConfigError {
+                line: None,
+                message: format!(
+                    "the file is {} bytes, more than the {MAX_FILE_BYTES} allowed; it holds four short settings",
+                    bytes.len()
+                ),
+            });
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| RepoConfigError {
+            line: Some(1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count()),
+            message: "is not UTF-8 text; save the file as UTF-8".into(),
+        })?;
+        Self::parse(text)
+    }
+
+    /// Parses the file's text.
+    pub fn parse(text: &str) -> Result<Self, RepoConfigError> {
+        if text.len() > MAX_FILE_BYTES {
+            return Self::from_file(Some(text.as_bytes()));
+        }
+        let Some(root) = load(text)? else {
+            return Ok(Self::default());
+        };
+        let entries = match root.value {
+            Value::Map(entries) => entries,
+            Value::Scalar { ref text, plain: true } if is_null(text) => return Ok(Self::default()),
+            _ => {
+                return error(
+                    root.line,
+                    format!("the file must be a mapping of settings ({KEYS}), such as `naming: suite`"),
+                );
+            }
+        };
+        let mut config = Self::default();
+        let mut seen: Vec<String> = Vec::new();
+        for (key, value) in entries {
+            let name = scalar(&key, "a setting name")?;
+            if seen.contains(&name) {
+                return error(key.line, format!("`{name}` appears twice; keep one"));
+            }
+            seen.push(name.clone());
+            match name.as_str() {
+                "naming" => config.naming = Some(naming(&value)?),
+                "tags" => config.tags = tags(&value)?,
+                "build_args" => config.build_args = build_args(&value)?,
+                "ignore" => config.ignore = ignore(&value)?,
+                _ => {
+                    return error(key.line, format!("unknown setting {name:?}; the settings are {KEYS}"));
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    /// The ignored directory `path` (a file or directory, repository-relative) lies in.
+    pub fn ignored(&self, path: &str) -> Option<&str> {
+        self.ignore
+            .iter()
+            .map(String::as_str)
+            .find(|dir| path == *dir || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/')))
+    }
+
+    /// `DOCKHAND_BUILD_ARGS`: one `KEY=value` line per build argument. No key or value holds
+    /// a newline, so the buildspec's `mapfile` gives back exactly these pairs.
+    pub fn build_args_env(&self) -> String {
+        self.build_args
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn naming(value: &Node) -> Result<Naming, RepoConfigError> {
+    let text = scalar(value, "`path` or `suite`")?;
+    match text.as_str() {
+        "path" => Ok(Naming::Path),
+        "suite" => Ok(Naming::Suite),
+        _ => error(
+            value.line,
+            format!(
+                "naming is {text:?}; write `naming: path` (dir/sub → dir-sub:latest) or `naming: suite` (name/suite → name:suite)"
+            ),
+        ),
+    }
+}
+
+fn tags(value: &Node) -> Result<Vec<String>, RepoConfigError> {
+    let items = sequence(value, "tags", "tags: [nightly, stable]")?;
+    if items.len() > MAX_TAGS {
+        return error(
+            value.line,
+            format!("{} tags, more than the {MAX_TAGS} allowed; remove some", items.len()),
+        );
+    }
+    let mut tags: Vec<String> = Vec::new();
+    for item in items {
+        let tag = scalar(item, "a tag")?;
+        if let Err(why) = validate_tag(&tag) {
+            return error(item.line, format!("the tag {tag:?} {why}"));
+        }
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    Ok(tags)
+}
+
+fn build_args(value: &Node) -> Result<Vec<(String, String)>, RepoConfigError> {
+    let Value::Map(entries) = &value.value else {
+        return error(
+            value.line,
+            "build_args must be a mapping of names to values, such as `build_args: {BASE_VERSION: \"3.20\"}`",
+        );
+    };
+    if entries.len() > MAX_BUILD_ARGS {
+        return error(
+            value.line,
+            format!(
+                "{} build arguments, more than the {MAX_BUILD_ARGS} allowed; remove some",
+                entries.len()
+            ),
+        );
+    }
+    let mut args: Vec<(String, String)> = Vec::new();
+    let mut total = 0usize;
+    for (key, arg) in entries {
+        let name = scalar(key, "a build argument name")?;
+        if !is_arg_name(&name) {
+            return error(
+                key.line,
+                format!(
+                    "the build argument name {:?} is not a name: use letters, digits and _, not starting with a digit, at most {MAX_BUILD_ARG_NAME_BYTES} characters",
+                    truncate_for_message(&name)
+                ),
+            );
+        }
+        if args.iter().any(|(k, _)| *k == name) {
+            return error(key.line, format!("the build argument {name} appears twice; keep one"));
+        }
+        let text = match &arg.value {
+            Value::Scalar { text, plain } if *plain && is_null(text) => {
+                return error(
+                    key.line,
+                    format!("the build argument {name} has no value; write `{name}: \"\"` for an empty one"),
+                );
+            }
+            Value::Scalar { text, .. } => text.clone(),
+            _ => {
+                return error(
+                    key.line,
+                    format!(
+                        "the build argument {name} must be a string, a number or true/false, not a list or mapping"
+                    ),
+                );
+            }
+        };
+        if let Some(c) = text.chars().find(|c| matches!(c, '\n' | '\r' | '\0')) {
+            return error(
+                key.line,
+                format!("the build argument {name} contains {c:?}; values must be one line without NUL characters"),
+            );
+        }
+        if text.len() > MAX_BUILD_ARG_VALUE_BYTES {
+            return error(
+                key.line,
+                format!(
+                    "the build argument {name} is {} bytes, more than the {MAX_BUILD_ARG_VALUE_BYTES} allowed",
+                    text.len()
+                ),
+            );
+        }
+        total += name.len() + 1 + text.len() + 1;
+        if total > MAX_BUILD_ARGS_BYTES {
+            return error(
+                key.line,
+                format!("the build arguments together exceed {MAX_BUILD_ARGS_BYTES} bytes; shorten them"),
+            );
+        }
+        args.push((name, text));
+    }
+    Ok(args)
+}
+
+fn ignore(value: &Node) -> Result<Vec<String>, RepoConfigError> {
+    let items = sequence(value, "ignore", "ignore: [docs, .github]")?;
+    if items.len() > MAX_IGNORE {
+        return error(
+            value.line,
+            format!(
+                "{} ignored directories, more than the {MAX_IGNORE} allowed",
+                items.len()
+            ),
+        );
+    }
+    let mut dirs: Vec<String> = Vec::new();
+    for item in items {
+        let raw = scalar(item, "a directory")?;
+        let dir = raw.strip_suffix('/').unwrap_or(&raw);
+        if let Err(why) = check_dir(dir) {
+            return error(
+                item.line,
+                format!(
+                    "the ignored directory {:?} {why}; write a directory relative to the repository root, such as `docs` or `tools/scripts`",
+                    truncate_for_message(&raw)
+                ),
+            );
+        }
+        if !dirs.iter().any(|d| d == dir) {
+            dirs.push(dir.to_owned());
+        }
+    }
+    Ok(dirs)
+}
+
+fn check_dir(dir: &str) -> Result<(), &'static str> {
+    if dir.is_empty() || dir == "." {
+        return Err("is the whole repository (to build nothing, remove the webhook)");
+    }
+    if dir.starts_with('/') {
+        return Err("is absolute");
+    }
+    if dir.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return Err("has an empty, `.` or `..` component");
+    }
+    if dir.chars().any(char::is_control) {
+        return Err("contains a control character");
+    }
+    Ok(())
+}
+
+fn is_arg_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_BUILD_ARG_NAME_BYTES
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_null(plain: &str) -> bool {
+    matches!(plain, "" | "~" | "null" | "Null" | "NULL")
+}
+
+fn truncate_for_message(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+/// A scalar's text, or an error saying what was expected.
+fn scalar(node: &Node, expected: &str) -> Result<String, RepoConfigError> {
+    match &node.value {
+        Value::Scalar { text, plain } if *plain && is_null(text) => {
+            error(node.line, format!("expected {expected}, found nothing"))
+        }
+        Value::Scalar { text, .. } => Ok(text.clone()),
+        Value::Seq(_) => error(node.line, format!("expected {expected}, found a list")),
+        Value::Map(_) => error(node.line, format!("expected {expected}, found a mapping")),
+    }
+}
+
+fn sequence<'a>(node: &'a Node, key: &str, example: &str) -> Result<&'a [Node], RepoConfigError> {
+    match &node.value {
+        Value::Seq(items) => Ok(items),
+        _ => error(node.line, format!("{key} must be a list, such as `{example}`")),
+    }
+}
+
+/// A YAML node with the line it starts on.
+#[derive(Debug)]
+struct Node {
+    value: Value,
+    line: usize,
+}
+
+#[derive(Debug)]
+enum Value {
+    /// `plain` is false for quoted and block scalars, whose text is never null.
+    Scalar {
+        text: String,
+        plain: bool,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+/// The single document of `text`, `None` when there is none.
+fn load(text: &str) -> Result<Option<Node>, RepoConfigError> {
+    let mut reader = Reader {
+        parser: Parser::new_from_str(text),
+    };
+    let mut root = None;
+    loop {
+        let (event, mark) = reader.next()?;
+        match event {
+            Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
+            Event::StreamEnd => return Ok(root),
+            Event::DocumentStart => {
+                if root.is_some() {
+                    return error(mark.line(), "the file holds more than one YAML document; keep one");
+                }
+                let (event, mark) = reader.next()?;
+                root = Some(reader.node(event, mark, 1)?);
+            }
+            _ => return error(mark.line(), "unexpected YAML structure"),
+        }
+    }
+}
+
+struct Reader<'a> {
+    parser: Parser<std::str::Chars<'a>>,
+}
+
+impl Reader<'_> {
+    fn next(&mut self) -> Result<(Event, Marker), RepoConfigError> {
+        self.parser.next_token().map_err(|e| RepoConfigError {
+            line: Some(e.marker().line().max(1)),
+            message: format!("is not valid YAML: {}", e.info()),
+        })
+    }
+
+    fn node(&mut self, event: Event, mark: Marker, depth: usize) -> Result<Node, RepoConfigError> {
+        let line = mark.line().max(1);
+        let (anchor, tag) = match &event {
+            Event::Scalar(_, _, anchor, tag) | Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) => {
+                (*anchor, tag.is_some())
+            }
+            Event::Alias(_) => return error(line, "aliases (`*name`) are not allowed; write the value out"),
+            _ => return error(line, "unexpected YAML structure"),
+        };
+        if anchor != 0 {
+            return error(line, "anchors (`&name`) are not allowed; write each value out");
+        }
+        if tag {
+            return error(line, "YAML tags (`!name`) are not allowed; write plain values");
+        }
+        if depth > MAX_DEPTH && !matches!(event, Event::Scalar(..)) {
+            return error(
+                line,
+                "nested too deeply: values are single words, lists or name: value mappings",
+            );
+        }
+        let value = match event {
+            Event::Scalar(text, style, _, _) => Value::Scalar {
+                text,
+                plain: style == TScalarStyle::Plain,
+            },
+            Event::SequenceStart(..) => {
+                let mut items = Vec::new();
+                loop {
+                    let (event, mark) = self.next()?;
+                    if event == Event::SequenceEnd {
+                        break;
+                    }
+                    items.push(self.node(event, mark, depth + 1)?);
+                }
+                Value::Seq(items)
+            }
+            Event::MappingStart(..) => {
+                let mut entries = Vec::new();
+                loop {
+                    let (event, mark) = self.next()?;
+                    if event == Event::MappingEnd {
+                        break;
+                    }
+                    let key = self.node(event, mark, depth + 1)?;
+                    if !matches!(key.value, Value::Scalar { .. }) {
+                        return error(key.line, "a key must be a plain name, not a list or mapping");
+                    }
+                    let (event, mark) = self.next()?;
+                    let mut value = self.node(event, mark, depth + 1)?;
+                    // An empty value is marked where the next token starts: report the key's line.
+                    if matches!(&value.value, Value::Scalar { text, plain: true } if text.is_empty()) {
+                        value.line = key.line;
+                    }
+                    entries.push((key, value));
+                }
+                Value::Map(entries)
+            }
+            _ => unreachable!("checked above"),
+        };
+        Ok(Node { value, line })
+    }
+}
+
+#[cfg(test)]
+mod tests;

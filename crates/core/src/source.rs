@@ -1,0 +1,136 @@
+//! What the source host says about a push before it is planned: the files at the pushed
+//! commit (the exact Dockerfile index), the complete changes when the push's commit list
+//! cannot give them, and the repository's `.dockhand.yml`. The spawner and `dockhand plan`
+//! share this, so both plan from the same facts.
+
+use crate::index::TreeIndex;
+use crate::ports::{ChangedFile, HostError, SourceHost, TreeFile};
+use crate::repo_config::{REPO_CONFIG_PATH, RepoConfig, RepoConfigError};
+use crate::request::{BuildRequest, ChangeSource, Changes};
+
+/// A request made complete, ready for [`crate::plan`].
+#[derive(Debug)]
+pub struct Resolved {
+    /// The request, its changes complete (`Commits`) or `NewRef` (every image).
+    pub request: BuildRequest,
+    /// Every Dockerfile directory at the pushed commit.
+    pub index: TreeIndex,
+    /// `.dockhand.yml` at the commit, or why it cannot be used.
+    pub repo: Result<RepoConfig, RepoConfigError>,
+    /// What a person reading the logs should know (a comparison that fell back).
+    pub notes: Vec<String>,
+}
+
+/// Why a request could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unresolved {
+    /// Worth retrying later: the host is rate limited or unavailable.
+    #[error("{0}")]
+    Retry(HostError),
+    /// Retrying will not help until a person acts (a missing or wrong token, a repository
+    /// or commit the host does not know): the reason says what to do.
+    #[error("{0}")]
+    Stop(String),
+}
+
+impl Unresolved {
+    fn from_host(what: &str, request: &BuildRequest, e: HostError) -> Self {
+        let repo = &request.repository.full_name;
+        match e {
+            HostError::RateLimited { .. } | HostError::Unavailable(_) => Unresolved::Retry(e),
+            HostError::NotFound(detail) => Unresolved::Stop(format!(
+                "GitHub does not show {what} of {repo} at {} ({detail}). If the repository is private, give dockhand a token that can read it (`github_token_parameter`); if the commit was force-pushed away, nothing needs building",
+                request.commit
+            )),
+            HostError::Denied(detail) => Unresolved::Stop(format!(
+                "GitHub refused to show {what} of {repo} ({detail}); the token in `github_token_parameter` is wrong, expired or cannot read this repository (fine-grained tokens need Contents: read-only)"
+            )),
+        }
+    }
+}
+
+/// Asks `host` for the tree, the comparison the request needs, and `.dockhand.yml` (only
+/// when the tree has one).
+pub async fn resolve<H: SourceHost>(host: &H, request: &BuildRequest) -> Result<Resolved, Unresolved> {
+    let repository = request.repository.full_name.as_str();
+    let files = host
+        .tree(repository, &request.commit)
+        .await
+        .map_err(|e| Unresolved::from_host("the files", request, e))?;
+    let mut request = request.clone();
+    let mut notes = Vec::new();
+    if let ChangeSource::Compare { base } = &request.changes.source {
+        match host.compare(repository, base, &request.commit).await {
+            Ok(changed) => request.changes = Changes::from_changed_files(&changed),
+            // The base is gone (a forced push whose old commits GitHub dropped): nothing to
+            // compare against, so every image at the commit is built, as for a new branch.
+            Err(HostError::NotFound(detail)) => {
+                notes.push(format!(
+                    "the push's previous commit {base} cannot be compared ({detail}); every image at {} is built",
+                    request.commit
+                ));
+                request.changes = Changes {
+                    source: ChangeSource::NewRef,
+                    ..Changes::default()
+                };
+            }
+            Err(e) => return Err(Unresolved::from_host("the changes", &request, e)),
+        }
+    }
+    let repo = if files.iter().any(|f| f.path == REPO_CONFIG_PATH) {
+        let content = host
+            .file(repository, &request.commit, REPO_CONFIG_PATH)
+            .await
+            .map_err(|e| Unresolved::from_host(REPO_CONFIG_PATH, &request, e))?;
+        RepoConfig::from_file(content.as_deref())
+    } else {
+        Ok(RepoConfig::default())
+    };
+    Ok(Resolved {
+        index: TreeIndex::from_files(&files),
+        request,
+        repo,
+        notes,
+    })
+}
+
+/// A source host that answers from listings it was given: `dockhand plan`'s offline mode
+/// (`--tree`, `--changes`, `--repo-config`) and tests. A `fail_*` error answers that call.
+#[derive(Debug, Clone, Default)]
+pub struct ListedHost {
+    pub files: Vec<TreeFile>,
+    /// The comparison's answer; `None` answers `NotFound`, as for a base that is gone.
+    pub changes: Option<Vec<ChangedFile>>,
+    /// `.dockhand.yml`'s content, if any.
+    pub repo_config: Option<Vec<u8>>,
+    pub fail_tree: Option<HostError>,
+    pub fail_compare: Option<HostError>,
+    pub fail_file: Option<HostError>,
+}
+
+impl SourceHost for ListedHost {
+    async fn tree(&self, _repository: &str, _commit: &str) -> Result<Vec<TreeFile>, HostError> {
+        match &self.fail_tree {
+            Some(e) => Err(e.clone()),
+            None => Ok(self.files.clone()),
+        }
+    }
+
+    async fn compare(&self, _repository: &str, base: &str, _head: &str) -> Result<Vec<ChangedFile>, HostError> {
+        match (&self.fail_compare, &self.changes) {
+            (Some(e), _) => Err(e.clone()),
+            (None, Some(changes)) => Ok(changes.clone()),
+            (None, None) => Err(HostError::NotFound(format!("no commit {base}"))),
+        }
+    }
+
+    async fn file(&self, _repository: &str, _commit: &str, path: &str) -> Result<Option<Vec<u8>>, HostError> {
+        match &self.fail_file {
+            Some(e) => Err(e.clone()),
+            None => Ok((path == REPO_CONFIG_PATH).then(|| self.repo_config.clone()).flatten()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,188 @@
+use super::*;
+use crate::request::{HeadCommit, SourceRepository};
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+const HEAD: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+const BASE: &str = "9f2c1b7e4d3a5c6b8e0f1a2d3c4b5a6978e1f0d2";
+
+/// `ListedHost` answers at once: one poll runs a resolution to its end.
+fn now<T>(future: impl Future<Output = T>) -> T {
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(value) => value,
+        Poll::Pending => panic!("a ListedHost never waits"),
+    }
+}
+
+fn request(source: ChangeSource, paths: &[&str]) -> BuildRequest {
+    BuildRequest {
+        delivery: "d".into(),
+        repository: SourceRepository {
+            name: "images".into(),
+            full_name: "acme/images".into(),
+            clone_url: "https://github.com/acme/images.git".into(),
+            html_url: None,
+            private: false,
+            default_branch: None,
+        },
+        git_ref: "refs/heads/main".into(),
+        commit: HEAD.into(),
+        tags: vec!["latest".into()],
+        head_commit: Some(HeadCommit {
+            message: "m".into(),
+            author: None,
+            url: None,
+            timestamp: None,
+        }),
+        pusher: None,
+        changes: Changes {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+            source,
+            ..Changes::default()
+        },
+    }
+}
+
+fn files(paths: &[&str]) -> Vec<TreeFile> {
+    paths
+        .iter()
+        .map(|p| TreeFile {
+            path: p.to_string(),
+            sha: "0".repeat(40),
+        })
+        .collect()
+}
+
+fn changed(path: &str, removed: bool) -> ChangedFile {
+    ChangedFile {
+        path: path.into(),
+        previous_path: None,
+        removed,
+    }
+}
+
+fn host() -> ListedHost {
+    ListedHost {
+        files: files(&["web/Dockerfile", "web/app.py", "api/Dockerfile"]),
+        ..ListedHost::default()
+    }
+}
+
+#[test]
+fn the_tree_becomes_the_index_and_commit_lists_are_kept() {
+    use crate::index::DockerfileIndex;
+    let r = request(ChangeSource::Commits, &["web/app.py"]);
+    let resolved = now(resolve(&host(), &r)).unwrap();
+    assert_eq!(resolved.index.all().unwrap(), ["api", "web"]);
+    assert_eq!(resolved.request, r);
+    assert_eq!(resolved.repo, Ok(RepoConfig::default()));
+    assert!(resolved.notes.is_empty());
+}
+
+#[test]
+fn a_comparison_replaces_the_payloads_paths() {
+    let host = ListedHost {
+        changes: Some(vec![changed("api/main.go", false), changed("old/Dockerfile", true)]),
+        ..host()
+    };
+    let r = request(ChangeSource::Compare { base: BASE.into() }, &["web/app.py"]);
+    let resolved = now(resolve(&host, &r)).unwrap();
+    assert_eq!(resolved.request.changes.paths, ["api/main.go", "old/Dockerfile"]);
+    assert_eq!(resolved.request.changes.removed, ["old/Dockerfile"]);
+    assert_eq!(resolved.request.changes.source, ChangeSource::Commits);
+}
+
+#[test]
+fn a_base_that_is_gone_builds_everything_with_a_note() {
+    let r = request(ChangeSource::Compare { base: BASE.into() }, &[]);
+    let resolved = now(resolve(&host(), &r)).unwrap();
+    assert_eq!(resolved.request.changes.source, ChangeSource::NewRef);
+    assert!(resolved.request.changes.is_empty());
+    assert!(resolved.notes[0].contains(BASE), "{:?}", resolved.notes);
+}
+
+#[test]
+fn the_repository_file_is_read_only_when_the_tree_has_one() {
+    let with_file = ListedHost {
+        files: files(&["web/Dockerfile", ".dockhand.yml"]),
+        repo_config: Some(b"naming: suite\ntags: [nightly]\n".to_vec()),
+        ..ListedHost::default()
+    };
+    let r = request(ChangeSource::Commits, &["web/x"]);
+    let repo = now(resolve(&with_file, &r)).unwrap().repo.unwrap();
+    assert_eq!(repo.naming, Some(crate::config::Naming::Suite));
+    assert_eq!(repo.tags, ["nightly"]);
+    // Not in the tree: never asked for (the failure would show).
+    let without = ListedHost {
+        fail_file: Some(HostError::Unavailable("must not be called".into())),
+        ..host()
+    };
+    assert_eq!(now(resolve(&without, &r)).unwrap().repo, Ok(RepoConfig::default()));
+    // An invalid file is carried to the plan, which reports it.
+    let invalid = ListedHost {
+        repo_config: Some(b"nmaing: suite\n".to_vec()),
+        ..with_file
+    };
+    let e = now(resolve(&invalid, &r)).unwrap().repo.unwrap_err();
+    assert!(e.to_string().contains("unknown setting"), "{e}");
+}
+
+#[test]
+fn host_failures_are_retried_or_stop_with_what_to_do() {
+    let r = request(ChangeSource::Compare { base: BASE.into() }, &[]);
+    let limited = HostError::RateLimited {
+        reset: 1_900_000_000,
+        detail: "API rate limit exceeded".into(),
+    };
+    for (host, retry) in [
+        (
+            ListedHost {
+                fail_tree: Some(limited.clone()),
+                ..host()
+            },
+            true,
+        ),
+        (
+            ListedHost {
+                fail_compare: Some(HostError::Unavailable("502".into())),
+                ..host()
+            },
+            true,
+        ),
+        (
+            ListedHost {
+                files: files(&[".dockhand.yml"]),
+                fail_file: Some(limited.clone()),
+                changes: Some(vec![]),
+                ..host()
+            },
+            true,
+        ),
+        (
+            ListedHost {
+                fail_tree: Some(HostError::NotFound("404".into())),
+                ..host()
+            },
+            false,
+        ),
+        (
+            ListedHost {
+                fail_compare: Some(HostError::Denied("401 Bad credentials".into())),
+                ..host()
+            },
+            false,
+        ),
+    ] {
+        match now(resolve(&host, &r)) {
+            Err(Unresolved::Retry(_)) if retry => {}
+            Err(Unresolved::Stop(reason)) if !retry => {
+                assert!(
+                    reason.contains("acme/images") && reason.contains("github_token_parameter"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{host:?}: {other:?}"),
+        }
+    }
+}
