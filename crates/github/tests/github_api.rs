@@ -1,0 +1,543 @@
+//! The GitHub client against the GitHub stand-in of local mode, both answering from a real
+//! git repository built here commit by commit: what `tree`, `compare` and `file` answer is
+//! checked against `git` itself, and the unhappy paths (a private repository, a truncated
+//! tree, rate limits, a flaky server) against the request log.
+
+use dockhand_core::ports::{ChangedFile, HostError, SourceHost, TreeFile};
+use dockhand_github::{GitHub, Policy};
+use dockhand_local::github::{FakeGitHub, FakeOptions};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const REPO: &str = "acme/images";
+
+/// A config file, as the planner reads it.
+const CONFIG: &str = "images:\n  web:\n    tags: [latest]\n";
+
+/// A file over GitHub's 1 MB limit for JSON contents (served raw instead).
+fn large_file() -> String {
+    (0..40_000).map(|i| format!("line {i:05} of a large file\n")).collect()
+}
+
+/// A git repository under the test's temporary directory, removed when dropped.
+struct Repo {
+    dir: PathBuf,
+    work: PathBuf,
+}
+
+impl Drop for Repo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Repo {
+    fn new(name: &str) -> Repo {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("github_api-{name}-{}-{nanos}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let work = dir.join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let repo = Repo { dir, work };
+        repo.git(&["init", "--quiet", "-b", "main"]);
+        repo
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&self.work)
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "Octo Cat")
+            .env("GIT_AUTHOR_EMAIL", "octocat@example.com")
+            .env("GIT_COMMITTER_NAME", "Octo Cat")
+            .env("GIT_COMMITTER_EMAIL", "octocat@example.com")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Writes (`Some`) or removes (`None`) files, commits, answers the commit id.
+    fn commit(&self, message: &str, changes: &[(&str, Option<&str>)]) -> String {
+        for (path, content) in changes {
+            let file = self.work.join(path);
+            match content {
+                Some(text) => {
+                    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                    std::fs::write(&file, text).unwrap();
+                }
+                None => std::fs::remove_file(&file).unwrap(),
+            }
+        }
+        self.git(&["add", "--all"]);
+        self.git(&["commit", "--quiet", "-m", message]);
+        self.git(&["rev-parse", "HEAD"]).trim().to_owned()
+    }
+
+    fn rename(&self, from: &str, to: &str, message: &str) -> String {
+        std::fs::create_dir_all(self.work.join(to).parent().unwrap()).unwrap();
+        self.git(&["mv", from, to]);
+        self.commit(message, &[])
+    }
+
+    /// `git ls-tree -r`: every blob (files and symlinks) with its id, sorted by path.
+    fn ls_tree(&self, commit: &str) -> Vec<TreeFile> {
+        let mut files: Vec<TreeFile> = self
+            .git(&["ls-tree", "-r", "-z", commit])
+            .split('\0')
+            .filter_map(|record| {
+                let (meta, path) = record.split_once('\t')?;
+                let fields: Vec<&str> = meta.split(' ').collect();
+                (fields[1] == "blob").then(|| TreeFile {
+                    path: path.to_owned(),
+                    sha: fields[2].to_owned(),
+                })
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files
+    }
+
+    /// `git diff --no-renames base head` as changed files, sorted by path.
+    fn diff_no_renames(&self, base: &str, head: &str) -> Vec<ChangedFile> {
+        let text = self.git(&["diff", "--name-status", "--no-renames", "-z", base, head]);
+        let fields: Vec<&str> = text.split('\0').filter(|f| !f.is_empty()).collect();
+        let mut files: Vec<ChangedFile> = fields
+            .chunks(2)
+            .map(|pair| ChangedFile {
+                path: pair[1].to_owned(),
+                previous_path: None,
+                removed: pair[0] == "D",
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files
+    }
+}
+
+/// The monorepo's history: `first` (images at the root, in `web/`, nested in `chrome/`),
+/// `second` (a modification, a rename across directories, a removal, an addition), and
+/// `side`, a branch from `first` that a forced push would land on.
+struct History {
+    repo: Repo,
+    first: String,
+    second: String,
+    side: String,
+}
+
+fn history(name: &str) -> Option<History> {
+    if Command::new("git").arg("--version").output().is_err() {
+        eprintln!("NOTICE: git is not installed; skipping the GitHub API test {name}");
+        return None;
+    }
+    let repo = Repo::new(name);
+    let large = large_file();
+    // A symlink is a blob too (mode 120000).
+    std::fs::create_dir_all(repo.work.join("web")).unwrap();
+    std::os::unix::fs::symlink("index.html", repo.work.join("web/current.html")).unwrap();
+    let first = repo.commit(
+        "images",
+        &[
+            ("Dockerfile", Some("FROM scratch\nCOPY root.txt /\n")),
+            ("root.txt", Some("root\n")),
+            (".dockhand.yml", Some(CONFIG)),
+            ("web/Dockerfile", Some("FROM scratch\nCOPY index.html /srv/\n")),
+            ("web/index.html", Some("<h1>acme</h1>\n")),
+            ("chrome/stable/Dockerfile", Some("FROM scratch\nLABEL channel=stable\n")),
+            ("chrome/beta/Dockerfile", Some("FROM scratch\nLABEL channel=beta\n")),
+            ("lib/util.sh", Some("#!/bin/sh\necho util\n")),
+            ("docs/a b/ü.md", Some("unusual path\n")),
+            ("assets/large.txt", Some(&large)),
+        ],
+    );
+    repo.rename("chrome/beta/Dockerfile", "browsers/beta/Dockerfile", "move beta");
+    let second = repo.commit(
+        "web, api, no util",
+        &[
+            ("web/index.html", Some("<h1>acme images</h1>\n")),
+            ("api/Dockerfile", Some("FROM scratch\nLABEL api=1\n")),
+            ("lib/util.sh", None),
+        ],
+    );
+    repo.git(&["checkout", "--quiet", "-b", "side", &first]);
+    let side = repo.commit(
+        "side",
+        &[
+            ("Dockerfile", Some("FROM scratch\nCOPY root.txt /srv/\n")),
+            ("side/Dockerfile", Some("FROM scratch\n")),
+        ],
+    );
+    repo.git(&["checkout", "--quiet", "main"]);
+    Some(History {
+        repo,
+        first,
+        second,
+        side,
+    })
+}
+
+fn fast() -> Policy {
+    Policy {
+        request_timeout: Duration::from_secs(10),
+        attempts: 3,
+        backoff: Duration::from_millis(10),
+        max_rate_limit_wait: Duration::ZERO,
+        max_requests: 3000,
+    }
+}
+
+fn client(fake: &FakeGitHub, token: Option<&str>, policy: Policy) -> GitHub {
+    GitHub::new(&fake.url(), token.map(str::to_owned))
+        .unwrap()
+        .with_policy(policy)
+}
+
+fn sorted(mut files: Vec<ChangedFile>) -> Vec<ChangedFile> {
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
+}
+
+fn changed(path: &str, previous: Option<&str>, removed: bool) -> ChangedFile {
+    ChangedFile {
+        path: path.into(),
+        previous_path: previous.map(Into::into),
+        removed,
+    }
+}
+
+#[tokio::test]
+async fn tree_equals_git_ls_tree_at_every_commit() {
+    let Some(h) = history("tree") else { return };
+    let fake = FakeGitHub::start(REPO, &h.repo.work, FakeOptions::default()).unwrap();
+    let github = client(&fake, None, fast());
+    for commit in [&h.first, &h.second, &h.side] {
+        let files = github.tree(REPO, commit).await.unwrap();
+        assert_eq!(files, h.repo.ls_tree(commit), "at {commit}");
+    }
+    let first = github.tree(REPO, &h.first).await.unwrap();
+    let paths: Vec<&str> = first.iter().map(|f| f.path.as_str()).collect();
+    // Nested layouts, a symlink (a blob), an unusual path; no directory entries.
+    for expected in [
+        "Dockerfile",
+        "web/Dockerfile",
+        "chrome/stable/Dockerfile",
+        "web/current.html",
+        "docs/a b/ü.md",
+    ] {
+        assert!(paths.contains(&expected), "{expected} in {paths:?}");
+    }
+    assert!(!paths.contains(&"web") && !paths.contains(&"chrome/stable"));
+    // One recursive listing per tree.
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+    assert_eq!(
+        requests[0],
+        format!("GET /repos/{REPO}/git/trees/{}?recursive=1", h.first)
+    );
+}
+
+#[tokio::test]
+async fn truncated_tree_is_walked_to_the_complete_listing() {
+    let Some(h) = history("truncated") else { return };
+    let fake = FakeGitHub::start(
+        REPO,
+        &h.repo.work,
+        FakeOptions {
+            truncate_over: Some(3),
+            ..FakeOptions::default()
+        },
+    )
+    .unwrap();
+    let github = client(&fake, None, fast());
+    for commit in [&h.first, &h.second] {
+        assert_eq!(
+            github.tree(REPO, commit).await.unwrap(),
+            h.repo.ls_tree(commit),
+            "at {commit}"
+        );
+    }
+    let requests = fake.requests();
+    // The truncated listing, the root alone, then subtrees: `chrome` (4 entries) is
+    // truncated again and listed alone, its two directories recursively.
+    assert!(requests.len() > 10, "{requests:#?}");
+    assert!(requests.iter().any(|r| r.ends_with(&format!("/git/trees/{}", h.first))));
+    // The walk is bounded.
+    let bounded = client(
+        &fake,
+        None,
+        Policy {
+            max_requests: 4,
+            ..fast()
+        },
+    );
+    let before = fake.requests().len();
+    let err = bounded.tree(REPO, &h.first).await.unwrap_err();
+    assert!(
+        matches!(&err, HostError::Unavailable(m) if m.contains("more than 4 requests")),
+        "{err}"
+    );
+    assert_eq!(fake.requests().len() - before, 4);
+}
+
+#[tokio::test]
+async fn compare_fast_forward_uses_githubs_list() {
+    let Some(h) = history("compare") else { return };
+    let fake = FakeGitHub::start(REPO, &h.repo.work, FakeOptions::default()).unwrap();
+    let github = client(&fake, None, fast());
+    let files = github.compare(REPO, &h.first, &h.second).await.unwrap();
+    assert_eq!(
+        sorted(files),
+        [
+            changed("api/Dockerfile", None, false),
+            changed("browsers/beta/Dockerfile", Some("chrome/beta/Dockerfile"), false),
+            changed("lib/util.sh", None, true),
+            changed("web/index.html", None, false),
+        ]
+    );
+    assert_eq!(
+        fake.requests(),
+        [format!("GET /repos/{REPO}/compare/{}...{}", h.first, h.second)]
+    );
+    assert_eq!(github.compare(REPO, &h.second, &h.second).await.unwrap(), []);
+}
+
+#[tokio::test]
+async fn compare_diverged_or_behind_is_the_exact_tree_diff() {
+    let Some(h) = history("diverged") else { return };
+    let fake = FakeGitHub::start(REPO, &h.repo.work, FakeOptions::default()).unwrap();
+    let github = client(&fake, None, fast());
+    // A forced push from `second` to `side`: GitHub would list side's changes since the
+    // merge base (`first`), missing what `second` had and `side` has not.
+    let files = github.compare(REPO, &h.second, &h.side).await.unwrap();
+    let expected = h.repo.diff_no_renames(&h.second, &h.side);
+    assert_eq!(sorted(files), expected);
+    assert!(expected.iter().any(|f| f.path == "api/Dockerfile" && f.removed));
+    assert!(
+        expected
+            .iter()
+            .any(|f| f.path == "chrome/beta/Dockerfile" && !f.removed)
+    );
+    assert_eq!(
+        fake.requests().len(),
+        3,
+        "compare, then the two trees: {:#?}",
+        fake.requests()
+    );
+    // Backwards (`behind`) too.
+    let back = github.compare(REPO, &h.second, &h.first).await.unwrap();
+    assert_eq!(sorted(back), h.repo.diff_no_renames(&h.second, &h.first));
+    // A commit GitHub does not have (gone after a forced push).
+    let gone = "0123456789abcdef0123456789abcdef01234567";
+    let err = github.compare(REPO, gone, &h.second).await.unwrap_err();
+    assert!(
+        matches!(&err, HostError::NotFound(m) if m.contains("/compare/")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn file_contents() {
+    let Some(h) = history("file") else { return };
+    let fake = FakeGitHub::start(REPO, &h.repo.work, FakeOptions::default()).unwrap();
+    let github = client(&fake, None, fast());
+    let config = github.file(REPO, &h.first, ".dockhand.yml").await.unwrap();
+    assert_eq!(config.as_deref(), Some(CONFIG.as_bytes()));
+    assert_eq!(
+        github.file(REPO, &h.first, "web/Dockerfile").await.unwrap().as_deref(),
+        Some(&b"FROM scratch\nCOPY index.html /srv/\n"[..])
+    );
+    assert_eq!(
+        github.file(REPO, &h.first, "docs/a b/ü.md").await.unwrap().as_deref(),
+        Some(&b"unusual path\n"[..])
+    );
+    // Missing at this commit, never there, a directory.
+    assert_eq!(github.file(REPO, &h.second, "lib/util.sh").await.unwrap(), None);
+    assert_eq!(github.file(REPO, &h.first, "nothing/here.yml").await.unwrap(), None);
+    assert_eq!(github.file(REPO, &h.first, "web").await.unwrap(), None);
+    // Over 1 MB: GitHub sends no content in JSON; the raw media type gets it.
+    let before = fake.requests().len();
+    let large = github.file(REPO, &h.first, "assets/large.txt").await.unwrap();
+    assert_eq!(large.as_deref(), Some(large_file().as_bytes()));
+    let requests = fake.requests();
+    assert_eq!(requests.len() - before, 2, "{requests:#?}");
+    assert_eq!(
+        requests[before],
+        format!("GET /repos/{REPO}/contents/assets/large.txt?ref={}", h.first)
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.contains("/contents/docs/a%20b/%C3%BC.md?ref=")),
+        "{requests:#?}"
+    );
+}
+
+#[tokio::test]
+async fn private_repository_needs_its_token() {
+    let Some(h) = history("private") else { return };
+    let token = "ghp_test0123456789SECRET";
+    let fake = FakeGitHub::start(
+        REPO,
+        &h.repo.work,
+        FakeOptions {
+            token: Some(token.into()),
+            ..FakeOptions::default()
+        },
+    )
+    .unwrap();
+    let anonymous = client(&fake, None, fast());
+    let err = anonymous.tree(REPO, &h.first).await.unwrap_err();
+    assert!(
+        matches!(&err, HostError::NotFound(m) if m.contains("private") && m.contains("no token")),
+        "{err}"
+    );
+    let wrong = client(&fake, Some("ghp_wrong"), fast());
+    let err = wrong.tree(REPO, &h.first).await.unwrap_err();
+    assert!(
+        matches!(&err, HostError::Denied(m) if m.contains("Bad credentials")),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("ghp_wrong"));
+    let right = client(&fake, Some(token), fast());
+    assert_eq!(right.tree(REPO, &h.first).await.unwrap(), h.repo.ls_tree(&h.first));
+    assert_eq!(
+        right.file(REPO, &h.first, ".dockhand.yml").await.unwrap().as_deref(),
+        Some(CONFIG.as_bytes())
+    );
+    assert!(!format!("{right:?}").contains(token));
+}
+
+#[tokio::test]
+async fn rate_limit_fails_fast_by_default() {
+    let Some(h) = history("ratelimit") else { return };
+    let fake = FakeGitHub::start(
+        REPO,
+        &h.repo.work,
+        FakeOptions {
+            rate_limited: 1,
+            ..FakeOptions::default()
+        },
+    )
+    .unwrap();
+    let github = client(&fake, None, fast());
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let err = github.tree(REPO, &h.first).await.unwrap_err();
+    let HostError::RateLimited { reset, detail } = &err else {
+        panic!("{err:?}")
+    };
+    assert!((now..=now + 2).contains(reset), "reset {reset}, now {now}");
+    assert!(
+        detail.contains("API rate limit exceeded") && detail.contains("/git/trees/"),
+        "{detail}"
+    );
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn rate_limit_is_waited_out_when_allowed() {
+    let Some(h) = history("ratewait") else { return };
+    let fake = FakeGitHub::start(
+        REPO,
+        &h.repo.work,
+        FakeOptions {
+            rate_limited: 1,
+            ..FakeOptions::default()
+        },
+    )
+    .unwrap();
+    let github = client(
+        &fake,
+        None,
+        Policy {
+            max_rate_limit_wait: Duration::from_secs(3),
+            ..fast()
+        },
+    );
+    let started = Instant::now();
+    assert_eq!(github.tree(REPO, &h.first).await.unwrap(), h.repo.ls_tree(&h.first));
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(fake.requests().len(), 2, "{:#?}", fake.requests());
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_a_bounded_number_of_times() {
+    let Some(h) = history("unavailable") else { return };
+    let flaky = FakeGitHub::start(
+        REPO,
+        &h.repo.work,
+        FakeOptions {
+            unavailable: 2,
+            ..FakeOptions::default()
+        },
+    )
+    .unwrap();
+    let github = client(&flaky, None, fast());
+    assert_eq!(github.tree(REPO, &h.first).await.unwrap(), h.repo.ls_tree(&h.first));
+    assert_eq!(flaky.requests().len(), 3, "two 502s, then the answer");
+
+    let down = FakeGitHub::start(
+        REPO,
+        &h.repo.work,
+        FakeOptions {
+            unavailable: 5,
+            ..FakeOptions::default()
+        },
+    )
+    .unwrap();
+    let github = client(&down, None, fast());
+    let err = github.file(REPO, &h.first, ".dockhand.yml").await.unwrap_err();
+    assert!(
+        matches!(&err, HostError::Unavailable(m) if m.contains("502") && m.contains("3 attempts")),
+        "{err}"
+    );
+    assert_eq!(down.requests().len(), 3, "policy.attempts and no more");
+}
+
+#[tokio::test]
+async fn connection_failures_are_unavailable() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let github = GitHub::new(&format!("http://127.0.0.1:{port}"), None)
+        .unwrap()
+        .with_policy(Policy { attempts: 2, ..fast() });
+    let err = github.tree(REPO, &"a".repeat(40)).await.unwrap_err();
+    assert!(
+        matches!(&err, HostError::Unavailable(m) if m.contains("2 attempts") && m.contains("/git/trees/")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_repository_and_commit_are_not_found() {
+    let Some(h) = history("unknown") else { return };
+    let fake = FakeGitHub::start(REPO, &h.repo.work, FakeOptions::default()).unwrap();
+    let github = client(&fake, None, fast());
+    let err = github.tree("acme/other", &h.first).await.unwrap_err();
+    assert!(matches!(err, HostError::NotFound(_)), "{err:?}");
+    let err = github.tree(REPO, &"0".repeat(40)).await.unwrap_err();
+    assert!(matches!(err, HostError::NotFound(_)), "{err:?}");
+    // Invalid input never reaches the server.
+    let before = fake.requests().len();
+    assert!(matches!(
+        github.tree("acme/../x", &h.first).await,
+        Err(HostError::NotFound(_))
+    ));
+    assert!(matches!(
+        github.file(REPO, &h.first, "../etc/passwd").await,
+        Err(HostError::NotFound(_))
+    ));
+    assert_eq!(fake.requests().len(), before);
+}
