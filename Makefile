@@ -95,7 +95,7 @@ plan-demo: ## plan a sample monorepo push offline: what would be built, as exact
 e2e: deps ## the end-to-end test of local mode alone (real functions, buildspec, git server, podman, registry)
 	PATH="$(TEST_PATH)" $(CARGO) build --quiet --locked --workspace --bins
 	PATH="$(TEST_PATH)" MOTO_SERVER=$(abspath $(MOTO)) \
-	  $(CARGO) test --workspace --locked --test e2e -- --ignored --nocapture
+	  $(CARGO) test --workspace --locked --test e2e -- --nocapture
 
 bench: deps ## criterion benchmark of the listener's pure path (typical push and a 5 MB push)
 	$(CARGO) bench --locked -p dockhand-listener --bench listener
@@ -122,6 +122,9 @@ secret: cli ## create the webhook secret if absent; ROTATE=1 adds a new one, RET
 registry-token: cli ## store the Docker Hub access token (read from the terminal, never echoed) in SSM
 	$(DEPLOY) registry-token
 
+github-token: cli ## store a GitHub token (read from the terminal, never echoed) in SSM, for private repositories
+	$(DEPLOY) github-token
+
 outputs: cli ## print the stack's outputs and how to add the webhook in GitHub
 	$(DEPLOY) outputs
 
@@ -138,4 +141,4 @@ clean: ## remove build outputs and installed test tools
 	$(CARGO) clean
 	rm -rf $(VENV) .venv-checkov tests/node_modules
 
-.PHONY: help deps local-deps test e2e lint-templates demo plan-demo bench cli build deploy secret registry-token outputs logs destroy release clean
+.PHONY: help deps local-deps test e2e lint-templates demo plan-demo bench cli build deploy secret registry-token github-token outputs logs destroy release clean

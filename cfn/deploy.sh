@@ -194,25 +194,39 @@ secret() {
     esac
 }
 
-# Stores the Docker Hub access token, read without echo, through a file only this user can read.
-registry_token() {
-    need_credentials
-    local name tmp token
-    name=$(sed -n 's/^RegistryTokenParameter=//p' "$settings/parameters")
-    [ -n "$name" ] || die "this deployment pushes to ECR, which needs no token: builds log in with their own role"
+# Stores a token in an SSM SecureString, read without echo, through a file only this user can
+# read: store_token PARAMETER-NAME WHAT WHERE-TO-CREATE-ONE
+store_token() {
+    local name=$1 what=$2 hint=$3 tmp token
     if [ -t 0 ]; then
-        read -rsp "Docker Hub access token for $name (input hidden): " token
+        read -rsp "$what for $name (input hidden): " token
         printf '\n' >&2
     else
         IFS= read -r token || true
     fi
-    [ -n "$token" ] || die "no token given: create one at https://app.docker.com/settings/personal-access-tokens (Read & Write)"
+    [ -n "$token" ] || die "no token given: create one at $hint"
     tmp=$(mktemp)
     secret_file=$tmp
     printf '%s' "$token" >"$tmp"
     aws ssm put-parameter --name "$name" --type SecureString --overwrite \
-        --description "dockhand: Docker Hub access token" --value "file://$tmp" >/dev/null
-    say "== stored the Docker Hub token in $name"
+        --description "dockhand: $what" --value "file://$tmp" >/dev/null
+    say "== stored the $what in $name"
+}
+
+registry_token() {
+    need_credentials
+    local name
+    name=$(sed -n 's/^RegistryTokenParameter=//p' "$settings/parameters")
+    [ -n "$name" ] || die "this deployment pushes to ECR, which needs no token: builds log in with their own role"
+    store_token "$name" "Docker Hub access token" "https://app.docker.com/settings/personal-access-tokens (Read & Write)"
+}
+
+github_token() {
+    need_credentials
+    local name
+    name=$(sed -n 's/^GitHubTokenParameter=//p' "$settings/parameters")
+    [ -n "$name" ] || die "set \"github_token_parameter\" in dockhand.json's config first (e.g. \"/dockhand/github-token\"); public repositories need no token"
+    store_token "$name" "GitHub token" "https://github.com/settings/personal-access-tokens (fine-grained, the repositories you build, Contents: read-only)"
 }
 
 deploy() {
@@ -300,6 +314,10 @@ registry-token)
     load_settings
     registry_token
     ;;
+github-token)
+    load_settings
+    github_token
+    ;;
 outputs)
     load_settings
     outputs
@@ -312,5 +330,5 @@ logs)
     load_settings
     logs "${1:-}"
     ;;
-*) die "usage: cfn/deploy.sh build|deploy|secret [create|rotate|retire]|registry-token|outputs|destroy|logs FN" ;;
+*) die "usage: cfn/deploy.sh build|deploy|secret [create|rotate|retire]|registry-token|github-token|outputs|destroy|logs FN" ;;
 esac

@@ -39,8 +39,8 @@ print(f"== The StartBuild request for {first['context']} (what the spawner sends
 print(json.dumps(req, indent=2))
 PY
 echo
-echo "== Without --tree, dockhand knows only what the push names (the payload-only index):"
-"$dockhand" plan --event "$fixtures/push-monorepo.json" --config "$fixtures/config.json" \
+echo "== With --payload-only, dockhand knows only what the push names (no tree, no GitHub):"
+"$dockhand" plan --event "$fixtures/push-monorepo.json" --payload-only --config "$fixtures/config.json" \
     | python3 -c 'import json,sys
 for l in map(json.loads, sys.stdin):
     print("   %-6s %-12s %s" % (l["kind"], l["context"], l.get("image", l.get("reason", ""))))'

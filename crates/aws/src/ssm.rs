@@ -42,3 +42,14 @@ impl SecretStore for SsmSecrets {
         Ok(secrets)
     }
 }
+
+/// A SecureString's value, decrypted; `Ok(None)` when there is no such parameter.
+pub async fn secure_string(client: &aws_sdk_ssm::Client, name: &str) -> Result<Option<String>, PortError> {
+    match client.get_parameter().name(name).with_decryption(true).send().await {
+        Ok(out) => Ok(Some(
+            out.parameter().and_then(|p| p.value()).unwrap_or_default().to_owned(),
+        )),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => Ok(None),
+        Err(e) => Err(describe(&format!("SSM GetParameter {name}"), &e)),
+    }
+}

@@ -302,6 +302,10 @@ impl DeployFile {
             ("BuildLogRetentionDays", self.build.log_retention_days.to_string()),
             ("WebhookSecretParameter", secret_parameter.clone()),
             ("RegistryTokenParameter", token_parameter),
+            (
+                "GitHubTokenParameter",
+                config.github_token_parameter.clone().unwrap_or_default(),
+            ),
             ("EcrRepositoryPrefix", ecr_prefix),
             ("SecretsKmsKeyArn", key_arn),
             ("NotifyEmail", email),
@@ -560,7 +564,7 @@ mod tests {
         settings(EXAMPLE).unwrap().write(&dir).unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("stack")).unwrap(), "dockhand");
         let parameters = std::fs::read_to_string(dir.join("parameters")).unwrap();
-        assert_eq!(parameters.lines().count(), 21);
+        assert_eq!(parameters.lines().count(), 22);
         assert!(parameters.lines().all(|l| l.split_once('=').is_some()));
         std::fs::remove_dir_all(dir).unwrap();
     }

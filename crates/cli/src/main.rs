@@ -2,11 +2,13 @@
 
 use clap::{Parser, Subcommand};
 use dockhand_core::config::{Config, DEFAULT_COMPUTE_TYPE, DEFAULT_PROJECT, DEFAULT_TIMEOUT_MINUTES};
+use dockhand_core::diff::parse_name_status;
 use dockhand_core::github::{Event, parse_event};
 use dockhand_core::index::{DockerfileIndex, PushIndex, TreeIndex};
-use dockhand_core::request::{Intake, intake};
+use dockhand_core::request::{Changes, Intake, intake};
 use dockhand_core::rules::RefRules;
-use dockhand_core::{BuildRequest, Deployment, PlanEntry, Registry, Skip, plan};
+use dockhand_core::source::{Unresolved, resolve};
+use dockhand_core::{BuildRequest, ChangeSource, Deployment, PlanEntry, Registry, RepoConfig, Skip, plan};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,9 +35,23 @@ enum Command {
         /// The push event's JSON, as GitHub delivers it.
         #[arg(long, value_name = "PUSH.json")]
         event: PathBuf,
-        /// `git ls-tree -r --name-only <commit>` output: makes the plan exact.
+        /// `git ls-tree -r --name-only <commit>` output: plan offline, exactly. Without it (and
+        /// without --payload-only) the plan asks GitHub for the tree, the comparison and
+        /// `.dockhand.yml`, as the spawner does: GITHUB_API_URL (default
+        /// https://api.github.com) and GITHUB_TOKEN (for private repositories) are read.
         #[arg(long, value_name = "FILE")]
         tree: Option<PathBuf>,
+        /// Plan from the push payload alone, offline: a guess that says what it cannot know.
+        #[arg(long, conflicts_with = "tree")]
+        payload_only: bool,
+        /// With --tree: `git diff --name-status -M <before> <after>` output, the changes of a
+        /// push whose commit list is empty, capped or rewritten (a forced push), which the
+        /// spawner would ask GitHub to compare.
+        #[arg(long, value_name = "FILE")]
+        changes: Option<PathBuf>,
+        /// With --tree: the repository's `.dockhand.yml` at the pushed commit, to apply.
+        #[arg(long, value_name = "FILE")]
+        repo_config: Option<PathBuf>,
         /// The deployment configuration (the same JSON as DOCKHAND_CONFIG).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
@@ -94,9 +110,20 @@ fn main() -> ExitCode {
         Command::Plan {
             event,
             tree,
+            payload_only,
+            changes,
+            repo_config,
             config,
             delivery,
-        } => run_plan(&event, tree.as_deref(), config.as_deref(), &delivery),
+        } => run_plan(&PlanFiles {
+            event: &event,
+            tree: tree.as_deref(),
+            payload_only,
+            changes: changes.as_deref(),
+            repo_config: repo_config.as_deref(),
+            config: config.as_deref(),
+            delivery: &delivery,
+        }),
         Command::Notify {
             event,
             config,
@@ -124,12 +151,25 @@ fn read(path: &std::path::Path, what: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
 }
 
-fn run_plan(
-    event: &std::path::Path,
-    tree: Option<&std::path::Path>,
-    config: Option<&std::path::Path>,
-    delivery: &str,
-) -> Result<(), String> {
+/// What `dockhand plan` reads.
+struct PlanFiles<'a> {
+    event: &'a std::path::Path,
+    tree: Option<&'a std::path::Path>,
+    payload_only: bool,
+    changes: Option<&'a std::path::Path>,
+    repo_config: Option<&'a std::path::Path>,
+    config: Option<&'a std::path::Path>,
+    delivery: &'a str,
+}
+
+fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
+    let event = files.event;
+    let online = files.tree.is_none() && !files.payload_only;
+    if online && (files.changes.is_some() || files.repo_config.is_some()) {
+        return Err(
+            "--changes and --repo-config are offline inputs: give them with --tree (without --tree, dockhand plan asks GitHub, as the spawner does)".into(),
+        );
+    }
     let body = read(event, "the event file")?;
     let push = match parse_event("push", Some("application/json"), body.as_bytes())
         .map_err(|e| format!("{}: {e}", event.display()))?
@@ -137,11 +177,30 @@ fn run_plan(
         Event::Push(push) => push,
         _ => unreachable!("parsed as a push"),
     };
-    let deployment = match config {
+    let deployment = match files.config {
         Some(path) => {
             Deployment::from_json(&read(path, "the configuration")?).map_err(|e| format!("{}: {e}", path.display()))?
         }
         None => default_deployment(&push.repository.owner.login.clone().unwrap_or_default())?,
+    };
+    // Read every input before printing anything, so a mistake prints no partial plan.
+    let repo = match files.repo_config {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).map_err(|e| format!("cannot read the .dockhand.yml {}: {e}", path.display()))?;
+            RepoConfig::from_file(Some(&bytes))
+        }
+        None => Ok(RepoConfig::default()),
+    };
+    let changed = match files.changes {
+        Some(path) => {
+            Some(parse_name_status(&read(path, "the changes")?).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let tree = match files.tree {
+        Some(path) => Some(TreeIndex::from_ls_tree(&read(path, "the tree listing")?)),
+        None => None,
     };
     let mut out = std::io::stdout().lock();
     let mut emit = |entry: &PlanEntry| -> Result<(), String> {
@@ -149,7 +208,7 @@ fn run_plan(
         writeln!(out, "{line}").map_err(|e| format!("cannot write the plan: {e}"))
     };
     // The listener's half, then the spawner's, with the SNS message in between.
-    let request = match intake(&push, delivery, &deployment.rules).map_err(|e| e.to_string())? {
+    let request = match intake(&push, files.delivery, &deployment.rules).map_err(|e| e.to_string())? {
         Intake::Build(request) => request,
         Intake::Ignored { reason } => {
             return emit(&PlanEntry::Skip(Skip {
@@ -160,15 +219,70 @@ fn run_plan(
         }
     };
     let (_, message) = request.encode_for_sns().map_err(|e| e.to_string())?;
-    let request: BuildRequest = serde_json::from_str(&message).expect("a BuildRequest decodes what it encodes");
+    let mut request: BuildRequest = serde_json::from_str(&message).expect("a BuildRequest decodes what it encodes");
+    if online {
+        for entry in plan_online(&request, &deployment)? {
+            emit(&entry)?;
+        }
+        return Ok(());
+    }
+    // The spawner's comparison, offline: the changes the user gives replace the payload's.
+    match (&request.changes.source, changed) {
+        (ChangeSource::NewRef, Some(_)) => eprintln!(
+            "dockhand: this push is a new branch or tag, which builds every image (with --tree); --changes is not used"
+        ),
+        (_, Some(changed)) => request.changes = Changes::from_changed_files(&changed),
+        (ChangeSource::Compare { base }, None) => {
+            return Err(format!(
+                "this push's commit list is empty, capped or rewritten (a forced push), so its changes must be compared: pass --changes FILE with the output of `git diff --name-status -M {base} {}`",
+                request.commit
+            ));
+        }
+        _ => {}
+    }
     let index: Box<dyn DockerfileIndex> = match tree {
-        Some(path) => Box::new(TreeIndex::from_ls_tree(&read(path, "the tree listing")?)),
+        Some(tree) => Box::new(tree),
         None => Box::new(PushIndex::new(&request.changes)),
     };
-    for entry in plan(&request, index.as_ref(), &deployment) {
+    for entry in plan(&request, index.as_ref(), &deployment, repo.as_ref()) {
         emit(&entry)?;
     }
     Ok(())
+}
+
+/// The spawner's way: GitHub's tree, comparison and `.dockhand.yml` at the pushed commit.
+fn plan_online(request: &BuildRequest, deployment: &Deployment) -> Result<Vec<PlanEntry>, String> {
+    // A private repository the deployment cannot clone: the plan says so, GitHub unasked.
+    if request.repository.private && deployment.config.github_token_parameter.is_none() {
+        let index = PushIndex::new(&request.changes);
+        return Ok(plan(request, &index, deployment, Ok(&RepoConfig::default())));
+    }
+    let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
+    let token = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty());
+    let host = dockhand_github::GitHub::new(&api, token).map_err(|e| format!("GITHUB_API_URL {api:?}: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    match runtime.block_on(resolve(&host, request)) {
+        Ok(resolved) => {
+            for note in &resolved.notes {
+                eprintln!("dockhand: {note}");
+            }
+            Ok(plan(
+                &resolved.request,
+                &resolved.index,
+                deployment,
+                resolved.repo.as_ref(),
+            ))
+        }
+        Err(Unresolved::Retry(e)) => Err(format!(
+            "GitHub could not answer ({e}): try again later, or plan offline with --tree"
+        )),
+        Err(Unresolved::Stop(reason)) => Err(format!(
+            "{reason}. For dockhand plan, set GITHUB_TOKEN to a token that can read the repository, or plan offline with --tree"
+        )),
+    }
 }
 
 /// Without a deployment: the project name, compute and timeout defaults, the default ref
@@ -191,6 +305,8 @@ fn default_deployment(owner: &str) -> Result<Deployment, String> {
         images: Default::default(),
         compute_type: DEFAULT_COMPUTE_TYPE.into(),
         timeout_minutes: DEFAULT_TIMEOUT_MINUTES,
+        naming: Default::default(),
+        github_token_parameter: None,
     })
     .map_err(|e| {
         format!("the repository owner {owner:?} cannot serve as the Docker Hub namespace ({e}); pass --config")

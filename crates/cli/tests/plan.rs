@@ -90,6 +90,7 @@ fn payload_only_plan_uses_the_convention_and_says_what_it_cannot_know() {
     let (lines, _, ok) = plan(&[
         "--event",
         &fixture("push-monorepo.json"),
+        "--payload-only",
         "--config",
         &fixture("config.json"),
     ]);

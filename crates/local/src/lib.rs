@@ -3,17 +3,20 @@
 //! ```text
 //! signed push ─HTTP─▶ listener (Lambda emulator) ─Publish─▶ moto SNS build-requests
 //!   ─HTTP delivery─▶ hub ─async invoke─▶ spawner ─StartBuild─▶ hub (CodeBuild API)
+//!                                         └─REST─▶ GitHub stand-in (trees, compare, contents)
 //!   ─▶ local runner: the rendered buildspec, git clone from the local git server,
 //!      docker/podman build, push to the local registry (htpasswd)
 //!   ─state changes─▶ notifier ─Publish─▶ moto SNS build-results ─HTTP─▶ hub (printed)
 //! ```
 //!
 //! The functions are the workspace's own binaries, unchanged; only endpoints differ:
-//! `AWS_ENDPOINT_URL` points the SDK at moto (SNS, SSM) and `AWS_ENDPOINT_URL_CODEBUILD`
-//! at the hub. The buildspec is the one the spawner renders for a `registry`-type
+//! `AWS_ENDPOINT_URL` points the SDK at moto (SNS, SSM), `AWS_ENDPOINT_URL_CODEBUILD`
+//! at the hub and `GITHUB_API_URL` at a GitHub stand-in that answers from the local
+//! repository. The buildspec is the one the spawner renders for a `registry`-type
 //! deployment, and the registry token is a SecureString in moto's SSM.
 
 pub mod engine;
+pub mod github;
 pub mod gitrepo;
 pub mod hub;
 pub mod lambda;
@@ -50,6 +53,7 @@ pub struct Stack {
     // Field order is drop order: the hub's threads stop before the functions they call.
     pub hub: Hub,
     pub functions: Arc<Functions>,
+    pub github: github::FakeGitHub,
     pub repo: gitrepo::Repo,
     pub registry: registry::Registry,
     _moto: Service,
@@ -102,10 +106,19 @@ impl Stack {
 
         let registry = registry::Registry::start(&dir.join("registry"), REGISTRY_USER, &options.registry_password)?;
         let repo = gitrepo::Repo::start(&dir.join("git"))?;
+        let github = github::FakeGitHub::start(
+            &format!("{}/{}", gitrepo::OWNER, gitrepo::NAME),
+            &repo.work,
+            github::FakeOptions::default(),
+        )
+        .map_err(|e| format!("cannot start the GitHub stand-in: {e}"))?;
         let engine = engine::detect(&dir.join("engine"), &registry.host)?;
         say(&format!(
-            "   moto {moto_endpoint}, registry {} (user {REGISTRY_USER}), git daemon 127.0.0.1:{}, engine {}",
-            registry.host, repo.port, engine.name
+            "   moto {moto_endpoint}, registry {} (user {REGISTRY_USER}), git daemon 127.0.0.1:{}, GitHub API {}, engine {}",
+            registry.host,
+            repo.port,
+            github.url(),
+            engine.name
         ));
 
         let config = serde_json::json!({
@@ -178,6 +191,7 @@ impl Stack {
                 ("RESULTS_TOPIC_ARN".into(), results_topic.clone()),
                 ("RETENTION_DAYS".into(), "7".into()),
                 ("RUST_LOG".into(), "info".into()),
+                ("GITHUB_API_URL".into(), github.url()),
                 // CodeBuild is the hub; SNS and SSM stay on moto.
                 (
                     "AWS_ENDPOINT_URL_CODEBUILD".into(),
@@ -253,6 +267,7 @@ impl Stack {
         Ok(Stack {
             hub,
             functions,
+            github,
             repo,
             registry,
             _moto: moto,

@@ -1,13 +1,18 @@
 //! The spawner: plans each BuildRequest from the build-requests topic and starts one
-//! CodeBuild build per job. Any job that cannot be started fails the invocation, so Lambda
-//! retries it (the idempotency tokens keep started builds single) and then parks it in the
-//! dead-letter queue: nothing is dropped silently.
+//! CodeBuild build per job. It plans from GitHub's view of the pushed commit (the files, a
+//! comparison when the push's commit list is incomplete, `.dockhand.yml`). Any job that
+//! cannot be started, and a GitHub that is rate limited or unavailable, fails the
+//! invocation, so Lambda retries it (the idempotency tokens keep started builds single) and
+//! then parks it in the dead-letter queue: nothing is dropped silently.
+
+pub mod github;
 
 use aws_lambda_events::event::sns::SnsEvent;
 use dockhand_core::index::PushIndex;
 use dockhand_core::notification::skip_notification;
-use dockhand_core::ports::{BuildStarter, NotificationSink};
-use dockhand_core::{BuildRequest, Deployment, PlanEntry, plan};
+use dockhand_core::ports::{BuildStarter, NotificationSink, SourceHost};
+use dockhand_core::source::{Unresolved, resolve};
+use dockhand_core::{BuildRequest, Deployment, PlanEntry, RepoConfig, Skip, plan};
 
 /// What one invocation did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -26,7 +31,7 @@ pub struct Report {
 pub enum SpawnError {
     #[error("SNS record {index} is not a BuildRequest: {detail}")]
     Decode { index: usize, detail: String },
-    #[error("{} of {} builds could not be started: {}", .report.failed.len(), .report.failed.len() + .report.started.len(), describe_failures(&.report.failed))]
+    #[error("{} step(s) failed and are retried ({} build(s) started): {}", .report.failed.len(), .report.started.len(), describe_failures(&.report.failed))]
     Start { report: Report },
 }
 
@@ -38,15 +43,17 @@ fn describe_failures(failed: &[(String, String)]) -> String {
         .join("; ")
 }
 
-pub struct Spawner<B, N> {
+pub struct Spawner<B, N, H> {
     pub deployment: Deployment,
     pub starter: B,
+    /// GitHub: the files at the pushed commit, comparisons and `.dockhand.yml`.
+    pub host: H,
     /// Where the spawner's own problems go: the build-results topic.
     pub alerts: N,
     pub alerts_topic_arn: Option<String>,
 }
 
-impl<B: BuildStarter, N: NotificationSink> Spawner<B, N> {
+impl<B: BuildStarter, N: NotificationSink, H: SourceHost + Sync> Spawner<B, N, H> {
     /// Handles one SNS delivery (one record in practice; every record is handled).
     pub async fn handle(&self, event: &SnsEvent) -> Result<Report, SpawnError> {
         let requests = event
@@ -74,9 +81,44 @@ impl<B: BuildStarter, N: NotificationSink> Spawner<B, N> {
     /// Plans one request, starts its builds one after another, and tells people about the
     /// directories they must fix.
     pub async fn spawn(&self, request: &BuildRequest, report: &mut Report) {
-        let index = PushIndex::new(&request.changes);
+        // A private repository without a token: the plan says so, without asking GitHub
+        // (which would answer 404).
+        let entries = if request.repository.private && self.deployment.config.github_token_parameter.is_none() {
+            plan(
+                request,
+                &PushIndex::new(&request.changes),
+                &self.deployment,
+                Ok(&RepoConfig::default()),
+            )
+        } else {
+            match resolve(&self.host, request).await {
+                Ok(resolved) => {
+                    for note in &resolved.notes {
+                        tracing::warn!(delivery = %request.delivery, note = %note, "planning");
+                    }
+                    plan(
+                        &resolved.request,
+                        &resolved.index,
+                        &self.deployment,
+                        resolved.repo.as_ref(),
+                    )
+                }
+                Err(Unresolved::Retry(e)) => {
+                    tracing::error!(delivery = %request.delivery, error = %e, "GitHub could not answer; the invocation is retried");
+                    report
+                        .failed
+                        .push((".".into(), format!("GitHub could not answer: {e}")));
+                    return;
+                }
+                Err(Unresolved::Stop(reason)) => vec![PlanEntry::Skip(Skip {
+                    context: ".".into(),
+                    reason: format!("{reason}. Nothing was built"),
+                    attention: true,
+                })],
+            }
+        };
         let mut attention = Vec::new();
-        for entry in plan(request, &index, &self.deployment) {
+        for entry in entries {
             match entry {
                 PlanEntry::Build(job) => match self.starter.start_build(&job.request).await {
                     Ok(id) => {

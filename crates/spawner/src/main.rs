@@ -1,6 +1,11 @@
+// The spawner future nests the SDK, GitHub and lambda_runtime futures deeper than the
+// default layout query limit.
+#![recursion_limit = "256"]
+
 use aws_lambda_events::event::sns::SnsEvent;
 use dockhand_aws::{codebuild, lambda_env, sns::SnsPublisher};
 use dockhand_spawner::Spawner;
+use dockhand_spawner::github::{DEFAULT_API, LazyGitHub};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
@@ -9,7 +14,14 @@ async fn main() -> Result<(), Error> {
     let deployment = lambda_env::deployment()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let results_topic = lambda_env::required("RESULTS_TOPIC_ARN")?;
+    let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| DEFAULT_API.into());
+    let host = LazyGitHub::new(
+        api,
+        deployment.config.github_token_parameter.clone(),
+        aws_sdk_ssm::Client::new(&aws),
+    );
     let spawner = Spawner {
+        host,
         deployment,
         starter: codebuild::CodeBuildStarter::new(codebuild::client(&aws)),
         alerts: SnsPublisher::new(aws_sdk_sns::Client::new(&aws), &results_topic),

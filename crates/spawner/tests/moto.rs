@@ -77,6 +77,7 @@ async fn a_published_request_starts_its_builds() {
     let spawner = Spawner {
         deployment,
         starter: CodeBuildStarter::new(codebuild.clone()),
+        host: dockhand_testkit::monorepo_host(),
         alerts: dockhand_testkit::NoAlerts,
         alerts_topic_arn: None,
     };
@@ -117,6 +118,7 @@ async fn a_missing_project_fails_the_invocation() {
     let spawner = Spawner {
         deployment,
         starter: CodeBuildStarter::new(aws_sdk_codebuild::Client::new(&aws)),
+        host: dockhand_testkit::monorepo_host(),
         alerts: dockhand_testkit::NoAlerts,
         alerts_topic_arn: None,
     };

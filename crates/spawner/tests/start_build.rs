@@ -8,10 +8,13 @@ use aws_sdk_codebuild::types::{Build, ComputeType, EnvironmentVariableType, Sour
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use dockhand_aws::codebuild::{CodeBuildStarter, MAX_ATTEMPTS, retry_config};
 use dockhand_core::github::{Event, parse_event};
+use dockhand_core::ports::{ChangedFile, HostError, TreeFile};
+use dockhand_core::request::ChangeSource;
 use dockhand_core::request::{Intake, intake};
+use dockhand_core::source::ListedHost;
 use dockhand_core::{BuildRequest, Deployment, buildspec};
 use dockhand_spawner::{SpawnError, Spawner};
-use dockhand_testkit::fixture;
+use dockhand_testkit::{fixture, monorepo_host};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,12 +50,13 @@ fn recording_rule(seen: Arc<Mutex<Vec<StartBuildInput>>>) -> Rule {
     })
 }
 
-fn spawner(rules: &[&Rule]) -> Spawner<CodeBuildStarter, Alerts> {
+fn spawner(rules: &[&Rule]) -> Spawner<CodeBuildStarter, Alerts, ListedHost> {
     let client = mock_client!(aws_sdk_codebuild, RuleMode::MatchAny, rules, |c| c
         .retry_config(retry_config(Duration::from_millis(1))));
     Spawner {
         deployment: deployment(),
         starter: CodeBuildStarter::new(client),
+        host: monorepo_host(),
         alerts: Alerts::default(),
         alerts_topic_arn: None,
     }
@@ -68,12 +72,13 @@ async fn every_field_of_the_start_build_request() {
     let (_, message) = request().encode_for_sns().unwrap();
     let report = spawner.handle(&sns_event(&message)).await.unwrap();
 
-    // web (Dockerfile modified), tools/lint (added), api (by convention); legacy-api's
-    // Dockerfile was removed; README.md at the root has no known Dockerfile.
+    // web (Dockerfile modified), tools/lint (added), api (a file changed next to its
+    // Dockerfile, which GitHub's tree shows); legacy-api's Dockerfile was removed; README.md
+    // at the root has no Dockerfile in the tree, so nothing there is built or reported.
     let started: Vec<&str> = report.started.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(started, ["api", "tools/lint", "web"]);
     let skipped: Vec<&str> = report.skipped.iter().map(|(c, _)| c.as_str()).collect();
-    assert_eq!(skipped, [".", "legacy-api"]);
+    assert_eq!(skipped, ["legacy-api"]);
     assert_eq!(rule.num_calls(), 3);
 
     let seen = seen.lock().unwrap();
@@ -200,7 +205,10 @@ async fn throttling_that_never_ends_fails_the_invocation() {
         "bounded: {MAX_ATTEMPTS} attempts per job"
     );
     let text = err.to_string();
-    assert!(text.starts_with("3 of 3 builds could not be started"), "{text}");
+    assert!(
+        text.starts_with("3 step(s) failed and are retried (0 build(s) started)"),
+        "{text}"
+    );
     assert!(text.contains("ThrottlingException"), "{text}");
 }
 
@@ -266,7 +274,11 @@ impl dockhand_core::ports::NotificationSink for Alerts {
 #[tokio::test]
 async fn directories_that_cannot_be_built_are_reported_to_people() {
     let rule = recording_rule(Arc::default());
-    let spawner = spawner(&[&rule]);
+    let mut spawner = spawner(&[&rule]);
+    spawner.host.files.push(TreeFile {
+        path: "Legacy App/Dockerfile".into(),
+        sha: "1".repeat(40),
+    });
     let mut r = request();
     r.changes.paths.push("Legacy App/Dockerfile".into());
     let report = spawner
@@ -296,7 +308,111 @@ async fn expected_skips_send_nothing() {
         .handle(&sns_event(&request().encode_for_sns().unwrap().1))
         .await
         .unwrap();
-    assert_eq!(report.skipped.len(), 2);
+    assert_eq!(report.skipped.len(), 1);
     assert!(report.notified.is_empty());
     assert!(spawner.alerts.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_push_without_a_complete_commit_list_is_compared_on_github() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let rule = recording_rule(seen);
+    let mut spawner = spawner(&[&rule]);
+    // A forced push: the payload's commits say web, GitHub's comparison says only api.
+    spawner.host.changes = Some(vec![ChangedFile {
+        path: "api/requirements.txt".into(),
+        previous_path: None,
+        removed: false,
+    }]);
+    let mut r = request();
+    r.changes.source = ChangeSource::Compare {
+        base: "9f2c1b7e4d3a5c6b8e0f1a2d3c4b5a6978e1f0d2".into(),
+    };
+    let report = spawner
+        .handle(&sns_event(&r.encode_for_sns().unwrap().1))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.started.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+        ["api"]
+    );
+    // A new branch: every image at the commit.
+    let mut r = request();
+    r.changes = dockhand_core::request::Changes {
+        source: ChangeSource::NewRef,
+        ..Default::default()
+    };
+    let report = spawner
+        .handle(&sns_event(&r.encode_for_sns().unwrap().1))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.started.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+        ["api", "tools/lint", "web"]
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limited_github_fails_the_invocation_and_starts_nothing() {
+    let rule = recording_rule(Arc::default());
+    let mut spawner = spawner(&[&rule]);
+    spawner.host.fail_tree = Some(HostError::RateLimited {
+        reset: 1_900_000_000,
+        detail: "API rate limit exceeded for 203.0.113.7".into(),
+    });
+    let err = spawner
+        .handle(&sns_event(&request().encode_for_sns().unwrap().1))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("GitHub could not answer: rate limited until 1900000000"),
+        "{text}"
+    );
+    assert_eq!(rule.num_calls(), 0);
+    assert!(spawner.alerts.0.lock().unwrap().is_empty(), "retried, not reported yet");
+}
+
+#[tokio::test]
+async fn a_repository_github_does_not_show_is_reported_to_people() {
+    let rule = recording_rule(Arc::default());
+    let mut spawner = spawner(&[&rule]);
+    spawner.host.fail_tree = Some(HostError::NotFound(
+        "GET /repos/acme/images/git/trees/3e8a1f5: 404".into(),
+    ));
+    let report = spawner
+        .handle(&sns_event(&request().encode_for_sns().unwrap().1))
+        .await
+        .unwrap();
+    assert!(report.started.is_empty());
+    assert_eq!(report.notified, ["dockhand NOT BUILT: acme/images @3e8a1f5"]);
+    let sent = spawner.alerts.0.lock().unwrap().clone();
+    let message: serde_json::Value = serde_json::from_str(&sent[0].message).unwrap();
+    let email = message["email"].as_str().unwrap();
+    assert!(
+        email.contains("GitHub does not show the files of acme/images") && email.contains("github_token_parameter"),
+        "{email}"
+    );
+    assert_eq!(rule.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn an_invalid_repository_file_builds_nothing_and_says_why() {
+    let rule = recording_rule(Arc::default());
+    let mut spawner = spawner(&[&rule]);
+    spawner.host.files.push(TreeFile {
+        path: ".dockhand.yml".into(),
+        sha: "2".repeat(40),
+    });
+    spawner.host.repo_config = Some(b"naming: flat\n".to_vec());
+    let report = spawner
+        .handle(&sns_event(&request().encode_for_sns().unwrap().1))
+        .await
+        .unwrap();
+    assert!(report.started.is_empty());
+    let sent = spawner.alerts.0.lock().unwrap().clone();
+    let message: serde_json::Value = serde_json::from_str(&sent[0].message).unwrap();
+    let email = message["email"].as_str().unwrap();
+    assert!(email.contains(".dockhand.yml line 1"), "{email}");
+    assert_eq!(rule.num_calls(), 0);
 }

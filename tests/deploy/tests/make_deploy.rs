@@ -127,6 +127,7 @@ const FILE: &str = r#"{
   "config": {
     "project": "smoke-builds",
     "registry": { "type": "dockerhub", "namespace": "acme", "username": "acmebot" },
+    "github_token_parameter": "/dockhand/smoke/github-token",
     "timeout_minutes": 45
   },
   "notify": { "email": "builds@example.com", "statuses": ["FAILED", "FAULT"] },
@@ -261,34 +262,41 @@ fn deploy_outputs_rotate_and_destroy() {
     assert!(!text(&again).contains("uploading"));
     assert_eq!(secret(&env), first, "a deploy never replaces the secret");
 
-    // The Docker Hub token, read from stdin (the terminal, for a person) and never echoed.
-    let token = "dckr_pat_not-a-real-token-1234567890";
-    let mut child = env
-        .command("make")
-        .args(["--no-print-directory", "registry-token"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
-    }
-    let stored = child.wait_with_output().unwrap();
-    assert!(stored.status.success(), "{}", text(&stored));
-    assert!(!text(&stored).contains(token), "the token was printed");
-    let value = env
-        .aws(&[
-            "ssm",
-            "get-parameter",
-            "--name",
+    // The Docker Hub and GitHub tokens, read from stdin (the terminal, for a person) and
+    // never echoed.
+    for (verb, token, parameter) in [
+        (
+            "registry-token",
+            "dckr_pat_not-a-real-token-1234567890",
             "/dockhand/dockerhub/acme",
-            "--with-decryption",
-        ])
-        .unwrap();
-    assert_eq!(value["Parameter"]["Value"], token);
-    assert_eq!(value["Parameter"]["Type"], "SecureString");
+        ),
+        (
+            "github-token",
+            "github_pat_not-a-real-token-0987654321",
+            "/dockhand/smoke/github-token",
+        ),
+    ] {
+        let mut child = env
+            .command("make")
+            .args(["--no-print-directory", verb])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
+        }
+        let stored = child.wait_with_output().unwrap();
+        assert!(stored.status.success(), "{verb}: {}", text(&stored));
+        assert!(!text(&stored).contains(token), "{verb}: the token was printed");
+        let value = env
+            .aws(&["ssm", "get-parameter", "--name", parameter, "--with-decryption"])
+            .unwrap();
+        assert_eq!(value["Parameter"]["Value"], token);
+        assert_eq!(value["Parameter"]["Type"], "SecureString");
+    }
 
     // Outputs on their own.
     let outputs = env.make(&["outputs"]);

@@ -139,6 +139,7 @@ fn expect(pairs: &[(&str, &str)]) -> BTreeMap<String, BTreeSet<String>> {
 const PROJECT: &str = "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::AccountId}:project/${BuildProject}";
 const SECRET: &str = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${WebhookSecretParameter}";
 const TOKEN: &str = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${RegistryTokenParameter}";
+const GITHUB: &str = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${GitHubTokenParameter}";
 const ECR: &str = "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${EcrRepositoryPrefix}/*";
 
 #[test]
@@ -167,6 +168,8 @@ fn each_role_holds_exactly_its_calls_on_its_own_resources() {
                 ("codebuild:StartBuild", PROJECT),
                 ("sns:Publish", "BuildResultsTopic"),
                 ("sqs:SendMessage", "DeadLetterQueue.Arn"),
+                ("ssm:GetParameter", GITHUB),
+                ("kms:Decrypt", "SecretsKmsKeyArn"),
             ]
         )
     );
@@ -205,6 +208,7 @@ fn each_role_holds_exactly_its_calls_on_its_own_resources() {
     ];
     let mut build: Vec<(&str, &str)> = vec![
         ("ssm:GetParameter", TOKEN),
+        ("ssm:GetParameter", GITHUB),
         ("kms:Decrypt", "SecretsKmsKeyArn"),
         ("ecr:GetAuthorizationToken", "*"),
     ];
@@ -215,7 +219,7 @@ fn each_role_holds_exactly_its_calls_on_its_own_resources() {
 #[test]
 fn kms_is_used_through_ssm_only() {
     let t = template();
-    for role in ["ListenerRole", "BuildRole"] {
+    for role in ["ListenerRole", "SpawnerRole", "BuildRole"] {
         for policy in t["Resources"][role]["Properties"]["Policies"].as_vec().unwrap() {
             for statement in statements(&policy["PolicyDocument"]) {
                 if strings(&statement["Action"]).contains(&"kms:Decrypt".to_owned()) {

@@ -224,3 +224,27 @@ impl dockhand_core::ports::NotificationSink for NoAlerts {
         panic!("unexpected notification: {}", request.subject)
     }
 }
+
+/// GitHub's view of `push-monorepo.json`'s pushed commit: `web`, `api` and `tools/lint`
+/// hold Dockerfiles, the root and the removed `legacy-api` do not.
+pub fn monorepo_host() -> dockhand_core::source::ListedHost {
+    let files = [
+        "README.md",
+        "web/Dockerfile",
+        "web/nginx.conf",
+        "api/Dockerfile",
+        "api/requirements.txt",
+        "tools/lint/Dockerfile",
+        "tools/lint/lint.sh",
+    ];
+    dockhand_core::source::ListedHost {
+        files: files
+            .iter()
+            .map(|p| dockhand_core::ports::TreeFile {
+                path: p.to_string(),
+                sha: format!("{:040x}", p.len()),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}

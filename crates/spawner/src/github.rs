@@ -1,0 +1,64 @@
+//! GitHub as the spawner reaches it: the token, if the deployment has one, is read from its
+//! SSM SecureString on first use (not at cold start) and kept for the life of the sandbox.
+
+use dockhand_core::ports::{ChangedFile, HostError, SourceHost, TreeFile};
+use dockhand_github::GitHub;
+use tokio::sync::OnceCell;
+
+/// GitHub's public API, unless `GITHUB_API_URL` says otherwise (GitHub Enterprise, tests).
+pub const DEFAULT_API: &str = "https://api.github.com";
+
+pub struct LazyGitHub {
+    api: String,
+    token_parameter: Option<String>,
+    ssm: aws_sdk_ssm::Client,
+    github: OnceCell<GitHub>,
+}
+
+impl LazyGitHub {
+    pub fn new(api: impl Into<String>, token_parameter: Option<String>, ssm: aws_sdk_ssm::Client) -> Self {
+        Self {
+            api: api.into(),
+            token_parameter,
+            ssm,
+            github: OnceCell::new(),
+        }
+    }
+
+    async fn github(&self) -> Result<&GitHub, HostError> {
+        self.github
+            .get_or_try_init(|| async {
+                let token = match &self.token_parameter {
+                    Some(name) => Some(self.token(name).await?),
+                    None => None,
+                };
+                GitHub::new(&self.api, token)
+                    .map_err(|e| HostError::Unavailable(format!("GITHUB_API_URL {:?}: {e}", self.api)))
+            })
+            .await
+    }
+
+    async fn token(&self, name: &str) -> Result<String, HostError> {
+        match dockhand_aws::ssm::secure_string(&self.ssm, name).await {
+            Ok(Some(token)) if !token.trim().is_empty() => Ok(token.trim().to_owned()),
+            Ok(_) => Err(HostError::Denied(format!(
+                "the SSM parameter {name} (github_token_parameter) holds no GitHub token: store one with `make github-token`"
+            ))),
+            Err(e) => Err(HostError::Unavailable(e.to_string())),
+        }
+    }
+}
+
+impl SourceHost for LazyGitHub {
+    async fn tree(&self, repository: &str, commit: &str) -> Result<Vec<TreeFile>, HostError> {
+        self.github().await?.tree(repository, commit).await
+    }
+
+    async fn compare(&self, repository: &str, base: &str, head: &str) -> Result<Vec<ChangedFile>, HostError> {
+        self.github().await?.compare(repository, base, head).await
+    }
+
+    async fn file(&self, repository: &str, commit: &str, path: &str) -> Result<Option<Vec<u8>>, HostError> {
+        self.github().await?.file(repository, commit, path).await
+    }
+}
