@@ -593,7 +593,7 @@ fn pushes_without_a_usable_commit_list_are_planned_from_a_comparison() {
     // A forced push that rewrote history: the old head is not an ancestor of the new one,
     // so the trees are compared; the changes are exactly `git diff old new`.
     repo.git(&["checkout", "--quiet", "-b", "rewritten", base]);
-    repo.append("tools/lint/run.sh");
+    repo.write_text("tools/lint/run.sh", "echo a version the force-push throws away\n");
     let old = repo.commit("a commit the force-push throws away");
     let forced = repo.push("refs/heads/main", Some(&old), head, false, true);
     let diff = repo.file("rewritten", &repo.git(&["diff", "--name-status", "-M", &old, head]));
