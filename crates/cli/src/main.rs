@@ -257,7 +257,7 @@ fn plan_online(request: &BuildRequest, deployment: &Deployment) -> Result<Vec<Pl
         let index = PushIndex::new(&request.changes);
         return Ok(plan(request, &index, deployment, Ok(&RepoConfig::default())));
     }
-    let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
+    let api = dockhand_github::api_url_from_env();
     let token = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty());
     let host = dockhand_github::GitHub::new(&api, token).map_err(|e| format!("GITHUB_API_URL {api:?}: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -36,6 +36,11 @@ pub const DEFAULT_API_URL: &str = "https://api.github.com";
 /// GitHub Actions names it.
 pub const API_URL_ENV: &str = "GITHUB_API_URL";
 
+/// The API root to use: `GITHUB_API_URL` if set, else GitHub's public API.
+pub fn api_url_from_env() -> String {
+    std::env::var(API_URL_ENV).unwrap_or_else(|_| DEFAULT_API_URL.to_owned())
+}
+
 const JSON: &str = "application/vnd.github+json";
 const RAW: &str = "application/vnd.github.raw+json";
 const API_VERSION: &str = "2022-11-28";

@@ -5,9 +5,6 @@ use dockhand_core::ports::{ChangedFile, HostError, SourceHost, TreeFile};
 use dockhand_github::GitHub;
 use tokio::sync::OnceCell;
 
-/// GitHub's public API, unless `GITHUB_API_URL` says otherwise (GitHub Enterprise, tests).
-pub const DEFAULT_API: &str = "https://api.github.com";
-
 pub struct LazyGitHub {
     api: String,
     token_parameter: Option<String>,

@@ -5,7 +5,7 @@
 use aws_lambda_events::event::sns::SnsEvent;
 use dockhand_aws::{codebuild, lambda_env, sns::SnsPublisher};
 use dockhand_spawner::Spawner;
-use dockhand_spawner::github::{DEFAULT_API, LazyGitHub};
+use dockhand_spawner::github::LazyGitHub;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
@@ -14,9 +14,8 @@ async fn main() -> Result<(), Error> {
     let deployment = lambda_env::deployment()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let results_topic = lambda_env::required("RESULTS_TOPIC_ARN")?;
-    let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| DEFAULT_API.into());
     let host = LazyGitHub::new(
-        api,
+        dockhand_github::api_url_from_env(),
         deployment.config.github_token_parameter.clone(),
         aws_sdk_ssm::Client::new(&aws),
     );

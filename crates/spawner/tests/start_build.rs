@@ -261,6 +261,15 @@ async fn a_message_that_is_not_a_build_request_fails_loudly() {
 #[derive(Clone, Default)]
 struct Alerts(Arc<Mutex<Vec<dockhand_core::notification::PublishRequest>>>);
 
+impl Alerts {
+    /// The email text of the first notification sent.
+    fn first_email(&self) -> String {
+        let sent = self.0.lock().unwrap();
+        let message: serde_json::Value = serde_json::from_str(&sent[0].message).unwrap();
+        message["email"].as_str().unwrap().to_owned()
+    }
+}
+
 impl dockhand_core::ports::NotificationSink for Alerts {
     async fn send(
         &self,
@@ -386,9 +395,8 @@ async fn a_repository_github_does_not_show_is_reported_to_people() {
         .unwrap();
     assert!(report.started.is_empty());
     assert_eq!(report.notified, ["dockhand NOT BUILT: acme/images @3e8a1f5"]);
-    let sent = spawner.alerts.0.lock().unwrap().clone();
-    let message: serde_json::Value = serde_json::from_str(&sent[0].message).unwrap();
-    let email = message["email"].as_str().unwrap();
+    let email = spawner.alerts.first_email();
+    let email = email.as_str();
     assert!(
         email.contains("GitHub does not show the files of acme/images") && email.contains("github_token_parameter"),
         "{email}"
@@ -410,9 +418,8 @@ async fn an_invalid_repository_file_builds_nothing_and_says_why() {
         .await
         .unwrap();
     assert!(report.started.is_empty());
-    let sent = spawner.alerts.0.lock().unwrap().clone();
-    let message: serde_json::Value = serde_json::from_str(&sent[0].message).unwrap();
-    let email = message["email"].as_str().unwrap();
+    let email = spawner.alerts.first_email();
+    let email = email.as_str();
     assert!(email.contains(".dockhand.yml line 1"), "{email}");
     assert_eq!(rule.num_calls(), 0);
 }
