@@ -12,7 +12,10 @@ FIXTURES    := tests/node_modules/@octokit/webhooks-examples/api.github.com/inde
 CARGO       ?= cargo
 # Build and lint tools, each pinned; checkov gets its own venv (its pins clash with moto's).
 LAMBDA      := $(VENV)/bin/cargo-lambda
-LAMBDA_PINS := cargo-lambda==1.9.2 ziglang==0.17.1
+LAMBDA_PIN  := cargo-lambda==1.9.2
+# zig, which cargo-lambda cross-compiles with: only `make build` needs it.
+ZIG         := $(VENV)/.ziglang-0.17.1
+ZIG_PIN     := ziglang==0.17.1
 LINT        := $(VENV)/bin/cfn-lint
 LINT_PINS   := cfn-lint==1.58.0
 # The AWS CLI the deploy test drives (users bring their own, v1 or v2).
@@ -23,6 +26,11 @@ CHECKOV_PIN := checkov==3.3.30
 TEMPLATES   := $(wildcard cfn/*.yml)
 DEPLOY      := bash cfn/deploy.sh
 CARGO_TARGET := $(or $(CARGO_TARGET_DIR),target)
+# Every binary of the workspace. `--benches` makes cargo resolve features as `cargo test` and
+# `cargo clippy --all-targets` do (with the dev-dependencies'), so these binaries are the
+# very ones the test build makes, and nothing is compiled twice. crates/local builds the
+# functions with the same arguments (lambda.rs, build_command).
+BINS        := $(CARGO) build --quiet --locked --workspace --bins --benches
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -32,7 +40,11 @@ $(MOTO):
 	$(VENV)/bin/pip install --quiet '$(MOTO_PIN)'
 
 $(LAMBDA): | $(MOTO)
-	$(VENV)/bin/pip install --quiet $(LAMBDA_PINS)
+	$(VENV)/bin/pip install --quiet $(LAMBDA_PIN)
+
+$(ZIG): | $(MOTO)
+	$(VENV)/bin/pip install --quiet $(ZIG_PIN)
+	touch $@
 
 $(LINT): | $(MOTO)
 	$(VENV)/bin/pip install --quiet $(LINT_PINS)
@@ -69,31 +81,26 @@ deps: $(MOTO) $(FIXTURES) $(LAMBDA) $(LINT) $(AWSCLI) $(CHECKOV) local-deps ## i
 	@command -v $(CARGO) >/dev/null || { echo "cargo is required: install Rust from https://rustup.rs"; exit 1; }
 
 # The tests run with .venv first on PATH (moto, cargo-lambda, the AWS CLI). Every cargo
-# command of the recipe sees the same PATH: some build scripts rerun when it changes,
-# and the end-to-end test's own build of the functions must find them fresh.
+# command of the suite sees the same PATH: some build scripts rerun when it changes.
 TEST_PATH := $(abspath $(VENV))/bin:$(PATH)
 
-test: deps lint-templates ## run every test: formatting, lints, templates, unit, property, handler, moto, deploy and end-to-end tests
-	$(CARGO) fmt --all --check
-	PATH="$(TEST_PATH)" $(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	@mkdir -p .work
-	@echo "== building every binary once (the end-to-end test runs the functions and the CLI)"
-	PATH="$(TEST_PATH)" $(CARGO) build --quiet --locked --workspace --bins
-	PATH="$(TEST_PATH)" MOTO_SERVER=$(abspath $(MOTO)) \
-	  $(CARGO) test --workspace --locked 2>&1 | tee .work/test.log
-	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' .work/test.log
+test: ## run every test: installs, templates, fmt, clippy, one build, then unit, property, handler, moto, deploy and end-to-end tests, with each stage's time
+	@CARGO="$(CARGO)" MAKE="$(MAKE)" $(PYTHON) tests/suite.py test
+
+check: ## the inner loop: fmt, clippy and the tests that need nothing installed (not e2e, deploy, moto)
+	@CARGO="$(CARGO)" MAKE="$(MAKE)" $(PYTHON) tests/suite.py check
 
 demo: $(MOTO) $(LAMBDA) $(AWSCLI) local-deps ## the whole pipeline on this machine: a signed push, real builds, a real registry, the notifications
 	@echo "== building the dockhand CLI (the first build compiles the AWS SDK: several minutes on two cores)"
-	$(CARGO) build --quiet --locked --workspace --bins
+	$(BINS)
 	$(CARGO_TARGET)/debug/dockhand local demo --workspace .
 
 plan-demo: ## plan a sample monorepo push offline: what would be built, as exact StartBuild requests
-	$(CARGO) build --quiet --locked --workspace --bins
+	$(BINS)
 	@bash tests/demo.sh $(CARGO_TARGET)/debug/dockhand
 
 e2e: deps ## the end-to-end test of local mode alone (real functions, buildspec, git server, podman, registry)
-	PATH="$(TEST_PATH)" $(CARGO) build --quiet --locked --workspace --bins
+	PATH="$(TEST_PATH)" $(BINS)
 	PATH="$(TEST_PATH)" MOTO_SERVER=$(abspath $(MOTO)) \
 	  $(CARGO) test --workspace --locked --test e2e -- --nocapture
 
@@ -108,12 +115,13 @@ lint-templates: $(LINT) $(CHECKOV) ## cfn-lint and checkov on every template (sk
 # cargo decides whether the CLI is fresh; the deploy verbs read dockhand.json through it.
 # Every binary at once: the same selection as make test and make demo, so nothing rebuilds.
 cli:
-	@$(CARGO) build --quiet --locked --workspace --bins
+	@$(BINS)
 
-build: $(LAMBDA) ## build the four functions as arm64 Lambda zips (cargo lambda; at most 4 MiB each)
+build: $(LAMBDA) $(ZIG) ## build the four functions as arm64 Lambda zips (cargo lambda; at most 4 MiB each)
 	$(DEPLOY) build
 
-deploy: $(LAMBDA) cli ## check, build, upload and deploy the stack in dockhand.json; print the webhook URL
+# DOCKHAND_BINARIES=DIR packages binaries already built instead (cfn/deploy.sh): no cross tools.
+deploy: $(if $(DOCKHAND_BINARIES),,$(LAMBDA) $(ZIG)) cli ## check, build, upload and deploy the stack in dockhand.json; print the webhook URL
 	$(DEPLOY) deploy
 
 secret: cli ## create the webhook secret if absent; ROTATE=1 adds a new one, RETIRE=1 drops the old
@@ -141,4 +149,4 @@ clean: ## remove build outputs and installed test tools
 	$(CARGO) clean
 	rm -rf $(VENV) .venv-checkov tests/node_modules
 
-.PHONY: help deps local-deps test e2e lint-templates demo plan-demo bench cli build deploy secret registry-token github-token outputs logs destroy release clean
+.PHONY: help deps local-deps test check e2e lint-templates demo plan-demo bench cli build deploy secret registry-token github-token outputs logs destroy release clean

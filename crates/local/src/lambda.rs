@@ -28,16 +28,23 @@ pub struct HttpAnswer {
 }
 
 /// The command that builds the functions: every binary of the workspace, exactly as
-/// `make` builds them, so cargo finds them fresh (another selection of packages unifies
-/// features differently and would compile the AWS SDK again).
+/// `make` builds them (its `BINS`), so cargo finds them fresh. `--benches` resolves features
+/// with the dev-dependencies, as `cargo test` does; any other selection unifies features
+/// differently and would compile the AWS SDK again.
 pub fn build_command(workspace: &Path) -> Command {
     let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     build
         .current_dir(workspace)
-        .args(["build", "--quiet", "--locked", "--workspace", "--bins"]);
-    // Run from `cargo test`, this process carries the test's own cargo and rustup variables
-    // (`CARGO_PKG_*`, `LD_LIBRARY_PATH` into target/, rustup's recursion markers); the inner
-    // build must see the environment `make` gave the outer one, or it compiles the SDK anew.
+        .args(["build", "--quiet", "--locked", "--workspace", "--bins", "--benches"]);
+    forget_cargo_test(&mut build);
+    build
+}
+
+/// Removes from `command`'s environment what a process run by `cargo test` inherits from it
+/// (`CARGO_PKG_*`, `LD_LIBRARY_PATH` into target/, rustup's recursion markers): a cargo
+/// build started with them sees a changed environment and compiles the AWS SDK anew.
+/// `make` and cargo started from a test need the environment the outer `make` had.
+pub fn forget_cargo_test(command: &mut Command) {
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         let inherited_from_cargo = (name.starts_with("CARGO_") && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR")
@@ -46,10 +53,9 @@ pub fn build_command(workspace: &Path) -> Command {
             || name == "LD_LIBRARY_PATH"
             || name == "OUT_DIR";
         if inherited_from_cargo {
-            build.env_remove(&*name);
+            command.env_remove(&*name);
         }
     }
-    build
 }
 
 impl Functions {

@@ -3,8 +3,9 @@
 //! (functions, roles, topics, the queue, log groups, rules) and skips the others (the HTTP
 //! API, the CodeBuild project, subscriptions, invoke configs); cfn-lint checks those.
 //!
-//! The first run builds the four arm64 zips with cargo lambda (several minutes cold);
-//! later runs reuse them.
+//! The zips are the suite's own debug builds of the functions (`DOCKHAND_BINARIES`), so the
+//! test compiles nothing; the 4 MiB budget of the release zips is checked by
+//! `zips_over_the_budget_are_refused` here and by `make build` itself.
 
 use dockhand_testkit::{Moto, root};
 use serde_json::Value;
@@ -53,12 +54,18 @@ impl Env {
             .env("AWS_CONFIG_FILE", self.dir.join("no-aws-config"))
             .env("AWS_SHARED_CREDENTIALS_FILE", self.dir.join("no-aws-credentials"))
             .env("DOCKHAND_FILE", self.dir.join("dockhand.json"))
+            // The functions the suite already built, zipped as they are: the release build
+            // with cargo lambda (and its 4 MiB budget) is `make build`'s, checked apart.
+            .env("DOCKHAND_BINARIES", target_dir().join("debug"))
+            .env("DOCKHAND_ZIPS", self.dir.join("zips"))
             .env("DOCKHAND_SETTINGS_DIR", self.dir.join("settings"))
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_REGION")
             .env_remove("AWS_DEFAULT_REGION")
             .env_remove("MAKEFLAGS")
             .env_remove("MFLAGS");
+        // make builds the CLI: with cargo test's variables it would compile everything anew.
+        dockhand_local::lambda::forget_cargo_test(&mut c);
         c
     }
 
@@ -111,9 +118,37 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// cargo's target directory, wherever it is.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
 /// Where cargo is, so make can still build the CLI.
 fn cargo_bin() -> PathBuf {
     Path::new(&std::env::var("CARGO").unwrap()).parent().unwrap().to_owned()
+}
+
+/// Each entry of a zip with its Unix permission bits.
+fn zip_entries(path: &Path) -> Vec<(String, u32)> {
+    let out = Command::new(root().join(".venv/bin/python"))
+        .args([
+            "-c",
+            "import sys, zipfile\nfor i in zipfile.ZipFile(sys.argv[1]).infolist(): print(i.filename, (i.external_attr >> 16) & 0o777)",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (name, mode) = l.rsplit_once(' ').unwrap();
+            (name.to_owned(), mode.parse().unwrap())
+        })
+        .collect()
 }
 
 fn sha256(path: &Path) -> String {
@@ -182,10 +217,7 @@ fn deploy_outputs_rotate_and_destroy() {
         .iter()
         .map(|o| o["Key"].as_str().unwrap())
         .collect();
-    let zips = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-        .join("lambda");
+    let zips = env.dir.join("zips");
     let config_param: Value = serde_json::from_str(
         std::fs::read_to_string(env.dir.join("settings/parameters"))
             .unwrap()
@@ -198,11 +230,8 @@ fn deploy_outputs_rotate_and_destroy() {
         let zip = zips.join(function).join("bootstrap.zip");
         let key = format!("smoke/{function}-{}.zip", sha256(&zip));
         assert!(keys.contains(&key.as_str()), "{key} not in {keys:?}");
-        let size = std::fs::metadata(&zip).unwrap().len();
-        assert!(
-            size <= 4 * 1024 * 1024,
-            "{function}: {size} bytes is over the 4 MiB budget"
-        );
+        // What Lambda's provided.al2023 runtime runs: one executable file named bootstrap.
+        assert_eq!(zip_entries(&zip), [("bootstrap".to_owned(), 0o755)], "{function}");
 
         let f = env
             .aws(&[
@@ -376,4 +405,38 @@ fn missing_prerequisites_are_named_before_anything_happens() {
     // Nothing was created on the way.
     let stacks = env.aws(&["cloudformation", "list-stacks"]).unwrap();
     assert_eq!(stacks["StackSummaries"].as_array().unwrap().len(), 0);
+}
+
+/// The budget `make build` enforces on the release zips: 4 MiB each, the name of any
+/// function over it, and a failure.
+#[test]
+fn zips_over_the_budget_are_refused() {
+    let env = Env::new("sizes");
+    let zips = env.dir.join("zips");
+    let write = |function: &str, bytes: usize| {
+        std::fs::create_dir_all(zips.join(function)).unwrap();
+        std::fs::write(zips.join(function).join("bootstrap.zip"), vec![0u8; bytes]).unwrap();
+    };
+    let sizes = || {
+        env.command("bash")
+            .args(["cfn/deploy.sh", "sizes"])
+            .env("DOCKHAND_ZIPS", &zips)
+            .output()
+            .unwrap()
+    };
+    for function in ["listener", "spawner", "notifier", "cleanup"] {
+        write(function, 4 * 1024 * 1024);
+    }
+    let out = sizes();
+    assert!(out.status.success(), "{}", text(&out));
+    write("spawner", 4 * 1024 * 1024 + 1);
+    let out = sizes();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("spawner is over the budget of 4194304 bytes"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("listener is over"), "{}", text(&out));
+    assert!(text(&out).contains("a zip is over its 4 MiB budget"), "{}", text(&out));
 }
