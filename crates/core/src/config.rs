@@ -164,6 +164,9 @@ pub enum ConfigError {
 pub struct Deployment {
     pub config: Config,
     pub rules: RefRules,
+    /// SHA-256 of the configuration's canonical JSON: part of every build's key, so a
+    /// changed configuration builds a replayed push again.
+    pub digest: String,
 }
 
 impl Deployment {
@@ -254,7 +257,12 @@ impl Deployment {
             }
         }
         let rules = RefRules::new(&config.rules)?;
-        Ok(Self { config, rules })
+        let digest = {
+            use sha2::{Digest, Sha256};
+            let json = serde_json::to_string(&config).expect("a configuration always serializes");
+            hex::encode(Sha256::digest(json.as_bytes()))
+        };
+        Ok(Self { config, rules, digest })
     }
 }
 

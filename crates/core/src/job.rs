@@ -4,9 +4,9 @@
 use crate::buildspec;
 use crate::config::{Deployment, Registry};
 use crate::naming::ImageName;
+use crate::queue::{BUILD_KEY_VARIABLE, build_key};
 use crate::request::BuildRequest;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// A StartBuild request, with the CodeBuild API's JSON member names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,17 +31,6 @@ pub struct EnvironmentVariable {
     pub kind: String,
 }
 
-/// The idempotency token for one directory of one delivery: a redelivered webhook maps to
-/// the same token, so CodeBuild starts no second build.
-pub fn idempotency_token(delivery: &str, context: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(b"dockhand\0");
-    h.update(delivery.as_bytes());
-    h.update(b"\0");
-    h.update(context.as_bytes());
-    hex::encode(h.finalize())
-}
-
 /// What one job builds: the directory, its Dockerfile, where the image goes and with
 /// which tags, and the build arguments (`KEY=value` lines, empty for none).
 #[derive(Debug, Clone, Copy)]
@@ -51,13 +40,18 @@ pub struct Target<'a> {
     pub image: &'a ImageName,
     /// The final tags, first one first; never empty (the ref rules give at least one).
     pub tags: &'a [String],
+    /// The subset of `tags` that moves with the ref (`latest`, a branch's name): the build
+    /// pushes them only while the ref still points at the commit.
+    pub moving_tags: &'a [String],
     pub build_args: &'a str,
 }
 
 /// Builds the StartBuild request. A deterministic function of its inputs: CodeBuild rejects
-/// a repeated idempotency token that carries different parameters.
+/// a repeated idempotency token that carries different parameters. The token is the
+/// build's key ([`build_key`]), the same for every delivery of the same push.
 pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, target: &Target<'_>) -> StartBuildRequest {
     let config = &deployment.config;
+    let key = build_key(request, target.context, deployment);
     let image = target.image;
     let context = target.context;
     let repo = image.repository();
@@ -77,6 +71,8 @@ pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, targ
         // dockhand's own.
         ("DOCKHAND_DELIVERY", request.delivery.clone()),
         ("DOCKHAND_TAGS", target.tags.join(",")),
+        ("DOCKHAND_MOVING_TAGS", target.moving_tags.join(",")),
+        (BUILD_KEY_VARIABLE, key.clone()),
         ("DOCKHAND_REGISTRY", image.registry.clone()),
         ("DOCKHAND_REPOSITORY", request.repository.full_name.clone()),
         ("DOCKHAND_REF", request.git_ref.clone()),
@@ -116,7 +112,7 @@ pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, targ
                 kind: "PLAINTEXT".into(),
             })
             .collect(),
-        idempotency_token: idempotency_token(&request.delivery, context),
+        idempotency_token: key,
         compute_type_override: config.compute_type.clone(),
         timeout_in_minutes_override: config.timeout_minutes,
         privileged_mode_override: true,
@@ -136,15 +132,57 @@ impl StartBuildRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Deployment;
+    use crate::request::{Changes, SourceRepository};
+
+    fn request(delivery: &str, commit: &str) -> BuildRequest {
+        BuildRequest {
+            delivery: delivery.into(),
+            repository: SourceRepository {
+                name: "images".into(),
+                full_name: "acme/images".into(),
+                clone_url: "https://github.com/acme/images.git".into(),
+                html_url: None,
+                private: false,
+                default_branch: Some("main".into()),
+            },
+            git_ref: "refs/heads/main".into(),
+            commit: commit.into(),
+            tags: vec!["latest".into()],
+            fixed_tags: vec![],
+            head_commit: None,
+            pusher: None,
+            changes: Changes::default(),
+        }
+    }
+
+    fn deployment(project: &str) -> Deployment {
+        Deployment::from_json(&format!(
+            r#"{{"project":"{project}","registry":{{"type":"dockerhub","namespace":"acme"}}}}"#
+        ))
+        .unwrap()
+    }
 
     #[test]
-    fn tokens_are_stable_and_distinct() {
-        let a = idempotency_token("d1", "web");
-        assert_eq!(a, idempotency_token("d1", "web"));
-        assert_ne!(a, idempotency_token("d1", "api"));
-        assert_ne!(a, idempotency_token("d2", "web"));
+    fn tokens_are_the_build_key_and_ignore_the_delivery() {
+        let d = deployment("dockhand");
+        let a = build_key(&request("d1", &"a".repeat(40)), "web", &d);
+        assert_eq!(
+            a,
+            build_key(&request("d2", &"a".repeat(40)), "web", &d),
+            "a new delivery id is the same build"
+        );
+        assert_ne!(a, build_key(&request("d1", &"b".repeat(40)), "web", &d));
+        assert_ne!(a, build_key(&request("d1", &"a".repeat(40)), "api", &d));
+        assert_ne!(
+            a,
+            build_key(&request("d1", &"a".repeat(40)), "web", &deployment("other"))
+        );
         // No ambiguity from concatenation.
-        assert_ne!(idempotency_token("a", "bc"), idempotency_token("ab", "c"));
+        let mut r = request("d", &"a".repeat(40));
+        r.repository.full_name = "acme/imagesrefs/heads/main".into();
+        r.git_ref = String::new();
+        assert_ne!(a, build_key(&r, "web", &d));
         assert_eq!(a.len(), 64);
     }
 }

@@ -2,6 +2,7 @@
 //! problems, giving an email report, a one-line SMS and a subject SNS accepts.
 
 use crate::plan::Skip;
+use crate::queue::QueuedBuild;
 use crate::request::BuildRequest;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -26,6 +27,9 @@ pub struct BuildOutcome {
     pub context: Option<String>,
     pub image: Option<String>,
     pub tags: Vec<String>,
+    /// The subset of `tags` that moves with the ref: pushed only if the ref still pointed
+    /// at the commit when the build pushed.
+    pub moving_tags: Vec<String>,
     pub commit_message: Option<String>,
     pub author: Option<String>,
     pub commit_url: Option<String>,
@@ -106,11 +110,21 @@ pub fn build_notification(o: &BuildOutcome) -> Notification {
     };
     line("Status:", &o.status);
     line("Image:", &image);
-    let tags = o.tags.join(", ");
+    let (moving, fixed): (Vec<&String>, Vec<&String>) = o.tags.iter().partition(|t| o.moving_tags.contains(t));
+    let list = |tags: &[&String]| tags.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
+    let tags = list(&o.tags.iter().collect::<Vec<_>>());
     line(
         "Tags:",
         &match o.status.as_str() {
-            "SUCCEEDED" => format!("{tags} (pushed)"),
+            "SUCCEEDED" if moving.is_empty() => format!("{tags} (pushed)"),
+            "SUCCEEDED" if fixed.is_empty() => {
+                format!("{} (pushed if the ref still pointed at this commit)", list(&moving))
+            }
+            "SUCCEEDED" => format!(
+                "{} (pushed); {} (pushed if the ref still pointed at this commit)",
+                list(&fixed),
+                list(&moving)
+            ),
             "IN_PROGRESS" => format!("{tags} (building)"),
             _ => format!("{tags} (not pushed)"),
         },
@@ -183,6 +197,49 @@ pub fn skip_notification(request: &BuildRequest, skips: &[Skip]) -> Notification
         email,
         status: "NOT_BUILT".into(),
         repository: attribute_value(Some(&request.repository.full_name)),
+    }
+}
+
+/// A planned build that never started: CodeBuild had no room for it until its queue's
+/// retention ran out, or refused it. The message is in the dead-letter queue.
+pub fn not_started_notification(build: &QueuedBuild, reason: &str) -> Notification {
+    let sha7 = &build.commit[..build.commit.len().min(7)];
+    let image = short_image(&build.image);
+    let email = format!(
+        "dockhand could not start the build of {image} ({}) and gave up.\n\nRepository: {}\nRef:        {}\nCommit:     {}\nTags:       {}\nWhy:        {}\n\nThe build's message is in the stack's dead-letter queue (DeadLetterQueueUrl in `make outputs`). Once CodeBuild has room again (raise the project's ConcurrentBuildLimit or the account's concurrent build quota, or wait for running builds), send it back to the builds queue; it starts once, even if it was started meanwhile.\n",
+        clean_line(&build.context, 300),
+        clean_line(&build.repository, 300),
+        clean_line(&build.git_ref, 300),
+        clean_line(&build.commit, 100),
+        clean_line(&build.tags.join(", "), 1000),
+        clean_line(reason, 2000),
+    );
+    Notification {
+        subject: subject(&format!("dockhand NOT STARTED: {image} @{sha7}")),
+        sms: sms(&format!(
+            "dockhand NOT STARTED {image} @{sha7}: {}",
+            clean_line(reason, 80)
+        )),
+        email,
+        status: "NOT_STARTED".into(),
+        repository: attribute_value(Some(&build.repository)),
+    }
+}
+
+/// A message the spawner could not use at all (not a request it can read, or a request
+/// GitHub never answered for), now in the dead-letter queue.
+pub fn dead_letter_notification(what: &str, reason: &str, repository: Option<&str>) -> Notification {
+    let email = format!(
+        "dockhand gave up on {}.\n\nWhy: {}\n\nThe message is in the stack's dead-letter queue (DeadLetterQueueUrl in `make outputs`); send it back to its queue once the cause is fixed.\n",
+        clean_line(what, 300),
+        clean_line(reason, 2000)
+    );
+    Notification {
+        subject: subject(&format!("dockhand GAVE UP: {}", clean_line(what, 200))),
+        sms: sms(&format!("dockhand GAVE UP: {}", clean_line(what, 100))),
+        email,
+        status: "DEAD_LETTER".into(),
+        repository: attribute_value(repository),
     }
 }
 

@@ -29,6 +29,8 @@ pub struct BuildJob {
     pub image: String,
     /// Every tag pushed, after the naming preset and `.dockhand.yml`'s extra tags.
     pub tags: Vec<String>,
+    /// The build's key: what makes it start once ([`crate::queue::build_key`]).
+    pub key: String,
     /// The exact StartBuild request the spawner sends.
     pub request: StartBuildRequest,
     /// True when the Dockerfile is assumed by convention rather than known.
@@ -96,13 +98,18 @@ pub fn plan(
     let changes = &request.changes;
     let ignored = |dir: &str| format!("changes under {dir} are ignored ({REPO_CONFIG_PATH} `ignore`)");
 
-    // Every image: a new branch or tag, or (in messages from before `source`) a push that
-    // named no files.
-    let everything = match changes.source {
-        ChangeSource::NewRef => true,
-        ChangeSource::Commits => changes.is_empty(),
-        ChangeSource::Compare { .. } => false,
-    };
+    // Every image: a new branch or tag.
+    let everything = matches!(changes.source, ChangeSource::NewRef);
+    if changes.source == ChangeSource::Commits && changes.is_empty() {
+        return vec![skip(
+            ".",
+            false,
+            format!(
+                "this push changes no files at {} (an empty commit, or a merge that changed nothing): nothing to build",
+                request.commit
+            ),
+        )];
+    }
     let mut plan_paths = true;
     if everything {
         match index.all() {
@@ -133,7 +140,7 @@ pub fn plan(
                 skips.insert(
                     ".".into(),
                     format!(
-                        "this push is a new branch or tag, or names no changed files, so every image should be built, but {} cannot list the repository's Dockerfiles; run `dockhand plan --tree` with `git ls-tree -r --name-only {}`",
+                        "this push is a new branch or tag, so every image should be built, but {} cannot list the repository's Dockerfiles; run `dockhand plan --tree` with `git ls-tree -r --name-only {}`",
                         index.describe(),
                         request.commit
                     ),
@@ -160,6 +167,7 @@ pub fn plan(
 
     let naming = repo.naming.unwrap_or(deployment.config.naming);
     let tags: Vec<String> = request.tags.iter().chain(&repo.tags).cloned().collect();
+    let fixed: Vec<&String> = request.fixed_tags.iter().filter(|t| request.tags.contains(t)).collect();
     let build_args = repo.build_args_env();
     let mut jobs: Vec<BuildJob> = Vec::new();
     // (image, tag) → the directories that would push it.
@@ -183,6 +191,19 @@ pub fn plan(
                 continue;
             }
         };
+        // The same naming applied to the tags that name the commit: those never move.
+        let fixed_tags = match image_and_tags(
+            naming,
+            &deployment.config.registry,
+            &request.repository.name,
+            &context,
+            &deployment.config.images,
+            &fixed.iter().map(|t| (*t).clone()).collect::<Vec<_>>(),
+        ) {
+            Ok((_, fixed_tags)) => fixed_tags,
+            Err(_) => Vec::new(),
+        };
+        let moving_tags: Vec<String> = tags.iter().filter(|t| !fixed_tags.contains(t)).cloned().collect();
         let dockerfile = if context == "." {
             "Dockerfile".to_owned()
         } else {
@@ -199,11 +220,13 @@ pub fn plan(
             dockerfile: &dockerfile,
             image: &image,
             tags: &tags,
+            moving_tags: &moving_tags,
             build_args: &build_args,
         };
         let start = start_build_request(request, deployment, &target);
         jobs.push(BuildJob {
             image: image.repository(),
+            key: start.idempotency_token.clone(),
             tags,
             context,
             dockerfile,

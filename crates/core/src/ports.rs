@@ -2,6 +2,7 @@
 //! the AWS SDK; tests implement them in memory.
 
 use crate::job::StartBuildRequest;
+use crate::ledger::{Record, Versioned};
 use crate::notification::PublishRequest;
 use crate::retention::BuildRecord;
 use std::fmt;
@@ -58,9 +59,93 @@ pub trait SecretStore {
     fn webhook_secrets(&self) -> impl Future<Output = Result<Vec<Secret>, PortError>> + Send;
 }
 
+/// Why StartBuild did not answer with a build.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// CodeBuild has no room now and started nothing: the project's concurrent build limit
+    /// or the account's concurrency and queue are full (`AccountLimitExceededException`,
+    /// the one limit error StartBuild documents), or the calls are throttled. Try later.
+    #[error("no capacity now: {0}")]
+    NoCapacity(String),
+    /// CodeBuild refused the request and would refuse it again (`InvalidInputException`,
+    /// `ResourceNotFoundException`: a missing project, a bad override): a person must act.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// No answer (a timeout, a 5xx, a dropped connection): a build may have started.
+    #[error("no answer: {0}")]
+    Unknown(String),
+}
+
 /// Starts one build, answering its id.
 pub trait BuildStarter {
-    fn start_build(&self, request: &StartBuildRequest) -> impl Future<Output = Result<String, PortError>> + Send;
+    fn start_build(&self, request: &StartBuildRequest) -> impl Future<Output = Result<String, StartError>> + Send;
+    /// The build of `project` started at or after `since` (Unix seconds) whose
+    /// `DOCKHAND_BUILD_KEY` is `key`, if any: what an attempt in doubt started.
+    fn find_build(
+        &self,
+        project: &str,
+        key: &str,
+        since: u64,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+}
+
+/// The answer to a conditional write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Written; the record's new version.
+    Done(u64),
+    /// The record was not at the version expected (another message wrote first).
+    Conflict,
+}
+
+/// The durable record of started builds ([`crate::ledger`]): a key-value store with
+/// conditional writes (DynamoDB).
+pub trait Ledger {
+    fn read(&self, key: &str) -> impl Future<Output = Result<Option<Versioned>, PortError>> + Send;
+    /// Writes `record` if the stored version is `expected` (`None`: no record).
+    fn write(
+        &self,
+        key: &str,
+        record: &Record,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<Written, PortError>> + Send;
+    /// Removes the record if the stored version is `expected`.
+    fn remove(&self, key: &str, expected: u64) -> impl Future<Output = Result<Written, PortError>> + Send;
+}
+
+/// The spawner's queues (SQS).
+pub trait Queues {
+    /// Sends messages to the builds queue (SendMessageBatch, within its limits), answering
+    /// those that were not sent, by index, with why.
+    fn send_builds(&self, bodies: &[String]) -> impl Future<Output = Result<Vec<(usize, String)>, PortError>> + Send;
+    /// Hides a received message for `seconds` before it is received again
+    /// (ChangeMessageVisibility); `queue_arn` is the event's `eventSourceARN`.
+    fn hide(
+        &self,
+        queue_arn: &str,
+        receipt_handle: &str,
+        seconds: u64,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Sends a message that will not be handled to the dead-letter queue, with why.
+    fn dead_letter(&self, body: &str, reason: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The time, in Unix seconds: the system's in the functions, a hand-moved one in tests.
+pub trait Clock {
+    fn now(&self) -> u64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
 }
 
 /// Sends one notification (an SNS Publish with `MessageStructure=json`).
@@ -141,6 +226,8 @@ pub trait BuildHistory {
     /// Deletes at most 100 builds, answering those not deleted with the reason.
     fn delete_builds(&self, ids: &[String]) -> impl Future<Output = Result<Vec<(String, String)>, PortError>> + Send;
 }
+
+pub mod memory;
 
 #[cfg(test)]
 mod tests {

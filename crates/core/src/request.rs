@@ -32,6 +32,11 @@ pub struct BuildRequest {
     pub commit: String,
     /// The image tags the ref rules chose, in order.
     pub tags: Vec<String>,
+    /// The subset of `tags` that names the commit (`{sha}`, `{sha7}`): always pushed. The
+    /// others move with the ref, and a build pushes them only while the ref still points
+    /// at its commit.
+    #[serde(default)]
+    pub fixed_tags: Vec<String>,
     #[serde(default)]
     pub head_commit: Option<HeadCommit>,
     #[serde(default)]
@@ -88,9 +93,10 @@ pub enum ChangeSource {
     /// The push's commit list was complete and is folded into `paths` and `removed`.
     #[default]
     Commits,
-    /// The commit list is empty, capped or describes a rewritten history (a forced push):
-    /// the changes are those from `base` to the pushed commit, which the spawner asks the
-    /// host for. `paths` holds what the payload named, a subset at best.
+    /// The commit list is empty, names no files (an empty commit, a merge), is capped or
+    /// describes a rewritten history (a forced push): the changes are those from `base` to
+    /// the pushed commit, which the spawner asks the host for. `paths` holds what the
+    /// payload named, a subset at best.
     Compare { base: String },
     /// A new branch or tag (`before` is all zeros): there is nothing to compare against,
     /// so every image at the commit is built.
@@ -213,8 +219,8 @@ pub fn intake(push: &PushEvent, delivery: &str, rules: &RefRules) -> Result<Inta
     if !url.starts_with("https://") || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(RequestError::CloneUrl(url.chars().take(200).collect()));
     }
-    let tags = match rules.decide(&push.git_ref, push.repository.default_branch.as_deref(), &push.after) {
-        RefDecision::Build { tags } => tags,
+    let (tags, fixed_tags) = match rules.decide(&push.git_ref, push.repository.default_branch.as_deref(), &push.after) {
+        RefDecision::Build { tags, fixed } => (tags, fixed),
         RefDecision::NotBuilt { reason } => return Ok(Intake::Ignored { reason }),
     };
     let head_commit = push.head_commit.as_ref().map(|c| HeadCommit {
@@ -240,6 +246,7 @@ pub fn intake(push: &PushEvent, delivery: &str, rules: &RefRules) -> Result<Inta
         git_ref: push.git_ref.clone(),
         commit: push.after.clone(),
         tags,
+        fixed_tags,
         head_commit,
         pusher: push.pusher.as_ref().map(|p| p.name.clone()),
         changes: Changes {
@@ -262,7 +269,15 @@ fn change_source(push: &PushEvent) -> Result<ChangeSource, RequestError> {
             .commits
             .iter()
             .any(|c| c.added.len() + c.modified.len() + c.removed.len() >= MAX_COMMIT_FILES);
-    Ok(if push.forced || push.commits.is_empty() || capped {
+    // A commit that names no files (an empty commit, or a merge, whose own changes the
+    // payload does not list) leaves the commit list's account incomplete: only a
+    // comparison tells what the push changed.
+    let names_no_files = push.commits.is_empty()
+        || push
+            .commits
+            .iter()
+            .any(|c| c.added.is_empty() && c.modified.is_empty() && c.removed.is_empty());
+    Ok(if push.forced || names_no_files || capped {
         ChangeSource::Compare {
             base: push.before.clone(),
         }

@@ -39,8 +39,15 @@ pub enum RuleError {
 /// What the rules say about one ref.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefDecision {
-    Build { tags: Vec<String> },
-    NotBuilt { reason: String },
+    /// `fixed` is the subset of `tags` that names the commit (a template with `{sha}` or
+    /// `{sha7}`): pushed whatever the ref does later. The others move with the ref.
+    Build {
+        tags: Vec<String>,
+        fixed: Vec<String>,
+    },
+    NotBuilt {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +117,7 @@ impl RefRules {
                 },
             };
             let mut tags: Vec<String> = Vec::new();
+            let mut fixed: Vec<String> = Vec::new();
             for template in &rule.templates {
                 let tag = render(template, &captures, name, sha);
                 if let Err(why) = validate_tag(&tag) {
@@ -117,11 +125,14 @@ impl RefRules {
                         reason: format!("{git_ref} gives the image tag {tag:?}, which {why}"),
                     };
                 }
+                if template.iter().any(|p| matches!(p, Piece::Sha | Piece::Sha7)) && !fixed.contains(&tag) {
+                    fixed.push(tag.clone());
+                }
                 if !tags.contains(&tag) {
                     tags.push(tag);
                 }
             }
-            return RefDecision::Build { tags };
+            return RefDecision::Build { tags, fixed };
         }
         RefDecision::NotBuilt {
             reason: format!("no ref rule builds {git_ref}"),
@@ -220,9 +231,11 @@ mod tests {
         RefRules::new(&RefRules::default_rules()).unwrap()
     }
 
-    fn build(tags: &[&str]) -> RefDecision {
+    fn build(tags: &[&str], fixed: &[&str]) -> RefDecision {
+        let own = |v: &[&str]| v.iter().map(|t| t.to_string()).collect();
         RefDecision::Build {
-            tags: tags.iter().map(|t| t.to_string()).collect(),
+            tags: own(tags),
+            fixed: own(fixed),
         }
     }
 
@@ -231,13 +244,13 @@ mod tests {
         let r = defaults();
         assert_eq!(
             r.decide("refs/heads/main", Some("main"), SHA),
-            build(&["latest", "6113728"])
+            build(&["latest", "6113728"], &["6113728"])
         );
         assert_eq!(
             r.decide("refs/heads/master", Some("master"), SHA),
-            build(&["latest", "6113728"])
+            build(&["latest", "6113728"], &["6113728"])
         );
-        assert_eq!(r.decide("refs/tags/v1.2.3", Some("main"), SHA), build(&["v1.2.3"]));
+        assert_eq!(r.decide("refs/tags/v1.2.3", Some("main"), SHA), build(&["v1.2.3"], &[]));
         assert!(matches!(
             r.decide("refs/heads/feature", Some("main"), SHA),
             RefDecision::NotBuilt { .. }
@@ -271,12 +284,12 @@ mod tests {
         .unwrap();
         assert_eq!(
             r.decide("refs/tags/v1.20.3", None, SHA),
-            build(&["1.20.3", "1.20", "1"])
+            build(&["1.20.3", "1.20", "1"], &[])
         );
-        assert_eq!(r.decide("refs/tags/nightly", None, SHA), build(&["nightly"]));
+        assert_eq!(r.decide("refs/tags/nightly", None, SHA), build(&["nightly"], &[]));
         assert_eq!(
             r.decide("refs/heads/release-2", None, SHA),
-            build(&["release-2-6113728"])
+            build(&["release-2-6113728"], &["release-2-6113728"])
         );
     }
 
@@ -343,7 +356,7 @@ mod tests {
         #[test]
         fn every_tag_produced_is_a_valid_docker_tag(name in "\\PC{0,200}") {
             for git_ref in [format!("refs/tags/{name}"), format!("refs/heads/{name}")] {
-                if let RefDecision::Build { tags } = defaults().decide(&git_ref, Some(&name), SHA) {
+                if let RefDecision::Build { tags, .. } = defaults().decide(&git_ref, Some(&name), SHA) {
                     for tag in tags {
                         prop_assert!(validate_tag(&tag).is_ok(), "{:?}", tag);
                     }

@@ -13,6 +13,7 @@ fn outcome(status: &str) -> BuildOutcome {
         context: Some("web".into()),
         image: Some("docker.io/acme/web".into()),
         tags: vec!["latest".into(), "3e8a1f5".into()],
+        moving_tags: vec![],
         commit_message: Some("web: bump nginx\n\nbody".into()),
         author: Some("Ada Lovelace".into()),
         commit_url: None,

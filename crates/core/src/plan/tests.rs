@@ -41,6 +41,7 @@ fn request(paths: &[&str], removed: &[&str]) -> BuildRequest {
         git_ref: "refs/heads/main".into(),
         commit: SHA.into(),
         tags: vec!["latest".into(), "6113728".into()],
+        fixed_tags: vec!["6113728".into()],
         head_commit: Some(HeadCommit {
             message: "Update web".into(),
             author: Some("Octo Cat".into()),
@@ -169,10 +170,11 @@ fn tree_index_is_exact() {
 }
 
 #[test]
-fn a_push_without_changed_files_builds_everything_when_it_can() {
+fn a_new_tag_builds_everything_when_it_can() {
     let mut r = request(&[], &[]);
     r.git_ref = "refs/tags/v1.0".into();
     r.tags = vec!["v1.0".into()];
+    r.changes.source = ChangeSource::NewRef;
     let p = payload_plan(&r);
     assert_eq!(summary(&p), [("skip", ".".into())]);
     assert!(reason(&p, ".").contains("--tree"));
@@ -182,6 +184,19 @@ fn a_push_without_changed_files_builds_everything_when_it_can() {
     assert_eq!(jobs(&p)[0].tags, ["v1.0"]);
     let empty = TreeIndex::from_ls_tree("README\n");
     assert!(reason(&tree_plan(&r, &empty), ".").contains("no Dockerfile"));
+}
+
+#[test]
+fn a_push_that_changes_no_files_builds_nothing_and_says_why() {
+    // A comparison that came back empty (an empty commit, a merge that changed nothing).
+    let r = request(&[], &[]);
+    let tree = TreeIndex::from_ls_tree("a/Dockerfile\nb/Dockerfile\n");
+    for p in [payload_plan(&r), tree_plan(&r, &tree)] {
+        assert_eq!(summary(&p), [("skip", ".".into())]);
+        assert!(reason(&p, ".").contains("this push changes no files"), "{p:?}");
+        let PlanEntry::Skip(skip) = &p[0] else { panic!() };
+        assert!(!skip.attention, "nothing for a person to do");
+    }
 }
 
 #[test]
@@ -237,7 +252,9 @@ fn the_start_build_request() {
     assert_eq!(req.project_name, "dockhand");
     assert_eq!(req.source_type_override, "NO_SOURCE");
     assert_eq!(req.buildspec_override, buildspec::render(&deployment().config.registry));
-    assert_eq!(req.idempotency_token, crate::job::idempotency_token(&r.delivery, "web"));
+    // The build's key: the same for every delivery of this push.
+    assert_eq!(req.idempotency_token, crate::queue::build_key(&r, "web", &deployment()));
+    assert_eq!(req.idempotency_token, jobs(&p)[0].key);
     assert_eq!(req.compute_type_override, "BUILD_GENERAL1_SMALL");
     assert_eq!(req.timeout_in_minutes_override, 60);
     assert!(req.privileged_mode_override);
@@ -260,6 +277,8 @@ fn the_start_build_request() {
             ("BUILD_CONTEXT", "web"),
             ("DOCKHAND_DELIVERY", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
             ("DOCKHAND_TAGS", "latest,6113728"),
+            ("DOCKHAND_MOVING_TAGS", "latest"),
+            ("DOCKHAND_BUILD_KEY", jobs(&p)[0].key.as_str()),
             ("DOCKHAND_REGISTRY", "docker.io"),
             ("DOCKHAND_REPOSITORY", "acme/images"),
             ("DOCKHAND_REF", "refs/heads/main"),

@@ -29,6 +29,7 @@ fn request(source: ChangeSource, paths: &[&str]) -> BuildRequest {
         git_ref: "refs/heads/main".into(),
         commit: HEAD.into(),
         tags: vec!["latest".into()],
+        fixed_tags: vec![],
         head_commit: Some(HeadCommit {
             message: "m".into(),
             author: None,

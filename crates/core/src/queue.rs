@@ -1,0 +1,140 @@
+//! What crosses the builds queue: one message per planned build, written by the spawner's
+//! planning step and read by its starting step. One definition for both ends.
+
+use crate::config::Deployment;
+use crate::job::StartBuildRequest;
+use crate::plan::BuildJob;
+use crate::request::BuildRequest;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// SendMessageBatch takes at most 10 messages
+/// (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html).
+pub const SEND_BATCH_LIMIT: usize = 10;
+/// A batch's messages together, like one message, may hold at most 256 KiB (262,144
+/// bytes), the same page says; dockhand keeps its batches to this.
+pub const SEND_BATCH_BYTES: usize = 256 * 1024;
+
+/// One build waiting to start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedBuild {
+    /// The build's key: signed content only ([`build_key`]).
+    pub key: String,
+    /// `owner/name`.
+    pub repository: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub commit: String,
+    /// The delivery that planned it, for logs; it is not part of the key.
+    pub delivery: String,
+    pub context: String,
+    pub image: String,
+    pub tags: Vec<String>,
+    /// The exact request, as `dockhand plan` prints it.
+    pub request: StartBuildRequest,
+}
+
+impl QueuedBuild {
+    pub fn new(request: &BuildRequest, job: &BuildJob) -> Self {
+        QueuedBuild {
+            key: job.key.clone(),
+            repository: request.repository.full_name.clone(),
+            git_ref: request.git_ref.clone(),
+            commit: request.commit.clone(),
+            delivery: request.delivery.clone(),
+            context: job.context.clone(),
+            image: job.image.clone(),
+            tags: job.tags.clone(),
+            request: job.request.clone(),
+        }
+    }
+
+    /// `image:tag, tag` for logs and notifications.
+    pub fn describe(&self) -> String {
+        format!("{}:{} ({})", self.image, self.tags.join(","), self.context)
+    }
+}
+
+/// The environment variable that carries a build's key, so that a build can be found by
+/// its key among the project's builds.
+pub const BUILD_KEY_VARIABLE: &str = "DOCKHAND_BUILD_KEY";
+
+/// The key of the build of `context` for a push: repository, ref, commit, directory and
+/// the deployment's configuration, all covered by the webhook's signature or chosen by the
+/// operator. The delivery id is not part of it: GitHub does not sign that header, so a
+/// replayed body under a new id is the same build.
+pub fn build_key(request: &BuildRequest, context: &str, deployment: &Deployment) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        "dockhand-build-v1",
+        &request.repository.full_name,
+        &request.git_ref,
+        &request.commit,
+        context,
+        &deployment.digest,
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Splits encoded messages into SendMessageBatch calls: at most [`SEND_BATCH_LIMIT`]
+/// messages and [`SEND_BATCH_BYTES`] each. A message too large for any batch is answered
+/// as an error (index, size), never sent.
+pub fn send_batches(bodies: &[String]) -> (Vec<Vec<usize>>, Vec<(usize, usize)>) {
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut too_large = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut bytes = 0;
+    for (i, body) in bodies.iter().enumerate() {
+        if body.len() > SEND_BATCH_BYTES {
+            too_large.push((i, body.len()));
+            continue;
+        }
+        if current.len() == SEND_BATCH_LIMIT || bytes + body.len() > SEND_BATCH_BYTES {
+            batches.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += body.len();
+        current.push(i);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    (batches, too_large)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn batches_hold_ten_messages_and_256_kib() {
+        let small: Vec<String> = (0..25).map(|i| format!("m{i}")).collect();
+        let (batches, big) = send_batches(&small);
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);
+        assert!(big.is_empty());
+        let large: Vec<String> = (0..5).map(|_| "x".repeat(100 * 1024)).collect();
+        let (batches, _) = send_batches(&large);
+        assert_eq!(batches, [vec![0, 1], vec![2, 3], vec![4]]);
+        let (batches, big) = send_batches(&["y".repeat(SEND_BATCH_BYTES + 1), "z".into()]);
+        assert_eq!((batches, big), (vec![vec![1]], vec![(0, SEND_BATCH_BYTES + 1)]));
+    }
+
+    proptest! {
+        #[test]
+        fn every_message_is_sent_once_or_refused(sizes in proptest::collection::vec(0usize..300_000, 0..40)) {
+            let bodies: Vec<String> = sizes.iter().map(|n| "a".repeat(*n)).collect();
+            let (batches, big) = send_batches(&bodies);
+            let mut seen: Vec<usize> = batches.iter().flatten().copied().chain(big.iter().map(|b| b.0)).collect();
+            seen.sort();
+            prop_assert_eq!(seen, (0..bodies.len()).collect::<Vec<_>>());
+            for b in &batches {
+                prop_assert!(b.len() <= SEND_BATCH_LIMIT);
+                prop_assert!(b.iter().map(|i| bodies[*i].len()).sum::<usize>() <= SEND_BATCH_BYTES);
+            }
+        }
+    }
+}
