@@ -1,24 +1,65 @@
 //! Starting builds on the shared CodeBuild project.
 
 use crate::describe;
-use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType, SourceType};
+use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType, SortOrderType, SourceType};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
 use dockhand_core::job::StartBuildRequest;
-use dockhand_core::ports::{BuildHistory, BuildStarter, PortError};
+use dockhand_core::ports::{BuildHistory, BuildStarter, PortError, StartError};
+use dockhand_core::queue::BUILD_KEY_VARIABLE;
 use dockhand_core::retention::{BATCH_LIMIT, BuildRecord};
 use std::time::Duration;
 
 /// StartBuild retries: throttling and transient errors are retried by the SDK's standard
-/// mode with exponential backoff, at most this many attempts in all.
-pub const MAX_ATTEMPTS: u32 = 5;
+/// mode with exponential backoff, at most this many attempts in all. Few and short: a
+/// build CodeBuild has no room for waits in its queue, not in the function.
+pub const MAX_ATTEMPTS: u32 = 3;
 
 /// The retry settings the spawner's CodeBuild client uses. Bounded: at most
-/// [`MAX_ATTEMPTS`] attempts, backoff from `initial` up to 20 s with jitter.
+/// [`MAX_ATTEMPTS`] attempts, backoff from `initial` up to 5 s with jitter.
 pub fn retry_config(initial: Duration) -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(MAX_ATTEMPTS)
         .with_initial_backoff(initial)
-        .with_max_backoff(Duration::from_secs(20))
+        .with_max_backoff(Duration::from_secs(5))
+}
+
+/// At most this many pages of ListBuildsForProject (100 ids each) are read looking for an
+/// attempt in doubt: builds started in the minutes since it, on a busy project.
+pub const SEARCH_PAGES: usize = 20;
+
+/// What a failed StartBuild means for the build. StartBuild documents three errors
+/// (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html#API_StartBuild_Errors):
+/// `AccountLimitExceededException` is CodeBuild having no room (the project's concurrent
+/// build limit, the account's concurrency and its queue of five times that, see
+/// https://docs.aws.amazon.com/codebuild/latest/userguide/builds-working.html); the
+/// others would be answered again. Throttling outlasting the retries is no room either.
+/// A failure without an answer leaves the build in doubt.
+pub fn classify<E, R>(what: &str, err: &SdkError<E, R>) -> StartError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let text = describe(what, err).0;
+    match err {
+        SdkError::ServiceError(service) => match service.err().code() {
+            Some("AccountLimitExceededException")
+            | Some("ThrottlingException")
+            | Some("Throttling")
+            | Some("TooManyRequestsException")
+            | Some("RequestLimitExceeded") => StartError::NoCapacity(text),
+            Some("InvalidInputException")
+            | Some("ResourceNotFoundException")
+            | Some("AccessDeniedException")
+            | Some("UnrecognizedClientException")
+            | Some("ValidationException") => StartError::Refused(text),
+            // Anything else, a 5xx above all: the request may have been carried out.
+            _ => StartError::Unknown(text),
+        },
+        SdkError::ConstructionFailure(_) => StartError::Refused(text),
+        _ => StartError::Unknown(text),
+    }
 }
 
 /// A CodeBuild client with [`retry_config`], backing off from 1 s.
@@ -42,7 +83,7 @@ impl CodeBuildStarter {
 }
 
 impl BuildStarter for CodeBuildStarter {
-    async fn start_build(&self, r: &StartBuildRequest) -> Result<String, PortError> {
+    async fn start_build(&self, r: &StartBuildRequest) -> Result<String, StartError> {
         let env = r
             .environment_variables_override
             .iter()
@@ -52,7 +93,7 @@ impl BuildStarter for CodeBuildStarter {
                     .value(&v.value)
                     .r#type(EnvironmentVariableType::from(v.kind.as_str()))
                     .build()
-                    .map_err(|e| PortError(format!("environment variable {}: {e}", v.name)))
+                    .map_err(|e| StartError::Refused(format!("environment variable {}: {e}", v.name)))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let out = self
@@ -68,16 +109,69 @@ impl BuildStarter for CodeBuildStarter {
             .privileged_mode_override(r.privileged_mode_override)
             .send()
             .await
-            .map_err(|e| describe(&format!("CodeBuild StartBuild on {}", r.project_name), &e))?;
+            .map_err(|e| classify(&format!("CodeBuild StartBuild on {}", r.project_name), &e))?;
         out.build_value()
             .and_then(|b| b.id())
             .map(str::to_owned)
             .ok_or_else(|| {
-                PortError(format!(
+                StartError::Unknown(format!(
                     "CodeBuild StartBuild on {} answered without a build id",
                     r.project_name
                 ))
             })
+    }
+
+    /// Newest first: ListBuildsForProject in descending order, each page read with
+    /// BatchGetBuilds, until the builds are older than `since` or [`SEARCH_PAGES`] pages.
+    async fn find_build(&self, project: &str, key: &str, since: u64) -> Result<Option<String>, PortError> {
+        let mut pages = self
+            .client
+            .list_builds_for_project()
+            .project_name(project)
+            .sort_order(SortOrderType::Descending)
+            .into_paginator()
+            .send();
+        let mut read = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| describe(&format!("CodeBuild ListBuildsForProject {project}"), &e))?;
+            let ids = page.ids();
+            if ids.is_empty() {
+                break;
+            }
+            let builds = self
+                .client
+                .batch_get_builds()
+                .set_ids(Some(ids.to_vec()))
+                .send()
+                .await
+                .map_err(|e| describe("CodeBuild BatchGetBuilds", &e))?;
+            let mut older = false;
+            for build in builds.builds() {
+                let started = build.start_time().map_or(0, |t| t.secs().max(0) as u64);
+                if started < since {
+                    older = true;
+                    continue;
+                }
+                let env = build
+                    .environment()
+                    .map(|e| e.environment_variables())
+                    .unwrap_or_default();
+                if env.iter().any(|v| v.name() == BUILD_KEY_VARIABLE && v.value() == key) {
+                    return Ok(build.id().map(str::to_owned));
+                }
+            }
+            read += 1;
+            if older {
+                return Ok(None);
+            }
+            if read == SEARCH_PAGES {
+                return Err(PortError(format!(
+                    "CodeBuild ListBuildsForProject {project}: more than {} builds since {since} (Unix time); cannot tell whether the attempt in doubt started one",
+                    SEARCH_PAGES * BATCH_LIMIT
+                )));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -1,11 +1,13 @@
-//! The AWS side of dockhand's ports: SNS, SSM Parameter Store and CodeBuild.
+//! The AWS side of dockhand's ports: SNS, SSM Parameter Store, CodeBuild, SQS and DynamoDB.
 //!
 //! Every call returns its error as a [`PortError`] naming the service, the resource and
 //! what AWS said; retries are the SDK's standard mode with explicit, bounded settings.
 
 pub mod codebuild;
+pub mod dynamodb;
 pub mod lambda_env;
 pub mod sns;
+pub mod sqs;
 pub mod ssm;
 
 pub use dockhand_core::ports::PortError;

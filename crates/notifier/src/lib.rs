@@ -89,6 +89,9 @@ pub fn outcome(event: &CodeBuildEvent) -> BuildOutcome {
         tags: get("DOCKHAND_TAGS")
             .map(|t| t.split(',').map(str::to_owned).collect())
             .unwrap_or_default(),
+        moving_tags: get("DOCKHAND_MOVING_TAGS")
+            .map(|t| t.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
         commit_message: get("COMMIT_MSG"),
         author: get("DOCKHAND_COMMIT_AUTHOR"),
         commit_url: get("DOCKHAND_COMMIT_URL"),

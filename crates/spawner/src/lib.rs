@@ -1,97 +1,319 @@
-//! The spawner: plans each BuildRequest from the build-requests topic and starts one
-//! CodeBuild build per job. It plans from GitHub's view of the pushed commit (the files, a
-//! comparison when the push's commit list is incomplete, `.dockhand.yml`). Any job that
-//! cannot be started, and a GitHub that is rate limited or unavailable, fails the
-//! invocation, so Lambda retries it (the idempotency tokens keep started builds single) and
-//! then parks it in the dead-letter queue: nothing is dropped silently.
+//! The spawner: two steps joined by SQS queues, in one function with two event sources.
+//!
+//! - **Plan** (the requests queue, fed by the build-requests topic): reads GitHub's view of
+//!   the pushed commit, plans the push ([`dockhand_core::plan`]) and sends one message per
+//!   build to the builds queue. A GitHub that is rate limited or down makes the request
+//!   wait in its queue (until the rate limit resets, or with a growing delay).
+//! - **Start** (the builds queue): claims each build's key in the ledger, calls StartBuild
+//!   on the shared project and records the build id ([`dockhand_core::ledger`]). "No
+//!   capacity" (the project's or the account's concurrency) makes the build wait in its
+//!   queue with a growing delay; it is not an error.
+//!
+//! Waiting is SQS's: the message is hidden (ChangeMessageVisibility) and reported as a
+//! batch item failure. What still cannot proceed when its queue's retention is about to
+//! end is sent to the dead-letter queue and notified: nothing is dropped silently.
 
 pub mod github;
 
-use aws_lambda_events::event::sns::SnsEvent;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use dockhand_core::index::PushIndex;
-use dockhand_core::notification::skip_notification;
-use dockhand_core::ports::{BuildStarter, NotificationSink, SourceHost};
+use dockhand_core::ledger::{self, Step};
+use dockhand_core::notification::{
+    Notification, dead_letter_notification, not_started_notification, skip_notification,
+};
+use dockhand_core::ports::{
+    BuildStarter, Clock, HostError, Ledger, NotificationSink, Queues, SourceHost, StartError, Written,
+};
+use dockhand_core::queue::QueuedBuild;
+use dockhand_core::retry::{self, Next, RetryPolicy};
 use dockhand_core::source::{Unresolved, resolve};
 use dockhand_core::{BuildRequest, Deployment, PlanEntry, RepoConfig, Skip, plan};
+use std::time::{Duration, Instant};
 
-/// What one invocation did.
+/// What one invocation did, for its log line and for tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
-    /// (context, build id) of every build started.
+    /// (delivery, builds queued) of every request planned.
+    pub planned: Vec<(String, usize)>,
+    /// (context, build id) of every build StartBuild answered.
     pub started: Vec<(String, String)>,
+    /// (context, build id) of every build found already started: a replay.
+    pub already_started: Vec<(String, String)>,
     /// (context, reason) of every directory not built.
     pub skipped: Vec<(String, String)>,
-    /// (context, error) of every build that could not be started.
-    pub failed: Vec<(String, String)>,
-    /// Subjects of the notifications sent about skips a person must act on.
+    /// (message id, seconds, why) of every message hidden to be tried again.
+    pub waiting: Vec<(String, u64, String)>,
+    /// (message id, why) of every message sent to the dead-letter queue.
+    pub dead_letters: Vec<(String, String)>,
+    /// Subjects of the notifications sent.
     pub notified: Vec<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SpawnError {
-    #[error("SNS record {index} is not a BuildRequest: {detail}")]
-    Decode { index: usize, detail: String },
-    #[error("{} step(s) failed and are retried ({} build(s) started): {}", .report.failed.len(), .report.started.len(), describe_failures(&.report.failed))]
-    Start { report: Report },
+/// How the spawner's queues are retried, and where their messages come from.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The builds queue's ARN: its records are started; every other record is planned.
+    pub builds_queue_arn: String,
+    pub requests: RetryPolicy,
+    pub builds: RetryPolicy,
+    /// Records left when the function has less than this much time are put back at once.
+    pub deadline_margin: Duration,
 }
 
-fn describe_failures(failed: &[(String, String)]) -> String {
-    failed
-        .iter()
-        .map(|(c, e)| format!("{c}: {e}"))
-        .collect::<Vec<_>>()
-        .join("; ")
+impl Settings {
+    pub fn new(builds_queue_arn: impl Into<String>) -> Self {
+        Settings {
+            builds_queue_arn: builds_queue_arn.into(),
+            requests: RetryPolicy::REQUESTS,
+            builds: RetryPolicy::BUILDS,
+            deadline_margin: Duration::from_secs(10),
+        }
+    }
 }
 
-pub struct Spawner<B, N, H> {
+pub struct Spawner<B, H, N, L, Q, C> {
     pub deployment: Deployment,
+    pub settings: Settings,
+    /// CodeBuild.
     pub starter: B,
     /// GitHub: the files at the pushed commit, comparisons and `.dockhand.yml`.
     pub host: H,
-    /// Where the spawner's own problems go: the build-results topic.
+    /// The build-results topic: what people must hear of.
     pub alerts: N,
     pub alerts_topic_arn: Option<String>,
+    pub ledger: L,
+    pub queues: Q,
+    pub clock: C,
 }
 
-impl<B: BuildStarter, N: NotificationSink, H: SourceHost + Sync> Spawner<B, N, H> {
-    /// Handles one SNS delivery (one record in practice; every record is handled).
-    pub async fn handle(&self, event: &SnsEvent) -> Result<Report, SpawnError> {
-        let requests = event
-            .records
-            .iter()
-            .enumerate()
-            .map(|(index, record)| {
-                serde_json::from_str::<BuildRequest>(&record.sns.message).map_err(|e| SpawnError::Decode {
-                    index,
-                    detail: e.to_string(),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut report = Report::default();
-        for request in &requests {
-            self.spawn(request, &mut report).await;
+/// How long to wait before a message is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delay {
+    /// The queue's growing backoff.
+    Backoff,
+    /// The backoff, but no longer than this (an attempt in doubt must be repeated within
+    /// CodeBuild's idempotency window).
+    AtMost(u64),
+    /// This long (a rate limit's reset).
+    Exactly(u64),
+}
+
+/// What became of one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Later {
+        delay: Delay,
+        why: String,
+    },
+    /// CodeBuild has no room now: wait with the backoff, and so do the batch's other builds.
+    NoCapacity {
+        why: String,
+    },
+    /// It will never succeed as it is: dead-letter it and say why.
+    Refused {
+        why: String,
+    },
+}
+
+fn later(delay: Delay, why: impl Into<String>) -> Outcome {
+    Outcome::Later { delay, why: why.into() }
+}
+
+/// A received message, as far as the spawner reads it.
+struct Received<'a> {
+    id: &'a str,
+    body: &'a str,
+    receipt: &'a str,
+    queue_arn: &'a str,
+    receive_count: u32,
+    /// When SQS first accepted it, Unix seconds.
+    sent: u64,
+}
+
+impl<'a> Received<'a> {
+    fn read(message: &'a SqsMessage, now: u64) -> Self {
+        let attribute = |name: &str| message.attributes.get(name).map(String::as_str);
+        let millis = |name: &str| attribute(name).and_then(|v| v.parse::<u64>().ok()).map(|ms| ms / 1000);
+        Received {
+            id: message.message_id.as_deref().unwrap_or(""),
+            body: message.body.as_deref().unwrap_or(""),
+            receipt: message.receipt_handle.as_deref().unwrap_or(""),
+            queue_arn: message.event_source_arn.as_deref().unwrap_or(""),
+            receive_count: attribute("ApproximateReceiveCount")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1),
+            // Without SentTimestamp the age is unknown: the first receive is the next best.
+            sent: millis("SentTimestamp")
+                .or_else(|| millis("ApproximateFirstReceiveTimestamp"))
+                .unwrap_or(now),
         }
-        if report.failed.is_empty() {
-            Ok(report)
+    }
+}
+
+impl<B, H, N, L, Q, C> Spawner<B, H, N, L, Q, C>
+where
+    B: BuildStarter + Sync,
+    H: SourceHost + Sync,
+    N: NotificationSink + Sync,
+    L: Ledger + Sync,
+    Q: Queues + Sync,
+    C: Clock + Sync,
+{
+    /// Handles one batch from either queue. Records that must wait are hidden and listed as
+    /// batch item failures (the event source mapping has `ReportBatchItemFailures`); every
+    /// other record is done, or dead-lettered with a notification.
+    pub async fn handle(&self, event: &SqsEvent, deadline: Option<Instant>) -> (SqsBatchResponse, Report) {
+        let mut report = Report::default();
+        let mut failures = Vec::new();
+        // Once CodeBuild says it has no room, the rest of the batch waits without asking.
+        let mut no_capacity: Option<String> = None;
+        for message in &event.records {
+            let now = self.clock.now();
+            let received = Received::read(message, now);
+            let out_of_time =
+                deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < self.settings.deadline_margin);
+            let starting = received.queue_arn == self.settings.builds_queue_arn;
+            let outcome = if out_of_time {
+                later(Delay::AtMost(1), "the invocation is about to time out")
+            } else if starting {
+                match &no_capacity {
+                    Some(why) => Outcome::NoCapacity { why: why.clone() },
+                    None => self.start(&received, &mut report).await,
+                }
+            } else {
+                self.plan(&received, &mut report).await
+            };
+            if let Outcome::NoCapacity { why } = &outcome {
+                no_capacity = Some(why.clone());
+            }
+            if !self.settle(&received, starting, outcome, now, &mut report).await {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = received.id.to_owned();
+                failures.push(failure);
+            }
+        }
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failures;
+        (response, report)
+    }
+
+    /// Acts on an outcome; true when the message is done with (deleted by SQS), false when
+    /// it must come back.
+    async fn settle(
+        &self,
+        received: &Received<'_>,
+        starting: bool,
+        outcome: Outcome,
+        now: u64,
+        report: &mut Report,
+    ) -> bool {
+        let policy = if starting {
+            &self.settings.builds
         } else {
-            Err(SpawnError::Start { report })
+            &self.settings.requests
+        };
+        let (delay, why) = match outcome {
+            Outcome::Done => return true,
+            Outcome::Refused { why } => return self.give_up(received, starting, why, report).await,
+            Outcome::NoCapacity { why } => (Delay::Backoff, format!("no capacity: {why}")),
+            Outcome::Later { delay, why } => (delay, why),
+        };
+        let wanted = match delay {
+            Delay::Backoff => None,
+            Delay::AtMost(cap) => Some(retry::backoff(policy, received.id, received.receive_count).min(cap)),
+            Delay::Exactly(seconds) => Some(seconds),
+        };
+        match retry::next_attempt(policy, received.id, received.sent, now, received.receive_count, wanted) {
+            Next::RetryIn(seconds) => {
+                if let Err(e) = self.queues.hide(received.queue_arn, received.receipt, seconds).await {
+                    // The queue's own visibility timeout brings it back instead.
+                    tracing::warn!(message = received.id, error = %e, "could not hide the message");
+                }
+                tracing::info!(message = received.id, seconds, why = %why, "waiting");
+                report.waiting.push((received.id.to_owned(), seconds, why));
+                false
+            }
+            Next::GiveUp => {
+                let hours = now.saturating_sub(received.sent) as f64 / 3600.0;
+                let why = format!(
+                    "still waiting after {hours:.1} hours and {} attempts, at the end of what its queue keeps: {why}",
+                    received.receive_count
+                );
+                self.give_up(received, starting, why, report).await
+            }
         }
     }
 
-    /// Plans one request, starts its builds one after another, and tells people about the
-    /// directories they must fix.
-    pub async fn spawn(&self, request: &BuildRequest, report: &mut Report) {
-        // A private repository without a token: the plan says so, without asking GitHub
-        // (which would answer 404).
+    /// Sends a message to the dead-letter queue and tells people; true when both were done.
+    async fn give_up(&self, received: &Received<'_>, starting: bool, reason: String, report: &mut Report) -> bool {
+        let notification = match (starting, serde_json::from_str::<QueuedBuild>(received.body)) {
+            (true, Ok(build)) => not_started_notification(&build, &reason),
+            _ => match serde_json::from_str::<BuildRequest>(received.body) {
+                Ok(request) => dead_letter_notification(
+                    &format!(
+                        "planning the push of {} to {} ({})",
+                        request.repository.full_name,
+                        request.git_ref,
+                        &request.commit[..request.commit.len().min(7)]
+                    ),
+                    &reason,
+                    Some(&request.repository.full_name),
+                ),
+                Err(_) => dead_letter_notification(&format!("a message on {}", received.queue_arn), &reason, None),
+            },
+        };
+        // Dead-lettered first: if the notification then fails, the message is safe and
+        // comes back to be notified again, a second copy in the dead-letter queue at worst.
+        if let Err(e) = self.queues.dead_letter(received.body, &reason).await {
+            tracing::error!(message = received.id, error = %e, "could not dead-letter the message; it stays in its queue");
+            report
+                .waiting
+                .push((received.id.to_owned(), 0, format!("dead-lettering failed: {e}")));
+            return false;
+        }
+        tracing::error!(message = received.id, reason = %reason, "sent to the dead-letter queue");
+        report.dead_letters.push((received.id.to_owned(), reason));
+        if !self.notify(&notification, report).await {
+            return false;
+        }
+        true
+    }
+
+    async fn notify(&self, notification: &Notification, report: &mut Report) -> bool {
+        let request = notification.publish_request(self.alerts_topic_arn.as_deref());
+        match self.alerts.send(&request).await {
+            Ok(()) => {
+                report.notified.push(request.subject);
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, subject = %request.subject, "could not notify");
+                false
+            }
+        }
+    }
+
+    /// The planning step: one BuildRequest to builds in the builds queue.
+    async fn plan(&self, received: &Received<'_>, report: &mut Report) -> Outcome {
+        let request: BuildRequest = match serde_json::from_str(received.body) {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::Refused {
+                    why: format!("the message is not a BuildRequest ({e})"),
+                };
+            }
+        };
         let entries = if request.repository.private && self.deployment.config.github_token_parameter.is_none() {
+            // The plan says what to do, without asking GitHub (which would answer 404).
             plan(
-                request,
+                &request,
                 &PushIndex::new(&request.changes),
                 &self.deployment,
                 Ok(&RepoConfig::default()),
             )
         } else {
-            match resolve(&self.host, request).await {
+            match resolve(&self.host, &request).await {
                 Ok(resolved) => {
                     for note in &resolved.notes {
                         tracing::warn!(delivery = %request.delivery, note = %note, "planning");
@@ -103,13 +325,15 @@ impl<B: BuildStarter, N: NotificationSink, H: SourceHost + Sync> Spawner<B, N, H
                         resolved.repo.as_ref(),
                     )
                 }
-                Err(Unresolved::Retry(e)) => {
-                    tracing::error!(delivery = %request.delivery, error = %e, "GitHub could not answer; the invocation is retried");
-                    report
-                        .failed
-                        .push((".".into(), format!("GitHub could not answer: {e}")));
-                    return;
+                Err(Unresolved::Retry(HostError::RateLimited { reset, detail })) => {
+                    let now = self.clock.now();
+                    // A few seconds past the reset: GitHub's clock and ours differ a little.
+                    return later(
+                        Delay::Exactly(reset.saturating_sub(now) + 5),
+                        format!("GitHub is rate limited until {reset}: {detail}"),
+                    );
                 }
+                Err(Unresolved::Retry(e)) => return later(Delay::Backoff, format!("GitHub could not answer: {e}")),
                 Err(Unresolved::Stop(reason)) => vec![PlanEntry::Skip(Skip {
                     context: ".".into(),
                     reason: format!("{reason}. Nothing was built"),
@@ -117,19 +341,15 @@ impl<B: BuildStarter, N: NotificationSink, H: SourceHost + Sync> Spawner<B, N, H
                 })],
             }
         };
+        let mut bodies = Vec::new();
         let mut attention = Vec::new();
         for entry in entries {
             match entry {
-                PlanEntry::Build(job) => match self.starter.start_build(&job.request).await {
-                    Ok(id) => {
-                        tracing::info!(delivery = %request.delivery, context = %job.context, image = %job.image, build = %id, "build started");
-                        report.started.push((job.context, id));
-                    }
-                    Err(e) => {
-                        tracing::error!(delivery = %request.delivery, context = %job.context, error = %e, "build not started");
-                        report.failed.push((job.context, e.to_string()));
-                    }
-                },
+                PlanEntry::Build(job) => {
+                    tracing::info!(delivery = %request.delivery, context = %job.context, image = %job.image, key = %job.key, "queued");
+                    let queued = QueuedBuild::new(&request, &job);
+                    bodies.push(serde_json::to_string(&queued).expect("a queued build always serializes"));
+                }
                 PlanEntry::Skip(skip) => {
                     tracing::warn!(delivery = %request.delivery, context = %skip.context, reason = %skip.reason, "not built");
                     report.skipped.push((skip.context.clone(), skip.reason.clone()));
@@ -139,16 +359,140 @@ impl<B: BuildStarter, N: NotificationSink, H: SourceHost + Sync> Spawner<B, N, H
                 }
             }
         }
-        if attention.is_empty() {
-            return;
+        // All or nothing: a request with any build unsent is planned again later; the
+        // builds sent twice meet their own record and start once.
+        if !bodies.is_empty() {
+            match self.queues.send_builds(&bodies).await {
+                Ok(unsent) if unsent.is_empty() => {}
+                Ok(unsent) => {
+                    let (_, why) = &unsent[0];
+                    return later(
+                        Delay::Backoff,
+                        format!("{} of {} builds could not be queued: {why}", unsent.len(), bodies.len()),
+                    );
+                }
+                Err(e) => return later(Delay::Backoff, format!("the builds could not be queued: {e}")),
+            }
         }
-        let alert = skip_notification(request, &attention).publish_request(self.alerts_topic_arn.as_deref());
-        match self.alerts.send(&alert).await {
-            Ok(()) => report.notified.push(alert.subject),
-            // Not silently lost: the invocation fails and is retried, then dead-lettered.
-            Err(e) => report
-                .failed
-                .push((".".into(), format!("could not send the skip notification: {e}"))),
+        report.planned.push((request.delivery.clone(), bodies.len()));
+        if !attention.is_empty() && !self.notify(&skip_notification(&request, &attention), report).await {
+            return later(
+                Delay::Backoff,
+                "the notification of directories not built could not be sent",
+            );
+        }
+        Outcome::Done
+    }
+
+    /// The starting step: one queued build, started once.
+    async fn start(&self, received: &Received<'_>, report: &mut Report) -> Outcome {
+        let build: QueuedBuild = match serde_json::from_str(received.body) {
+            Ok(b) => b,
+            Err(e) => {
+                return Outcome::Refused {
+                    why: format!("the message is not a queued build ({e})"),
+                };
+            }
+        };
+        let project = &self.deployment.config.project;
+        if &build.request.project_name != project || build.key.len() != 64 {
+            return Outcome::Refused {
+                why: format!(
+                    "the queued build names project {:?} and key {:?}; this deployment starts builds of {project:?} with the keys it plans",
+                    build.request.project_name, build.key
+                ),
+            };
+        }
+        let key = build.key.as_str();
+        let current = match self.ledger.read(key).await {
+            Ok(c) => c,
+            Err(e) => return later(Delay::Backoff, format!("the ledger could not be read: {e}")),
+        };
+        let (record, expected) = match ledger::step(current.as_ref(), received.id, self.clock.now()) {
+            Step::Done { build_id } => {
+                tracing::info!(key, build = %build_id, context = %build.context, "already started");
+                report.already_started.push((build.context.clone(), build_id));
+                return Outcome::Done;
+            }
+            Step::Wait { owner } => {
+                return later(Delay::Backoff, format!("message {owner} is starting this build"));
+            }
+            Step::Search {
+                since,
+                record,
+                expected,
+            } => match self.starter.find_build(project, key, since).await {
+                Ok(Some(build_id)) => {
+                    let found = ledger::started(&record, &build_id, self.clock.now());
+                    return match self.ledger.write(key, &found, expected).await {
+                        Ok(Written::Done(_)) => {
+                            tracing::info!(key, build = %build_id, "an attempt in doubt had started the build");
+                            report.already_started.push((build.context.clone(), build_id));
+                            Outcome::Done
+                        }
+                        Ok(Written::Conflict) => later(Delay::AtMost(5), "the record changed while it was read"),
+                        Err(e) => later(Delay::Backoff, format!("the ledger could not be written: {e}")),
+                    };
+                }
+                Ok(None) => (record, expected),
+                Err(e) => {
+                    return later(
+                        Delay::Backoff,
+                        format!("an attempt in doubt could not be looked up: {e}"),
+                    );
+                }
+            },
+            Step::Start { record, expected } => (record, expected),
+        };
+        let version = match self.ledger.write(key, &record, expected).await {
+            Ok(Written::Done(v)) => v,
+            Ok(Written::Conflict) => return later(Delay::AtMost(5), "the record changed while it was read"),
+            Err(e) => return later(Delay::Backoff, format!("the ledger could not be written: {e}")),
+        };
+        match self.starter.start_build(&build.request).await {
+            Ok(build_id) => {
+                tracing::info!(key, build = %build_id, context = %build.context, image = %build.image, delivery = %build.delivery, "build started");
+                report.started.push((build.context.clone(), build_id.clone()));
+                match self
+                    .ledger
+                    .write(
+                        key,
+                        &ledger::started(&record, &build_id, self.clock.now()),
+                        Some(version),
+                    )
+                    .await
+                {
+                    Ok(Written::Done(_)) => Outcome::Done,
+                    // Within CodeBuild's idempotency window the same request answers this
+                    // build again, and its id is recorded then.
+                    other => later(
+                        Delay::AtMost(60),
+                        format!("build {build_id} started but its record was not written ({other:?})"),
+                    ),
+                }
+            }
+            Err(StartError::NoCapacity(why)) => {
+                if let Err(e) = self
+                    .ledger
+                    .write(key, &ledger::not_started(&record, self.clock.now()), Some(version))
+                    .await
+                {
+                    tracing::warn!(key, error = %e, "could not clear the attempt; the next one searches first");
+                }
+                Outcome::NoCapacity { why }
+            }
+            Err(StartError::Unknown(why)) => later(
+                Delay::AtMost(60),
+                format!("StartBuild did not answer, so it is repeated with the same token: {why}"),
+            ),
+            Err(StartError::Refused(why)) => {
+                if let Err(e) = self.ledger.remove(key, version).await {
+                    tracing::warn!(key, error = %e, "could not release the claim");
+                }
+                Outcome::Refused {
+                    why: format!("CodeBuild refused the build: {why}"),
+                }
+            }
         }
     }
 }

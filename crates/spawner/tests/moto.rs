@@ -1,22 +1,87 @@
-//! The spawner over real HTTP against moto: a BuildRequest published through SNS by the
-//! listener's adapter is read back from a subscribed queue, handed to the spawner as the
-//! SNS event Lambda would deliver, and its builds start on moto's CodeBuild project.
+//! The spawner over real HTTP against moto, with every adapter it runs with on AWS: a
+//! BuildRequest published by the listener's adapter reaches the requests queue through
+//! SNS, is planned into the builds queue (SQS SendMessageBatch), each build is claimed in
+//! the DynamoDB ledger, started on moto's CodeBuild project and recorded. A redelivery
+//! starts nothing.
 
-use aws_lambda_events::event::sns::SnsEvent;
+mod support;
+
+use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_codebuild::types::{
     ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment, ProjectSource, SourceType,
 };
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use dockhand_aws::codebuild::CodeBuildStarter;
+use dockhand_aws::dynamodb::{DynamoLedger, create_table};
 use dockhand_aws::sns::SnsPublisher;
-use dockhand_core::Deployment;
-use dockhand_core::github::{Event, parse_event};
-use dockhand_core::ports::Publisher;
-use dockhand_core::request::{Intake, intake};
-use dockhand_spawner::Spawner;
-use dockhand_testkit::{Moto, TopicProbe, fixture};
+use dockhand_aws::sqs::SqsQueues;
+use dockhand_core::ports::memory::MemorySink;
+use dockhand_core::ports::{Publisher, SystemClock};
+use dockhand_spawner::{Settings, Spawner};
+use dockhand_testkit::Moto;
+use support::{deployment, failed, request_for};
+
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    (url, arn)
+}
+
+/// Receives what a queue holds, as the event source mapping would hand it to the function.
+async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, arn: &str) -> (SqsEvent, Vec<String>) {
+    let out = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let messages = out.messages.unwrap_or_default();
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            let attributes: serde_json::Map<String, serde_json::Value> = m
+                .attributes()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone().into()))
+                .collect();
+            serde_json::json!({
+                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                "attributes": attributes, "messageAttributes": {}, "eventSource": "aws:sqs",
+                "eventSourceARN": arn, "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    let receipts = messages
+        .iter()
+        .map(|m| m.receipt_handle().unwrap().to_owned())
+        .collect();
+    (
+        serde_json::from_value(serde_json::json!({ "Records": records })).unwrap(),
+        receipts,
+    )
+}
 
 #[tokio::test]
-async fn a_published_request_starts_its_builds() {
+async fn a_published_request_is_planned_queued_started_and_recorded_once() {
     let moto = Moto::start();
     let aws = moto.sdk_config().await;
     let codebuild = aws_sdk_codebuild::Client::new(&aws);
@@ -51,44 +116,69 @@ async fn a_published_request_starts_its_builds() {
         .send()
         .await
         .unwrap();
-
-    let deployment = Deployment::from_json(&fixture("config.json")).unwrap();
-    let Event::Push(push) = parse_event("push", None, fixture("push-monorepo.json").as_bytes()).unwrap() else {
-        unreachable!()
-    };
-    let Intake::Build(request) = intake(&push, "0f1e2d3c-0000-4000-8000-00000000abcd", &deployment.rules).unwrap()
-    else {
-        panic!()
-    };
-    let (_, message) = request.encode_for_sns().unwrap();
-    let probe = TopicProbe::create(&aws, "build-requests").await;
-    SnsPublisher::new(aws_sdk_sns::Client::new(&aws), &probe.topic_arn)
-        .publish(&message)
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    create_table(&dynamodb, "dockhand-builds").await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (requests_url, requests_arn) = queue(&sqs, "dockhand-build-requests").await;
+    let (builds_url, builds_arn) = queue(&sqs, "dockhand-builds").await;
+    let (dead_url, _) = queue(&sqs, "dockhand-dead-letters").await;
+    let sns = aws_sdk_sns::Client::new(&aws);
+    let topic = sns
+        .create_topic()
+        .name("build-requests")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&requests_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
         .await
         .unwrap();
-    let delivered = probe.drain().await;
-    assert_eq!(delivered, [message]);
-
-    let mut event: serde_json::Value = serde_json::from_str(&fixture("sns-build-request.json")).unwrap();
-    event["Records"][0]["Sns"]["TopicArn"] = probe.topic_arn.clone().into();
-    event["Records"][0]["Sns"]["Message"] = delivered[0].clone().into();
-    let event: SnsEvent = serde_json::from_value(event).unwrap();
 
     let spawner = Spawner {
-        deployment,
+        deployment: deployment(),
+        settings: Settings::new(&builds_arn),
         starter: CodeBuildStarter::new(codebuild.clone()),
         host: dockhand_testkit::monorepo_host(),
-        alerts: dockhand_testkit::NoAlerts,
+        alerts: MemorySink::default(),
         alerts_topic_arn: None,
+        ledger: DynamoLedger::new(dynamodb.clone(), "dockhand-builds"),
+        queues: SqsQueues::new(sqs.clone(), &builds_url, &dead_url),
+        clock: SystemClock,
     };
-    let report = spawner.handle(&event).await.unwrap();
-    let contexts: Vec<&str> = report.started.iter().map(|(c, _)| c.as_str()).collect();
-    assert_eq!(contexts, ["api", "tools/lint", "web"]);
-    assert!(
-        report.started.iter().all(|(_, id)| id.starts_with("dockhand:")),
-        "{:?}",
-        report.started
-    );
+
+    for (round, delivery) in ["0f1e2d3c-0000-4000-8000-00000000abcd", "a-redelivery"]
+        .iter()
+        .enumerate()
+    {
+        // The listener's publish, through SNS, into the requests queue.
+        let (_, message) = request_for(delivery).encode_for_sns().unwrap();
+        SnsPublisher::new(sns.clone(), &topic).publish(&message).await.unwrap();
+        let (event, _) = receive(&sqs, &requests_url, &requests_arn).await;
+        assert_eq!(event.records.len(), 1);
+        assert_eq!(event.records[0].body.as_deref(), Some(message.as_str()));
+        let (response, report) = spawner.handle(&event, None).await;
+        assert!(failed(&response).is_empty(), "{report:?}");
+        assert_eq!(report.planned, [(delivery.to_string(), 3)]);
+
+        // The builds queue holds one message per build.
+        let (event, _) = receive(&sqs, &builds_url, &builds_arn).await;
+        assert_eq!(event.records.len(), 3);
+        let (response, report) = spawner.handle(&event, None).await;
+        assert!(failed(&response).is_empty(), "{report:?}");
+        let contexts: Vec<&str> = if round == 0 {
+            report.started.iter().map(|(c, _)| c.as_str()).collect()
+        } else {
+            assert!(report.started.is_empty(), "a redelivery started builds: {report:?}");
+            report.already_started.iter().map(|(c, _)| c.as_str()).collect()
+        };
+        assert_eq!(contexts, ["api", "tools/lint", "web"]);
+    }
 
     let listed = codebuild
         .list_builds_for_project()
@@ -96,39 +186,81 @@ async fn a_published_request_starts_its_builds() {
         .send()
         .await
         .unwrap();
-    let mut ids: Vec<String> = listed.ids().to_vec();
+    assert_eq!(listed.ids().len(), 3, "started once each");
+    // The records in DynamoDB: one per key, each with its build id and a TTL a month out.
+    let items = dynamodb.scan().table_name("dockhand-builds").send().await.unwrap();
+    assert_eq!(items.count(), 3);
+    let mut recorded: Vec<String> = items
+        .items()
+        .iter()
+        .map(|i| i["build_id"].as_s().unwrap().clone())
+        .collect();
+    recorded.sort();
+    let mut ids = listed.ids().to_vec();
     ids.sort();
-    let mut started: Vec<String> = report.started.iter().map(|(_, id)| id.clone()).collect();
-    started.sort();
-    assert_eq!(ids, started);
+    assert_eq!(recorded, ids);
+    for item in items.items() {
+        let expires: u64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!((now + 29 * 86400..now + 31 * 86400).contains(&expires), "{expires}");
+    }
 }
 
 #[tokio::test]
-async fn a_missing_project_fails_the_invocation() {
+async fn a_missing_project_is_dead_lettered_with_a_notification() {
     let moto = Moto::start();
     let aws = moto.sdk_config().await;
-    let deployment = Deployment::from_json(&fixture("config.json")).unwrap();
-    let Event::Push(push) = parse_event("push", None, fixture("push-monorepo.json").as_bytes()).unwrap() else {
-        unreachable!()
-    };
-    let Intake::Build(request) = intake(&push, "d-2", &deployment.rules).unwrap() else {
-        panic!()
-    };
-    let mut report = Default::default();
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (builds_url, builds_arn) = queue(&sqs, "dockhand-builds").await;
+    let (dead_url, _) = queue(&sqs, "dockhand-dead-letters").await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    create_table(&dynamodb, "dockhand-builds").await.unwrap();
     let spawner = Spawner {
-        deployment,
+        deployment: deployment(),
+        settings: Settings::new(&builds_arn),
         starter: CodeBuildStarter::new(aws_sdk_codebuild::Client::new(&aws)),
         host: dockhand_testkit::monorepo_host(),
-        alerts: dockhand_testkit::NoAlerts,
+        alerts: MemorySink::default(),
         alerts_topic_arn: None,
+        ledger: DynamoLedger::new(dynamodb, "dockhand-builds"),
+        queues: SqsQueues::new(sqs.clone(), &builds_url, &dead_url),
+        clock: SystemClock,
     };
-    spawner.spawn(&request, &mut report).await;
-    assert_eq!(report.failed.len(), 3, "{report:?}");
+    let body = request_for("d-2").encode_for_sns().unwrap().1;
+    let planning = support::sqs_event(support::REQUESTS_ARN, &[support::Message::new("r", &body)]);
+    let (response, _) = spawner.handle(&planning, None).await;
+    assert!(failed(&response).is_empty());
+    let (event, _) = receive(&sqs, &builds_url, &builds_arn).await;
+    assert_eq!(event.records.len(), 3);
+    let (response, report) = spawner.handle(&event, None).await;
+    assert!(failed(&response).is_empty(), "{report:?}");
+    assert_eq!(report.dead_letters.len(), 3, "{report:?}");
     assert!(
         report
-            .failed
+            .dead_letters
             .iter()
-            .all(|(_, e)| e.contains("CodeBuild StartBuild on dockhand")),
+            .all(|(_, e)| e.contains("CodeBuild StartBuild on dockhand: ResourceNotFoundException")),
         "{report:?}"
     );
+    let dead = sqs
+        .receive_message()
+        .queue_url(&dead_url)
+        .max_number_of_messages(10)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(dead.len(), 3);
+    assert!(
+        dead[0].message_attributes().unwrap()["dockhand-reason"]
+            .string_value()
+            .unwrap()
+            .contains("refused")
+    );
+    assert_eq!(spawner.alerts.sent().len(), 3);
 }

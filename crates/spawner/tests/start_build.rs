@@ -1,44 +1,22 @@
-//! The spawner's StartBuild requests, checked field by field with aws-smithy-mocks, and
-//! its retry behaviour under throttling.
+//! The spawner's two steps with the real CodeBuild adapter on aws-smithy-mocks: the
+//! StartBuild requests field by field, what each CodeBuild answer makes of a build (started,
+//! waiting, dead-lettered), and the plan of each kind of push.
 
-use aws_lambda_events::event::sns::SnsEvent;
+mod support;
+
 use aws_sdk_codebuild::Client;
 use aws_sdk_codebuild::operation::start_build::{StartBuildInput, StartBuildOutput};
 use aws_sdk_codebuild::types::{Build, ComputeType, EnvironmentVariableType, SourceType};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use dockhand_aws::codebuild::{CodeBuildStarter, MAX_ATTEMPTS, retry_config};
-use dockhand_core::github::{Event, parse_event};
+use dockhand_core::buildspec;
 use dockhand_core::ports::{ChangedFile, HostError, TreeFile};
+use dockhand_core::queue::QueuedBuild;
 use dockhand_core::request::ChangeSource;
-use dockhand_core::request::{Intake, intake};
-use dockhand_core::source::ListedHost;
-use dockhand_core::{BuildRequest, Deployment, buildspec};
-use dockhand_spawner::{SpawnError, Spawner};
-use dockhand_testkit::{fixture, monorepo_host};
+use dockhand_testkit::monorepo_host;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-const DELIVERY: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
-
-fn deployment() -> Deployment {
-    Deployment::from_json(&fixture("config.json")).unwrap()
-}
-
-fn request() -> BuildRequest {
-    let Event::Push(push) = parse_event("push", None, fixture("push-monorepo.json").as_bytes()).unwrap() else {
-        unreachable!()
-    };
-    let Intake::Build(r) = intake(&push, DELIVERY, &deployment().rules).unwrap() else {
-        panic!("not built")
-    };
-    *r
-}
-
-fn sns_event(message: &str) -> SnsEvent {
-    let mut event: serde_json::Value = serde_json::from_str(&fixture("sns-build-request.json")).unwrap();
-    event["Records"][0]["Sns"]["Message"] = serde_json::Value::String(message.to_owned());
-    serde_json::from_value(event).unwrap()
-}
+use support::*;
 
 fn recording_rule(seen: Arc<Mutex<Vec<StartBuildInput>>>) -> Rule {
     mock!(Client::start_build).then_compute_output(move |input| {
@@ -50,35 +28,37 @@ fn recording_rule(seen: Arc<Mutex<Vec<StartBuildInput>>>) -> Rule {
     })
 }
 
-fn spawner(rules: &[&Rule]) -> Spawner<CodeBuildStarter, Alerts, ListedHost> {
-    let client = mock_client!(aws_sdk_codebuild, RuleMode::MatchAny, rules, |c| c
-        .retry_config(retry_config(Duration::from_millis(1))));
-    Spawner {
-        deployment: deployment(),
-        starter: CodeBuildStarter::new(client),
-        host: monorepo_host(),
-        alerts: Alerts::default(),
-        alerts_topic_arn: None,
-    }
+fn codebuild(rules: &[&Rule]) -> CodeBuildStarter {
+    CodeBuildStarter::new(mock_client!(aws_sdk_codebuild, RuleMode::MatchAny, rules, |c| c
+        .retry_config(retry_config(Duration::from_millis(1)))))
 }
 
 const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+const FULL: &str =
+    r#"{"__type":"AccountLimitExceededException","message":"Cannot have more than 2 active builds for the project"}"#;
+
+fn error(status: u16, body: &'static str) -> aws_smithy_runtime_api::http::Response {
+    aws_smithy_runtime_api::http::Response::new(
+        aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+        aws_smithy_types::body::SdkBody::from(body),
+    )
+}
 
 #[tokio::test]
 async fn every_field_of_the_start_build_request() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let rule = recording_rule(seen.clone());
-    let spawner = spawner(&[&rule]);
-    let (_, message) = request().encode_for_sns().unwrap();
-    let report = spawner.handle(&sns_event(&message)).await.unwrap();
+    let spawner = spawner(codebuild(&[&rule]), monorepo_host());
+    let (planned, builds) = plan(&spawner, &request()).await;
 
     // web (Dockerfile modified), tools/lint (added), api (a file changed next to its
     // Dockerfile, which GitHub's tree shows); legacy-api's Dockerfile was removed; README.md
     // at the root has no Dockerfile in the tree, so nothing there is built or reported.
-    let started: Vec<&str> = report.started.iter().map(|(c, _)| c.as_str()).collect();
-    assert_eq!(started, ["api", "tools/lint", "web"]);
-    let skipped: Vec<&str> = report.skipped.iter().map(|(c, _)| c.as_str()).collect();
-    assert_eq!(skipped, ["legacy-api"]);
+    assert_eq!(planned.planned, [(DELIVERY.to_owned(), 3)]);
+    assert_eq!(contexts(&planned.skipped), ["legacy-api"]);
+    let (response, report) = spawner.handle(&sqs_event(BUILDS_ARN, &builds), None).await;
+    assert!(failed(&response).is_empty(), "{report:#?}");
+    assert_eq!(contexts(&report.started), ["api", "tools/lint", "web"]);
     assert_eq!(rule.num_calls(), 3);
 
     let seen = seen.lock().unwrap();
@@ -86,15 +66,19 @@ async fn every_field_of_the_start_build_request() {
         .iter()
         .find(|i| i.environment_variables_override().iter().any(|v| v.value() == "web"))
         .unwrap();
+    let queued: QueuedBuild = serde_json::from_str(&builds[2].body).unwrap();
+    assert_eq!(queued.context, "web");
     assert_eq!(web.project_name(), Some("dockhand"));
     assert_eq!(web.source_type_override(), Some(&SourceType::NoSource));
     assert_eq!(
         web.buildspec_override(),
         Some(buildspec::render(&deployment().config.registry).as_str())
     );
+    // The token is the build's key: signed content only, never the delivery id.
+    assert_eq!(web.idempotency_token(), Some(queued.key.as_str()));
     assert_eq!(
-        web.idempotency_token(),
-        Some(dockhand_core::job::idempotency_token(DELIVERY, "web").as_str())
+        queued.key,
+        dockhand_core::queue::build_key(&request(), "web", &deployment())
     );
     assert_eq!(web.compute_type_override(), Some(&ComputeType::BuildGeneral1Small));
     assert_eq!(web.timeout_in_minutes_override(), Some(30));
@@ -119,6 +103,8 @@ async fn every_field_of_the_start_build_request() {
             ("BUILD_CONTEXT", "web"),
             ("DOCKHAND_DELIVERY", DELIVERY),
             ("DOCKHAND_TAGS", "latest,3e8a1f5"),
+            ("DOCKHAND_MOVING_TAGS", "latest"),
+            ("DOCKHAND_BUILD_KEY", queued.key.as_str()),
             ("DOCKHAND_REGISTRY", "docker.io"),
             ("DOCKHAND_REPOSITORY", "acme/images"),
             ("DOCKHAND_REF", "refs/heads/main"),
@@ -150,20 +136,40 @@ async fn every_field_of_the_start_build_request() {
         .find(|v| v.name() == "DOCKER_REPO")
         .unwrap();
     assert_eq!(lint_repo.value(), "docker.io/acme/tools-lint");
+    // Each build recorded as started, under its key.
+    let records = spawner.ledger.records();
+    assert_eq!(records.len(), 3);
+    assert!(
+        records
+            .values()
+            .all(|v| v.record.build_id.is_some() && v.record.attempt_at.is_none())
+    );
 }
 
 #[tokio::test]
-async fn the_same_delivery_sends_the_same_requests() {
-    let first = Arc::new(Mutex::new(Vec::new()));
-    let second = Arc::new(Mutex::new(Vec::new()));
-    let (_, message) = request().encode_for_sns().unwrap();
-    for seen in [&first, &second] {
-        let rule = recording_rule(seen.clone());
-        spawner(&[&rule]).handle(&sns_event(&message)).await.unwrap();
-    }
-    // CodeBuild rejects a reused idempotency token with other parameters: a retried
-    // invocation must send exactly the same requests.
-    assert_eq!(*first.lock().unwrap(), *second.lock().unwrap());
+async fn a_new_delivery_of_the_same_push_plans_the_same_builds_and_starts_none() {
+    let rule = recording_rule(Arc::default());
+    let spawner = spawner(codebuild(&[&rule]), monorepo_host());
+    let (_, first) = plan(&spawner, &request_for("delivery-one")).await;
+    spawner.handle(&sqs_event(BUILDS_ARN, &first), None).await;
+    assert_eq!(rule.num_calls(), 3);
+
+    // GitHub does not sign X-GitHub-Delivery: the same body under a new id is the same push.
+    let (_, second) = plan(&spawner, &request_for("delivery-two")).await;
+    let key = |m: &Message| serde_json::from_str::<QueuedBuild>(&m.body).unwrap().key;
+    assert_eq!(
+        first.iter().map(key).collect::<Vec<_>>(),
+        second.iter().map(key).collect::<Vec<_>>()
+    );
+    let (response, report) = spawner.handle(&sqs_event(BUILDS_ARN, &second), None).await;
+    assert!(failed(&response).is_empty());
+    assert!(report.started.is_empty());
+    assert_eq!(contexts(&report.already_started), ["api", "tools/lint", "web"]);
+    assert_eq!(
+        rule.num_calls(),
+        3,
+        "StartBuild is not called for a build already started"
+    );
 }
 
 #[tokio::test]
@@ -179,127 +185,149 @@ async fn throttling_then_success() {
         })
         .repeatedly()
         .build();
-    let (_, message) = request().encode_for_sns().unwrap();
-    let report = spawner(&[&rule]).handle(&sns_event(&message)).await.unwrap();
+    let spawner = spawner(codebuild(&[&rule]), monorepo_host());
+    let (_, builds) = plan(&spawner, &request()).await;
+    let (_, report) = spawner.handle(&sqs_event(BUILDS_ARN, &builds), None).await;
     assert_eq!(report.started.len(), 3);
     assert_eq!(rule.num_calls(), 2 + 3, "two throttled attempts, then one call per job");
 }
 
 #[tokio::test]
-async fn throttling_that_never_ends_fails_the_invocation() {
+async fn throttling_that_never_ends_makes_the_builds_wait_in_their_queue() {
     let rule = mock!(Client::start_build)
         .sequence()
         .http_status(400, Some(THROTTLED.into()))
         .repeatedly()
         .build();
-    let (_, message) = request().encode_for_sns().unwrap();
-    let err = spawner(&[&rule]).handle(&sns_event(&message)).await.unwrap_err();
-    let SpawnError::Start { report } = &err else {
-        panic!("{err}")
-    };
+    let spawner = spawner(codebuild(&[&rule]), monorepo_host());
+    let (_, builds) = plan(&spawner, &request()).await;
+    let (response, report) = spawner.handle(&sqs_event(BUILDS_ARN, &builds), None).await;
     assert!(report.started.is_empty());
-    assert_eq!(report.failed.len(), 3);
+    // No capacity is not an error: every build is hidden for a while and comes back.
+    assert_eq!(failed(&response).len(), 3);
     assert_eq!(
         rule.num_calls(),
-        3 * MAX_ATTEMPTS as usize,
-        "bounded: {MAX_ATTEMPTS} attempts per job"
+        MAX_ATTEMPTS as usize,
+        "bounded: {MAX_ATTEMPTS} attempts, then the rest of the batch waits without asking"
     );
-    let text = err.to_string();
+    let hidden = spawner.queues.log().hidden;
+    assert_eq!(hidden.len(), 3);
+    for (arn, _, seconds) in &hidden {
+        assert_eq!(arn, BUILDS_ARN);
+        assert!((15..=30).contains(seconds), "first delay {seconds}s");
+    }
     assert!(
-        text.starts_with("3 step(s) failed and are retried (0 build(s) started)"),
-        "{text}"
+        report.waiting[0].2.contains("ThrottlingException"),
+        "{:?}",
+        report.waiting
     );
-    assert!(text.contains("ThrottlingException"), "{text}");
+    // Nothing in doubt: the next attempt may come at any time.
+    assert!(
+        spawner
+            .ledger
+            .records()
+            .values()
+            .all(|v| v.record.attempt_at.is_none() && v.record.build_id.is_none())
+    );
+    assert!(spawner.alerts.sent().is_empty(), "waiting is not a failure to report");
 }
 
 #[tokio::test]
-async fn one_failed_job_fails_the_invocation_but_not_the_others() {
-    let refuse_web = mock!(Client::start_build)
+async fn a_full_project_makes_the_build_wait_and_the_rest_of_the_batch_with_it() {
+    let full = mock!(Client::start_build)
+        .match_requests(|i| {
+            i.environment_variables_override()
+                .iter()
+                .any(|v| v.name() == "BUILD_CONTEXT" && v.value() == "tools/lint")
+        })
+        .then_http_response(|| error(400, FULL));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let accept = recording_rule(seen);
+    let spawner = spawner(codebuild(&[&full, &accept]), monorepo_host());
+    let (_, builds) = plan(&spawner, &request()).await;
+    let (response, report) = spawner.handle(&sqs_event(BUILDS_ARN, &builds), None).await;
+    // api first, then tools/lint meets the limit: web waits without asking.
+    assert_eq!(contexts(&report.started), ["api"]);
+    assert_eq!(failed(&response), [builds[1].id.clone(), builds[2].id.clone()]);
+    assert_eq!(full.num_calls(), 1, "not retried in the function");
+    assert!(
+        report.waiting[0].2.contains("AccountLimitExceededException"),
+        "{:?}",
+        report.waiting
+    );
+    assert!(spawner.queues.log().dead.is_empty());
+}
+
+#[tokio::test]
+async fn a_build_codebuild_refuses_is_dead_lettered_and_reported_the_others_start() {
+    let refuse = mock!(Client::start_build)
         .match_requests(|i| {
             i.environment_variables_override()
                 .iter()
                 .any(|v| v.name() == "BUILD_CONTEXT" && v.value() == "web")
         })
         .then_http_response(|| {
-            aws_smithy_runtime_api::http::Response::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
-                aws_smithy_types::body::SdkBody::from(
-                    r#"{"__type":"AccountLimitExceededException","message":"Cannot have more than 1 builds in queue"}"#,
-                ),
+            error(
+                400,
+                r#"{"__type":"InvalidInputException","message":"Invalid environment variable value"}"#,
             )
         });
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let accept = recording_rule(seen);
-    let (_, message) = request().encode_for_sns().unwrap();
-    let err = spawner(&[&refuse_web, &accept])
-        .handle(&sns_event(&message))
-        .await
-        .unwrap_err();
-    let SpawnError::Start { report } = err else { panic!() };
-    assert_eq!(
-        report.started.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
-        ["api", "tools/lint"]
-    );
-    assert_eq!(report.failed.len(), 1);
-    assert_eq!(report.failed[0].0, "web");
+    let accept = recording_rule(Arc::default());
+    let spawner = spawner(codebuild(&[&refuse, &accept]), monorepo_host());
+    let (_, builds) = plan(&spawner, &request()).await;
+    let (response, report) = spawner.handle(&sqs_event(BUILDS_ARN, &builds), None).await;
+    assert!(failed(&response).is_empty(), "done with: started or dead-lettered");
+    assert_eq!(contexts(&report.started), ["api", "tools/lint"]);
+    let dead = spawner.queues.log().dead;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, builds[2].body);
+    assert!(dead[0].1.contains("InvalidInputException"), "{}", dead[0].1);
+    assert_eq!(spawner.alerts.subjects(), ["dockhand NOT STARTED: acme/web @3e8a1f5"]);
+    let email = spawner.alerts.email(0);
     assert!(
-        report.failed[0].1.contains("AccountLimitExceededException"),
-        "{}",
-        report.failed[0].1
+        email.contains("dead-letter queue") && email.contains("InvalidInputException"),
+        "{email}"
     );
-    assert_eq!(refuse_web.num_calls(), 1, "not a retryable error");
+    // The claim is released: a redrive after the fix starts the build.
+    assert_eq!(spawner.ledger.records().len(), 2);
 }
 
 #[tokio::test]
-async fn a_message_that_is_not_a_build_request_fails_loudly() {
+async fn a_message_that_is_not_a_build_request_is_dead_lettered_and_reported() {
     let rule = recording_rule(Arc::default());
-    let err = spawner(&[&rule]).handle(&sns_event("{\"hello\":1}")).await.unwrap_err();
-    assert!(matches!(err, SpawnError::Decode { index: 0, .. }), "{err}");
+    let spawner = spawner(codebuild(&[&rule]), monorepo_host());
+    for (arn, what) in [(REQUESTS_ARN, "BuildRequest"), (BUILDS_ARN, "queued build")] {
+        let (response, report) = spawner
+            .handle(&sqs_event(arn, &[Message::new("m", "{\"hello\":1}")]), None)
+            .await;
+        assert!(failed(&response).is_empty());
+        assert!(
+            report.dead_letters[0].1.contains(&format!("not a {what}")),
+            "{report:?}"
+        );
+    }
     assert_eq!(rule.num_calls(), 0);
-}
-
-#[derive(Clone, Default)]
-struct Alerts(Arc<Mutex<Vec<dockhand_core::notification::PublishRequest>>>);
-
-impl Alerts {
-    /// The email text of the first notification sent.
-    fn first_email(&self) -> String {
-        let sent = self.0.lock().unwrap();
-        let message: serde_json::Value = serde_json::from_str(&sent[0].message).unwrap();
-        message["email"].as_str().unwrap().to_owned()
-    }
-}
-
-impl dockhand_core::ports::NotificationSink for Alerts {
-    async fn send(
-        &self,
-        request: &dockhand_core::notification::PublishRequest,
-    ) -> Result<(), dockhand_core::ports::PortError> {
-        self.0.lock().unwrap().push(request.clone());
-        Ok(())
-    }
+    assert_eq!(spawner.queues.log().dead.len(), 2);
+    assert_eq!(spawner.alerts.sent().len(), 2);
 }
 
 #[tokio::test]
 async fn directories_that_cannot_be_built_are_reported_to_people() {
     let rule = recording_rule(Arc::default());
-    let mut spawner = spawner(&[&rule]);
-    spawner.host.files.push(TreeFile {
+    let mut host = monorepo_host();
+    host.files.push(TreeFile {
         path: "Legacy App/Dockerfile".into(),
         sha: "1".repeat(40),
     });
+    let spawner = spawner(codebuild(&[&rule]), host);
     let mut r = request();
     r.changes.paths.push("Legacy App/Dockerfile".into());
-    let report = spawner
-        .handle(&sns_event(&r.encode_for_sns().unwrap().1))
-        .await
-        .unwrap();
-    assert_eq!(report.started.len(), 3);
+    let (report, builds) = plan(&spawner, &r).await;
+    assert_eq!(builds.len(), 3);
     assert_eq!(report.notified, ["dockhand NOT BUILT: acme/images @3e8a1f5"]);
-    let sent = spawner.alerts.0.lock().unwrap().clone();
+    let sent = spawner.alerts.sent();
     assert_eq!(sent.len(), 1, "one notification for the push, not one per directory");
-    let message: serde_json::Value = serde_json::from_str(&sent[0].message).unwrap();
-    let email = message["email"].as_str().unwrap();
+    let email = spawner.alerts.email(0);
     assert!(
         email.contains("- Legacy App: the image name \"acme/Legacy App\" has uppercase letters"),
         "{email}"
@@ -312,91 +340,127 @@ async fn directories_that_cannot_be_built_are_reported_to_people() {
 #[tokio::test]
 async fn expected_skips_send_nothing() {
     let rule = recording_rule(Arc::default());
-    let spawner = spawner(&[&rule]);
-    let report = spawner
-        .handle(&sns_event(&request().encode_for_sns().unwrap().1))
-        .await
-        .unwrap();
+    let spawner = spawner(codebuild(&[&rule]), monorepo_host());
+    let (report, _) = plan(&spawner, &request()).await;
     assert_eq!(report.skipped.len(), 1);
     assert!(report.notified.is_empty());
-    assert!(spawner.alerts.0.lock().unwrap().is_empty());
+    assert!(spawner.alerts.sent().is_empty());
 }
 
 #[tokio::test]
 async fn a_push_without_a_complete_commit_list_is_compared_on_github() {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let rule = recording_rule(seen);
-    let mut spawner = spawner(&[&rule]);
+    let rule = recording_rule(Arc::default());
+    let mut host = monorepo_host();
     // A forced push: the payload's commits say web, GitHub's comparison says only api.
-    spawner.host.changes = Some(vec![ChangedFile {
+    host.changes = Some(vec![ChangedFile {
         path: "api/requirements.txt".into(),
         previous_path: None,
         removed: false,
     }]);
+    let spawner = spawner(codebuild(&[&rule]), host);
     let mut r = request();
     r.changes.source = ChangeSource::Compare {
         base: "9f2c1b7e4d3a5c6b8e0f1a2d3c4b5a6978e1f0d2".into(),
     };
-    let report = spawner
-        .handle(&sns_event(&r.encode_for_sns().unwrap().1))
-        .await
-        .unwrap();
-    assert_eq!(
-        report.started.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
-        ["api"]
-    );
+    let (_, builds) = plan(&spawner, &r).await;
+    let context = |m: &Message| serde_json::from_str::<QueuedBuild>(&m.body).unwrap().context;
+    assert_eq!(builds.iter().map(context).collect::<Vec<_>>(), ["api"]);
     // A new branch: every image at the commit.
     let mut r = request();
     r.changes = dockhand_core::request::Changes {
         source: ChangeSource::NewRef,
         ..Default::default()
     };
-    let report = spawner
-        .handle(&sns_event(&r.encode_for_sns().unwrap().1))
-        .await
-        .unwrap();
+    let (_, builds) = plan(&spawner, &r).await;
     assert_eq!(
-        report.started.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+        builds.iter().map(context).collect::<Vec<_>>(),
         ["api", "tools/lint", "web"]
     );
 }
 
 #[tokio::test]
-async fn a_rate_limited_github_fails_the_invocation_and_starts_nothing() {
+async fn an_empty_comparison_builds_nothing_and_says_why() {
     let rule = recording_rule(Arc::default());
-    let mut spawner = spawner(&[&rule]);
-    spawner.host.fail_tree = Some(HostError::RateLimited {
-        reset: 1_900_000_000,
+    let mut host = monorepo_host();
+    host.changes = Some(Vec::new());
+    let spawner = spawner(codebuild(&[&rule]), host);
+    let mut r = request();
+    r.changes = dockhand_core::request::Changes {
+        source: ChangeSource::Compare {
+            base: "9f2c1b7e4d3a5c6b8e0f1a2d3c4b5a6978e1f0d2".into(),
+        },
+        ..Default::default()
+    };
+    let (report, builds) = plan(&spawner, &r).await;
+    assert!(builds.is_empty());
+    assert_eq!(report.skipped.len(), 1);
+    assert!(report.skipped[0].1.contains("changes no files"), "{:?}", report.skipped);
+    assert!(spawner.alerts.sent().is_empty(), "nothing for a person to do");
+}
+
+#[tokio::test]
+async fn a_rate_limited_github_makes_the_request_wait_for_the_reset() {
+    let rule = recording_rule(Arc::default());
+    let mut host = monorepo_host();
+    host.fail_tree = Some(HostError::RateLimited {
+        reset: NOW + 1800,
         detail: "API rate limit exceeded for 203.0.113.7".into(),
     });
-    let err = spawner
-        .handle(&sns_event(&request().encode_for_sns().unwrap().1))
-        .await
-        .unwrap_err();
-    let text = err.to_string();
+    let spawner = spawner(codebuild(&[&rule]), host);
+    let body = request().encode_for_sns().unwrap().1;
+    let (response, report) = spawner
+        .handle(&sqs_event(REQUESTS_ARN, &[Message::new("request-1", &body)]), None)
+        .await;
+    assert_eq!(failed(&response), ["request-1"]);
+    // Hidden until just after the reset, half an hour: not Lambda's retries within minutes.
+    assert_eq!(
+        spawner.queues.log().hidden,
+        [(REQUESTS_ARN.to_owned(), "receipt-request-1-1".to_owned(), 1805)]
+    );
     assert!(
-        text.contains("GitHub could not answer: rate limited until 1900000000"),
-        "{text}"
+        report.waiting[0].2.contains("rate limited until"),
+        "{:?}",
+        report.waiting
     );
     assert_eq!(rule.num_calls(), 0);
-    assert!(spawner.alerts.0.lock().unwrap().is_empty(), "retried, not reported yet");
+    assert!(spawner.alerts.sent().is_empty(), "waiting, not reported");
+}
+
+#[tokio::test]
+async fn a_request_github_never_answers_is_dead_lettered_before_its_queue_drops_it() {
+    let rule = recording_rule(Arc::default());
+    let mut host = monorepo_host();
+    host.fail_tree = Some(HostError::Unavailable("502 Bad Gateway".into()));
+    let spawner = spawner(codebuild(&[&rule]), host);
+    let body = request().encode_for_sns().unwrap().1;
+    // Received for the twentieth time, 23 hours and 55 minutes after it was sent.
+    let mut message = Message::new("request-1", &body);
+    message.receive_count = 20;
+    message.sent = NOW - 23 * 3600 - 55 * 60;
+    let (response, report) = spawner.handle(&sqs_event(REQUESTS_ARN, &[message]), None).await;
+    assert!(failed(&response).is_empty(), "done with it: dead-lettered");
+    assert_eq!(spawner.queues.log().dead.len(), 1);
+    assert!(
+        report.dead_letters[0].1.contains("502 Bad Gateway"),
+        "{:?}",
+        report.dead_letters
+    );
+    assert_eq!(spawner.alerts.sent().len(), 1);
+    assert!(spawner.alerts.subjects()[0].starts_with("dockhand GAVE UP: planning the push of acme/images"));
 }
 
 #[tokio::test]
 async fn a_repository_github_does_not_show_is_reported_to_people() {
     let rule = recording_rule(Arc::default());
-    let mut spawner = spawner(&[&rule]);
-    spawner.host.fail_tree = Some(HostError::NotFound(
+    let mut host = monorepo_host();
+    host.fail_tree = Some(HostError::NotFound(
         "GET /repos/acme/images/git/trees/3e8a1f5: 404".into(),
     ));
-    let report = spawner
-        .handle(&sns_event(&request().encode_for_sns().unwrap().1))
-        .await
-        .unwrap();
-    assert!(report.started.is_empty());
+    let spawner = spawner(codebuild(&[&rule]), host);
+    let (report, builds) = plan(&spawner, &request()).await;
+    assert!(builds.is_empty());
     assert_eq!(report.notified, ["dockhand NOT BUILT: acme/images @3e8a1f5"]);
-    let email = spawner.alerts.first_email();
-    let email = email.as_str();
+    let email = spawner.alerts.email(0);
     assert!(
         email.contains("GitHub does not show the files of acme/images") && email.contains("github_token_parameter"),
         "{email}"
@@ -407,19 +471,16 @@ async fn a_repository_github_does_not_show_is_reported_to_people() {
 #[tokio::test]
 async fn an_invalid_repository_file_builds_nothing_and_says_why() {
     let rule = recording_rule(Arc::default());
-    let mut spawner = spawner(&[&rule]);
-    spawner.host.files.push(TreeFile {
+    let mut host = monorepo_host();
+    host.files.push(TreeFile {
         path: ".dockhand.yml".into(),
         sha: "2".repeat(40),
     });
-    spawner.host.repo_config = Some(b"naming: flat\n".to_vec());
-    let report = spawner
-        .handle(&sns_event(&request().encode_for_sns().unwrap().1))
-        .await
-        .unwrap();
-    assert!(report.started.is_empty());
-    let email = spawner.alerts.first_email();
-    let email = email.as_str();
+    host.repo_config = Some(b"naming: flat\n".to_vec());
+    let spawner = spawner(codebuild(&[&rule]), host);
+    let (_, builds) = plan(&spawner, &request()).await;
+    assert!(builds.is_empty());
+    let email = spawner.alerts.email(0);
     assert!(email.contains(".dockhand.yml line 1"), "{email}");
     assert_eq!(rule.num_calls(), 0);
 }
