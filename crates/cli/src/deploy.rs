@@ -59,8 +59,18 @@ pub struct Build {
     /// A CodeBuild image; the architecture's Amazon Linux standard image when absent.
     #[serde(default)]
     pub image: Option<String>,
+    /// The project's concurrent build limit: at most this many run, the rest wait in
+    /// dockhand's builds queue. 0 sets none (builds then queue in CodeBuild, at most five
+    /// times the account's concurrency, each for at most 8 hours).
     #[serde(default = "five")]
     pub concurrent_builds: u32,
+    /// How long a build (or a push) waits for room (or for GitHub) before it is
+    /// dead-lettered and notified.
+    #[serde(default = "default_queue_hours")]
+    pub queue_retention_hours: u32,
+    /// How many spawner invocations start builds at once (2 is Lambda's minimum).
+    #[serde(default = "two")]
+    pub start_concurrency: u32,
     #[serde(default = "thirty")]
     pub log_retention_days: u32,
 }
@@ -71,9 +81,19 @@ impl Default for Build {
             architecture: default_architecture(),
             image: None,
             concurrent_builds: 5,
+            queue_retention_hours: default_queue_hours(),
+            start_concurrency: 2,
             log_retention_days: 30,
         }
     }
+}
+
+fn default_queue_hours() -> u32 {
+    (dockhand_core::retry::RetryPolicy::BUILDS.retention / 3600) as u32
+}
+
+fn two() -> u32 {
+    2
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -213,8 +233,18 @@ impl DeployFile {
         if image.is_empty() || image.len() > 255 || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!("build.image {image:?} is not an image name"));
         }
-        if self.build.concurrent_builds == 0 {
-            return Err("build.concurrent_builds must be at least 1".into());
+        // SQS keeps a message from 1 minute to 14 days; dockhand's waiting starts at an hour.
+        if !(1..=14 * 24).contains(&self.build.queue_retention_hours) {
+            return Err(format!(
+                "build.queue_retention_hours {} is outside 1 to 336 (SQS keeps messages at most 14 days)",
+                self.build.queue_retention_hours
+            ));
+        }
+        if !(2..=1000).contains(&self.build.start_concurrency) {
+            return Err(format!(
+                "build.start_concurrency {} is outside Lambda's 2 to 1000",
+                self.build.start_concurrency
+            ));
         }
         for (what, days) in [
             ("build.log_retention_days", self.build.log_retention_days),
@@ -299,6 +329,11 @@ impl DeployFile {
             ("BuildComputeType", config.compute_type.clone()),
             ("BuildTimeoutMinutes", config.timeout_minutes.to_string()),
             ("ConcurrentBuildLimit", self.build.concurrent_builds.to_string()),
+            (
+                "QueueRetentionSeconds",
+                (u64::from(self.build.queue_retention_hours) * 3600).to_string(),
+            ),
+            ("StartConcurrency", self.build.start_concurrency.to_string()),
             ("BuildLogRetentionDays", self.build.log_retention_days.to_string()),
             ("WebhookSecretParameter", secret_parameter.clone()),
             ("RegistryTokenParameter", token_parameter),
@@ -468,6 +503,10 @@ mod tests {
         assert_eq!(value(&s, "NotifyEmail"), "");
         assert_eq!(value(&s, "NotifyStatuses"), "");
         assert_eq!(value(&s, "ListenerConcurrency"), "5");
+        // A day of waiting for room or for GitHub, two invocations starting builds.
+        assert_eq!(value(&s, "ConcurrentBuildLimit"), "5");
+        assert_eq!(value(&s, "QueueRetentionSeconds"), "86400");
+        assert_eq!(value(&s, "StartConcurrency"), "2");
         assert_eq!(value(&s, "CleanupSchedule"), "cron(0 4 ? * SUN *)");
     }
 
@@ -521,6 +560,14 @@ mod tests {
                 "BROKEN",
             ),
             (
+                r#"{"build":{"queue_retention_hours":0},"config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                "build.queue_retention_hours 0 is outside 1 to 336",
+            ),
+            (
+                r#"{"build":{"start_concurrency":1},"config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                "build.start_concurrency 1 is outside Lambda's 2 to 1000",
+            ),
+            (
                 r#"{"build":{"architecture":"riscv"},"config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
                 "riscv",
             ),
@@ -564,7 +611,7 @@ mod tests {
         settings(EXAMPLE).unwrap().write(&dir).unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("stack")).unwrap(), "dockhand");
         let parameters = std::fs::read_to_string(dir.join("parameters")).unwrap();
-        assert_eq!(parameters.lines().count(), 22);
+        assert_eq!(parameters.lines().count(), 24);
         assert!(parameters.lines().all(|l| l.split_once('=').is_some()));
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -12,6 +12,7 @@ pub fn run(workspace: &Path) -> Result<(), String> {
         dir: workspace.join(".work/local"),
         registry_token: password.clone(),
         registry_password: password,
+        limits: dockhand_local::hub::Limits::default(),
         say: say.clone(),
     })?;
     let before = stack.repo.head();
@@ -69,7 +70,8 @@ pub fn run(workspace: &Path) -> Result<(), String> {
     println!("   cleanup answered {cleanup}");
 
     let failed: Vec<_> = builds.iter().filter(|b| b.status != "SUCCEEDED").collect();
-    let dead = stack.hub.dead_letters();
+    let mut dead: Vec<String> = stack.hub.dead_letters();
+    dead.extend(stack.dead_letters()?.into_iter().map(|(_, reason)| reason));
     println!(
         "\n== {} builds, {} failed, {pushed} image tags pushed, {} notifications, {} dead letters; stopping everything",
         builds.len(),

@@ -124,7 +124,11 @@ impl Repo {
             }
         }
         run("git add", git(&self.work).args(["add", "--all"]))?;
-        run("git commit", git(&self.work).args(["commit", "--quiet", "-m", message]))?;
+        // An empty commit too: GitHub delivers a push of one like any other.
+        run(
+            "git commit",
+            git(&self.work).args(["commit", "--quiet", "--allow-empty", "-m", message]),
+        )?;
         run("git push", git(&self.work).args(["push", "--quiet", "origin", BRANCH]))?;
         Ok(self.head())
     }

@@ -1,18 +1,26 @@
 //! The one local HTTP endpoint that stands in for what AWS does between the functions:
 //!
-//! - SNS's HTTP deliveries: build-requests become asynchronous invocations of the spawner
-//!   (two retries, then a dead letter, as the stack configures Lambda); build-results are
-//!   kept and printed as a subscriber would receive them.
+//! - SNS's HTTP deliveries of build-results, kept and printed as a subscriber would
+//!   receive them (build-requests reach the spawner through SQS: [`crate::queues`]).
 //! - The CodeBuild API the spawner and the cleanup call (`AWS_ENDPOINT_URL_CODEBUILD`):
-//!   StartBuild with idempotency tokens, ListBuildsForProject, BatchGetBuilds and
-//!   BatchDeleteBuilds. A started build runs the very buildspec it was given with the
-//!   local runner, and its state changes go to the notifier as EventBridge would send them.
+//!   StartBuild with idempotency tokens and CodeBuild's concurrency rules,
+//!   ListBuildsForProject, BatchGetBuilds and BatchDeleteBuilds. A started build runs the
+//!   very buildspec it was given with the local runner, and its state changes go to the
+//!   notifier as EventBridge would send them.
+//!
+//! Concurrency, as https://docs.aws.amazon.com/codebuild/latest/userguide/builds-working.html
+//! documents it: with a project concurrent build limit, StartBuild "returns an error" once
+//! that many builds run (the error StartBuild documents for limits is
+//! `AccountLimitExceededException`); without one, builds beyond the account's concurrency
+//! wait in a queue of at most five times that concurrency, and StartBuild answers
+//! `AccountLimitExceededException` ("Cannot have more than N builds in queue for the
+//! account", as AWS words it) when the queue is full. A project limit above the account's
+//! concurrency is refused, as CreateProject refuses it.
 
 use crate::lambda::Functions;
 use crate::strings;
 use dockhand_runner::{BuildSettings, BuildStatus, Buildspec, EnvironmentVariable};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -22,9 +30,44 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// ListBuildsForProject answers at most this many ids per page.
 const LIST_PAGE: usize = 100;
-/// Lambda's asynchronous invocation: the first attempt and two retries (the stack's
-/// MaximumRetryAttempts), then the dead-letter queue.
+/// EventBridge's asynchronous invocation of the notifier: the first attempt and two retries
+/// (the stack's MaximumRetryAttempts), then the dead-letter queue.
 const ASYNC_ATTEMPTS: usize = 3;
+
+/// CodeBuild's concurrency for local mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The project's concurrent build limit; `None` for none (builds queue instead).
+    pub project: Option<usize>,
+    /// The account's concurrently running builds.
+    pub account: usize,
+}
+
+impl Default for Limits {
+    /// The stack's default project limit, on an account that runs that many.
+    fn default() -> Self {
+        Limits {
+            project: Some(5),
+            account: 5,
+        }
+    }
+}
+
+impl Limits {
+    pub fn check(&self) -> Result<(), String> {
+        if self.account == 0 {
+            return Err("the account concurrency must be at least 1".into());
+        }
+        match self.project {
+            Some(0) => Err("the project concurrency must be at least 1".into()),
+            Some(p) if p > self.account => Err(format!(
+                "Project-level concurrent build limit cannot exceed the account-level concurrent build limit of {} (CodeBuild's own check)",
+                self.account
+            )),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// One build, as CodeBuild keeps it.
 #[derive(Debug, Clone)]
@@ -37,6 +80,8 @@ pub struct BuildRecord {
     /// The StartBuild request as received.
     pub request: Value,
     pub status: String,
+    /// False while it waits in CodeBuild's queue for the account's concurrency.
+    pub running: bool,
     pub start: f64,
     pub end: Option<f64>,
     pub complete: bool,
@@ -65,7 +110,16 @@ impl BuildRecord {
             "startTime": self.start,
             "buildStatus": self.status,
             "buildComplete": self.complete,
-            "currentPhase": if self.complete { "COMPLETED" } else { "BUILD" },
+            "currentPhase": if self.complete { "COMPLETED" } else if self.running { "BUILD" } else { "QUEUED" },
+            // What BatchGetBuilds answers of a build's environment: type, image and compute
+            // type are always there (the SDK refuses a ProjectEnvironment without them).
+            "environment": {
+                "type": "LINUX_CONTAINER",
+                "image": "dockhand-local",
+                "computeType": self.request["computeTypeOverride"].as_str().unwrap_or("BUILD_GENERAL1_SMALL"),
+                "privilegedMode": self.request["privilegedModeOverride"].as_bool().unwrap_or(false),
+                "environmentVariables": self.request["environmentVariablesOverride"],
+            },
         });
         if let Some(end) = self.end {
             build["endTime"] = json!(end);
@@ -85,10 +139,14 @@ pub struct Delivered {
 pub struct State {
     pub builds: Vec<BuildRecord>,
     pub notifications: Vec<Delivered>,
-    /// Events that failed every attempt, with the last error.
+    /// Notifier invocations that failed every attempt (EventBridge's dead letters).
     pub dead_letters: Vec<String>,
-    pub spawner_invocations: usize,
-    /// Work accepted and not yet finished: deliveries to invoke, builds to run.
+    /// StartBuild calls answered AccountLimitExceededException.
+    pub refused_for_capacity: usize,
+    /// The most builds that ran at once.
+    pub peak_running: usize,
+    pub limits: Limits,
+    /// Builds accepted and not yet finished.
     busy: usize,
 }
 
@@ -115,7 +173,6 @@ pub struct Hub {
     pub port: u16,
     server: Arc<tiny_http::Server>,
     threads: Vec<std::thread::JoinHandle<()>>,
-    deliveries: Option<Sender<Value>>,
     builds: Option<Sender<String>>,
 }
 
@@ -135,30 +192,36 @@ impl Hub {
         (server, port): (tiny_http::Server, u16),
         functions: Arc<Functions>,
         environment: BuildEnvironment,
+        limits: Limits,
         say: Say,
     ) -> Hub {
         let server = Arc::new(server);
-        let state = Arc::new(Mutex::new(State::default()));
-        let (delivery_tx, delivery_rx) = channel::<Value>();
+        let state = Arc::new(Mutex::new(State {
+            limits,
+            ..State::default()
+        }));
         let (build_tx, build_rx) = channel::<String>();
+        let build_rx = Arc::new(Mutex::new(build_rx));
+        let environment = Arc::new(environment);
         let mut threads = Vec::new();
         {
             let (server, state, say) = (server.clone(), state.clone(), say.clone());
-            let (delivery_tx, build_tx) = (delivery_tx.clone(), build_tx.clone());
+            let build_tx = build_tx.clone();
             threads.push(std::thread::spawn(move || {
-                serve(&server, &state, &delivery_tx, &build_tx, &say);
+                serve(&server, &state, &build_tx, &say);
             }));
         }
-        {
-            let (state, say, functions) = (state.clone(), say.clone(), functions.clone());
+        // As many builders as builds may run at once: the account's concurrency.
+        for _ in 0..limits.account {
+            let (state, say, functions, environment, queue) = (
+                state.clone(),
+                say.clone(),
+                functions.clone(),
+                environment.clone(),
+                build_rx.clone(),
+            );
             threads.push(std::thread::spawn(move || {
-                invoke_spawner(delivery_rx, &functions, &state, &say);
-            }));
-        }
-        {
-            let state = state.clone();
-            threads.push(std::thread::spawn(move || {
-                run_builds(build_rx, &functions, &environment, &state, &say);
+                run_builds(&queue, &functions, &environment, &state, &say);
             }));
         }
         Hub {
@@ -166,34 +229,17 @@ impl Hub {
             port,
             server,
             threads,
-            deliveries: Some(delivery_tx),
             builds: Some(build_tx),
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+    /// Builds accepted and not finished.
+    pub fn busy(&self) -> usize {
+        self.state.lock().expect("state").busy
     }
 
-    /// Waits until every delivery has been handled and every build has finished.
-    pub fn wait_idle(&self, timeout: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        // SNS may deliver after Publish returns: idle means idle for a while.
-        let mut idle_since: Option<Instant> = None;
-        loop {
-            if self.state.lock().expect("state").busy == 0 {
-                let since = *idle_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= Duration::from_millis(1500) {
-                    return Ok(());
-                }
-            } else {
-                idle_since = None;
-            }
-            if Instant::now() > deadline {
-                return Err(format!("the pipeline was still busy after {} s", timeout.as_secs()));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     pub fn builds(&self) -> Vec<BuildRecord> {
@@ -211,7 +257,6 @@ impl Hub {
 
 impl Drop for Hub {
     fn drop(&mut self) {
-        self.deliveries.take();
         self.builds.take();
         self.server.unblock();
         for t in self.threads.drain(..) {
@@ -227,13 +272,7 @@ fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn serve(
-    server: &tiny_http::Server,
-    state: &Mutex<State>,
-    deliveries: &Sender<Value>,
-    builds: &Sender<String>,
-    say: &Say,
-) {
+fn serve(server: &tiny_http::Server, state: &Mutex<State>, builds: &Sender<String>, say: &Say) {
     for mut request in server.incoming_requests() {
         let mut body = String::new();
         let _ = request.as_reader().read_to_string(&mut body);
@@ -244,10 +283,6 @@ fn serve(
             .map(|h| h.value.as_str().to_owned());
         let url = request.url().to_owned();
         let (status, answer) = match (url.as_str(), target) {
-            ("/sns/build-requests", _) => sns_delivery(&body, |event| {
-                state.lock().expect("state").busy += 1;
-                let _ = deliveries.send(event);
-            }),
             ("/sns/build-results", _) => sns_delivery(&body, |event| {
                 let sns = &event["Records"][0]["Sns"];
                 let delivered = Delivered {
@@ -336,6 +371,35 @@ fn codebuild(operation: &str, body: &str, state: &Mutex<State>, builds: &Sender<
                 ));
                 return (200, json!({ "build": earlier.to_json() }));
             }
+            let limits = state.limits;
+            let active = |b: &&BuildRecord| !b.complete;
+            let project_active = state
+                .builds
+                .iter()
+                .filter(active)
+                .filter(|b| b.project == project)
+                .count();
+            let running = state.builds.iter().filter(active).filter(|b| b.running).count();
+            let queued = state.builds.iter().filter(active).filter(|b| !b.running).count();
+            if let Some(limit) = limits.project
+                && project_active >= limit
+            {
+                state.refused_for_capacity += 1;
+                return client_error(
+                    "AccountLimitExceededException",
+                    &format!("Cannot have more than {limit} active builds for the project {project}"),
+                );
+            }
+            if running >= limits.account && queued >= 5 * limits.account {
+                state.refused_for_capacity += 1;
+                return client_error(
+                    "AccountLimitExceededException",
+                    &format!(
+                        "Cannot have more than {} builds in queue for the account",
+                        5 * limits.account
+                    ),
+                );
+            }
             let number = state.builds.iter().filter(|b| b.project == project).count() as u64 + 1;
             let uuid = dockhand_runner::random_uuid();
             let id = format!("{project}:{uuid}");
@@ -347,6 +411,7 @@ fn codebuild(operation: &str, body: &str, state: &Mutex<State>, builds: &Sender<
                 token,
                 request: input,
                 status: "IN_PROGRESS".into(),
+                running: false,
                 start: now(),
                 end: None,
                 complete: false,
@@ -428,49 +493,28 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("   | {l}")).collect::<Vec<_>>().join("\n")
 }
 
-/// Lambda's asynchronous invocation of the spawner for each build request.
-fn invoke_spawner(deliveries: Receiver<Value>, functions: &Functions, state: &Mutex<State>, say: &Say) {
-    for event in deliveries {
-        let payload = event.to_string();
-        let mut last_error = String::new();
-        let mut done = false;
-        for attempt in 1..=ASYNC_ATTEMPTS {
-            state.lock().expect("state").spawner_invocations += 1;
-            match functions.invoke("spawner", payload.as_bytes()) {
-                Ok(_) => {
-                    done = true;
-                    break;
-                }
-                Err(e) => {
-                    say(&format!("== spawner attempt {attempt} of {ASYNC_ATTEMPTS} failed: {e}"));
-                    last_error = e;
-                }
-            }
-        }
-        let mut state = state.lock().expect("state");
-        if !done {
-            say(&format!(
-                "== dead letter: the build request could not be spawned: {last_error}"
-            ));
-            state.dead_letters.push(format!("spawner: {last_error}"));
-        }
-        state.busy -= 1;
-    }
-}
-
-/// CodeBuild itself: runs each started build with the local runner, one at a time (the
-/// project's concurrency limit, here 1), and sends its state changes to the notifier.
+/// CodeBuild itself: one builder of the account's concurrency. Takes the oldest build
+/// waiting, runs it with the local runner, and sends its state changes to the notifier.
 fn run_builds(
-    queue: Receiver<String>,
+    queue: &Mutex<Receiver<String>>,
     functions: &Functions,
     environment: &BuildEnvironment,
     state: &Mutex<State>,
     say: &Say,
 ) {
-    let mut waiting: VecDeque<String> = VecDeque::new();
-    while let Some(id) = waiting.pop_front().or_else(|| queue.recv().ok()) {
-        let Some(record) = state.lock().expect("state").builds.iter().find(|b| b.id == id).cloned() else {
-            continue;
+    loop {
+        let next = queue.lock().expect("queue").recv();
+        let Ok(id) = next else { return };
+        let record = {
+            let mut state = state.lock().expect("state");
+            let Some(b) = state.builds.iter_mut().find(|b| b.id == id) else {
+                continue;
+            };
+            b.running = true;
+            let record = b.clone();
+            let running = state.builds.iter().filter(|b| b.running && !b.complete).count();
+            state.peak_running = state.peak_running.max(running);
+            record
         };
         let (status, log, failed_phase) = run_one(&record, functions, environment, state, say);
         let mut state = state.lock().expect("state");
@@ -478,6 +522,7 @@ fn run_builds(
             b.status = status;
             b.end = Some(now());
             b.complete = true;
+            b.running = false;
             b.log = log;
             b.failed_phase = failed_phase;
         }

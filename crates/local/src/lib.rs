@@ -2,18 +2,22 @@
 //!
 //! ```text
 //! signed push ─HTTP─▶ listener (Lambda emulator) ─Publish─▶ moto SNS build-requests
-//!   ─HTTP delivery─▶ hub ─async invoke─▶ spawner ─StartBuild─▶ hub (CodeBuild API)
-//!                                         └─REST─▶ GitHub stand-in (trees, compare, contents)
+//!   ─▶ moto SQS requests queue ─event source mapping─▶ spawner (plan)
+//!         └─REST─▶ GitHub stand-in (trees, compare, contents)
+//!   ─▶ moto SQS builds queue ─event source mapping─▶ spawner (start) ─▶ moto DynamoDB ledger
+//!         ─StartBuild─▶ hub (CodeBuild API, its concurrency limits)
 //!   ─▶ local runner: the rendered buildspec, git clone from the local git server,
 //!      docker/podman build, push to the local registry (htpasswd)
 //!   ─state changes─▶ notifier ─Publish─▶ moto SNS build-results ─HTTP─▶ hub (printed)
 //! ```
 //!
 //! The functions are the workspace's own binaries, unchanged; only endpoints differ:
-//! `AWS_ENDPOINT_URL` points the SDK at moto (SNS, SSM), `AWS_ENDPOINT_URL_CODEBUILD`
-//! at the hub and `GITHUB_API_URL` at a GitHub stand-in that answers from the local
-//! repository. The buildspec is the one the spawner renders for a `registry`-type
-//! deployment, and the registry token is a SecureString in moto's SSM.
+//! `AWS_ENDPOINT_URL` points the SDK at moto (SNS, SQS, DynamoDB, SSM),
+//! `AWS_ENDPOINT_URL_CODEBUILD` at the hub and `GITHUB_API_URL` at a GitHub stand-in that
+//! answers from the local repository. The buildspec is the one the spawner renders for a
+//! `registry`-type deployment, and the registry token is a SecureString in moto's SSM.
+//! The spawner's retry delays are scaled down (seconds, not minutes); everything else is
+//! the stack's.
 
 pub mod engine;
 pub mod github;
@@ -21,10 +25,11 @@ pub mod gitrepo;
 pub mod hub;
 pub mod lambda;
 pub mod process;
+pub mod queues;
 pub mod registry;
 
 use dockhand_core::signature;
-use hub::{BuildEnvironment, Hub, Say};
+use hub::{BuildEnvironment, Hub, Limits, Say};
 use lambda::{Functions, HttpAnswer};
 use process::Service;
 use std::path::{Path, PathBuf};
@@ -45,12 +50,16 @@ pub struct Options {
     pub registry_password: String,
     /// The token the builds log in with (the registry password, unless testing a wrong one).
     pub registry_token: String,
+    /// CodeBuild's concurrency.
+    pub limits: Limits,
     pub say: Say,
 }
 
 /// Everything local mode started; dropping it stops all of it.
 pub struct Stack {
-    // Field order is drop order: the hub's threads stop before the functions they call.
+    // Field order is drop order: the pollers and the hub's threads stop before the
+    // functions they call.
+    pub pollers: queues::Pollers,
     pub hub: Hub,
     pub functions: Arc<Functions>,
     pub github: github::FakeGitHub,
@@ -61,8 +70,21 @@ pub struct Stack {
     pub webhook_secret: String,
     pub engine: String,
     pub config: String,
+    pub queues: QueueUrls,
+    pub ledger_table: String,
+    sdk: aws_config::SdkConfig,
     // Last: removed after everything that writes there has stopped.
     _files: Files,
+}
+
+/// The local queues.
+#[derive(Debug, Clone)]
+pub struct QueueUrls {
+    pub requests: String,
+    pub builds: String,
+    pub builds_arn: String,
+    pub requests_arn: String,
+    pub dead_letters: String,
 }
 
 /// Local mode's directory, removed when the stack stops.
@@ -76,6 +98,7 @@ impl Drop for Files {
 
 impl Stack {
     pub fn start(options: Options) -> Result<Stack, String> {
+        options.limits.check()?;
         process::stop_everything_on_interrupt();
         let say = options.say.clone();
         let dir = options.dir.clone();
@@ -96,7 +119,7 @@ impl Stack {
         let cargo_lambda = tool("cargo-lambda", "run 'make demo' or 'make deps', which install it")?;
         let aws_cli = tool("aws", "run 'make demo' or 'make deps', which install it")?;
 
-        say("== starting moto (SNS, SSM), the registry, the git server");
+        say("== starting moto (SNS, SQS, DynamoDB, SSM), the registry, the git server");
         let moto_port = process::free_port();
         let mut command = std::process::Command::new(&moto_server);
         command.args(["-H", "127.0.0.1", "-p", &moto_port.to_string()]);
@@ -152,6 +175,15 @@ impl Stack {
         let sdk = runtime.block_on(sdk_config(&moto_endpoint));
         let sns = aws_sdk_sns::Client::new(&sdk);
         let ssm = aws_sdk_ssm::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queues = runtime.block_on(create_queues(&sqs))?;
+        let ledger_table = "dockhand-local-builds".to_owned();
+        runtime
+            .block_on(dockhand_aws::dynamodb::create_table(
+                &aws_sdk_dynamodb::Client::new(&sdk),
+                &ledger_table,
+            ))
+            .map_err(|e| format!("moto: {e}"))?;
         let (requests_topic, results_topic) = runtime.block_on(async {
             let topic = |name: &'static str| {
                 let sns = sns.clone();
@@ -189,6 +221,15 @@ impl Stack {
                 ("BUILD_REQUESTS_TOPIC_ARN".into(), requests_topic.clone()),
                 ("WEBHOOK_SECRET_PARAMETER".into(), SECRET_PARAMETER.into()),
                 ("RESULTS_TOPIC_ARN".into(), results_topic.clone()),
+                ("BUILDS_QUEUE_ARN".into(), queues.builds_arn.clone()),
+                ("BUILDS_QUEUE_URL".into(), queues.builds.clone()),
+                ("DEAD_LETTER_QUEUE_URL".into(), queues.dead_letters.clone()),
+                ("LEDGER_TABLE".into(), ledger_table.clone()),
+                // The stack's delays are minutes; here they are seconds.
+                ("BUILDS_RETRY_BASE_SECONDS".into(), "1".into()),
+                ("BUILDS_RETRY_CAP_SECONDS".into(), "4".into()),
+                ("REQUESTS_RETRY_BASE_SECONDS".into(), "1".into()),
+                ("REQUESTS_RETRY_CAP_SECONDS".into(), "4".into()),
                 ("RETENTION_DAYS".into(), "7".into()),
                 ("RUST_LOG".into(), "info".into()),
                 ("GITHUB_API_URL".into(), github.url()),
@@ -248,23 +289,57 @@ impl Stack {
                     })
             }),
         };
-        let hub = Hub::start(server, functions.clone(), environment, say.clone());
+        let hub = Hub::start(server, functions.clone(), environment, options.limits, say.clone());
         runtime.block_on(async {
-            for (topic, path) in [
-                (&requests_topic, "/sns/build-requests"),
-                (&results_topic, "/sns/build-results"),
-            ] {
-                sns.subscribe()
-                    .topic_arn(topic)
-                    .protocol("http")
-                    .endpoint(hub.url(path))
-                    .send()
-                    .await
-                    .map_err(|e| format!("moto Subscribe {topic}: {e}"))?;
-            }
+            sns.subscribe()
+                .topic_arn(&results_topic)
+                .protocol("http")
+                .endpoint(hub.url("/sns/build-results"))
+                .send()
+                .await
+                .map_err(|e| format!("moto Subscribe {results_topic}: {e}"))?;
+            // As the stack subscribes the requests queue: the raw request, no SNS envelope.
+            sns.subscribe()
+                .topic_arn(&requests_topic)
+                .protocol("sqs")
+                .endpoint(&queues.requests_arn)
+                .attributes("RawMessageDelivery", "true")
+                .send()
+                .await
+                .map_err(|e| format!("moto Subscribe {requests_topic}: {e}"))?;
             Ok::<_, String>(())
         })?;
+        // The stack's event source mappings: one request, or ten builds, per invocation.
+        let pollers = queues::Pollers::start(
+            &[
+                queues::Mapping {
+                    queue_url: queues.requests.clone(),
+                    queue_arn: queues.requests_arn.clone(),
+                    function: "spawner".into(),
+                    batch_size: 1,
+                    maximum_concurrency: 2,
+                },
+                queues::Mapping {
+                    queue_url: queues.builds.clone(),
+                    queue_arn: queues.builds_arn.clone(),
+                    function: "spawner".into(),
+                    batch_size: 10,
+                    maximum_concurrency: 2,
+                },
+            ],
+            &sdk,
+            functions.clone(),
+        );
+        say(&format!(
+            "   CodeBuild concurrency: {} per project, {} for the account",
+            options.limits.project.map_or("no limit".to_owned(), |p| p.to_string()),
+            options.limits.account
+        ));
         Ok(Stack {
+            pollers,
+            queues,
+            ledger_table,
+            sdk,
             hub,
             functions,
             github,
@@ -315,8 +390,94 @@ impl Stack {
         self.functions.invoke("cleanup", event.to_string().as_bytes())
     }
 
+    /// Waits until no build runs or waits, no batch is being handled and the queues are
+    /// empty (hidden and delayed messages included), for a while: SQS answers its
+    /// counts approximately.
     pub fn wait_idle(&self) -> Result<(), String> {
-        self.hub.wait_idle(Duration::from_secs(600))
+        let timeout = Duration::from_secs(900);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let deadline = std::time::Instant::now() + timeout;
+        let mut idle_since: Option<std::time::Instant> = None;
+        loop {
+            let busy = self.hub.busy() > 0
+                || self.pollers.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0
+                || queues::queue_depth(&runtime, &sqs, &self.queues.requests)? > 0
+                || queues::queue_depth(&runtime, &sqs, &self.queues.builds)? > 0;
+            if busy {
+                idle_since = None;
+            } else if idle_since.get_or_insert_with(std::time::Instant::now).elapsed() >= Duration::from_millis(1500) {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("the pipeline was still busy after {} s", timeout.as_secs()));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The messages in the dead-letter queue: (body, reason), read without removing them
+    /// (each becomes visible again after a second).
+    pub fn dead_letters(&self) -> Result<Vec<(String, String)>, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let mut seen: Vec<(String, String, String)> = Vec::new();
+        // Receive until a pass finds nothing new; each message is left visible again soon.
+        for _ in 0..20 {
+            let out = runtime
+                .block_on(
+                    sqs.receive_message()
+                        .queue_url(&self.queues.dead_letters)
+                        .max_number_of_messages(10)
+                        .visibility_timeout(1)
+                        .message_attribute_names("All")
+                        .send(),
+                )
+                .map_err(|e| format!("SQS ReceiveMessage: {e}"))?;
+            let messages = out.messages.unwrap_or_default();
+            let before = seen.len();
+            for m in messages {
+                let id = m.message_id().unwrap_or_default().to_owned();
+                if seen.iter().any(|(i, _, _)| *i == id) {
+                    continue;
+                }
+                let reason = m
+                    .message_attributes()
+                    .and_then(|a| a.get("dockhand-reason"))
+                    .and_then(|v| v.string_value())
+                    .unwrap_or("moved by the redrive policy")
+                    .to_owned();
+                seen.push((id, m.body().unwrap_or_default().to_owned(), reason));
+            }
+            if seen.len() == before {
+                break;
+            }
+        }
+        Ok(seen.into_iter().map(|(_, body, reason)| (body, reason)).collect())
+    }
+
+    /// Sends `body` to the requests queue as a dead-letter redrive would.
+    pub fn redrive_request(&self, body: &str) -> Result<(), String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        runtime
+            .block_on(
+                sqs.send_message()
+                    .queue_url(&self.queues.requests)
+                    .message_body(body)
+                    .send(),
+            )
+            .map_err(|e| format!("SQS SendMessage: {e}"))?;
+        Ok(())
     }
 
     /// Everything the functions logged.
@@ -327,6 +488,57 @@ impl Stack {
     pub fn dir(&self) -> &Path {
         &self._files.0
     }
+}
+
+/// The stack's queues: requests and builds, each with the redrive policy to the one
+/// dead-letter queue.
+async fn create_queues(sqs: &aws_sdk_sqs::Client) -> Result<QueueUrls, String> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let create = |name: &'static str, redrive: Option<String>| {
+        let sqs = sqs.clone();
+        async move {
+            let mut request = sqs
+                .create_queue()
+                .queue_name(name)
+                .attributes(A::VisibilityTimeout, "30")
+                .attributes(A::MessageRetentionPeriod, "86400");
+            if let Some(target) = redrive {
+                request = request.attributes(
+                    A::RedrivePolicy,
+                    serde_json::json!({ "deadLetterTargetArn": target, "maxReceiveCount": dockhand_core::retry::MAX_RECEIVES })
+                        .to_string(),
+                );
+            }
+            let url = request
+                .send()
+                .await
+                .map_err(|e| format!("moto CreateQueue {name}: {e}"))?
+                .queue_url()
+                .unwrap_or_default()
+                .to_owned();
+            let arn = sqs
+                .get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(A::QueueArn)
+                .send()
+                .await
+                .map_err(|e| format!("moto GetQueueAttributes {name}: {e}"))?
+                .attributes()
+                .and_then(|a| a.get(&A::QueueArn).cloned())
+                .unwrap_or_default();
+            Ok::<_, String>((url, arn))
+        }
+    };
+    let (dead_letters, dead_arn) = create("dockhand-local-dead-letters", None).await?;
+    let (requests, requests_arn) = create("dockhand-local-build-requests", Some(dead_arn.clone())).await?;
+    let (builds, builds_arn) = create("dockhand-local-builds", Some(dead_arn)).await?;
+    Ok(QueueUrls {
+        requests,
+        requests_arn,
+        builds,
+        builds_arn,
+        dead_letters,
+    })
 }
 
 async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {

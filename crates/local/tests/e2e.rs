@@ -6,7 +6,7 @@
 //! Debian's podman, docker-registry and apache2-utils.
 
 use dockhand_local::gitrepo::SAMPLE;
-use dockhand_local::hub::Say;
+use dockhand_local::hub::{Limits, Say};
 use dockhand_local::{Options, Stack, process};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,7 @@ struct Run {
     said: Arc<Mutex<String>>,
 }
 
-fn start(name: &str, password: &str, token: &str) -> Run {
+fn start(name: &str, password: &str, token: &str, limits: Limits) -> Run {
     let said = Arc::new(Mutex::new(String::new()));
     let sink = said.clone();
     let say: Say = Arc::new(move |line: &str| {
@@ -38,6 +38,7 @@ fn start(name: &str, password: &str, token: &str) -> Run {
         dir,
         registry_password: password.into(),
         registry_token: token.into(),
+        limits,
         say,
     })
     .unwrap_or_else(|e| panic!("local mode did not start: {e}"));
@@ -49,16 +50,17 @@ fn tags(stack: &Stack, repository: &str) -> Vec<String> {
 }
 
 /// One test, run in sequence: each stack takes both cores while it builds, and the last
-/// check is that nothing either stack started is still running.
+/// check is that nothing any stack started is still running.
 #[test]
 fn end_to_end() {
     the_whole_pipeline();
+    twelve_images_two_at_a_time_each_started_once();
     a_wrong_registry_password_fails_the_build_and_is_never_logged();
     assert!(process::running_groups().is_empty(), "{:?}", process::running_groups());
 }
 
 fn the_whole_pipeline() {
-    let run = start("main", "correct-horse", "correct-horse");
+    let run = start("main", "correct-horse", "correct-horse", Limits::default());
     let stack = &run.stack;
 
     // A first push of three images, one nested: each is built and pushed with exactly its tags.
@@ -90,17 +92,13 @@ fn the_whole_pipeline() {
     assert_eq!(notes.len(), 3, "{notes:#?}");
     assert!(notes.iter().all(|n| n.subject.contains("SUCCEEDED")), "{notes:#?}");
 
-    // A redelivery of the same delivery starts nothing new: the idempotency tokens match.
+    // A redelivery of the same delivery starts nothing new: each build's record says it
+    // was started, and StartBuild is not called again.
     let answer = stack.deliver(&c0, &c1, "delivery-1", None).unwrap();
     assert_eq!(answer.status, 202);
     stack.wait_idle().unwrap();
     assert_eq!(stack.hub.builds().len(), 3);
-    assert!(
-        run.said
-            .lock()
-            .unwrap()
-            .contains("StartBuild repeated with the same token")
-    );
+    assert_eq!(stack.functions_log().matches("already started").count(), 3);
 
     // A bad signature is refused before anything happens.
     let answer = stack
@@ -156,20 +154,131 @@ fn the_whole_pipeline() {
     assert_eq!(tags(stack, "acme/hello"), [sha1.to_owned(), "latest".to_owned()]);
     assert!(hello.log.contains("not pushing"), "{}", hello.log);
 
+    // An empty commit changes nothing: GitHub's comparison is empty, and nothing is built.
+    let c4 = stack.repo.commit("an empty commit", &[]).unwrap();
+    assert_eq!(stack.deliver(&c3, &c4, "delivery-4", None).unwrap().status, 202);
+    stack.wait_idle().unwrap();
+    assert_eq!(stack.hub.builds().len(), 5);
+    assert!(stack.functions_log().contains("this push changes no files"));
+
+    // A late build of an older commit pushes its own SHA tag, and leaves `latest` where the
+    // newer commit put it.
+    let c5 = stack
+        .repo
+        .commit("web: five", &[("web/index.html", Some("<h1>five</h1>\n"))])
+        .unwrap();
+    let c6 = stack
+        .repo
+        .commit("web: six", &[("web/index.html", Some("<h1>six</h1>\n"))])
+        .unwrap();
+    assert_eq!(stack.deliver(&c5, &c6, "delivery-6", None).unwrap().status, 202);
+    stack.wait_idle().unwrap();
+    assert_eq!(stack.deliver(&c4, &c5, "delivery-5", None).unwrap().status, 202);
+    stack.wait_idle().unwrap();
+    let builds = stack.hub.builds();
+    assert_eq!(builds.len(), 7);
+    let late = &builds[6];
+    assert_eq!(late.env("SOURCE_COMMIT").as_deref(), Some(c5.as_str()));
+    assert_eq!(late.status, "SUCCEEDED", "{}", late.log);
+    assert!(late.log.contains("dockhand: not moving"), "{}", late.log);
+    let latest = stack.registry.digest("acme/web", "latest").unwrap();
+    assert_eq!(latest, stack.registry.digest("acme/web", &c6[..7]).unwrap());
+    assert_ne!(latest, stack.registry.digest("acme/web", &c5[..7]).unwrap());
+
     // The weekly cleanup sees every build and keeps them all (none is a week old).
     let cleanup = stack.cleanup().unwrap();
-    assert!(stack.functions_log().contains("examined 5, deleted 0"), "{cleanup}");
+    assert!(stack.functions_log().contains("examined 7, deleted 0"), "{cleanup}");
     assert!(stack.hub.dead_letters().is_empty());
+    assert_eq!(stack.dead_letters().unwrap(), []);
 
     let dir = stack.dir().to_owned();
     drop(run);
     assert!(!dir.exists(), "local mode's files were left in {}", dir.display());
 }
 
+/// A new branch of twelve images on a project that runs two builds at a time: CodeBuild
+/// refuses the rest until there is room, they wait in the builds queue, and every image is
+/// pushed once, with its tags, and nothing is dead-lettered. A redelivery under a new
+/// delivery id and a redrive of the request start nothing.
+fn twelve_images_two_at_a_time_each_started_once() {
+    let run = start(
+        "twelve",
+        "correct-horse",
+        "correct-horse",
+        Limits {
+            project: Some(2),
+            account: 2,
+        },
+    );
+    let stack = &run.stack;
+    let names: Vec<String> = (1..=12).map(|i| format!("img{i:02}")).collect();
+    let files: Vec<(String, String)> = names
+        .iter()
+        .flat_map(|n| {
+            [
+                (
+                    format!("{n}/Dockerfile"),
+                    "FROM scratch\nCOPY id.txt /id.txt\n".to_owned(),
+                ),
+                (format!("{n}/id.txt"), format!("{n}\n")),
+            ]
+        })
+        .collect();
+    let changes: Vec<(&str, Option<&str>)> = files.iter().map(|(p, c)| (p.as_str(), Some(c.as_str()))).collect();
+    let c0 = stack.repo.head();
+    let c1 = stack.repo.commit("twelve images", &changes).unwrap();
+    assert_eq!(stack.deliver(&c0, &c1, "twelve-1", None).unwrap().status, 202);
+    stack.wait_idle().unwrap();
+
+    let builds = stack.hub.builds();
+    let mut contexts: Vec<String> = builds.iter().map(|b| b.env("BUILD_CONTEXT").unwrap()).collect();
+    contexts.sort();
+    assert_eq!(contexts, names, "each image built exactly once");
+    for b in &builds {
+        assert_eq!(b.status, "SUCCEEDED", "{}:\n{}", b.id, b.log);
+    }
+    let state = stack.hub.state.lock().unwrap();
+    assert!(state.peak_running <= 2, "{} builds ran at once", state.peak_running);
+    assert!(
+        state.refused_for_capacity > 0,
+        "the project limit never refused a build: the test did not test waiting"
+    );
+    drop(state);
+    let mut expected: Vec<String> = names.iter().map(|n| format!("acme/{n}")).collect();
+    expected.sort();
+    let mut repositories = stack.registry.repositories().unwrap();
+    repositories.sort();
+    assert_eq!(repositories, expected);
+    for repo in &repositories {
+        let mut want = vec![c1[..7].to_owned(), "latest".to_owned()];
+        want.sort();
+        assert_eq!(tags(stack, repo), want, "{repo}");
+    }
+    assert_eq!(stack.dead_letters().unwrap(), []);
+
+    // The same signed body under a new delivery id: the same builds, already started.
+    assert_eq!(stack.deliver(&c0, &c1, "twelve-2", None).unwrap().status, 202);
+    stack.wait_idle().unwrap();
+    // The request redriven from the dead-letter queue days later, as a person would.
+    let event = stack.repo.push_event(&c0, &c1).unwrap();
+    let push: dockhand_core::github::PushEvent = serde_json::from_value(event).unwrap();
+    let deployment = dockhand_core::Deployment::from_json(&stack.config).unwrap();
+    let dockhand_core::request::Intake::Build(request) =
+        dockhand_core::request::intake(&push, "twelve-1", &deployment.rules).unwrap()
+    else {
+        panic!("not built")
+    };
+    stack.redrive_request(&request.encode_for_sns().unwrap().1).unwrap();
+    stack.wait_idle().unwrap();
+    assert_eq!(stack.hub.builds().len(), 12, "nothing started twice");
+    assert_eq!(stack.functions_log().matches("already started").count(), 24);
+    assert_eq!(stack.dead_letters().unwrap(), []);
+}
+
 fn a_wrong_registry_password_fails_the_build_and_is_never_logged() {
     let password = format!("right-{}", dockhand_local::random_hex(8));
     let token = format!("wrong-{}", dockhand_local::random_hex(8));
-    let run = start("password", &password, &token);
+    let run = start("password", &password, &token, Limits::default());
     let stack = &run.stack;
     let c0 = stack.repo.head();
     let c1 = stack.repo.commit("three images", &SAMPLE).unwrap();

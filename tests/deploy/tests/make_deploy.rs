@@ -90,6 +90,8 @@ impl Env {
             .command("aws")
             .args(args)
             .args(["--region", "eu-west-1", "--output", "json"])
+            // The CLI's SQS client ignores AWS_ENDPOINT_URL for its legacy endpoint.
+            .args(["--endpoint-url", &self.moto.endpoint])
             .output()
             .unwrap();
         if !out.status.success() {
@@ -181,6 +183,8 @@ fn deploy_outputs_rotate_and_destroy() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("BuildResultsTopicArn     arn:aws:sns:eu-west-1:123456789012:smoke-build-results"));
     assert!(stdout.contains("DeadLetterQueueUrl"));
+    assert!(stdout.contains("BuildsQueueUrl"));
+    assert!(stdout.contains("LedgerTableName          smoke-builds"));
     assert!(stdout.contains("Payload URL   https://"));
     assert!(stdout.contains("Content type  application/json"));
 
@@ -273,6 +277,81 @@ fn deploy_outputs_rotate_and_destroy() {
         ])
         .unwrap();
     assert_eq!(notifier["Environment"]["Variables"]["NOTIFY_STATUSES"], "FAILED,FAULT");
+    // The queues between a push and its builds, the ledger, and the mappings that feed
+    // the spawner from both queues, as the spawner's environment names them.
+    let spawner = env
+        .aws(&[
+            "lambda",
+            "get-function-configuration",
+            "--function-name",
+            "smoke-spawner",
+        ])
+        .unwrap();
+    let vars = &spawner["Environment"]["Variables"];
+    assert_eq!(vars["LEDGER_TABLE"], "smoke-builds");
+    assert!(
+        vars["BUILDS_QUEUE_URL"].as_str().unwrap().ends_with("/smoke-builds"),
+        "{vars}"
+    );
+    assert!(
+        vars["BUILDS_QUEUE_ARN"].as_str().unwrap().ends_with(":smoke-builds"),
+        "{vars}"
+    );
+    let retention = &vars["BUILDS_QUEUE_RETENTION_SECONDS"];
+    assert!(retention == "86400" || retention == 86400, "{retention}");
+    for queue in ["smoke-build-requests", "smoke-builds"] {
+        let url = env.aws(&["sqs", "get-queue-url", "--queue-name", queue]).unwrap()["QueueUrl"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let attributes = env
+            .aws(&[
+                "sqs",
+                "get-queue-attributes",
+                "--queue-url",
+                &url,
+                "--attribute-names",
+                "All",
+            ])
+            .unwrap();
+        let redrive: Value = serde_json::from_str(attributes["Attributes"]["RedrivePolicy"].as_str().unwrap()).unwrap();
+        assert!(
+            redrive["deadLetterTargetArn"]
+                .as_str()
+                .unwrap()
+                .ends_with(":smoke-dead-letters")
+        );
+        assert_eq!(attributes["Attributes"]["MessageRetentionPeriod"], "86400", "{queue}");
+    }
+    let table = env
+        .aws(&["dynamodb", "describe-table", "--table-name", "smoke-builds"])
+        .unwrap();
+    assert_eq!(table["Table"]["KeySchema"][0]["AttributeName"], "key");
+    let mappings = env
+        .aws(&[
+            "lambda",
+            "list-event-source-mappings",
+            "--function-name",
+            "smoke-spawner",
+        ])
+        .unwrap();
+    let mut sources: Vec<String> = mappings["EventSourceMappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["EventSourceArn"]
+                .as_str()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    sources.sort();
+    assert_eq!(sources, ["smoke-build-requests", "smoke-builds"]);
+
     let cleanup = env
         .aws(&[
             "lambda",

@@ -166,8 +166,22 @@ fn each_role_holds_exactly_its_calls_on_its_own_resources() {
             logs("SpawnerLogs.Arn"),
             &[
                 ("codebuild:StartBuild", PROJECT),
+                ("codebuild:ListBuildsForProject", PROJECT),
+                ("codebuild:BatchGetBuilds", PROJECT),
                 ("sns:Publish", "BuildResultsTopic"),
+                ("sqs:ReceiveMessage", "RequestsQueue.Arn"),
+                ("sqs:ReceiveMessage", "BuildsQueue.Arn"),
+                ("sqs:DeleteMessage", "RequestsQueue.Arn"),
+                ("sqs:DeleteMessage", "BuildsQueue.Arn"),
+                ("sqs:GetQueueAttributes", "RequestsQueue.Arn"),
+                ("sqs:GetQueueAttributes", "BuildsQueue.Arn"),
+                ("sqs:ChangeMessageVisibility", "RequestsQueue.Arn"),
+                ("sqs:ChangeMessageVisibility", "BuildsQueue.Arn"),
+                ("sqs:SendMessage", "BuildsQueue.Arn"),
                 ("sqs:SendMessage", "DeadLetterQueue.Arn"),
+                ("dynamodb:GetItem", "LedgerTable.Arn"),
+                ("dynamodb:PutItem", "LedgerTable.Arn"),
+                ("dynamodb:DeleteItem", "LedgerTable.Arn"),
                 ("ssm:GetParameter", GITHUB),
                 ("kms:Decrypt", "SecretsKmsKeyArn"),
             ]
@@ -266,7 +280,7 @@ fn every_function_runs_as_its_own_role_on_arm64_with_its_own_log_group() {
 fn nothing_that_fails_asynchronously_is_lost() {
     let t = template();
     let r = &t["Resources"];
-    for config in ["SpawnerInvokeConfig", "NotifierInvokeConfig", "CleanupInvokeConfig"] {
+    for config in ["NotifierInvokeConfig", "CleanupInvokeConfig"] {
         let p = &r[config]["Properties"];
         assert_eq!(
             p["DestinationConfig"]["OnFailure"]["Destination"].as_str(),
@@ -274,10 +288,61 @@ fn nothing_that_fails_asynchronously_is_lost() {
         );
         assert!(p["MaximumRetryAttempts"].as_i64().unwrap() <= 2);
     }
+    // SNS into the requests queue, raw; what SNS cannot deliver goes to the dead letters.
+    let subscription = &r["RequestsSubscription"]["Properties"];
+    assert_eq!(subscription["Protocol"].as_str(), Some("sqs"));
+    assert_eq!(subscription["Endpoint"].as_str(), Some("RequestsQueue.Arn"));
+    assert_eq!(subscription["RawMessageDelivery"].as_bool(), Some(true));
     assert_eq!(
-        r["SpawnerSubscription"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"].as_str(),
+        subscription["RedrivePolicy"]["deadLetterTargetArn"].as_str(),
         Some("DeadLetterQueue.Arn")
     );
+    // Both queues redrive to the dead letters after the receives the spawner counts on, and
+    // keep messages for the retention the spawner is told.
+    for queue in ["RequestsQueue", "BuildsQueue"] {
+        let p = &r[queue]["Properties"];
+        assert_eq!(
+            p["RedrivePolicy"]["deadLetterTargetArn"].as_str(),
+            Some("DeadLetterQueue.Arn")
+        );
+        assert_eq!(
+            p["RedrivePolicy"]["maxReceiveCount"].as_i64(),
+            Some(i64::from(dockhand_core::retry::MAX_RECEIVES)),
+            "{queue}"
+        );
+        assert_eq!(p["MessageRetentionPeriod"].as_str(), Some("QueueRetentionSeconds"));
+        // At least six times the spawner's timeout, as Lambda advises.
+        let timeout = r["SpawnerFunction"]["Properties"]["Timeout"].as_i64().unwrap();
+        assert!(p["VisibilityTimeout"].as_i64().unwrap() >= 6 * timeout, "{queue}");
+    }
+    let env = &r["SpawnerFunction"]["Properties"]["Environment"]["Variables"];
+    for variable in ["BUILDS_QUEUE_RETENTION_SECONDS", "REQUESTS_QUEUE_RETENTION_SECONDS"] {
+        assert_eq!(env[variable].as_str(), Some("QueueRetentionSeconds"));
+    }
+    assert_eq!(env["BUILDS_QUEUE_ARN"].as_str(), Some("BuildsQueue.Arn"));
+    // Each mapping reports batch item failures, or a waiting build would fail its batch.
+    for (mapping, queue, batch) in [
+        ("RequestsMapping", "RequestsQueue.Arn", 1),
+        ("BuildsMapping", "BuildsQueue.Arn", 10),
+    ] {
+        let p = &r[mapping]["Properties"];
+        assert_eq!(p["EventSourceArn"].as_str(), Some(queue));
+        assert_eq!(p["FunctionName"].as_str(), Some("SpawnerFunction"));
+        assert_eq!(p["BatchSize"].as_i64(), Some(batch));
+        assert_eq!(strings(&p["FunctionResponseTypes"]), ["ReportBatchItemFailures"]);
+        assert!(!p["ScalingConfig"]["MaximumConcurrency"].is_badvalue());
+    }
+    // The ledger's key and TTL are the ones the spawner writes.
+    let table = &r["LedgerTable"]["Properties"];
+    assert_eq!(
+        table["KeySchema"][0]["AttributeName"].as_str(),
+        Some(dockhand_aws::dynamodb::KEY)
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(dockhand_aws::dynamodb::EXPIRES_AT)
+    );
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"].as_bool(), Some(true));
     for rule in ["BuildStateRule", "CleanupScheduleRule"] {
         for target in r[rule]["Properties"]["Targets"].as_vec().unwrap() {
             assert_eq!(
