@@ -1,7 +1,7 @@
 //! `dockhand local demo`: the whole pipeline on this machine, on a sample repository.
 
 use dockhand_local::{Options, Stack, gitrepo};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub fn run(workspace: &Path) -> Result<(), String> {
@@ -13,6 +13,7 @@ pub fn run(workspace: &Path) -> Result<(), String> {
         registry_token: password.clone(),
         registry_password: password,
         limits: dockhand_local::hub::Limits::default(),
+        repository: None,
         say: say.clone(),
     })?;
     let before = stack.repo.head();
@@ -22,9 +23,9 @@ pub fn run(workspace: &Path) -> Result<(), String> {
     println!(
         "\n== push {} to refs/heads/{} of {}/{}",
         &after[..7],
-        gitrepo::BRANCH,
-        gitrepo::OWNER,
-        gitrepo::NAME
+        stack.repo.branch,
+        stack.repo.owner,
+        stack.repo.name
     );
     let answer = stack.deliver(&before, &after, "11111111-2222-4333-8444-555555555555", None)?;
     println!("   the listener answered {} {}", answer.status, answer.body);
@@ -86,4 +87,130 @@ pub fn run(workspace: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// What `dockhand local run` was asked.
+pub struct RunOptions {
+    pub workspace: PathBuf,
+    pub repository: PathBuf,
+    pub git_ref: Option<String>,
+    pub before: Option<String>,
+    pub limits: dockhand_local::hub::Limits,
+}
+
+/// `dockhand local run`: a push of your repository through the local pipeline.
+pub fn run_repository(options: &RunOptions) -> Result<(), String> {
+    let say: dockhand_local::hub::Say = Arc::new(|line: &str| println!("{line}"));
+    let password = dockhand_local::random_hex(16);
+    let stack = Stack::start(Options {
+        workspace: options.workspace.clone(),
+        dir: options.workspace.join(".work/local-run"),
+        registry_token: password.clone(),
+        registry_password: password,
+        limits: options.limits,
+        repository: Some(options.repository.clone()),
+        say: say.clone(),
+    })?;
+    let repo = &stack.repo;
+    let git_ref = repo.full_ref(options.git_ref.as_deref().unwrap_or(&repo.branch))?;
+    let after = repo.resolve(&git_ref)?;
+    let before = match &options.before {
+        Some(sha) => repo.resolve(sha)?,
+        None => "0".repeat(40),
+    };
+    println!(
+        "\n== push {git_ref} of {} at {} ({}), as {}",
+        repo.work.display(),
+        &after[..7],
+        if options.before.is_some() {
+            format!("changes since {}", &before[..7])
+        } else {
+            "a new ref: every image".to_owned()
+        },
+        repo.full_name()
+    );
+    let event = repo.push_event_for(&git_ref, &before, &after)?;
+    let answer = stack.deliver_event(event.clone(), "00000000-0000-4000-8000-000000000001", None)?;
+    println!("   the listener answered {} {}", answer.status, answer.body);
+    if answer.status != 202 {
+        return Err(format!("the listener refused the push: {}", answer.body));
+    }
+    stack.wait_idle()?;
+
+    // What should have been built: the spawner's own planner, on the same stand-in.
+    let deployment = dockhand_core::Deployment::from_json(&stack.config).map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(&event).expect("an event serializes");
+    let dockhand_core::github::Event::Push(push) =
+        dockhand_core::github::parse_event("push", Some("application/json"), &body).map_err(|e| e.to_string())?
+    else {
+        return Err("not a push".into());
+    };
+    let planned = match dockhand_core::request::intake(&push, "plan", &deployment.rules).map_err(|e| e.to_string())? {
+        dockhand_core::request::Intake::Build(request) => {
+            crate::plan_online(&request, &deployment, &stack.github.url(), None)?
+        }
+        dockhand_core::request::Intake::Ignored { reason } => {
+            println!("\n== nothing to build: {reason}");
+            return Err(format!("the push builds nothing: {reason}"));
+        }
+    };
+    let builds = stack.hub.builds();
+    let (mut pushed, mut failed, mut not_built) = (0, 0, 0);
+    println!("\n== images");
+    for entry in &planned {
+        match entry {
+            dockhand_core::PlanEntry::Build(job) => {
+                let started: Vec<_> = builds
+                    .iter()
+                    .filter(|b| b.env("DOCKHAND_BUILD_KEY").as_deref() == Some(job.key.as_str()))
+                    .collect();
+                let Some(build) = started.last() else {
+                    not_built += 1;
+                    println!("   {:<24} NOT STARTED (see the dead letters below)", job.context);
+                    continue;
+                };
+                if build.status != "SUCCEEDED" {
+                    failed += 1;
+                    println!(
+                        "   {:<24} {} in {}: {}",
+                        job.context,
+                        build.status,
+                        build.failed_phase.as_deref().unwrap_or("?"),
+                        build.log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+                    );
+                    continue;
+                }
+                pushed += 1;
+                let repository = job.image.trim_start_matches(&format!("{}/", stack.registry.host));
+                for tag in stack.registry.tags(repository)? {
+                    if job.tags.contains(&tag) {
+                        let digest = stack.registry.digest(repository, &tag)?;
+                        println!("   {:<24} {}:{tag}  {digest}", job.context, job.image);
+                    }
+                }
+            }
+            dockhand_core::PlanEntry::Skip(skip) => {
+                if skip.attention {
+                    not_built += 1;
+                }
+                println!("   {:<24} not built: {}", skip.context, skip.reason);
+            }
+        }
+    }
+    for (_, reason) in stack.dead_letters()? {
+        println!("   dead letter: {reason}");
+    }
+    println!("\n{pushed} pushed, {failed} failed, {not_built} not built");
+    let builds_planned = planned
+        .iter()
+        .filter(|e| matches!(e, dockhand_core::PlanEntry::Build(_)))
+        .count();
+    if pushed == builds_planned && failed == 0 && not_built == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "not every image was pushed (see above); the functions' logs were in {}",
+            stack.functions.log_dir().display()
+        ))
+    }
 }

@@ -44,6 +44,11 @@ enum Command {
         /// Plan from the push payload alone, offline: a guess that says what it cannot know.
         #[arg(long, conflicts_with = "tree")]
         payload_only: bool,
+        /// A local git checkout holding the pushed commit: plan offline and exactly, reading
+        /// the tree, the comparison and `.dockhand.yml` from it through the same GitHub
+        /// API code the spawner uses (answered locally, as GitHub would).
+        #[arg(long, value_name = "PATH", conflicts_with_all = ["tree", "payload_only"])]
+        repo: Option<PathBuf>,
         /// With --tree: `git diff --name-status -M <before> <after>` output, the changes of a
         /// push whose commit list is empty, capped or rewritten (a forced push), which the
         /// spawner would ask GitHub to compare.
@@ -102,6 +107,30 @@ enum LocalCommand {
         #[arg(long, default_value = ".")]
         workspace: PathBuf,
     },
+    /// Push a commit of your own repository through the pipeline: every planned image is
+    /// built into a local registry; ends with `N pushed, M failed, K not built`, and exits
+    /// 0 only when every planned build pushed.
+    Run {
+        /// Your git repository (a working copy or a bare repository); it is only read.
+        #[arg(long, value_name = "PATH")]
+        repo: PathBuf,
+        /// The branch or tag pushed (a name or a full ref); the checked-out branch by default.
+        #[arg(long = "ref", value_name = "REF")]
+        git_ref: Option<String>,
+        /// The commit the ref pointed at before the push: only what changed since is
+        /// built. Without it the push is a new ref, which builds every image.
+        #[arg(long, value_name = "SHA")]
+        before: Option<String>,
+        /// CodeBuild's project concurrent build limit (0: none).
+        #[arg(long, default_value_t = 5)]
+        project_concurrency: usize,
+        /// CodeBuild's account concurrency (builds running at once).
+        #[arg(long, default_value_t = 5)]
+        account_concurrency: usize,
+        /// The dockhand workspace whose functions run (its .venv holds moto and cargo-lambda).
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -111,6 +140,7 @@ fn main() -> ExitCode {
             event,
             tree,
             payload_only,
+            repo,
             changes,
             repo_config,
             config,
@@ -119,6 +149,7 @@ fn main() -> ExitCode {
             event: &event,
             tree: tree.as_deref(),
             payload_only,
+            repo: repo.as_deref(),
             changes: changes.as_deref(),
             repo_config: repo_config.as_deref(),
             config: config.as_deref(),
@@ -137,6 +168,31 @@ fn main() -> ExitCode {
             .canonicalize()
             .map_err(|e| format!("workspace {}: {e}", workspace.display()))
             .and_then(|w| local::run(&w)),
+        Command::Local {
+            what:
+                LocalCommand::Run {
+                    repo,
+                    git_ref,
+                    before,
+                    project_concurrency,
+                    account_concurrency,
+                    workspace,
+                },
+        } => workspace
+            .canonicalize()
+            .map_err(|e| format!("workspace {}: {e}", workspace.display()))
+            .and_then(|w| {
+                local::run_repository(&local::RunOptions {
+                    workspace: w,
+                    repository: repo,
+                    git_ref,
+                    before,
+                    limits: dockhand_local::hub::Limits {
+                        project: (project_concurrency > 0).then_some(project_concurrency),
+                        account: account_concurrency,
+                    },
+                })
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -156,6 +212,7 @@ struct PlanFiles<'a> {
     event: &'a std::path::Path,
     tree: Option<&'a std::path::Path>,
     payload_only: bool,
+    repo: Option<&'a std::path::Path>,
     changes: Option<&'a std::path::Path>,
     repo_config: Option<&'a std::path::Path>,
     config: Option<&'a std::path::Path>,
@@ -167,7 +224,7 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
     let online = files.tree.is_none() && !files.payload_only;
     if online && (files.changes.is_some() || files.repo_config.is_some()) {
         return Err(
-            "--changes and --repo-config are offline inputs: give them with --tree (without --tree, dockhand plan asks GitHub, as the spawner does)".into(),
+            "--changes and --repo-config are offline inputs: give them with --tree (without --tree, dockhand plan asks GitHub, or the --repo checkout, as the spawner asks GitHub)".into(),
         );
     }
     let body = read(event, "the event file")?;
@@ -220,8 +277,23 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
     };
     let (_, message) = request.encode_for_sns().map_err(|e| e.to_string())?;
     let mut request: BuildRequest = serde_json::from_str(&message).expect("a BuildRequest decodes what it encodes");
+    if let Some(path) = files.repo {
+        // GitHub's REST API answered from the checkout, as the spawner would be answered.
+        let github = dockhand_local::github::FakeGitHub::start(
+            &request.repository.full_name,
+            path,
+            dockhand_local::github::FakeOptions::default(),
+        )
+        .map_err(|e| format!("cannot read the repository {}: {e}", path.display()))?;
+        for entry in plan_online(&request, &deployment, &github.url(), None)? {
+            emit(&entry)?;
+        }
+        return Ok(());
+    }
     if online {
-        for entry in plan_online(&request, &deployment)? {
+        let api = dockhand_github::api_url_from_env();
+        let token = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty());
+        for entry in plan_online(&request, &deployment, &api, token)? {
             emit(&entry)?;
         }
         return Ok(());
@@ -250,16 +322,20 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
     Ok(())
 }
 
-/// The spawner's way: GitHub's tree, comparison and `.dockhand.yml` at the pushed commit.
-fn plan_online(request: &BuildRequest, deployment: &Deployment) -> Result<Vec<PlanEntry>, String> {
+/// The spawner's way: GitHub's tree, comparison and `.dockhand.yml` at the pushed commit,
+/// from the API at `api`.
+pub(crate) fn plan_online(
+    request: &BuildRequest,
+    deployment: &Deployment,
+    api: &str,
+    token: Option<String>,
+) -> Result<Vec<PlanEntry>, String> {
     // A private repository the deployment cannot clone: the plan says so, GitHub unasked.
     if request.repository.private && deployment.config.github_token_parameter.is_none() {
         let index = PushIndex::new(&request.changes);
         return Ok(plan(request, &index, deployment, Ok(&RepoConfig::default())));
     }
-    let api = dockhand_github::api_url_from_env();
-    let token = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty());
-    let host = dockhand_github::GitHub::new(&api, token).map_err(|e| format!("GITHUB_API_URL {api:?}: {e}"))?;
+    let host = dockhand_github::GitHub::new(api, token).map_err(|e| format!("GITHUB_API_URL {api:?}: {e}"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

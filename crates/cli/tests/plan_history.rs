@@ -201,6 +201,36 @@ impl Repo {
     }
 }
 
+impl Repo {
+    /// `dockhand plan` reading this checkout itself (`--repo`): offline and exact.
+    fn plan_repo(&self, push: &Path, config: &Path) -> Plan {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dockhand"));
+        command
+            .arg("plan")
+            .arg("--event")
+            .arg(push)
+            .arg("--repo")
+            .arg(&self.work)
+            .arg("--config")
+            .arg(config)
+            .env_remove("GITHUB_API_URL")
+            .env_remove("GITHUB_TOKEN");
+        Plan::of(command)
+    }
+
+    /// The push GitHub delivers when its commits name no files (an empty commit, a merge).
+    fn push_naming_no_files(&self, before: &str, after: &str) -> PathBuf {
+        let path = self.push("refs/heads/main", Some(before), after, true, false);
+        let mut push: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for list in ["added", "removed", "modified"] {
+            push["commits"][0][list] = json!([]);
+            push["head_commit"][list] = json!([]);
+        }
+        std::fs::write(&path, push.to_string()).unwrap();
+        path
+    }
+}
+
 impl Plan {
     fn of(mut command: Command) -> Plan {
         let out = command.output().unwrap();
@@ -474,6 +504,10 @@ fn every_commit_of_a_history_builds_exactly_what_changed() {
         let online = repo.plan_online(&push, &github.url(), None, &config);
         assert!(online.ok, "{}: {}", step.name, online.stderr);
         assert_eq!(online.lines, plan.lines, "{}", step.name);
+        // And from the checkout itself, with nothing written by hand.
+        let local = repo.plan_repo(&push, &config);
+        assert!(local.ok, "{}: {}", step.name, local.stderr);
+        assert_eq!(local.lines, plan.lines, "{}", step.name);
         commits.push(commit);
     }
     // The reasons a person reads.
@@ -606,6 +640,54 @@ fn pushes_without_a_usable_commit_list_are_planned_from_a_comparison() {
         "{:?}",
         online.lines
     );
+}
+
+#[test]
+fn pushes_whose_commits_name_no_files_are_compared() {
+    let repo = Repo::new();
+    let config = repo.dir.join("config.json");
+    let mut commits: Vec<String> = Vec::new();
+    for step in steps().into_iter().take(3) {
+        (step.change)(&repo);
+        commits.push(repo.commit(step.name));
+    }
+    let github = FakeGitHub::start("acme/images", &repo.work, FakeOptions::default()).unwrap();
+    let last = commits.last().unwrap().clone();
+
+    // An empty commit: GitHub lists no files, the comparison finds none, nothing builds.
+    repo.git(&["commit", "--quiet", "--allow-empty", "-m", "nothing"]);
+    let empty = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    let push = repo.push_naming_no_files(&last, &empty);
+    for plan in [
+        repo.plan_repo(&push, &config),
+        repo.plan_online(&push, &github.url(), None, &config),
+    ] {
+        assert!(plan.ok, "{}", plan.stderr);
+        assert!(plan.builds().is_empty(), "{:?}", plan.lines);
+        assert_eq!(plan.skips(), strings(&["."]));
+        assert!(
+            plan.reason(".").contains("this push changes no files"),
+            "{:?}",
+            plan.lines
+        );
+    }
+    // Offline from a listing, the command asks for the comparison instead of guessing.
+    let plan = repo.plan(&push, &empty, &[]);
+    assert!(!plan.ok && plan.stderr.contains("--changes"), "{}", plan.stderr);
+
+    // A merge: GitHub lists no files for the merge commit; the comparison finds what the
+    // merged branch changed.
+    repo.git(&["checkout", "--quiet", "-b", "feature"]);
+    repo.write_text("tools/lint/rules.txt", "a rule from a branch\n");
+    repo.commit("a change on a branch");
+    repo.git(&["checkout", "--quiet", "main"]);
+    repo.git(&["merge", "--quiet", "--no-ff", "-m", "merge feature", "feature"]);
+    let merge = repo.git(&["rev-parse", "HEAD"]).trim().to_owned();
+    let push = repo.push_naming_no_files(&empty, &merge);
+    let local = repo.plan_repo(&push, &config);
+    assert!(local.ok, "{}", local.stderr);
+    assert_eq!(local.builds(), strings(&["tools/lint"]));
+    assert_eq!(local.lines, repo.plan_online(&push, &github.url(), None, &config).lines);
 }
 
 #[test]

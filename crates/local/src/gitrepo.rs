@@ -34,8 +34,14 @@ pub const SAMPLE: [Change<'static>; 7] = [
 ];
 
 pub struct Repo {
-    /// The working copy commits are made in.
+    /// The working copy commits are made in (for a served repository of yours, yours: it
+    /// is only read).
     pub work: PathBuf,
+    /// `owner/name` as GitHub would spell it.
+    pub owner: String,
+    pub name: String,
+    /// The repository's default branch.
+    pub branch: String,
     _daemon: Service,
     pub port: u16,
 }
@@ -47,8 +53,7 @@ impl Repo {
     /// Creates an empty repository under `dir` and serves it.
     pub fn start(dir: &Path) -> Result<Repo, String> {
         let work = dir.join("work");
-        let served = dir.join("served");
-        let bare = served.join(OWNER).join(format!("{NAME}.git"));
+        let bare = dir.join("served").join(OWNER).join(format!("{NAME}.git"));
         std::fs::create_dir_all(&bare).map_err(|e| format!("cannot create {}: {e}", bare.display()))?;
         run(
             "git init",
@@ -58,15 +63,55 @@ impl Repo {
             "git init --bare",
             git(&bare).args(["init", "--quiet", "--bare"]).arg(&bare),
         )?;
-        // The build fetches one commit by its id.
-        run(
-            "git config",
-            git(&bare).args(["config", "uploadpack.allowAnySHA1InWant", "true"]),
-        )?;
         run(
             "git remote add",
             git(&work).args(["remote", "add", "origin"]).arg(&bare),
         )?;
+        Self::serve(dir, &bare, work, OWNER, NAME, BRANCH)
+    }
+
+    /// Serves a copy of the repository at `source` (a working copy or a bare repository)
+    /// under `dir`, as `owner/<the directory's name>`; its branches and tags are as they
+    /// are at `source` now. `source` itself is only read.
+    pub fn existing(dir: &Path, source: &Path, owner: &str) -> Result<Repo, String> {
+        let source = source
+            .canonicalize()
+            .map_err(|e| format!("the repository {}: {e}", source.display()))?;
+        run("git rev-parse", git(&source).args(["rev-parse", "--git-dir"]))
+            .map_err(|_| format!("{} is not a git repository", source.display()))?;
+        let name = image_safe_name(
+            source
+                .file_name()
+                .map(|n| n.to_string_lossy().trim_end_matches(".git").to_owned())
+                .unwrap_or_default()
+                .as_str(),
+        );
+        let branch = run(
+            "git symbolic-ref",
+            git(&source).args(["symbolic-ref", "--quiet", "--short", "HEAD"]),
+        )
+        .map(|b| b.trim().to_owned())
+        .unwrap_or_else(|_| BRANCH.to_owned());
+        let bare = dir.join("served").join(owner).join(format!("{name}.git"));
+        std::fs::create_dir_all(bare.parent().expect("a parent"))
+            .map_err(|e| format!("cannot create {}: {e}", bare.display()))?;
+        run(
+            "git clone --bare",
+            git(dir)
+                .args(["clone", "--quiet", "--bare", "--no-local"])
+                .arg(&source)
+                .arg(&bare),
+        )?;
+        Self::serve(dir, &bare, source, owner, &name, &branch)
+    }
+
+    fn serve(dir: &Path, bare: &Path, work: PathBuf, owner: &str, name: &str, branch: &str) -> Result<Repo, String> {
+        // The build fetches one commit by its id.
+        run(
+            "git config",
+            git(bare).args(["config", "uploadpack.allowAnySHA1InWant", "true"]),
+        )?;
+        let served = dir.join("served");
         let port = free_port();
         let mut command = Command::new("git");
         command
@@ -81,9 +126,50 @@ impl Repo {
         daemon.wait_for_port(port, Duration::from_secs(20))?;
         Ok(Repo {
             work,
+            owner: owner.to_owned(),
+            name: name.to_owned(),
+            branch: branch.to_owned(),
             _daemon: daemon,
             port,
         })
+    }
+
+    /// `owner/name`.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.owner, self.name)
+    }
+
+    /// The full id of the commit `name` names in the working copy (a branch, a tag, an id).
+    pub fn resolve(&self, name: &str) -> Result<String, String> {
+        run(
+            "git rev-parse",
+            git(&self.work).args([
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &format!("{name}^{{commit}}"),
+            ]),
+        )
+        .map(|id| id.trim().to_owned())
+        .map_err(|_| format!("{name} names no commit in {}", self.work.display()))
+    }
+
+    /// The full ref `name` means: itself if it starts with `refs/`, else the branch or the
+    /// tag of that name.
+    pub fn full_ref(&self, name: &str) -> Result<String, String> {
+        if name.starts_with("refs/") {
+            return self.resolve(name).map(|_| name.to_owned());
+        }
+        for candidate in [format!("refs/heads/{name}"), format!("refs/tags/{name}")] {
+            if self.resolve(&candidate).is_ok() {
+                return Ok(candidate);
+            }
+        }
+        Err(format!(
+            "{name} is neither a branch nor a tag of {}",
+            self.work.display()
+        ))
     }
 
     /// `git` configuration, as environment variables, that sends GitHub URLs to this server.
@@ -129,25 +215,40 @@ impl Repo {
             "git commit",
             git(&self.work).args(["commit", "--quiet", "--allow-empty", "-m", message]),
         )?;
-        run("git push", git(&self.work).args(["push", "--quiet", "origin", BRANCH]))?;
+        run(
+            "git push",
+            git(&self.work).args(["push", "--quiet", "origin", &self.branch]),
+        )?;
         Ok(self.head())
     }
 
-    /// The push event GitHub would deliver for `before..after` on the branch.
+    /// The push event GitHub would deliver for `before..after` on the default branch.
     pub fn push_event(&self, before: &str, after: &str) -> Result<Value, String> {
-        let range = if before.bytes().all(|b| b == b'0') {
+        self.push_event_for(&format!("refs/heads/{}", self.branch), before, after)
+    }
+
+    /// The push event GitHub would deliver for `before..after` on `git_ref`.
+    pub fn push_event_for(&self, git_ref: &str, before: &str, after: &str) -> Result<Value, String> {
+        let new_ref = before.bytes().all(|b| b == b'0');
+        let range = if new_ref {
             after.to_owned()
         } else {
             format!("{before}..{after}")
         };
-        let ids = run("git rev-list", git(&self.work).args(["rev-list", "--reverse", &range]))?;
+        // GitHub lists at most 2048 commits; for a new ref dockhand builds every image
+        // whatever the list says, so a long history is not walked for it.
+        let most = if new_ref { "--max-count=20" } else { "--max-count=2048" };
+        let ids = run(
+            "git rev-list",
+            git(&self.work).args(["rev-list", "--reverse", most, &range]),
+        )?;
         let mut commits = Vec::new();
         for id in ids.lines() {
             commits.push(self.commit_json(id)?);
         }
-        let repo_url = format!("{GITHUB}{OWNER}/{NAME}");
+        let repo_url = format!("{GITHUB}{}", self.full_name());
         Ok(json!({
-            "ref": format!("refs/heads/{BRANCH}"),
+            "ref": git_ref,
             "before": before,
             "after": after,
             "created": before.bytes().all(|b| b == b'0'),
@@ -157,13 +258,13 @@ impl Repo {
             "head_commit": commits.last().cloned(),
             "commits": commits,
             "repository": {
-                "name": NAME,
-                "full_name": format!("{OWNER}/{NAME}"),
+                "name": self.name,
+                "full_name": self.full_name(),
                 "clone_url": format!("{repo_url}.git"),
                 "html_url": repo_url,
                 "private": false,
-                "default_branch": BRANCH,
-                "owner": { "login": OWNER, "name": OWNER },
+                "default_branch": self.branch,
+                "owner": { "login": self.owner, "name": self.owner },
             },
             "pusher": { "name": "octocat", "email": "octocat@example.com" },
         }))
@@ -201,13 +302,35 @@ impl Repo {
             "distinct": true,
             "message": message.trim_end(),
             "timestamp": timestamp.trim(),
-            "url": format!("{GITHUB}{OWNER}/{NAME}/commit/{id}"),
+            "url": format!("{GITHUB}{}/commit/{id}", self.full_name()),
             "author": { "name": "Octo Cat", "email": "octocat@example.com", "username": "octocat" },
             "committer": { "name": "Octo Cat", "email": "octocat@example.com", "username": "octocat" },
             "added": added,
             "removed": removed,
             "modified": modified,
         }))
+    }
+}
+
+/// A directory name as an image name's last component: lowercase, `[a-z0-9._-]`, other
+/// characters as `-`.
+fn image_safe_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim_matches(|c| matches!(c, '.' | '_' | '-')).to_owned();
+    if cleaned.is_empty() {
+        "repository".into()
+    } else {
+        cleaned
     }
 }
 

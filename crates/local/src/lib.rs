@@ -52,6 +52,8 @@ pub struct Options {
     pub registry_token: String,
     /// CodeBuild's concurrency.
     pub limits: Limits,
+    /// A git repository of yours to serve instead of the sample one (only read).
+    pub repository: Option<PathBuf>,
     pub say: Say,
 }
 
@@ -128,13 +130,12 @@ impl Stack {
         let moto_endpoint = format!("http://127.0.0.1:{moto_port}");
 
         let registry = registry::Registry::start(&dir.join("registry"), REGISTRY_USER, &options.registry_password)?;
-        let repo = gitrepo::Repo::start(&dir.join("git"))?;
-        let github = github::FakeGitHub::start(
-            &format!("{}/{}", gitrepo::OWNER, gitrepo::NAME),
-            &repo.work,
-            github::FakeOptions::default(),
-        )
-        .map_err(|e| format!("cannot start the GitHub stand-in: {e}"))?;
+        let repo = match &options.repository {
+            Some(path) => gitrepo::Repo::existing(&dir.join("git"), path, "local")?,
+            None => gitrepo::Repo::start(&dir.join("git"))?,
+        };
+        let github = github::FakeGitHub::start(&repo.full_name(), &repo.work, github::FakeOptions::default())
+            .map_err(|e| format!("cannot start the GitHub stand-in: {e}"))?;
         let engine = engine::detect(&dir.join("engine"), &registry.host)?;
         say(&format!(
             "   moto {moto_endpoint}, registry {} (user {REGISTRY_USER}), git daemon 127.0.0.1:{}, GitHub API {}, engine {}",
@@ -146,7 +147,7 @@ impl Stack {
 
         let config = serde_json::json!({
             "project": PROJECT,
-            "registry": { "type": "registry", "host": registry.host, "namespace": gitrepo::OWNER, "username": REGISTRY_USER },
+            "registry": { "type": "registry", "host": registry.host, "namespace": repo.owner, "username": REGISTRY_USER },
             "timeout_minutes": 15,
         })
         .to_string();
@@ -363,7 +364,16 @@ impl Stack {
         delivery: &str,
         secret: Option<&str>,
     ) -> Result<HttpAnswer, String> {
-        let event = self.repo.push_event(before, after)?;
+        self.deliver_event(self.repo.push_event(before, after)?, delivery, secret)
+    }
+
+    /// Delivers a push event as GitHub would.
+    pub fn deliver_event(
+        &self,
+        event: serde_json::Value,
+        delivery: &str,
+        secret: Option<&str>,
+    ) -> Result<HttpAnswer, String> {
         let body = serde_json::to_vec(&event).expect("an event serializes");
         let signature = signature::sign(secret.unwrap_or(&self.webhook_secret).as_bytes(), &body);
         self.functions.http(

@@ -39,6 +39,7 @@ fn start(name: &str, password: &str, token: &str, limits: Limits) -> Run {
         registry_password: password.into(),
         registry_token: token.into(),
         limits,
+        repository: None,
         say,
     })
     .unwrap_or_else(|e| panic!("local mode did not start: {e}"));
@@ -56,6 +57,7 @@ fn end_to_end() {
     the_whole_pipeline();
     twelve_images_two_at_a_time_each_started_once();
     a_wrong_registry_password_fails_the_build_and_is_never_logged();
+    a_repository_of_yours_through_dockhand_local_run();
     assert!(process::running_groups().is_empty(), "{:?}", process::running_groups());
 }
 
@@ -315,4 +317,89 @@ fn a_wrong_registry_password_fails_the_build_and_is_never_logged() {
     for secret in [&password, &token, &stack.webhook_secret] {
         assert!(!everything.contains(secret.as_str()), "a secret was logged");
     }
+}
+
+/// `dockhand local run` on a repository that is not the sample: every planned image
+/// pushed, a broken one reported, the summary line, and the exit code that says whether
+/// every planned build pushed; then only what changed since a commit.
+fn a_repository_of_yours_through_dockhand_local_run() {
+    let dir = std::env::temp_dir().join(format!("dockhand-e2e-yours-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    git(&["init", "--quiet", "-b", "main"]);
+    for (path, text) in [
+        ("alpha/Dockerfile", "FROM scratch\nCOPY f /f\n"),
+        ("alpha/f", "alpha\n"),
+        ("beta/Dockerfile", "FROM scratch\nCOPY f /f\n"),
+        ("beta/f", "beta\n"),
+        ("gamma/delta/Dockerfile", "FROM scratch\nCOPY f /f\n"),
+        ("gamma/delta/f", "delta\n"),
+        ("broken/Dockerfile", "FROM scratch\nCOPY missing /missing\n"),
+    ] {
+        let file = dir.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    git(&["add", "--all"]);
+    git(&["commit", "--quiet", "-m", "four images"]);
+    let first = git(&["rev-parse", "HEAD"]);
+    std::fs::write(dir.join("alpha/f"), "alpha two\n").unwrap();
+    git(&["commit", "--quiet", "-am", "alpha two"]);
+
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(workspace().join("target/debug/dockhand"))
+            .args(["local", "run", "--repo"])
+            .arg(&dir)
+            .args([
+                "--project-concurrency",
+                "2",
+                "--account-concurrency",
+                "2",
+                "--workspace",
+            ])
+            .arg(workspace())
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(&[]);
+    assert!(!ok, "a broken image must fail the run:\n{text}");
+    assert!(text.contains("3 pushed, 1 failed, 0 not built"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("broken") && l.contains("FAILED in BUILD")),
+        "{text}"
+    );
+    for image in ["alpha", "beta", "gamma-delta"] {
+        assert!(
+            text.contains(&format!("/local/{image}:latest  sha256:")),
+            "{image}:\n{text}"
+        );
+    }
+    let (ok, text) = run(&["--before", &first]);
+    assert!(ok, "{text}");
+    assert!(text.contains("1 pushed, 0 failed, 0 not built"), "{text}");
+    assert!(text.contains("/local/alpha:latest  sha256:"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -327,3 +327,100 @@ fn ecr_login_uses_the_builds_region() {
     assert_eq!(f.tool_file("login-stdin"), "fake-ecr-password\n");
     assert_eq!(pushes(&calls).len(), 2);
 }
+
+/// The build of `f.commit` with `latest` moving with `git_ref` and the short SHA fixed.
+fn moving(f: &Fixture, git_ref: &str) -> BuildSettings {
+    let mut settings = f.settings("web/Dockerfile");
+    settings
+        .overrides
+        .push(EnvironmentVariable::new("DOCKHAND_REF", git_ref));
+    settings
+        .overrides
+        .push(EnvironmentVariable::new("DOCKHAND_MOVING_TAGS", "latest"));
+    settings
+}
+
+#[test]
+fn a_moving_tag_is_pushed_only_while_the_ref_points_at_the_commit() {
+    let f = Fixture::new("dockhand-moving");
+    // main has moved on to v2: the build of v1 pushes its SHA tag, and not latest.
+    let o = run(
+        &dockhand_core::buildspec::render(&hub()),
+        &moving(&f, "refs/heads/main"),
+    );
+    assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
+    let calls = f.calls();
+    assert_eq!(
+        pushes(&calls),
+        [&format!("docker [push] [docker.io/acme/web:{}]", f.short())]
+    );
+    let head = git(&f.repo, &["rev-parse", "main"]);
+    assert!(
+        o.log.contains(&format!(
+            "dockhand: not moving docker.io/acme/web:latest: refs/heads/main points at {head} now, not {}",
+            f.commit
+        )),
+        "{}",
+        o.log
+    );
+
+    // A tag at the commit, lightweight or annotated (ls-remote's peeled `^{}` line): latest
+    // moves.
+    git(&f.repo, &["tag", "light", &f.commit]);
+    git(&f.repo, &["tag", "-a", "-m", "v1", "annotated", &f.commit]);
+    for tag in ["refs/tags/light", "refs/tags/annotated"] {
+        std::fs::remove_file(f.tools.join("calls")).unwrap();
+        let o = run(&dockhand_core::buildspec::render(&hub()), &moving(&f, tag));
+        assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
+        assert_eq!(pushes(&f.calls()).len(), 2, "{tag}: {:?}", f.calls());
+    }
+
+    // A ref that no longer exists points nowhere: nothing moves.
+    std::fs::remove_file(f.tools.join("calls")).unwrap();
+    let o = run(
+        &dockhand_core::buildspec::render(&hub()),
+        &moving(&f, "refs/heads/deleted"),
+    );
+    assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
+    assert_eq!(pushes(&f.calls()).len(), 1);
+}
+
+#[test]
+fn when_the_repository_cannot_be_asked_moving_tags_stay_and_the_build_fails() {
+    let f = Fixture::new("dockhand-unreachable");
+    // A git whose ls-remote fails, as a network error would; every other call is git's.
+    let real = String::from_utf8(
+        Command::new("bash")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let stub = f.tools.join("bin/git");
+    std::fs::write(
+        &stub,
+        format!(
+            "#!/bin/bash\nif [ \"$1\" = ls-remote ]; then echo 'fatal: unable to access the repository' >&2; exit 128; fi\nexec {real} \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Even a ref that does point at the commit: unknown is not the same.
+    git(&f.repo, &["tag", "v1", &f.commit]);
+    let o = run(&dockhand_core::buildspec::render(&hub()), &moving(&f, "refs/tags/v1"));
+    assert_eq!(o.result.status, BuildStatus::Failed, "{}", o.log);
+    assert_eq!(o.result.failed_phase().unwrap().phase_type, PhaseType::PostBuild);
+    assert_eq!(
+        pushes(&f.calls()),
+        [&format!("docker [push] [docker.io/acme/web:{}]", f.short())],
+        "the fixed tag is pushed, the moving one is not"
+    );
+    assert!(
+        o.log.contains("could not ask") && o.log.contains("its moving tags were not pushed"),
+        "{}",
+        o.log
+    );
+}
