@@ -484,3 +484,90 @@ async fn an_invalid_repository_file_builds_nothing_and_says_why() {
     assert!(email.contains(".dockhand.yml line 1"), "{email}");
     assert_eq!(rule.num_calls(), 0);
 }
+
+#[tokio::test]
+async fn an_attempt_in_doubt_is_found_among_the_projects_builds_not_started_again() {
+    use aws_sdk_codebuild::operation::batch_get_builds::BatchGetBuildsOutput;
+    use aws_sdk_codebuild::operation::list_builds_for_project::ListBuildsForProjectOutput;
+    use aws_sdk_codebuild::types::{EnvironmentVariable, ProjectEnvironment};
+    // StartBuild started the build, but its answer was lost (a 503 after the fact).
+    let lost = mock!(Client::start_build)
+        .sequence()
+        .http_status(
+            503,
+            Some(r#"{"__type":"ServiceUnavailableException","message":"try again"}"#.into()),
+        )
+        .repeatedly()
+        .build();
+    let spawner = spawner(codebuild(&[&lost]), monorepo_host());
+    let (_, builds) = plan(&spawner, &request()).await;
+    let web = &builds[2];
+    let key = serde_json::from_str::<QueuedBuild>(&web.body).unwrap().key;
+    let (response, report) = spawner
+        .handle(&sqs_event(BUILDS_ARN, std::slice::from_ref(web)), None)
+        .await;
+    assert_eq!(failed(&response), std::slice::from_ref(&web.id));
+    // Tried again within CodeBuild's idempotency window, with the same token.
+    let (_, _, seconds) = spawner.queues.log().hidden[0].clone();
+    assert!(seconds <= 60, "{seconds}");
+    assert!(
+        report.waiting[0].2.contains("repeated with the same token"),
+        "{:?}",
+        report.waiting
+    );
+    let record = spawner.ledger.records()[&key].record.clone();
+    assert_eq!(record.attempt_at, Some(NOW));
+
+    // Ten minutes later the token can no longer be trusted: the project's builds since
+    // the attempt are read, and the one carrying the key is recorded.
+    spawner.clock.advance(600);
+    let listed = mock!(Client::list_builds_for_project).then_output(|| {
+        ListBuildsForProjectOutput::builder()
+            .ids("dockhand:other")
+            .ids("dockhand:web")
+            .build()
+    });
+    let key_for_mock = key.clone();
+    let got = mock!(Client::batch_get_builds).then_output(move || {
+        let build = |id: &str, key: &str| {
+            Build::builder()
+                .id(id)
+                .start_time(aws_smithy_types::DateTime::from_secs((NOW + 1) as i64))
+                .environment(
+                    ProjectEnvironment::builder()
+                        .r#type("LINUX_CONTAINER".into())
+                        .image("aws/codebuild/amazonlinux-x86_64-standard:5.0")
+                        .compute_type(ComputeType::BuildGeneral1Small)
+                        .environment_variables(
+                            EnvironmentVariable::builder()
+                                .name("DOCKHAND_BUILD_KEY")
+                                .value(key)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        };
+        BatchGetBuildsOutput::builder()
+            .builds(build("dockhand:other", "another-key"))
+            .builds(build("dockhand:web", &key_for_mock))
+            .build()
+    });
+    let never = recording_rule(Arc::default());
+    let found = dockhand_spawner::Spawner {
+        starter: codebuild(&[&listed, &got, &never]),
+        ..spawner
+    };
+    let mut again = Message::new(&web.id, &web.body);
+    again.receive_count = 2;
+    let (response, report) = found.handle(&sqs_event(BUILDS_ARN, &[again]), None).await;
+    assert!(failed(&response).is_empty(), "{report:?}");
+    assert_eq!(report.already_started, [("web".to_owned(), "dockhand:web".to_owned())]);
+    assert_eq!(never.num_calls(), 0, "not started a second time");
+    assert_eq!(
+        found.ledger.records()[&key].record.build_id.as_deref(),
+        Some("dockhand:web")
+    );
+}
