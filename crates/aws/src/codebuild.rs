@@ -1,7 +1,7 @@
 //! Starting builds on the shared CodeBuild project.
 
 use crate::describe;
-use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType, SortOrderType, SourceType};
+use aws_sdk_codebuild::types::{Build, EnvironmentVariable, EnvironmentVariableType, SortOrderType, SourceType};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
@@ -138,15 +138,9 @@ impl BuildStarter for CodeBuildStarter {
             if ids.is_empty() {
                 break;
             }
-            let builds = self
-                .client
-                .batch_get_builds()
-                .set_ids(Some(ids.to_vec()))
-                .send()
-                .await
-                .map_err(|e| describe("CodeBuild BatchGetBuilds", &e))?;
+            let builds = batch_get_builds(&self.client, ids).await?;
             let mut older = false;
-            for build in builds.builds() {
+            for build in &builds {
                 let started = build.start_time().map_or(0, |t| t.secs().max(0) as u64);
                 if started < since {
                     older = true;
@@ -187,6 +181,18 @@ impl CodeBuildHistory {
     }
 }
 
+/// BatchGetBuilds, for at most [`BATCH_LIMIT`] ids.
+async fn batch_get_builds(client: &aws_sdk_codebuild::Client, ids: &[String]) -> Result<Vec<Build>, PortError> {
+    check_batch("BatchGetBuilds", ids)?;
+    let out = client
+        .batch_get_builds()
+        .set_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| describe("CodeBuild BatchGetBuilds", &e))?;
+    Ok(out.builds.unwrap_or_default())
+}
+
 fn check_batch(what: &str, ids: &[String]) -> Result<(), PortError> {
     if ids.len() > BATCH_LIMIT {
         return Err(PortError(format!(
@@ -214,16 +220,8 @@ impl BuildHistory for CodeBuildHistory {
     }
 
     async fn get_builds(&self, ids: &[String]) -> Result<Vec<BuildRecord>, PortError> {
-        check_batch("BatchGetBuilds", ids)?;
-        let out = self
-            .client
-            .batch_get_builds()
-            .set_ids(Some(ids.to_vec()))
-            .send()
-            .await
-            .map_err(|e| describe("CodeBuild BatchGetBuilds", &e))?;
-        Ok(out
-            .builds()
+        Ok(batch_get_builds(&self.client, ids)
+            .await?
             .iter()
             .map(|b| BuildRecord {
                 id: b.id().unwrap_or_default().to_owned(),

@@ -48,11 +48,6 @@ impl QueuedBuild {
             request: job.request.clone(),
         }
     }
-
-    /// `image:tag, tag` for logs and notifications.
-    pub fn describe(&self) -> String {
-        format!("{}:{} ({})", self.image, self.tags.join(","), self.context)
-    }
 }
 
 /// The environment variable that carries a build's key, so that a build can be found by

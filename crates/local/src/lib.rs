@@ -74,7 +74,9 @@ pub struct Stack {
     pub config: String,
     pub queues: QueueUrls,
     pub ledger_table: String,
-    sdk: aws_config::SdkConfig,
+    /// SQS on moto, and the runtime the stack's own calls to it run on.
+    sqs: aws_sdk_sqs::Client,
+    runtime: tokio::runtime::Runtime,
     // Last: removed after everything that writes there has stopped.
     _files: Files,
 }
@@ -340,7 +342,8 @@ impl Stack {
             pollers,
             queues,
             ledger_table,
-            sdk,
+            sqs,
+            runtime,
             hub,
             functions,
             github,
@@ -405,18 +408,13 @@ impl Stack {
     /// counts approximately.
     pub fn wait_idle(&self) -> Result<(), String> {
         let timeout = Duration::from_secs(900);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start a runtime: {e}"))?;
-        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
         let deadline = std::time::Instant::now() + timeout;
         let mut idle_since: Option<std::time::Instant> = None;
         loop {
             let busy = self.hub.busy() > 0
                 || self.pollers.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0
-                || queues::queue_depth(&runtime, &sqs, &self.queues.requests)? > 0
-                || queues::queue_depth(&runtime, &sqs, &self.queues.builds)? > 0;
+                || queues::queue_depth(&self.runtime, &self.sqs, &self.queues.requests)? > 0
+                || queues::queue_depth(&self.runtime, &self.sqs, &self.queues.builds)? > 0;
             if busy {
                 idle_since = None;
             } else if idle_since.get_or_insert_with(std::time::Instant::now).elapsed() >= Duration::from_millis(1500) {
@@ -432,17 +430,14 @@ impl Stack {
     /// The messages in the dead-letter queue: (body, reason), read without removing them
     /// (each becomes visible again after a second).
     pub fn dead_letters(&self) -> Result<Vec<(String, String)>, String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start a runtime: {e}"))?;
-        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
         let mut seen: Vec<(String, String, String)> = Vec::new();
         // Receive until a pass finds nothing new; each message is left visible again soon.
         for _ in 0..20 {
-            let out = runtime
+            let out = self
+                .runtime
                 .block_on(
-                    sqs.receive_message()
+                    self.sqs
+                        .receive_message()
                         .queue_url(&self.queues.dead_letters)
                         .max_number_of_messages(10)
                         .visibility_timeout(1)
@@ -474,14 +469,10 @@ impl Stack {
 
     /// Sends `body` to the requests queue as a dead-letter redrive would.
     pub fn redrive_request(&self, body: &str) -> Result<(), String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start a runtime: {e}"))?;
-        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
-        runtime
+        self.runtime
             .block_on(
-                sqs.send_message()
+                self.sqs
+                    .send_message()
                     .queue_url(&self.queues.requests)
                     .message_body(body)
                     .send(),

@@ -246,6 +246,10 @@ fn twelve_images_two_at_a_time_each_started_once() {
         "the project limit never refused a build: the test did not test waiting"
     );
     drop(state);
+    // The waiting went through partial batch failures, and no batch failed whole.
+    let tally = stack.pollers.tally();
+    assert!(tally.item_failures > 0, "{tally:?}");
+    assert!(tally.batch_errors.is_empty(), "{tally:?}");
     let mut expected: Vec<String> = names.iter().map(|n| format!("acme/{n}")).collect();
     expected.sort();
     let mut repositories = stack.registry.repositories().unwrap();

@@ -120,6 +120,13 @@ fn later(delay: Delay, why: impl Into<String>) -> Outcome {
     Outcome::Later { delay, why: why.into() }
 }
 
+/// A message body as `what`; a body that is not one is refused (it never will be).
+fn decode<T: serde::de::DeserializeOwned>(body: &str, what: &str) -> Result<T, Outcome> {
+    serde_json::from_str(body).map_err(|e| Outcome::Refused {
+        why: format!("the message is not {what} ({e})"),
+    })
+}
+
 /// A received message, as far as the spawner reads it.
 struct Received<'a> {
     id: &'a str,
@@ -296,13 +303,9 @@ where
 
     /// The planning step: one BuildRequest to builds in the builds queue.
     async fn plan(&self, received: &Received<'_>, report: &mut Report) -> Outcome {
-        let request: BuildRequest = match serde_json::from_str(received.body) {
+        let request: BuildRequest = match decode(received.body, "a BuildRequest") {
             Ok(r) => r,
-            Err(e) => {
-                return Outcome::Refused {
-                    why: format!("the message is not a BuildRequest ({e})"),
-                };
-            }
+            Err(refused) => return refused,
         };
         let entries = if request.repository.private && self.deployment.config.github_token_parameter.is_none() {
             // The plan says what to do, without asking GitHub (which would answer 404).
@@ -386,13 +389,9 @@ where
 
     /// The starting step: one queued build, started once.
     async fn start(&self, received: &Received<'_>, report: &mut Report) -> Outcome {
-        let build: QueuedBuild = match serde_json::from_str(received.body) {
+        let build: QueuedBuild = match decode(received.body, "a queued build") {
             Ok(b) => b,
-            Err(e) => {
-                return Outcome::Refused {
-                    why: format!("the message is not a queued build ({e})"),
-                };
-            }
+            Err(refused) => return refused,
         };
         let project = &self.deployment.config.project;
         if &build.request.project_name != project || build.key.len() != 64 {

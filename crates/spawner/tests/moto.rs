@@ -10,7 +10,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_codebuild::types::{
     ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment, ProjectSource, SourceType,
 };
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use dockhand_aws::codebuild::CodeBuildStarter;
 use dockhand_aws::dynamodb::{DynamoLedger, create_table};
 use dockhand_aws::sns::SnsPublisher;
@@ -18,30 +18,8 @@ use dockhand_aws::sqs::SqsQueues;
 use dockhand_core::ports::memory::MemorySink;
 use dockhand_core::ports::{Publisher, SystemClock};
 use dockhand_spawner::{Settings, Spawner};
-use dockhand_testkit::Moto;
+use dockhand_testkit::{Moto, create_queue};
 use support::{deployment, failed, request_for};
-
-async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    (url, arn)
-}
 
 /// Receives what a queue holds, as the event source mapping would hand it to the function.
 async fn receive(sqs: &aws_sdk_sqs::Client, url: &str, arn: &str) -> (SqsEvent, Vec<String>) {
@@ -119,9 +97,9 @@ async fn a_published_request_is_planned_queued_started_and_recorded_once() {
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     create_table(&dynamodb, "dockhand-builds").await.unwrap();
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let (requests_url, requests_arn) = queue(&sqs, "dockhand-build-requests").await;
-    let (builds_url, builds_arn) = queue(&sqs, "dockhand-builds").await;
-    let (dead_url, _) = queue(&sqs, "dockhand-dead-letters").await;
+    let (requests_url, requests_arn) = create_queue(&sqs, "dockhand-build-requests").await;
+    let (builds_url, builds_arn) = create_queue(&sqs, "dockhand-builds").await;
+    let (dead_url, _) = create_queue(&sqs, "dockhand-dead-letters").await;
     let sns = aws_sdk_sns::Client::new(&aws);
     let topic = sns
         .create_topic()
@@ -214,8 +192,8 @@ async fn a_missing_project_is_dead_lettered_with_a_notification() {
     let moto = Moto::start();
     let aws = moto.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let (builds_url, builds_arn) = queue(&sqs, "dockhand-builds").await;
-    let (dead_url, _) = queue(&sqs, "dockhand-dead-letters").await;
+    let (builds_url, builds_arn) = create_queue(&sqs, "dockhand-builds").await;
+    let (dead_url, _) = create_queue(&sqs, "dockhand-dead-letters").await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     create_table(&dynamodb, "dockhand-builds").await.unwrap();
     let spawner = Spawner {

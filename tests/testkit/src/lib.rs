@@ -80,6 +80,29 @@ impl Drop for Moto {
 
 /// A topic with a queue subscribed to it by raw delivery, so a test can read back exactly
 /// what was published.
+/// Creates a queue on moto, answering its URL and ARN.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    (url, arn)
+}
+
 pub struct TopicProbe {
     pub topic_arn: String,
     queue_url: String,
@@ -103,24 +126,7 @@ impl TopicProbe {
         let sns = aws_sdk_sns::Client::new(config);
         let sqs = aws_sdk_sqs::Client::new(config);
         let topic_arn = topic_arn.to_owned();
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(queue)
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-            .clone();
+        let (queue_url, queue_arn) = create_queue(&sqs, queue).await;
         sns.subscribe()
             .topic_arn(&topic_arn)
             .protocol("sqs")
