@@ -10,12 +10,15 @@
 //!
 //! Concurrency, as https://docs.aws.amazon.com/codebuild/latest/userguide/builds-working.html
 //! documents it: with a project concurrent build limit, StartBuild "returns an error" once
-//! that many builds run (the error StartBuild documents for limits is
-//! `AccountLimitExceededException`); without one, builds beyond the account's concurrency
-//! wait in a queue of at most five times that concurrency, and StartBuild answers
-//! `AccountLimitExceededException` ("Cannot have more than N builds in queue for the
-//! account", as AWS words it) when the queue is full. A project limit above the account's
-//! concurrency is refused, as CreateProject refuses it.
+//! that many builds run; without one, builds beyond the account's concurrency wait in a
+//! queue of at most five times that concurrency, and StartBuild answers with an error when
+//! the queue is full. The error code is `AccountLimitExceededException`, the one limit
+//! error StartBuild documents
+//! (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html#API_StartBuild_Errors).
+//! The messages are not documented: the queue's is the text AWS answers in published error
+//! reports ("Cannot have more than N builds in queue for the account"), the project
+//! limit's is this stand-in's own; dockhand reads the code, never the message. A project
+//! limit above the account's concurrency is refused, as CreateProject refuses it.
 
 use crate::lambda::Functions;
 use crate::strings;
