@@ -5,8 +5,9 @@
     make check   fmt, clippy and the tests that need nothing installed (the inner loop)
 
 Every test target has a time budget (tests/budgets.txt); a target over its budget fails
-the run, so a slow addition is seen in the change that made it. Each run ends with the
-stage times, the slowest targets, and one line: `N passed, N failed`.
+the run, so a slow addition is seen in the change that made it, and so does a run whose
+results it cannot read. Each run ends with the stage times, the slowest targets, and one
+line: `N passed, N failed`. Its own reading is tested first (tests/test_suite.py).
 
 Python's standard library only: it runs before anything is installed.
 """
@@ -42,14 +43,15 @@ def target_name(package, target):
 class Budgets:
     """tests/budgets.txt: `TARGET SECONDS WHERE [why]` lines and a `default` line."""
 
-    def __init__(self, path):
+    def __init__(self, path, text=None):
         self.seconds = {}
         # Targets `make check` leaves to `make test`: they need what only it installs.
         self.full_only = set()
         # Targets `make test` runs in their own cargo process, beside the others.
         self.apart = set()
         self.default = None
-        for number, line in enumerate(path.read_text().splitlines(), 1):
+        text = path.read_text() if text is None else text
+        for number, line in enumerate(text.splitlines(), 1):
             line = line.split("#", 1)[0].strip()
             if not line:
                 continue
@@ -93,6 +95,20 @@ class Budgets:
 
     def of(self, name):
         return self.seconds.get(name, self.default)
+
+    def over(self, rows):
+        """(target, seconds, budget) of every result row over its budget."""
+        return [(name, seconds, self.of(name)) for name, _, _, seconds in rows if seconds > self.of(name)]
+
+
+def unread(rows, tests_ok):
+    """Why the results cannot be trusted: none were read from a run that passed, or an
+    executable could not be named (so no budget applies to it)."""
+    problems = []
+    if tests_ok and not rows:
+        problems.append("no test results could be read from cargo's output: tests/suite.py no longer understands it")
+    problems += [f"{name} is no test target cargo built: its budget is unknown" for name, *_ in rows if "/" not in name]
+    return problems
 
 
 class Suite:
@@ -248,6 +264,8 @@ def main():
             finish(1)
         if not suite.stage("templates", [MAKE, "--no-print-directory", "lint-templates"]):
             finish(1)
+    if not suite.stage("suite self-test", [sys.executable, "-m", "unittest", "discover", "-q", "-s", "tests", "-p", "test_suite.py"]):
+        finish(1)
     if not suite.stage("fmt", [CARGO, "fmt", "--all", "--check"]):
         finish(1)
     # The same target selection as the build and the tests: dev-dependencies' features
@@ -315,7 +333,8 @@ def main():
 
     passed = sum(r[1] for r in rows)
     failed = sum(r[2] for r in rows)
-    over = [(name, seconds, budgets.of(name)) for name, _, _, seconds in rows if seconds > budgets.of(name)]
+    over = budgets.over(rows)
+    problems = unread(rows, tests_ok)
     suite.report_stages()
     print("\n== slowest test targets (budgets: tests/budgets.txt)")
     for name, _, _, seconds in sorted(rows, key=lambda r: -r[3])[:8]:
@@ -325,8 +344,10 @@ def main():
             f"   {name} took {seconds:.1f}s, over its budget of {budget:.0f}s: make it faster, or give it "
             f"a budget in tests/budgets.txt in the same change and say why"
         )
+    for problem in problems:
+        print(f"   {problem}")
     print(f"{passed} passed, {failed} failed")
-    sys.exit(0 if tests_ok and failed == 0 and not over else 1)
+    sys.exit(0 if tests_ok and failed == 0 and not over and not problems else 1)
 
 
 if __name__ == "__main__":
