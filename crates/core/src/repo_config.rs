@@ -101,6 +101,9 @@ impl RepoConfig {
         if text.len() > MAX_FILE_BYTES {
             return Self::from_file(Some(text.as_bytes()));
         }
+        // A byte order mark may open a YAML stream; the parser does not expect one.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        check_characters(text)?;
         let Some(root) = load(text)? else {
             return Ok(Self::default());
         };
@@ -152,6 +155,29 @@ impl RepoConfig {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// Every character must be one YAML allows in a stream (YAML 1.2.2, 5.1 "Character Set",
+/// https://yaml.org/spec/1.2.2/#51-character-set): tab, line breaks, printable ASCII, NEL
+/// and the printable non-ASCII ranges; a byte order mark only first (removed before). A NUL byte would end
+/// the parse early, silently dropping what follows it, and makes git show the file as
+/// binary, so a reviewer never sees the change: the file is refused instead.
+fn check_characters(text: &str) -> Result<(), RepoConfigError> {
+    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..);
+    for (at, c) in text.char_indices() {
+        if allowed(c) && c != '\u{feff}' {
+            continue;
+        }
+        let line = 1 + text[..at].bytes().filter(|&b| b == b'\n').count();
+        return error(
+            line,
+            format!(
+                "holds the character U+{:04X}, which YAML does not allow in a file (a NUL byte or another control character); remove it",
+                u32::from(c)
+            ),
+        );
+    }
+    Ok(())
 }
 
 fn naming(value: &Node) -> Result<Naming, RepoConfigError> {

@@ -213,3 +213,31 @@ proptest! {
         }
     }
 }
+
+/// A NUL byte once ended the parse silently: the keys after it, an unknown key, even
+/// broken YAML were ignored, and git showed the file as binary.
+#[test]
+fn a_nul_or_another_forbidden_character_refuses_the_file_with_its_line() {
+    let e = RepoConfig::from_file(Some(b"naming: path\n\0\ntags: [latest]\nnot: [valid\n")).unwrap_err();
+    assert_eq!(e.line, Some(2));
+    assert!(e.message.contains("U+0000"), "{e}");
+    for (text, line) in [
+        ("tags: [a]\x00", 1),
+        ("naming: path\n# \x07bell\n", 2),
+        ("naming: path\n\n\ntags: [\x7f]\n", 4),
+        ("naming: \u{9b}path\n", 1),
+        ("naming: path\u{fffe}\n", 1),
+        ("naming: path\n\u{feff}tags: [a]\n", 2),
+    ] {
+        let e = RepoConfig::from_file(Some(text.as_bytes())).unwrap_err();
+        assert_eq!(e.line, Some(line), "{text:?}: {e}");
+        assert!(e.message.contains("YAML does not allow"), "{e}");
+    }
+    // What YAML allows stays allowed: tabs in comments, CRLF, NEL, non-ASCII text, a BOM first.
+    for text in [
+        "\u{feff}naming: path\r\n",
+        "# a\tcomment \u{85} ünï \u{1f600}\nnaming: path\n",
+    ] {
+        assert_eq!(RepoConfig::parse(text).unwrap().naming, Some(Naming::Path), "{text:?}");
+    }
+}
