@@ -67,6 +67,11 @@ fn no_wildcard_actions_and_star_resources_only_where_nothing_narrower_exists() {
     let mut star_statements = 0;
     for (name, document) in documents(&template) {
         for statement in statements(document) {
+            if statement["Effect"].as_str() == Some("Deny") {
+                // A Deny only narrows: checked by its own test below.
+                assert_eq!(name, "BuildRequestsTopicPolicy", "{name}: a Deny statement");
+                continue;
+            }
             assert_eq!(
                 statement["Effect"].as_str(),
                 Some("Allow"),
@@ -228,6 +233,46 @@ fn each_role_holds_exactly_its_calls_on_its_own_resources() {
     ];
     build.extend(ecr_push.iter().map(|a| (*a, ECR)));
     assert_eq!(grants(&t, "BuildRole"), with(logs("BuildLogs.Arn"), &build));
+}
+
+/// A message on the build-requests topic is planned and built: only the listener's role
+/// may publish one, whatever another principal's own policy grants it.
+#[test]
+fn only_the_listener_publishes_build_requests() {
+    let template = template();
+    let policy = &template["Resources"]["BuildRequestsTopicPolicy"]["Properties"];
+    assert_eq!(strings(&policy["Topics"]), ["BuildRequestsTopic"]);
+    let statements = statements(&policy["PolicyDocument"]);
+    let deny = statements
+        .iter()
+        .find(|s| s["Effect"].as_str() == Some("Deny"))
+        .expect("a Deny statement");
+    assert_eq!(strings(&deny["Action"]), ["sns:Publish"]);
+    assert_eq!(strings(&deny["Resource"]), ["BuildRequestsTopic"]);
+    assert_eq!(deny["Principal"]["AWS"].as_str(), Some("*"));
+    assert_eq!(
+        strings(&deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]),
+        ["ListenerRole.Arn"]
+    );
+    let allow = statements
+        .iter()
+        .find(|s| s["Effect"].as_str() == Some("Allow"))
+        .expect("an Allow statement");
+    assert_eq!(strings(&allow["Principal"]["AWS"]), ["ListenerRole.Arn"]);
+    assert_eq!(strings(&allow["Action"]), ["sns:Publish"]);
+    // And no other role is granted sns:Publish on it.
+    for role in ["SpawnerRole", "NotifierRole", "CleanupRole", "BuildRole"] {
+        if template["Resources"][role].is_badvalue() {
+            continue;
+        }
+        let grants = grants(&template, role);
+        assert!(
+            !grants
+                .get("sns:Publish")
+                .is_some_and(|r| r.contains("BuildRequestsTopic")),
+            "{role} may publish build requests"
+        );
+    }
 }
 
 #[test]
