@@ -496,7 +496,9 @@ mod tests {
 
     #[test]
     fn minimal_file_takes_defaults() {
-        let s = settings(r#"{"config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#).unwrap();
+        let s =
+            settings(r#"{"config":{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}}"#)
+                .unwrap();
         assert_eq!(s.stack, "dockhand");
         assert_eq!(s.region, None);
         assert_eq!(value(&s, "BuildImage"), "aws/codebuild/amazonlinux-x86_64-standard:5.0");
@@ -514,7 +516,7 @@ mod tests {
     fn arm_builds_and_ecr() {
         let s = settings(
             r#"{"stack":"imgs","build":{"architecture":"arm64"},
-                "config":{"registry":{"type":"ecr","registry":"123456789012.dkr.ecr.eu-west-1.amazonaws.com","prefix":"team"}}}"#,
+                "config":{"repositories":["acme/*"],"registry":{"type":"ecr","registry":"123456789012.dkr.ecr.eu-west-1.amazonaws.com","prefix":"team"}}}"#,
         )
         .unwrap();
         assert_eq!(value(&s, "BuildEnvironmentType"), "ARM_CONTAINER");
@@ -532,59 +534,59 @@ mod tests {
         for (json, says) in [
             (r#"{"config":{}}"#, "registry"),
             (
-                r#"{"stak":"x","config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                r#"{"stak":"x","config":{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
                 "unknown field `stak`",
             ),
             (
-                r#"{"stack":"my stack","config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                r#"{"stack":"my stack","config":{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
                 "stack",
             ),
             (
-                r#"{"region":"Ireland","config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                r#"{"region":"Ireland","config":{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
                 "region",
             ),
             (
-                r#"{"config":{"registry":{"type":"ecr","registry":"123456789012.dkr.ecr.eu-west-1.amazonaws.com"}}}"#,
+                r#"{"config":{"repositories":["acme/*"],"registry":{"type":"ecr","registry":"123456789012.dkr.ecr.eu-west-1.amazonaws.com"}}}"#,
                 "prefix is required",
             ),
             (
-                r#"{"notify":{"sms":"0612345678"},"config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                r#"{"notify":{"sms":"0612345678"},"config":{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
                 "E.164",
             ),
             (
-                r#"{"notify":{"email":"nobody"},"config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                r#"{"notify":{"email":"nobody"},"config":{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
                 "email",
             ),
             (
-                r#"{"notify":{"statuses":["BROKEN"]},"config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                r#"{"notify":{"statuses":["BROKEN"]},"config":{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
                 "BROKEN",
             ),
             (
-                r#"{"build":{"queue_retention_hours":0},"config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                r#"{"build":{"queue_retention_hours":0},"config":{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
                 "build.queue_retention_hours 0 is outside 1 to 336",
             ),
             (
-                r#"{"build":{"start_concurrency":1},"config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                r#"{"build":{"start_concurrency":1},"config":{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
                 "build.start_concurrency 1 is outside Lambda's 2 to 1000",
             ),
             (
-                r#"{"build":{"architecture":"riscv"},"config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                r#"{"build":{"architecture":"riscv"},"config":{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
                 "riscv",
             ),
             (
-                r#"{"log_retention_days":31,"config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                r#"{"log_retention_days":31,"config":{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
                 "31",
             ),
             (
-                r#"{"cleanup":{"schedule":"weekly"},"config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                r#"{"cleanup":{"schedule":"weekly"},"config":{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
                 "schedule",
             ),
             (
-                r#"{"config":{"compute_type":"BUILD_LAMBDA_1GB","registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                r#"{"config":{"compute_type":"BUILD_LAMBDA_1GB","repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
                 "cannot run docker",
             ),
             (
-                r#"{"webhook":{"secret_parameter":"no-slash"},"config":{"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
+                r#"{"webhook":{"secret_parameter":"no-slash"},"config":{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}}"#,
                 "secret_parameter",
             ),
         ] {
@@ -599,7 +601,7 @@ mod tests {
             .map(|i| format!(r#""dir{i}/nested":"image-number-{i}""#))
             .collect();
         let json = format!(
-            r#"{{"config":{{"registry":{{"type":"dockerhub","namespace":"acme"}},"images":{{{}}}}}}}"#,
+            r#"{{"config":{{"repositories":["acme/*"],"registry":{{"type":"dockerhub","namespace":"acme"}},"images":{{{}}}}}}}"#,
             images.join(",")
         );
         assert!(settings(&json).unwrap_err().contains("at most 4096"));

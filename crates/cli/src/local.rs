@@ -145,7 +145,7 @@ pub fn run_repository(options: &RunOptions) -> Result<(), String> {
     else {
         return Err("not a push".into());
     };
-    let planned = match dockhand_core::request::intake(&push, "plan", &deployment.rules).map_err(|e| e.to_string())? {
+    let planned = match dockhand_core::request::intake(&push, "plan", &deployment).map_err(|e| e.to_string())? {
         dockhand_core::request::Intake::Build(request) => {
             crate::plan_online(&request, &deployment, &stack.github.url(), None)?
         }

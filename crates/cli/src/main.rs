@@ -238,7 +238,10 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
         Some(path) => {
             Deployment::from_json(&read(path, "the configuration")?).map_err(|e| format!("{}: {e}", path.display()))?
         }
-        None => default_deployment(&push.repository.owner.login.clone().unwrap_or_default())?,
+        None => default_deployment(
+            &push.repository.owner.login.clone().unwrap_or_default(),
+            &push.repository.full_name,
+        )?,
     };
     // Read every input before printing anything, so a mistake prints no partial plan.
     let repo = match files.repo_config {
@@ -265,7 +268,7 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
         writeln!(out, "{line}").map_err(|e| format!("cannot write the plan: {e}"))
     };
     // The listener's half, then the spawner's, with the SNS message in between.
-    let request = match intake(&push, files.delivery, &deployment.rules).map_err(|e| e.to_string())? {
+    let request = match intake(&push, files.delivery, &deployment).map_err(|e| e.to_string())? {
         Intake::Build(request) => request,
         Intake::Ignored { reason } => {
             return emit(&PlanEntry::Skip(Skip {
@@ -363,10 +366,10 @@ pub(crate) fn plan_online(
 
 /// Without a deployment: the project name, compute and timeout defaults, the default ref
 /// rules, and Docker Hub under the repository owner's name.
-fn default_deployment(owner: &str) -> Result<Deployment, String> {
+fn default_deployment(owner: &str, full_name: &str) -> Result<Deployment, String> {
     let namespace = owner.to_ascii_lowercase();
     eprintln!(
-        "dockhand: no --config given: using CodeBuild project {DEFAULT_PROJECT:?}, Docker Hub namespace {namespace:?} (the repository owner), \
+        "dockhand: no --config given: building {full_name:?} only, using CodeBuild project {DEFAULT_PROJECT:?}, Docker Hub namespace {namespace:?} (the repository owner), \
          {DEFAULT_COMPUTE_TYPE}, {DEFAULT_TIMEOUT_MINUTES}-minute timeout, and the default ref rules \
          (default branch -> latest + short SHA; tags -> their name)"
     );
@@ -383,6 +386,10 @@ fn default_deployment(owner: &str) -> Result<Deployment, String> {
         timeout_minutes: DEFAULT_TIMEOUT_MINUTES,
         naming: Default::default(),
         github_token_parameter: None,
+        repositories: Some(vec![full_name.to_owned()]),
+        github_host: dockhand_core::config::DEFAULT_GITHUB_HOST.into(),
+        repository_tags: false,
+        pull_credential: None,
     })
     .map_err(|e| {
         format!("the repository owner {owner:?} cannot serve as the Docker Hub namespace ({e}); pass --config")

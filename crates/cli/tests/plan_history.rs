@@ -31,7 +31,7 @@ impl Repo {
         repo.git(&["init", "--quiet"]);
         std::fs::write(
             repo.dir.join("config.json"),
-            json!({"registry": {"type": "dockerhub", "namespace": "acme"}}).to_string(),
+            json!({"registry": {"type": "dockerhub", "namespace": "acme"}, "repositories": ["acme/images"], "repository_tags": true}).to_string(),
         )
         .unwrap();
         repo
@@ -717,7 +717,7 @@ fn a_private_repository_is_read_with_a_token() {
     // With one: GitHub answers 404 without the token, and the plan is exact with it.
     let config = repo.file(
         "private.json",
-        &json!({"registry": {"type": "dockerhub", "namespace": "acme"}, "github_token_parameter": "/dockhand/github-token"})
+        &json!({"registry": {"type": "dockerhub", "namespace": "acme"}, "repositories": ["acme/images"], "github_token_parameter": "/dockhand/github-token"})
             .to_string(),
     );
     let denied = repo.plan_online(&push, &github.url(), None, &config);

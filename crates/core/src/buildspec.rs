@@ -7,36 +7,39 @@ const TEMPLATE: &str = include_str!("../../../buildspecs/build.yml");
 const LOGIN_TOKEN: &str = include_str!("../../../buildspecs/login-token.sh");
 const LOGIN_ECR: &str = include_str!("../../../buildspecs/login-ecr.sh");
 const CLONE_AUTH: &str = include_str!("../../../buildspecs/clone-auth.sh");
+const LOGIN_PULL: &str = include_str!("../../../buildspecs/login-pull.sh");
+const LOGIN_PULL_ECR: &str = include_str!("../../../buildspecs/login-pull-ecr.sh");
 
-/// The buildspec every build of this deployment runs.
+/// The buildspec every build of this deployment runs. Which snippets it holds depends on
+/// the configuration (the registry's login, a GitHub token, a pull credential); the values
+/// themselves travel as environment variables ([`crate::job`]).
 pub fn render_for(config: &Config) -> String {
-    render_parts(&config.registry, config.github_token_parameter.as_deref())
-}
-
-/// The buildspec of a deployment without a GitHub token (public repositories only).
-pub fn render(registry: &Registry) -> String {
-    render_parts(registry, None)
-}
-
-fn render_parts(registry: &Registry, github_token_parameter: Option<&str>) -> String {
-    let login = match registry {
+    let login = match &config.registry {
         Registry::DockerHub { .. } | Registry::Generic { .. } => LOGIN_TOKEN,
         Registry::Ecr { .. } => LOGIN_ECR,
     };
-    let text = TEMPLATE.replace("{{login}}", login.trim());
-    // CodeBuild reads the SecureString into the build's environment (and masks it in logs);
-    // the name is written as a JSON string, which YAML reads as a double-quoted scalar.
-    let parameter_store = github_token_parameter.map(|name| {
-        format!(
-            "parameter-store:\n  DOCKHAND_GITHUB_TOKEN: {}",
-            serde_json::to_string(name).expect("a string serializes")
-        )
-    });
-    let text = replace_line(&text, "{{parameter_store}}", parameter_store.as_deref());
-    let clone_auth = github_token_parameter.map(|_| CLONE_AUTH.trim());
+    let text = replace_line(TEMPLATE, "{{login}}", Some(login.trim()));
+    let clone_auth = config.github_token_parameter.as_ref().map(|_| CLONE_AUTH.trim());
     let text = replace_line(&text, "{{clone_auth}}", clone_auth);
+    let pull = config.pull_credential.as_ref().map(|p| {
+        if p.token_parameter.is_some() {
+            LOGIN_PULL.trim()
+        } else {
+            LOGIN_PULL_ECR.trim()
+        }
+    });
+    let text = replace_line(&text, "{{pull_login}}", pull);
     debug_assert!(!text.contains("{{"));
     text
+}
+
+/// The buildspec of a deployment with this registry and nothing else configured: no GitHub
+/// token (public repositories only), no pull credential.
+pub fn render(registry: &Registry) -> String {
+    let mut config: Config =
+        serde_json::from_str(r#"{"registry":{"type":"ecr","registry":"x"}}"#).expect("a minimal configuration");
+    config.registry = registry.clone();
+    render_for(&config)
 }
 
 /// Replaces the line holding only `placeholder` by `replacement`'s lines at the same
@@ -85,64 +88,105 @@ mod tests {
         config.github_token_parameter = None;
         let text = render_for(&config);
         assert_eq!(text, render(&hub()));
-        assert!(!text.contains("parameter-store") && !text.contains("GITHUB_TOKEN") && !text.contains("extraHeader"));
+        assert!(!text.contains("GITHUB_TOKEN") && !text.contains("extraHeader") && !text.contains("PULL"));
         let docs = yaml_rust2::YamlLoader::load_from_str(&text).unwrap();
         assert!(docs[0]["env"]["parameter-store"].is_badvalue());
     }
 
     #[test]
-    fn a_token_is_read_from_parameter_store_and_sent_as_a_header() {
+    fn a_token_is_read_inside_the_fetch_alone_and_sent_to_the_git_host_alone() {
         let text = render_for(&with_token(hub()));
         let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("valid YAML");
         let env = &docs[0]["env"];
         assert_eq!(env["shell"].as_str(), Some("bash"));
-        assert_eq!(
-            env["parameter-store"]["DOCKHAND_GITHUB_TOKEN"].as_str(),
-            Some("/dockhand/github/token")
-        );
+        // Not exported to every phase by CodeBuild's parameter-store.
+        assert!(env["parameter-store"].is_badvalue(), "{text}");
         let pre = docs[0]["phases"]["pre_build"]["commands"][0].as_str().unwrap();
-        // Appended after the environment's own GIT_CONFIG_* pairs (local mode's insteadOf).
         assert!(pre.contains(r#"n="${GIT_CONFIG_COUNT:-0}""#), "{pre}");
-        assert!(pre.contains(r#""GIT_CONFIG_KEY_$n=http.extraHeader""#), "{pre}");
-        assert!(pre.contains(r#""$DOCKHAND_GITHUB_TOKEN" | base64 -w0"#), "{pre}");
-        // Only for the fetch, in a subshell, and the URL stays the push's.
-        let auth = pre.find("GIT_CONFIG_COUNT=").unwrap();
-        let open = pre[..auth].rfind("(\n").unwrap();
+        assert!(
+            pre.contains(r#""GIT_CONFIG_KEY_$n=http.https://$DOCKHAND_GIT_HOST/.extraHeader""#),
+            "{pre}"
+        );
+        assert!(
+            pre.contains(r#"--name "$DOCKHAND_GITHUB_TOKEN_PARAMETER" --with-decryption"#),
+            "{pre}"
+        );
+        // Read, used and dropped in the fetch's subshell; the URL stays the push's.
+        let read = pre.find("aws ssm get-parameter").unwrap();
+        let open = pre[..read].rfind("(\n").unwrap();
         let fetch = pre.find("fetch --quiet").unwrap();
         let close = pre[fetch..].find("\n)\n").unwrap() + fetch;
-        assert!(open < auth && auth < fetch && fetch < close);
+        assert!(open < read && read < fetch && fetch < close);
+        assert!(pre[read..fetch].contains("unset token"));
         assert!(pre.contains(r#"-- "$SOURCE_REPO_URL" "$SOURCE_COMMIT""#));
         assert!(!text.contains("x-access-token@"));
     }
 
-    /// The header snippet, run by bash: appends one pair, keeps the existing ones, and the
-    /// header is the token in HTTP Basic form.
+    /// The header snippet, run by bash with a stand-in `aws`: appends one pair scoped to
+    /// the host, keeps the existing ones, and leaves no token variable behind.
     #[test]
-    fn the_clone_auth_snippet_appends_a_header() {
-        let Ok(out) = std::process::Command::new("bash")
+    fn the_clone_auth_snippet_appends_a_header_for_the_host() {
+        let dir = std::env::temp_dir().join(format!("dockhand-clone-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let aws = dir.join("aws");
+        std::fs::write(
+            &aws,
+            "#!/bin/sh\n[ \"$4\" = /dockhand/github/token ] && echo ghp_secret\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&aws, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let out = std::process::Command::new("bash")
             .arg("-c")
             .arg(format!(
-                "set -euo pipefail\n{CLONE_AUTH}\nprintf '%s|%s|%s|%s|%s' \"$GIT_CONFIG_COUNT\" \"$GIT_CONFIG_KEY_0\" \"$GIT_CONFIG_VALUE_0\" \"$GIT_CONFIG_KEY_1\" \"$GIT_CONFIG_VALUE_1\""
+                "set -euo pipefail\n{CLONE_AUTH}\nprintf '%s|%s|%s|%s|%s|%s' \"$GIT_CONFIG_COUNT\" \"$GIT_CONFIG_KEY_0\" \"$GIT_CONFIG_VALUE_0\" \"$GIT_CONFIG_KEY_1\" \"$GIT_CONFIG_VALUE_1\" \"${{token:-}}${{basic:-}}\""
             ))
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.display()))
             .env("GIT_CONFIG_COUNT", "1")
             .env("GIT_CONFIG_KEY_0", "url.git://127.0.0.1:9418/.insteadOf")
             .env("GIT_CONFIG_VALUE_0", "https://github.com/")
-            .env("DOCKHAND_GITHUB_TOKEN", "ghp_secret")
-            .output()
-        else {
+            .env("DOCKHAND_GITHUB_TOKEN_PARAMETER", "/dockhand/github/token")
+            .env("DOCKHAND_GIT_HOST", "github.com")
+            .output();
+        let _ = std::fs::remove_dir_all(&dir);
+        let Ok(out) = out else {
             return; // no bash here
         };
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(
             String::from_utf8(out.stdout).unwrap(),
             // base64("x-access-token:ghp_secret")
-            "2|url.git://127.0.0.1:9418/.insteadOf|https://github.com/|http.extraHeader|AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hwX3NlY3JldA=="
+            "2|url.git://127.0.0.1:9418/.insteadOf|https://github.com/|http.https://github.com/.extraHeader|AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hwX3NlY3JldA==|"
         );
     }
 
     #[test]
+    fn the_push_login_comes_after_the_build_and_a_pull_login_before_it() {
+        let mut config = with_token(hub());
+        let text = render_for(&config);
+        let build = text.find("docker build").unwrap();
+        let login = text.find("docker login").unwrap();
+        assert!(build < login, "{text}");
+        assert!(!text.contains("DOCKHAND_PULL"));
+        config.pull_credential = Some(crate::config::PullCredential {
+            host: "docker.io".into(),
+            username: Some("reader".into()),
+            token_parameter: Some("/dockhand/pull".into()),
+        });
+        let text = render_for(&config);
+        let pull = text.find(r#"--password-stdin "$DOCKHAND_PULL_REGISTRY""#).unwrap();
+        assert!(pull < text.find("docker build").unwrap());
+        assert!(text.find(r#"--password-stdin "$DOCKHAND_REGISTRY""#).unwrap() > text.find("docker build").unwrap());
+        config.pull_credential = Some(crate::config::PullCredential {
+            host: "123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
+            username: None,
+            token_parameter: None,
+        });
+        assert!(render_for(&config).contains("aws ecr get-login-password --region \"$AWS_REGION\" | docker login --username AWS --password-stdin \"$DOCKHAND_PULL_REGISTRY\""));
+    }
+
+    #[test]
     fn templates_are_single_line_commands() {
-        for fragment in [LOGIN_TOKEN, LOGIN_ECR] {
+        for fragment in [LOGIN_TOKEN, LOGIN_ECR, LOGIN_PULL, LOGIN_PULL_ECR] {
             assert_eq!(fragment.trim().lines().count(), 1);
             assert!(fragment.contains("--password-stdin"));
         }
@@ -165,8 +209,8 @@ mod tests {
             for phase in ["pre_build", "build", "post_build"] {
                 assert!(!doc["phases"][phase]["commands"].is_badvalue(), "{phase}");
             }
-            let pre = doc["phases"]["pre_build"]["commands"][1].as_str().unwrap();
-            assert!(pre.contains("--password-stdin"), "{pre}");
+            let post = doc["phases"]["post_build"]["commands"][0].as_str().unwrap();
+            assert!(post.contains("--password-stdin"), "{post}");
             assert!(!text.contains("{{"));
         }
     }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 pub const DEFAULT_PROJECT: &str = "dockhand";
 pub const DEFAULT_COMPUTE_TYPE: &str = "BUILD_GENERAL1_SMALL";
 pub const DEFAULT_TIMEOUT_MINUTES: u32 = 60;
+pub const DEFAULT_GITHUB_HOST: &str = "github.com";
 
 /// The configuration as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,6 +19,25 @@ pub struct Config {
     #[serde(default = "default_project")]
     pub project: String,
     pub registry: Registry,
+    /// The GitHub repositories this deployment builds: `owner/name`, or `owner/*` for every
+    /// repository of an owner. Required: one webhook secret can sign pushes of several
+    /// repositories (an organisation webhook), and only these may push images here. Pushes
+    /// of others are answered `202 ignored` by the listener and refused by the spawner.
+    #[serde(default)]
+    pub repositories: Option<Vec<String>>,
+    /// The Git host the repositories live on: `github.com`, or a GitHub Enterprise Server
+    /// host. A push's clone URL must be `https://<github_host>/<owner>/<name>.git`, and the
+    /// build sends its GitHub token to this host only.
+    #[serde(default = "default_github_host")]
+    pub github_host: String,
+    /// Whether a repository's `.dockhand.yml` may add image tags (`tags:`). Off by default:
+    /// the tags an image gets are the operator's decision, not the pushed file's.
+    #[serde(default)]
+    pub repository_tags: bool,
+    /// A read-only registry login used only to pull private base images during
+    /// `docker build`; the push credential is used after the build succeeded, never before.
+    #[serde(default)]
+    pub pull_credential: Option<PullCredential>,
     /// Ordered ref rules; the defaults when absent.
     #[serde(default = "RefRules::default_rules")]
     pub rules: Vec<RefRule>,
@@ -37,6 +57,21 @@ pub struct Config {
     /// without one.
     #[serde(default)]
     pub github_token_parameter: Option<String>,
+}
+
+/// A registry login for pulling private base images during `docker build`: a user and an
+/// SSM SecureString holding a read-only token (Docker Hub: a personal access token with
+/// "Read-only" access), or, for an ECR registry host without either, the build role's own
+/// ECR login (which can read what the role can read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullCredential {
+    /// `docker.io`, `ghcr.io`, `registry.example.com:5000`, or an ECR registry host.
+    pub host: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub token_parameter: Option<String>,
 }
 
 /// Naming presets: how a Dockerfile's directory becomes an image name and tags.
@@ -139,6 +174,9 @@ impl Registry {
     }
 }
 
+fn default_github_host() -> String {
+    DEFAULT_GITHUB_HOST.into()
+}
 fn default_project() -> String {
     DEFAULT_PROJECT.into()
 }
@@ -251,6 +289,57 @@ impl Deployment {
                 "github_token_parameter {p:?} is not an SSM parameter name (starting with /, then A-Z a-z 0-9 _ . - /)"
             ));
         }
+        match &config.repositories {
+            None => {
+                return invalid(
+                    "list the repositories this deployment builds in `repositories`, such as [\"acme/images\"] or [\"acme/*\"]: one webhook secret can sign pushes of any repository it is set on, and only these may push images".into(),
+                );
+            }
+            Some(list) if list.is_empty() => {
+                return invalid("`repositories` is empty: list the repositories this deployment builds".into());
+            }
+            Some(list) => {
+                for entry in list {
+                    if let Err(why) = check_repository_pattern(entry) {
+                        return invalid(format!("repositories: {entry:?} {why}"));
+                    }
+                }
+            }
+        }
+        if !is_registry_host(&config.github_host) {
+            return invalid(format!(
+                "github_host {:?} is not a host name such as github.com or github.example.com",
+                config.github_host
+            ));
+        }
+        if let Some(pull) = &config.pull_credential {
+            if !is_registry_host(&pull.host) {
+                return invalid(format!(
+                    "pull_credential.host {:?} is not a registry host such as docker.io or ghcr.io",
+                    pull.host
+                ));
+            }
+            match (&pull.username, &pull.token_parameter) {
+                (Some(user), Some(parameter)) => {
+                    if !is_safe_word(user, 255) {
+                        return invalid(format!(
+                            "pull_credential.username {user:?} may hold only letters, digits, . _ -"
+                        ));
+                    }
+                    if !is_ssm_name(parameter) {
+                        return invalid(format!(
+                            "pull_credential.token_parameter {parameter:?} is not an SSM parameter name (starting with /, then A-Z a-z 0-9 _ . - /)"
+                        ));
+                    }
+                }
+                (None, None) if is_ecr_host(&pull.host) => {}
+                _ => {
+                    return invalid(
+                        "pull_credential needs both `username` and `token_parameter` (a read-only token), or neither for an ECR registry host (the build role's login)".into(),
+                    );
+                }
+            }
+        }
         for (dir, name) in &config.images {
             if let Err(why) = validate_repository_path(name) {
                 return invalid(format!("images[{dir:?}] = {name:?} {why}"));
@@ -263,6 +352,49 @@ impl Deployment {
             hex::encode(Sha256::digest(json.as_bytes()))
         };
         Ok(Self { config, rules, digest })
+    }
+}
+
+impl Config {
+    /// Whether `full_name` (`owner/name`, as GitHub spells it) is one of `repositories`.
+    /// GitHub's owner and repository names are case-insensitive, so the match is too.
+    pub fn builds_repository(&self, full_name: &str) -> bool {
+        let Some((owner, name)) = full_name.split_once('/') else {
+            return false;
+        };
+        self.repositories
+            .iter()
+            .flatten()
+            .any(|entry| match entry.split_once('/') {
+                Some((o, "*")) => o.eq_ignore_ascii_case(owner) && !name.is_empty() && !name.contains('/'),
+                Some((o, n)) => o.eq_ignore_ascii_case(owner) && n.eq_ignore_ascii_case(name),
+                None => false,
+            })
+    }
+
+    /// The only clone URL a push of `full_name` may carry.
+    pub fn clone_url(&self, full_name: &str) -> String {
+        format!("https://{}/{full_name}.git", self.github_host)
+    }
+}
+
+/// One half of `owner/name` as GitHub allows it: letters, digits, `.`, `_` and `-`, at
+/// most 100 characters, neither `.` nor `..`.
+pub(crate) fn is_github_name(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 100
+        && p != "."
+        && p != ".."
+        && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// `owner/name` or `owner/*`, with GitHub's characters for names.
+fn check_repository_pattern(entry: &str) -> Result<(), &'static str> {
+    let part = is_github_name;
+    match entry.split_once('/') {
+        Some((owner, "*")) if part(owner) => Ok(()),
+        Some((owner, name)) if part(owner) && part(name) => Ok(()),
+        _ => Err("is not owner/name or owner/* (letters, digits, . _ -)"),
     }
 }
 
@@ -331,7 +463,9 @@ mod tests {
 
     #[test]
     fn minimal_config_takes_defaults() {
-        let d = Deployment::from_json(r#"{"registry":{"type":"dockerhub","namespace":"acme"}}"#).unwrap();
+        let d =
+            Deployment::from_json(r#"{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}"#)
+                .unwrap();
         assert_eq!(d.config.project, "dockhand");
         assert_eq!(d.config.compute_type, "BUILD_GENERAL1_SMALL");
         assert_eq!(d.config.timeout_minutes, 60);
@@ -348,7 +482,7 @@ mod tests {
     #[test]
     fn naming_and_github_token() {
         let d = Deployment::from_json(
-            r#"{"registry":{"type":"dockerhub","namespace":"acme"},"naming":"suite","github_token_parameter":"/dockhand/github/token"}"#,
+            r#"{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"},"naming":"suite","github_token_parameter":"/dockhand/github/token"}"#,
         )
         .unwrap();
         assert_eq!(d.config.naming, Naming::Suite);
@@ -358,11 +492,12 @@ mod tests {
         );
         let err = |json: &str| Deployment::from_json(json).unwrap_err().to_string();
         assert!(
-            err(r#"{"registry":{"type":"dockerhub","namespace":"acme"},"naming":"flat"}"#).contains("unknown variant")
+            err(r#"{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"},"naming":"flat"}"#)
+                .contains("unknown variant")
         );
         for bad in ["token", "/a b", "/x\n", "/$(id)", "/"] {
             let json = format!(
-                r#"{{"registry":{{"type":"dockerhub","namespace":"acme"}},"github_token_parameter":{}}}"#,
+                r#"{{"repositories":["acme/*"],"registry":{{"type":"dockerhub","namespace":"acme"}},"github_token_parameter":{}}}"#,
                 serde_json::to_string(bad).unwrap()
             );
             assert!(err(&json).contains("github_token_parameter"), "{bad}");
@@ -372,7 +507,7 @@ mod tests {
     #[test]
     fn ecr_config() {
         let d = Deployment::from_json(
-            r#"{"registry":{"type":"ecr","registry":"123456789012.dkr.ecr.eu-west-1.amazonaws.com","prefix":"team"}}"#,
+            r#"{"repositories":["acme/*"],"registry":{"type":"ecr","registry":"123456789012.dkr.ecr.eu-west-1.amazonaws.com","prefix":"team"}}"#,
         )
         .unwrap();
         assert_eq!(d.config.registry.token_parameter(), None);
@@ -381,7 +516,7 @@ mod tests {
     #[test]
     fn generic_registry_config() {
         let d = Deployment::from_json(
-            r#"{"registry":{"type":"registry","host":"127.0.0.1:5000","namespace":"acme","username":"bot"}}"#,
+            r#"{"repositories":["acme/*"],"registry":{"type":"registry","host":"127.0.0.1:5000","namespace":"acme","username":"bot"}}"#,
         )
         .unwrap();
         assert_eq!(
@@ -390,7 +525,9 @@ mod tests {
         );
         assert_eq!(d.config.registry.username(), Some("bot"));
         for host in ["ghcr.io", "quay.io", "localhost:5000", "registry.example.com"] {
-            let json = format!(r#"{{"registry":{{"type":"registry","host":"{host}","namespace":"acme"}}}}"#);
+            let json = format!(
+                r#"{{"repositories":["acme/*"],"registry":{{"type":"registry","host":"{host}","namespace":"acme"}}}}"#
+            );
             assert!(Deployment::from_json(&json).is_ok(), "{host}");
         }
         for host in [
@@ -404,32 +541,128 @@ mod tests {
             "$(id)",
             "a:b:c",
         ] {
-            let json = format!(r#"{{"registry":{{"type":"registry","host":"{host}","namespace":"acme"}}}}"#);
+            let json = format!(
+                r#"{{"repositories":["acme/*"],"registry":{{"type":"registry","host":"{host}","namespace":"acme"}}}}"#
+            );
             let err = Deployment::from_json(&json).unwrap_err().to_string();
             assert!(err.contains("registry.host"), "{host}: {err}");
         }
     }
 
     #[test]
-    fn mistakes_are_explained() {
+    fn the_repositories_built_are_listed() {
         let err = |json: &str| Deployment::from_json(json).unwrap_err().to_string();
-        assert!(err(r#"{"registry":{"type":"dockerhub","namespace":"Acme"}}"#).contains("lowercase"));
-        assert!(err(r#"{"registry":{"type":"dockerhub","namespace":"a/b"}}"#).contains("single path component"));
-        assert!(err(r#"{"registry":{"type":"ecr","registry":"evil.example.com"}}"#).contains("ECR registry host"));
-        assert!(err(r#"{"registry":{"type":"dockerhub","namespace":"acme","token_parameter":"x y"}}"#).contains("SSM"));
-        assert!(err(r#"{"project":"a b","registry":{"type":"dockerhub","namespace":"acme"}}"#).contains("project"));
+        assert!(err(r#"{"registry":{"type":"dockerhub","namespace":"acme"}}"#).contains("`repositories`"));
+        assert!(err(r#"{"registry":{"type":"dockerhub","namespace":"acme"},"repositories":[]}"#).contains("empty"));
+        for bad in [
+            "acme",
+            "*/*",
+            "*",
+            "acme/",
+            "/x",
+            "a/b/c",
+            "acme/im ages",
+            "../x",
+            "acme/*x",
+        ] {
+            let json = format!(
+                r#"{{"registry":{{"type":"dockerhub","namespace":"acme"}},"repositories":[{}]}}"#,
+                serde_json::to_string(bad).unwrap()
+            );
+            assert!(err(&json).contains("owner/name or owner/*"), "{bad}");
+        }
+        let d = Deployment::from_json(
+            r#"{"registry":{"type":"dockerhub","namespace":"acme"},"repositories":["acme/images","Tools/*"]}"#,
+        )
+        .unwrap();
+        let c = &d.config;
+        assert!(c.builds_repository("acme/images") && c.builds_repository("ACME/Images"));
+        assert!(c.builds_repository("tools/lint") && c.builds_repository("TOOLS/x"));
+        for other in [
+            "acme/other",
+            "evil/images",
+            "tools",
+            "tools/",
+            "acme/images/x",
+            "acme-images/x",
+            "",
+        ] {
+            assert!(!c.builds_repository(other), "{other}");
+        }
+        assert_eq!(c.clone_url("acme/images"), "https://github.com/acme/images.git");
+        assert_eq!(c.github_host, "github.com");
+        assert!(!c.repository_tags);
         assert!(
-            err(r#"{"timeout_minutes":1,"registry":{"type":"dockerhub","namespace":"acme"}}"#).contains("5 to 2160")
+            err(r#"{"registry":{"type":"dockerhub","namespace":"acme"},"repositories":["a/b"],"github_host":"https://x"}"#)
+                .contains("github_host")
+        );
+        let pull = |p: &str| {
+            format!(
+                r#"{{"registry":{{"type":"dockerhub","namespace":"acme"}},"repositories":["a/b"],"pull_credential":{p}}}"#
+            )
+        };
+        assert!(
+            Deployment::from_json(&pull(
+                r#"{"host":"docker.io","username":"bot","token_parameter":"/dockhand/pull"}"#
+            ))
+            .is_ok()
         );
         assert!(
-            err(r#"{"compute_type":"big; rm","registry":{"type":"dockerhub","namespace":"acme"}}"#)
+            err(&pull(
+                r#"{"host":"docker.io","username":"b ot","token_parameter":"/p"}"#
+            ))
+            .contains("pull_credential.username")
+        );
+        assert!(
+            err(&pull(r#"{"host":"Docker.io","username":"bot","token_parameter":"/p"}"#))
+                .contains("pull_credential.host")
+        );
+        assert!(
+            err(&pull(r#"{"host":"docker.io","username":"bot","token_parameter":"p"}"#))
+                .contains("pull_credential.token_parameter")
+        );
+        assert!(err(&pull(r#"{"host":"docker.io"}"#)).contains("needs both"));
+        assert!(Deployment::from_json(&pull(r#"{"host":"123456789012.dkr.ecr.eu-west-1.amazonaws.com"}"#)).is_ok());
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        let err = |json: &str| Deployment::from_json(json).unwrap_err().to_string();
+        assert!(
+            err(r#"{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"Acme"}}"#)
+                .contains("lowercase")
+        );
+        assert!(
+            err(r#"{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"a/b"}}"#)
+                .contains("single path component")
+        );
+        assert!(
+            err(r#"{"repositories":["acme/*"],"registry":{"type":"ecr","registry":"evil.example.com"}}"#)
+                .contains("ECR registry host")
+        );
+        assert!(err(r#"{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme","token_parameter":"x y"}}"#).contains("SSM"));
+        assert!(
+            err(r#"{"project":"a b","repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}"#)
+                .contains("project")
+        );
+        assert!(
+            err(
+                r#"{"timeout_minutes":1,"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}"#
+            )
+            .contains("5 to 2160")
+        );
+        assert!(
+            err(r#"{"compute_type":"big; rm","repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}"#)
                 .contains("compute type")
         );
         assert!(
-            err(r#"{"registry":{"type":"dockerhub","namespace":"acme"},"rules":[{"ref":"(","tags":["x"]}]}"#)
+            err(r#"{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"},"rules":[{"ref":"(","tags":["x"]}]}"#)
                 .contains("regular expression")
         );
-        assert!(err(r#"{"registry":{"type":"dockerhub","namespace":"acme"},"typo":1}"#).contains("unknown field"));
-        assert!(err(r#"{"registry":{"type":"gcr"}}"#).contains("unknown variant"));
+        assert!(
+            err(r#"{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"},"typo":1}"#)
+                .contains("unknown field")
+        );
+        assert!(err(r#"{"repositories":["acme/*"],"registry":{"type":"gcr"}}"#).contains("unknown variant"));
     }
 }

@@ -98,6 +98,19 @@ pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, targ
             config.registry.token_parameter().unwrap_or_default(),
         ));
     }
+    if let Some(parameter) = &config.github_token_parameter {
+        // Names only: the build reads the token itself, for its git commands alone.
+        env.push(("DOCKHAND_GITHUB_TOKEN_PARAMETER", parameter.clone()));
+        env.push(("DOCKHAND_GIT_HOST", config.github_host.clone()));
+    }
+    if let Some(pull) = &config.pull_credential {
+        env.push(("DOCKHAND_PULL_REGISTRY", pull.host.clone()));
+        env.push(("DOCKHAND_PULL_USER", pull.username.clone().unwrap_or_default()));
+        env.push((
+            "DOCKHAND_PULL_TOKEN_PARAMETER",
+            pull.token_parameter.clone().unwrap_or_default(),
+        ));
+    }
     StartBuildRequest {
         project_name: config.project.clone(),
         source_type_override: "NO_SOURCE".into(),
@@ -158,7 +171,7 @@ mod tests {
 
     fn deployment(project: &str) -> Deployment {
         Deployment::from_json(&format!(
-            r#"{{"project":"{project}","registry":{{"type":"dockerhub","namespace":"acme"}}}}"#
+            r#"{{"project":"{project}","repositories":["acme/*"],"registry":{{"type":"dockerhub","namespace":"acme"}}}}"#
         ))
         .unwrap()
     }

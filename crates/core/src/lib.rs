@@ -24,6 +24,7 @@ pub mod retry;
 pub mod rules;
 pub mod signature;
 pub mod source;
+pub mod trust;
 
 pub use config::{Config, Deployment, Naming, Registry};
 pub use plan::{BuildJob, PlanEntry, Skip, plan};

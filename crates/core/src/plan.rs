@@ -15,6 +15,8 @@ use crate::job::{StartBuildRequest, Target, start_build_request};
 use crate::naming::image_and_tags;
 use crate::repo_config::{REPO_CONFIG_PATH, RepoConfig, RepoConfigError};
 use crate::request::{BuildRequest, ChangeSource};
+use crate::rules::{is_default_branch, is_reserved_tag, reserved_reason};
+use crate::trust::check_path;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -165,25 +167,66 @@ pub fn plan(
         plan_changed_paths(request, index, repo, &mut contexts, &mut skips, &mut attention);
     }
 
-    let naming = repo.naming.unwrap_or(deployment.config.naming);
+    let config = &deployment.config;
+    let on_default_branch = is_default_branch(&request.git_ref, request.repository.default_branch.as_deref());
+    if !repo.tags.is_empty() {
+        let refused = if !config.repository_tags {
+            Some(format!(
+                "{REPO_CONFIG_PATH} adds the image tags {:?}, and this deployment does not let repositories add tags (`repository_tags` is off): nothing was built; remove `tags` from {REPO_CONFIG_PATH}, or set `repository_tags: true` in the deployment configuration",
+                repo.tags
+            ))
+        } else {
+            repo.tags
+                .iter()
+                .find(|t| is_reserved_tag(t) && !on_default_branch)
+                .map(|t| {
+                    format!(
+                        "{REPO_CONFIG_PATH} adds the tag {}",
+                        reserved_reason(&request.git_ref, t, request.repository.default_branch.as_deref())
+                    )
+                })
+        };
+        if let Some(reason) = refused {
+            return vec![skip(".", true, reason)];
+        }
+    }
+    let naming = repo.naming.unwrap_or(config.naming);
     let tags: Vec<String> = request.tags.iter().chain(&repo.tags).cloned().collect();
-    let fixed: Vec<&String> = request.fixed_tags.iter().filter(|t| request.tags.contains(t)).collect();
+    let fixed: Vec<String> = request
+        .fixed_tags
+        .iter()
+        .filter(|t| request.tags.contains(t))
+        .cloned()
+        .collect();
+    let name = |context: &str, tags: &[String]| {
+        image_and_tags(
+            naming,
+            &config.registry,
+            &request.repository.name,
+            context,
+            &config.images,
+            tags,
+        )
+    };
     let build_args = repo.build_args_env();
     let mut jobs: Vec<BuildJob> = Vec::new();
-    // (image, tag) → the directories that would push it.
-    let mut pushed: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    // (image, tag) → the directories that would push it: every Dockerfile directory of the
+    // tree when the index can list them, so a directory this push did not change still
+    // owns what it pushes; the planned ones otherwise.
+    let mut pushed: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for dir in index.all().unwrap_or_default() {
+        if let Ok((image, tags)) = name(&dir, &tags) {
+            let repository = image.repository();
+            for tag in tags {
+                pushed.entry((repository.clone(), tag)).or_default().insert(dir.clone());
+            }
+        }
+    }
     for (context, why) in contexts {
         if skips.contains_key(&context) {
             continue;
         }
-        let (image, tags) = match image_and_tags(
-            naming,
-            &deployment.config.registry,
-            &request.repository.name,
-            &context,
-            &deployment.config.images,
-            &tags,
-        ) {
+        let (image, tags) = match name(&context, &tags) {
             Ok(named) => named,
             Err(reason) => {
                 attention.insert(context.clone());
@@ -191,18 +234,16 @@ pub fn plan(
                 continue;
             }
         };
+        if !on_default_branch && let Some(tag) = tags.iter().find(|t| is_reserved_tag(t)) {
+            attention.insert(context.clone());
+            skips.insert(
+                context,
+                reserved_reason(&request.git_ref, tag, request.repository.default_branch.as_deref()),
+            );
+            continue;
+        }
         // The same naming applied to the tags that name the commit: those never move.
-        let fixed_tags = match image_and_tags(
-            naming,
-            &deployment.config.registry,
-            &request.repository.name,
-            &context,
-            &deployment.config.images,
-            &fixed.iter().map(|t| (*t).clone()).collect::<Vec<_>>(),
-        ) {
-            Ok((_, fixed_tags)) => fixed_tags,
-            Err(_) => Vec::new(),
-        };
+        let fixed_tags = name(&context, &fixed).map(|(_, t)| t).unwrap_or_default();
         let moving_tags: Vec<String> = tags.iter().filter(|t| !fixed_tags.contains(t)).cloned().collect();
         let dockerfile = if context == "." {
             "Dockerfile".to_owned()
@@ -213,7 +254,7 @@ pub fn plan(
             pushed
                 .entry((image.repository(), tag.clone()))
                 .or_default()
-                .push(context.clone());
+                .insert(context.clone());
         }
         let target = Target {
             context: &context,
@@ -234,10 +275,12 @@ pub fn plan(
             assumed: why == Why::Assumed,
         });
     }
-    // Two directories must never push over each other's image and tag.
+    // Two directories must never push over each other's image and tag, whether or not the
+    // other one changed in this push.
+    let planned: BTreeSet<&str> = jobs.iter().map(|j| j.context.as_str()).collect();
     let mut clashes: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
     for ((image, tag), clashing) in pushed.iter().filter(|(_, c)| c.len() > 1) {
-        for context in clashing {
+        for context in clashing.iter().filter(|c| planned.contains(c.as_str())) {
             let entry = clashes
                 .entry(context.clone())
                 .or_insert_with(|| (format!("{image}:{tag}"), BTreeSet::new()));
@@ -250,7 +293,7 @@ pub fn plan(
         skips.insert(
             context.clone(),
             format!(
-                "it would push {reference}, as would {others:?}; map one of them to another name in `images`, or rename a directory"
+                "it would push {reference}, as would {others:?} in this repository; map one of them to another name in `images`, or rename a directory"
             ),
         );
     }
@@ -359,23 +402,6 @@ fn nearest(index: &dyn DockerfileIndex, dir: &str) -> Option<(String, Presence)>
         }
         current = current.rsplit_once('/').map_or(".", |(parent, _)| parent);
     }
-}
-
-/// A repository path must be relative and clean: no empty, `.` or `..` components.
-fn check_path(path: &str) -> Result<(), &'static str> {
-    if path == "." {
-        return Ok(());
-    }
-    if path.is_empty() || path.starts_with('/') {
-        return Err("is not relative to the repository root");
-    }
-    if path.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
-        return Err("has an empty, `.` or `..` component");
-    }
-    if path.contains('\0') {
-        return Err("contains a NUL byte");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

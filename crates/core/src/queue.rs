@@ -50,6 +50,56 @@ impl QueuedBuild {
     }
 }
 
+impl QueuedBuild {
+    /// Whether this deployment's planning step could have written this message: its own
+    /// project, buildspec and settings, a repository it builds with that repository's one
+    /// clone URL, a full commit id and a branch or tag ref. Anything that can send to the
+    /// builds queue could otherwise start any build on the project's role.
+    pub fn check(&self, deployment: &Deployment) -> Result<(), String> {
+        let config = &deployment.config;
+        let r = &self.request;
+        let env = |name: &str| {
+            r.environment_variables_override
+                .iter()
+                .find(|v| v.name == name)
+                .map(|v| v.value.as_str())
+        };
+        let wrong = |what: &str| Err(format!("the queued build's {what} is not what this deployment plans"));
+        if r.project_name != config.project {
+            return wrong("project");
+        }
+        if self.key.len() != 64 || !self.key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return wrong("key");
+        }
+        if r.idempotency_token != self.key || env(BUILD_KEY_VARIABLE) != Some(self.key.as_str()) {
+            return wrong("idempotency token");
+        }
+        if r.buildspec_override != crate::buildspec::render_for(config) {
+            return wrong("buildspec");
+        }
+        if r.source_type_override != "NO_SOURCE"
+            || r.compute_type_override != config.compute_type
+            || r.timeout_in_minutes_override != config.timeout_minutes
+            || !r.privileged_mode_override
+        {
+            return wrong("build settings");
+        }
+        if env("DOCKHAND_REPOSITORY") != Some(self.repository.as_str()) || !config.builds_repository(&self.repository) {
+            return wrong("repository");
+        }
+        if env("SOURCE_REPO_URL") != Some(config.clone_url(&self.repository).as_str()) {
+            return wrong("clone URL");
+        }
+        if env("SOURCE_COMMIT") != Some(self.commit.as_str()) || !crate::request::is_commit_id(&self.commit) {
+            return wrong("commit");
+        }
+        if env("DOCKHAND_REF") != Some(self.git_ref.as_str()) || crate::trust::check_ref(&self.git_ref).is_err() {
+            return wrong("ref");
+        }
+        Ok(())
+    }
+}
+
 /// The environment variable that carries a build's key, so that a build can be found by
 /// its key among the project's builds.
 pub const BUILD_KEY_VARIABLE: &str = "DOCKHAND_BUILD_KEY";

@@ -1,9 +1,11 @@
 //! The BuildRequest: what the listener publishes and the spawner plans from.
 //! One definition serves both ends of the build-requests topic.
 
+use crate::config::Deployment;
 use crate::github::PushEvent;
 use crate::ports::ChangedFile;
-use crate::rules::{RefDecision, RefRules};
+use crate::rules::RefDecision;
+use crate::trust::check_delivery;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -193,19 +195,43 @@ pub enum RequestError {
     Commit(String),
     #[error("the push's `before` {0:?} is not a commit id")]
     Before(String),
-    #[error("the push's repository.clone_url {0:?} is not an https:// URL")]
-    CloneUrl(String),
+    #[error(
+        "the push's repository.clone_url {url:?} is not {expected:?}, the repository's URL on this deployment's Git host (`github_host`)"
+    )]
+    CloneUrl { url: String, expected: String },
+    #[error("{field} {url:?} is not {expected:?}")]
+    Url {
+        field: &'static str,
+        url: String,
+        expected: String,
+    },
+    #[error(
+        "{0} is not one of the repositories this deployment builds; add it to `repositories` in the deployment configuration to build it"
+    )]
+    NotListed(String),
+    #[error("the ref {git_ref:?} {why}")]
+    Ref { git_ref: String, why: String },
+    #[error("the changed path {path:?} {why}")]
+    Path { path: String, why: &'static str },
+    #[error("{0}")]
+    Tags(String),
+    #[error("{field} {why}")]
+    Field { field: &'static str, why: String },
     #[error(
         "the push changes {directories} directories, more than one build request can carry ({bytes} bytes, limit {MAX_REQUEST_BYTES})"
     )]
     TooLarge { directories: usize, bytes: usize },
 }
 
-/// Reduces a push to a BuildRequest, or says why it builds nothing.
-pub fn intake(push: &PushEvent, delivery: &str, rules: &RefRules) -> Result<Intake, RequestError> {
-    if delivery.is_empty() || delivery.len() > 100 || !delivery.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        return Err(RequestError::Delivery(delivery.chars().take(120).collect()));
+/// Reduces a push to a BuildRequest, or says why it builds nothing. The request is checked
+/// with [`crate::trust::validate`], as the spawner checks it again.
+pub fn intake(push: &PushEvent, delivery: &str, deployment: &Deployment) -> Result<Intake, RequestError> {
+    check_delivery(delivery)?;
+    let config = &deployment.config;
+    if !config.builds_repository(&push.repository.full_name) {
+        return Ok(Intake::Ignored {
+            reason: RequestError::NotListed(push.repository.full_name.chars().take(200).collect()).to_string(),
+        });
     }
     if push.deleted {
         return Ok(Intake::Ignored {
@@ -215,31 +241,36 @@ pub fn intake(push: &PushEvent, delivery: &str, rules: &RefRules) -> Result<Inta
     if !is_commit_id(&push.after) {
         return Err(RequestError::Commit(push.after.chars().take(80).collect()));
     }
-    let url = &push.repository.clone_url;
-    if !url.starts_with("https://") || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(RequestError::CloneUrl(url.chars().take(200).collect()));
-    }
-    let (tags, fixed_tags) = match rules.decide(&push.git_ref, push.repository.default_branch.as_deref(), &push.after) {
-        RefDecision::Build { tags, fixed } => (tags, fixed),
-        RefDecision::NotBuilt { reason } => return Ok(Intake::Ignored { reason }),
-    };
+    let (tags, fixed_tags) =
+        match deployment
+            .rules
+            .decide(&push.git_ref, push.repository.default_branch.as_deref(), &push.after)
+        {
+            RefDecision::Build { tags, fixed } => (tags, fixed),
+            RefDecision::NotBuilt { reason } => return Ok(Intake::Ignored { reason }),
+        };
+    // Links GitHub writes in its own form are kept; anything else is dropped, never shown.
+    let home = format!("https://{}/{}", config.github_host, push.repository.full_name);
     let head_commit = push.head_commit.as_ref().map(|c| HeadCommit {
         message: truncate(&c.message, MAX_COMMIT_MESSAGE_BYTES).to_owned(),
         author: c
             .author
             .as_ref()
             .and_then(|a| a.name.clone().or_else(|| a.username.clone())),
-        url: c.url.clone(),
+        url: c
+            .url
+            .clone()
+            .filter(|u| u.strip_prefix(home.as_str()).and_then(|r| r.strip_prefix("/commit/")) == Some(c.id.as_str())),
         timestamp: c.timestamp.clone(),
     });
     let r = &push.repository;
-    Ok(Intake::Build(Box::new(BuildRequest {
+    let request = BuildRequest {
         delivery: delivery.to_owned(),
         repository: SourceRepository {
             name: r.name.clone(),
             full_name: r.full_name.clone(),
             clone_url: r.clone_url.clone(),
-            html_url: r.html_url.clone(),
+            html_url: r.html_url.clone().filter(|u| *u == home),
             private: r.private,
             default_branch: r.default_branch.clone(),
         },
@@ -253,7 +284,9 @@ pub fn intake(push: &PushEvent, delivery: &str, rules: &RefRules) -> Result<Inta
             source: change_source(push)?,
             ..Changes::from_commits(push)
         },
-    })))
+    };
+    crate::trust::validate(&request, deployment)?;
+    Ok(Intake::Build(Box::new(request)))
 }
 
 /// Where a push's complete changes come from; see [`ChangeSource`].
@@ -311,7 +344,7 @@ impl BuildRequest {
     }
 }
 
-fn is_commit_id(s: &str) -> bool {
+pub(crate) fn is_commit_id(s: &str) -> bool {
     (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit()) && s.bytes().any(|b| b != b'0')
 }
 
@@ -372,8 +405,9 @@ mod tests {
         }
     }
 
-    fn rules() -> RefRules {
-        RefRules::new(&RefRules::default_rules()).unwrap()
+    fn rules() -> Deployment {
+        Deployment::from_json(r#"{"registry":{"type":"dockerhub","namespace":"acme"},"repositories":["acme/images"]}"#)
+            .unwrap()
     }
 
     #[test]
@@ -425,7 +459,7 @@ mod tests {
         for url in ["ext::sh -c touch% /tmp/pwned", "file:///etc", "-u", "https://x/ y"] {
             p.repository.clone_url = url.into();
             assert!(
-                matches!(intake(&p, "d", &rules()), Err(RequestError::CloneUrl(_))),
+                matches!(intake(&p, "d", &rules()), Err(RequestError::CloneUrl { .. })),
                 "{url}"
             );
         }

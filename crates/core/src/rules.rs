@@ -5,6 +5,11 @@
 //! ref (`refs/heads/main`, `refs/tags/v1.2.3`) or `@default`, the repository's default branch.
 //! A tag template may use `{1}`…`{9}` (the pattern's captures), `{name}` (the branch or tag
 //! name), `{sha}` and `{sha7}` (the pushed commit).
+//!
+//! Tags by trust: `latest` and tags shaped like a commit id ([`is_reserved_tag`]) say "what
+//! the default branch built". Pushing a tag or another branch is usually far less guarded
+//! than merging to the default branch, so only a push to the default branch may produce
+//! them; a rule that would produce one for another ref refuses that ref, with the reason.
 
 use crate::github::ref_name;
 use crate::naming::validate_tag;
@@ -34,6 +39,15 @@ pub enum RuleError {
     },
     #[error("ref rule {index} lists no tags")]
     NoTags { index: usize },
+    #[error(
+        "ref rule {index}: `{pattern}` matches tags, and the tag template `{template}` gives {tag}, which only the default branch may push; use a template such as `{{1}}` or `v{{1}}`"
+    )]
+    Reserved {
+        index: usize,
+        pattern: String,
+        template: String,
+        tag: String,
+    },
 }
 
 /// What the rules say about one ref.
@@ -105,6 +119,7 @@ impl RefRules {
     /// Decides a pushed ref. `default_branch` is the repository's, `sha` the pushed commit.
     pub fn decide(&self, git_ref: &str, default_branch: Option<&str>, sha: &str) -> RefDecision {
         let name = ref_name(git_ref);
+        let on_default_branch = is_default_branch(git_ref, default_branch);
         for rule in &self.rules {
             let captures: Vec<&str> = match &rule.matcher {
                 Matcher::DefaultBranch => match default_branch {
@@ -125,6 +140,11 @@ impl RefRules {
                         reason: format!("{git_ref} gives the image tag {tag:?}, which {why}"),
                     };
                 }
+                if is_reserved_tag(&tag) && !on_default_branch {
+                    return RefDecision::NotBuilt {
+                        reason: reserved_reason(git_ref, &tag, default_branch),
+                    };
+                }
                 if template.iter().any(|p| matches!(p, Piece::Sha | Piece::Sha7)) && !fixed.contains(&tag) {
                     fixed.push(tag.clone());
                 }
@@ -138,6 +158,30 @@ impl RefRules {
             reason: format!("no ref rule builds {git_ref}"),
         }
     }
+}
+
+/// `latest`, or a tag shaped like a commit id as `{sha7}` and `{sha}` render it (7, 40 or
+/// 64 lowercase hexadecimal digits): the tags that say "the default branch built this".
+pub fn is_reserved_tag(tag: &str) -> bool {
+    tag == "latest" || (matches!(tag.len(), 7 | 40 | 64) && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+/// Whether `git_ref` is the repository's default branch.
+pub fn is_default_branch(git_ref: &str, default_branch: Option<&str>) -> bool {
+    default_branch.is_some_and(|branch| git_ref.strip_prefix("refs/heads/") == Some(branch))
+}
+
+/// Why `git_ref` may not push `tag`.
+pub fn reserved_reason(git_ref: &str, tag: &str, default_branch: Option<&str>) -> String {
+    let what = if tag == "latest" {
+        "`latest`".to_owned()
+    } else {
+        format!("{tag:?}, a tag shaped like a commit id,")
+    };
+    format!(
+        "{git_ref} would push the image tag {what} which only the default branch ({}) may push: nothing was built; name the tag or branch otherwise (such as v1.2.3), or change the ref rules",
+        default_branch.unwrap_or("unknown")
+    )
 }
 
 fn compile(index: usize, rule: &RefRule) -> Result<CompiledRule, RuleError> {
@@ -168,7 +212,27 @@ fn compile(index: usize, rule: &RefRule) -> Result<CompiledRule, RuleError> {
                 detail,
             })
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
+    // A rule for tags can never be the default branch: a template that always renders a
+    // reserved tag there is a mistake to report now, not at every push.
+    if rule.pattern.starts_with("refs/tags/") {
+        for (template, pieces) in rule.tags.iter().zip(&templates) {
+            let fixed = match pieces.as_slice() {
+                [Piece::Text(text)] if is_reserved_tag(text) => Some(text.clone()),
+                [Piece::Sha] => Some("the commit id".to_owned()),
+                [Piece::Sha7] => Some("the short commit id".to_owned()),
+                _ => None,
+            };
+            if let Some(tag) = fixed {
+                return Err(RuleError::Reserved {
+                    index,
+                    pattern: rule.pattern.clone(),
+                    template: template.clone(),
+                    tag,
+                });
+            }
+        }
+    }
     Ok(CompiledRule { matcher, templates })
 }
 
@@ -352,6 +416,69 @@ mod tests {
         ));
     }
 
+    /// A tag named `latest`, or named like the default branch's short SHA tag, on an
+    /// unreviewed commit would overwrite what the default branch built.
+    #[test]
+    fn only_the_default_branch_pushes_latest_and_commit_named_tags() {
+        let r = defaults();
+        for tag in ["latest", "6113728", "deadbee", &"a".repeat(40), &"0".repeat(64)] {
+            let RefDecision::NotBuilt { reason } = r.decide(&format!("refs/tags/{tag}"), Some("main"), SHA) else {
+                panic!("the tag {tag} was built")
+            };
+            assert!(reason.contains("only the default branch (main)"), "{reason}");
+        }
+        // A branch rule cannot produce them either, however it is written.
+        let branches = RefRules::new(&[RefRule {
+            pattern: "refs/heads/(.+)".into(),
+            tags: vec!["{1}".into(), "{sha7}".into()],
+        }])
+        .unwrap();
+        assert!(matches!(
+            branches.decide("refs/heads/latest", Some("main"), SHA),
+            RefDecision::NotBuilt { .. }
+        ));
+        assert!(matches!(
+            branches.decide("refs/heads/feature", Some("main"), SHA),
+            RefDecision::NotBuilt { .. }
+        ));
+        assert_eq!(
+            branches.decide("refs/heads/main", Some("main"), SHA),
+            build(&["main", "6113728"], &["6113728"])
+        );
+        // Tags that merely look a little like them are fine.
+        for tag in ["v1.2.3", "latest-1", "1234abcd", "DEADBEE", "20241201", "abc1234x"] {
+            assert!(
+                matches!(
+                    r.decide(&format!("refs/tags/{tag}"), Some("main"), SHA),
+                    RefDecision::Build { .. }
+                ),
+                "{tag}"
+            );
+        }
+        assert!(is_reserved_tag("latest") && is_reserved_tag("0123abc") && !is_reserved_tag("latest2"));
+    }
+
+    #[test]
+    fn a_tag_rule_that_always_gives_a_reserved_tag_is_refused_at_once() {
+        for template in ["latest", "{sha7}", "{sha}", "abcdef0"] {
+            let err = RefRules::new(&[RefRule {
+                pattern: "refs/tags/v(.*)".into(),
+                tags: vec!["{1}".into(), template.into()],
+            }])
+            .unwrap_err();
+            assert!(matches!(err, RuleError::Reserved { index: 1, .. }), "{template}");
+            assert!(err.to_string().contains("only the default branch may push"), "{err}");
+        }
+        // On a branch rule the ref decides: it may be the default branch.
+        assert!(
+            RefRules::new(&[RefRule {
+                pattern: "refs/heads/main".into(),
+                tags: vec!["latest".into()],
+            }])
+            .is_ok()
+        );
+    }
+
     proptest! {
         #[test]
         fn every_tag_produced_is_a_valid_docker_tag(name in "\\PC{0,200}") {
@@ -359,6 +486,7 @@ mod tests {
                 if let RefDecision::Build { tags, .. } = defaults().decide(&git_ref, Some(&name), SHA) {
                     for tag in tags {
                         prop_assert!(validate_tag(&tag).is_ok(), "{:?}", tag);
+                        prop_assert!(!is_reserved_tag(&tag) || git_ref == format!("refs/heads/{name}"), "{:?}", tag);
                     }
                 }
             }

@@ -2,8 +2,8 @@
 //! encode the BuildRequest — on a typical push and on a 5 MB one.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dockhand_core::Deployment;
 use dockhand_core::ports::Secret;
-use dockhand_core::rules::RefRules;
 use dockhand_listener::{Delivery, Outcome, interpret, verify};
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -42,7 +42,7 @@ fn huge() -> String {
     unreachable!()
 }
 
-fn run(body: &[u8], signature: &str, secrets: &[Secret], rules: &RefRules) -> usize {
+fn run(body: &[u8], signature: &str, secrets: &[Secret], deployment: &Deployment) -> usize {
     let d = Delivery {
         event: Some("push"),
         delivery: Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
@@ -52,27 +52,27 @@ fn run(body: &[u8], signature: &str, secrets: &[Secret], rules: &RefRules) -> us
         body,
     };
     verify(&d, secrets).unwrap();
-    match interpret(&d, rules) {
+    match interpret(&d, deployment) {
         Outcome::Publish { message, .. } => message.len(),
         Outcome::Reply(r) => panic!("{r:?}"),
     }
 }
 
 fn bench(c: &mut Criterion) {
-    let rules = RefRules::new(&RefRules::default_rules()).unwrap();
+    let deployment = dockhand_testkit::deployment();
     // Two secrets, as during a rotation: both are always checked.
     let secrets = vec![Secret::new("previous-secret"), Secret::new(SECRET)];
     let mut group = c.benchmark_group("listener");
     for (name, body) in [("typical push", typical()), ("5 MB push", huge())] {
         let signature = dockhand_core::signature::sign(SECRET.as_bytes(), body.as_bytes());
-        let published = run(body.as_bytes(), &signature, &secrets, &rules);
+        let published = run(body.as_bytes(), &signature, &secrets, &deployment);
         eprintln!("{name}: body {} bytes -> BuildRequest {published} bytes", body.len());
         group.throughput(Throughput::Bytes(body.len() as u64));
         if body.len() > 1_000_000 {
             group.sample_size(20);
         }
         group.bench_function(name, |b| {
-            b.iter(|| run(black_box(body.as_bytes()), &signature, &secrets, &rules))
+            b.iter(|| run(black_box(body.as_bytes()), &signature, &secrets, &deployment))
         });
     }
     group.finish();

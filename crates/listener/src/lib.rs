@@ -3,10 +3,10 @@
 
 mod secrets;
 
+use dockhand_core::Deployment;
 use dockhand_core::github::{self, Event};
 use dockhand_core::ports::{Publisher, Secret, SecretStore};
 use dockhand_core::request::{Intake, intake};
-use dockhand_core::rules::RefRules;
 use dockhand_core::signature::{self, SignatureError};
 use serde_json::{Value, json};
 
@@ -17,7 +17,8 @@ pub use secrets::SecretCache;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
 pub struct Settings {
-    pub rules: RefRules,
+    /// The ref rules, the repositories built and the Git host their clone URLs name.
+    pub deployment: Deployment,
     pub max_body_bytes: usize,
 }
 
@@ -79,7 +80,7 @@ pub fn verify(d: &Delivery<'_>, secrets: &[Secret]) -> Result<(), SignatureError
 }
 
 /// Everything after the signature, with no I/O: decode, apply rules, encode the request.
-pub fn interpret(d: &Delivery<'_>, rules: &RefRules) -> Outcome {
+pub fn interpret(d: &Delivery<'_>, deployment: &Deployment) -> Outcome {
     let Some(event_name) = d.event else {
         return Outcome::Reply(Reply::error(400, "missing X-GitHub-Event header"));
     };
@@ -103,7 +104,7 @@ pub fn interpret(d: &Delivery<'_>, rules: &RefRules) -> Outcome {
         }
         Event::Push(push) => push,
     };
-    let request = match intake(&push, delivery_id, rules) {
+    let request = match intake(&push, delivery_id, deployment) {
         Ok(Intake::Build(request)) => request,
         Ok(Intake::Ignored { reason }) => {
             return Outcome::Reply(Reply {
@@ -155,7 +156,7 @@ impl<P: Publisher, S: SecretStore> Listener<P, S> {
         if let Err(reply) = self.check_signature(d).await {
             return reply;
         }
-        match interpret(d, &self.settings.rules) {
+        match interpret(d, &self.settings.deployment) {
             Outcome::Reply(reply) => reply,
             Outcome::Publish { message, reply } => match self.publisher.publish(&message).await {
                 Ok(()) => {

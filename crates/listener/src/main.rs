@@ -6,7 +6,7 @@ use lambda_http::{Error, service_fn};
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let settings = Settings {
-        rules: lambda_env::deployment()?.rules,
+        deployment: lambda_env::deployment()?,
         max_body_bytes: lambda_env::number_or("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
     };
     // Clients only: no network call until the first delivery.

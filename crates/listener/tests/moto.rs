@@ -3,7 +3,6 @@
 
 use dockhand_aws::{sns::SnsPublisher, ssm::SsmSecrets};
 use dockhand_core::BuildRequest;
-use dockhand_core::rules::RefRules;
 use dockhand_listener::{DEFAULT_MAX_BODY_BYTES, Delivery, Listener, SecretCache, Settings};
 use dockhand_testkit::{Moto, TopicProbe, octokit_examples, put_secure_string, sign};
 
@@ -11,7 +10,7 @@ const PARAMETER: &str = "/dockhand/webhook-secret";
 
 fn settings() -> Settings {
     Settings {
-        rules: RefRules::new(&RefRules::default_rules()).unwrap(),
+        deployment: dockhand_testkit::deployment(),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
     }
 }

@@ -3,7 +3,6 @@
 
 use dockhand_core::BuildRequest;
 use dockhand_core::ports::{PortError, Publisher, Secret, SecretStore, parse_secrets};
-use dockhand_core::rules::RefRules;
 use dockhand_listener::{Delivery, Listener, Reply, SecretCache, Settings, handle_http};
 use dockhand_testkit::{fixture, octokit_examples, sign};
 use serde_json::{Value, json};
@@ -61,7 +60,7 @@ fn listener_with(secret: &str, max_body_bytes: usize) -> (Listener<Topic, Parame
     };
     let listener = Listener {
         settings: Settings {
-            rules: RefRules::new(&RefRules::default_rules()).unwrap(),
+            deployment: dockhand_testkit::deployment(),
             max_body_bytes,
         },
         publisher: topic.clone(),
@@ -210,7 +209,8 @@ async fn crafted_pushes() {
 
     // A tag.
     let reply = deliver_json(&l, "push", &crafted("refs/tags/v2.0.1", json!([]))).await;
-    assert_eq!(reply.body["tags"], json!(["v2.0.1"]));
+    // The fixture deployment's version rule.
+    assert_eq!(reply.body["tags"], json!(["2.0.1", "2.0", "2"]));
 
     // A branch that is not built, and a branch deletion: answered, nothing published.
     let before = topic.published().len();
@@ -443,4 +443,47 @@ async fn api_gateway_v2_events_through_lambda_http() {
     let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
     assert_eq!(body["changed_paths"], 1);
     assert_eq!(topic.published().pop().unwrap().changes.paths, ["api/app.py"]);
+}
+
+/// Pushes signed with the right secret that this deployment must still not build.
+#[tokio::test]
+async fn trust_boundaries_of_a_signed_push() {
+    let (l, topic, _) = listener();
+    // A tag named `latest`, or named like main's short SHA tag: answered, nothing built.
+    for tag in ["latest", "6113728"] {
+        let reply = deliver_json(&l, "push", &crafted(&format!("refs/tags/{tag}"), json!([]))).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        assert!(
+            reply.body["ignored"]
+                .as_str()
+                .unwrap()
+                .contains("only the default branch"),
+            "{}",
+            reply.body
+        );
+    }
+    // Another repository on the same secret (an organisation webhook).
+    let mut foreign = crafted("refs/heads/main", json!([commit(&["web/x"], &[], &[])]));
+    foreign["repository"]["full_name"] = json!("evil/images");
+    foreign["repository"]["clone_url"] = json!("https://github.com/evil/images.git");
+    let reply = deliver_json(&l, "push", &foreign).await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert!(reply.body["ignored"].as_str().unwrap().contains("`repositories`"));
+    // A clone URL that names another host, hides one in userinfo, or another repository.
+    for url in [
+        "https://attacker.example/acme/images.git",
+        "https://github.com@attacker.example/acme/images.git",
+        "https://github.com/acme/other.git",
+    ] {
+        let mut push = crafted("refs/heads/main", json!([commit(&["web/x"], &[], &[])]));
+        push["repository"]["clone_url"] = json!(url);
+        let reply = deliver_json(&l, "push", &push).await;
+        assert_eq!(reply.status, 400, "{url}: {}", reply.body);
+        assert!(
+            reply.body["error"].as_str().unwrap().contains("clone_url"),
+            "{}",
+            reply.body
+        );
+    }
+    assert!(topic.published().is_empty());
 }

@@ -150,6 +150,7 @@ impl Stack {
         let config = serde_json::json!({
             "project": PROJECT,
             "registry": { "type": "registry", "host": registry.host, "namespace": repo.owner, "username": REGISTRY_USER },
+            "repositories": [format!("{}/{}", repo.owner, repo.name)],
             "timeout_minutes": 15,
         })
         .to_string();

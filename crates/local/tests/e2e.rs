@@ -270,7 +270,7 @@ fn twelve_images_two_at_a_time_each_started_once() {
     let push: dockhand_core::github::PushEvent = serde_json::from_value(event).unwrap();
     let deployment = dockhand_core::Deployment::from_json(&stack.config).unwrap();
     let dockhand_core::request::Intake::Build(request) =
-        dockhand_core::request::intake(&push, "twelve-1", &deployment.rules).unwrap()
+        dockhand_core::request::intake(&push, "twelve-1", &deployment).unwrap()
     else {
         panic!("not built")
     };

@@ -44,9 +44,11 @@ esac
 const FAKE_AWS: &str = r#"#!/bin/bash
 printf -v args ' [%s]' "$@"
 printf 'aws%s\n' "$args" >> "$FAKE_TOOLS/calls"
-case "$1 $2" in
-    "ssm get-parameter") echo "fake-registry-token" ;;
-    "ecr get-login-password") echo "fake-ecr-password" ;;
+case "$1 $2 $4" in
+    "ssm get-parameter /dockhand/github/token") echo "fake-github-token" ;;
+    "ssm get-parameter /dockhand/pull") echo "fake-pull-token" ;;
+    "ssm get-parameter "*) echo "fake-registry-token" ;;
+    "ecr get-login-password "*) echo "fake-ecr-password" ;;
     *) echo "fake aws: unexpected call $*" >&2; exit 2 ;;
 esac
 "#;
@@ -202,7 +204,7 @@ fn the_rendered_buildspec_parses() {
     ] {
         let spec = Buildspec::parse(&dockhand_core::buildspec::render(&registry)).unwrap();
         assert!(spec.phase(PhaseType::Install).is_none());
-        assert_eq!(spec.phase(PhaseType::PreBuild).unwrap().commands.len(), 2);
+        assert_eq!(spec.phase(PhaseType::PreBuild).unwrap().commands.len(), 1);
         assert_eq!(spec.phase(PhaseType::Build).unwrap().commands.len(), 1);
         assert_eq!(spec.phase(PhaseType::PostBuild).unwrap().commands.len(), 1);
         assert!(spec.parameter_store().is_empty());
@@ -225,8 +227,17 @@ fn builds_the_pushed_commit_and_pushes_every_tag() {
 
     let calls = f.calls();
     let url = format!("file://{}", f.repo.display());
-    // The two ends of the login pipe run at once; either may log first.
-    let mut login = calls[..2].to_vec();
+    assert_eq!(
+        calls[0],
+        format!(
+            "docker [build] [--file] [./web/Dockerfile] [--tag] [docker.io/acme/web:latest] [--label] \
+             [org.opencontainers.image.revision={}] [--label] [org.opencontainers.image.source={url}] [./web]",
+            f.commit
+        )
+    );
+    // Logged in to push only after the build: the two ends of the login pipe run at once,
+    // either may log first.
+    let mut login = calls[1..3].to_vec();
     login.sort();
     assert_eq!(
         login,
@@ -237,14 +248,6 @@ fn builds_the_pushed_commit_and_pushes_every_tag() {
         ]
     );
     assert_eq!(f.tool_file("login-stdin"), "fake-registry-token\n");
-    assert_eq!(
-        calls[2],
-        format!(
-            "docker [build] [--file] [./web/Dockerfile] [--tag] [docker.io/acme/web:latest] [--label] \
-             [org.opencontainers.image.revision={}] [--label] [org.opencontainers.image.source={url}] [./web]",
-            f.commit
-        )
-    );
     let checkout = f.checkout().display().to_string();
     assert_eq!(f.tool_file("build-cwd"), format!("{checkout}\n"));
     assert_eq!(f.tool_file("build-context"), format!("{checkout}/web\n"));
@@ -275,6 +278,8 @@ fn a_failed_docker_build_pushes_nothing() {
     let calls = f.calls();
     assert!(calls.iter().any(|c| c.starts_with("docker [build]")), "{calls:?}");
     assert!(pushes(&calls).is_empty(), "{calls:?}");
+    // Nothing to push, so no login either.
+    assert!(!calls.iter().any(|c| c.starts_with("docker [login]")), "{calls:?}");
     assert!(!calls.iter().any(|c| c.starts_with("docker [tag]")), "{calls:?}");
     assert!(o.log.contains("fake docker: the build failed"), "{}", o.log);
     assert!(o.log.contains("dockhand: not pushing docker.io/acme/web"), "{}", o.log);
@@ -315,7 +320,8 @@ fn ecr_login_uses_the_builds_region() {
     let o = run(&dockhand_core::buildspec::render(&registry), &settings);
     assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
     let calls = f.calls();
-    let mut login = calls[..2].to_vec();
+    assert!(calls[0].starts_with("docker [build]"), "{calls:?}");
+    let mut login = calls[1..3].to_vec();
     login.sort();
     assert_eq!(
         login,
@@ -423,4 +429,233 @@ fn when_the_repository_cannot_be_asked_moving_tags_stay_and_the_build_fails() {
         "{}",
         o.log
     );
+}
+
+/// The path of the real git, for stubs that wrap it.
+fn real_git() -> String {
+    let out = Command::new("bash").args(["-c", "command -v git"]).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Makes every `git` and `docker` call also save its exported environment as
+/// `env-<n>-<tool>-<subcommand>` under the tools directory.
+fn record_environments(f: &Fixture) {
+    let git = f.tools.join("bin/git");
+    std::fs::write(
+        &git,
+        format!(
+            "#!/bin/bash\nn=$(ls \"$FAKE_TOOLS\" | grep -c '^env-' || true)\na=(\"$@\")\ni=0\nwhile [ \"${{a[i]}}\" = -C ] || [ \"${{a[i]}}\" = -c ]; do i=$((i + 2)); done\nsub=${{a[i]}}\nenv > \"$FAKE_TOOLS/env-$n-git-$sub\"\nexec {} \"$@\"\n",
+            real_git()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&git, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let docker = f.tools.join("bin/docker");
+    let text = FAKE_DOCKER.replacen(
+        "printf -v args",
+        "n=$(ls \"$FAKE_TOOLS\" | grep -c '^env-' || true)\nenv > \"$FAKE_TOOLS/env-$n-docker-$1\"\nprintf -v args",
+        1,
+    );
+    std::fs::write(&docker, text).unwrap();
+}
+
+/// (file name, content) of every environment saved by [`record_environments`].
+fn environments(f: &Fixture) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&f.tools)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("env-"))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn with_github_token() -> dockhand_core::Config {
+    let mut config: dockhand_core::Config =
+        serde_json::from_str(r#"{"registry":{"type":"dockerhub","namespace":"acme","username":"acmebot"}}"#).unwrap();
+    config.github_token_parameter = Some("/dockhand/github/token".into());
+    config
+}
+
+/// A private repository's build, under bash with stand-in tools: the token is read inside
+/// the fetch's (and the ref check's) subshell, sent as a header scoped to the Git host,
+/// and absent from every other command of every phase, docker's above all.
+#[test]
+fn the_github_token_reaches_the_fetch_alone_scoped_to_the_git_host() {
+    let f = Fixture::new("dockhand-token");
+    record_environments(&f);
+    let mut settings = moving(&f, "refs/heads/main");
+    for (name, value) in [
+        ("DOCKHAND_GITHUB_TOKEN_PARAMETER", "/dockhand/github/token"),
+        ("DOCKHAND_GIT_HOST", "github.com"),
+    ] {
+        settings.overrides.push(EnvironmentVariable::new(name, value));
+    }
+    let spec = dockhand_core::buildspec::render_for(&with_github_token());
+    assert!(Buildspec::parse(&spec).unwrap().parameter_store().is_empty());
+    let o = run(&spec, &settings);
+    assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
+    assert!(!o.log.contains("fake-github-token"), "{}", o.log);
+    let calls = f.calls();
+    assert!(
+        calls.contains(
+            &"aws [ssm] [get-parameter] [--name] [/dockhand/github/token] [--with-decryption] [--query] [Parameter.Value] [--output] [text]"
+                .to_owned()
+        ),
+        "{calls:?}"
+    );
+    let envs = environments(&f);
+    let with_header: Vec<&str> = envs
+        .iter()
+        .filter(|(_, env)| env.contains("AUTHORIZATION: basic"))
+        .map(|(name, _)| name.split_once("-git-").map_or(name.as_str(), |(_, sub)| sub))
+        .collect();
+    // The fetch of the commit and the check of where the ref points, nothing else.
+    assert_eq!(with_header, ["fetch", "ls-remote"], "{envs:#?}");
+    assert!(envs.iter().any(|(name, _)| name.contains("-docker-build")));
+    assert!(envs.iter().any(|(name, _)| name.contains("-git-checkout")));
+    for (name, env) in &envs {
+        assert!(!env.contains("fake-github-token"), "{name}: the token itself");
+        assert!(!env.contains("DOCKHAND_GITHUB_TOKEN="), "{name}: a token variable");
+        if env.contains("AUTHORIZATION: basic") {
+            let header = env
+                .lines()
+                .find_map(|l| l.strip_prefix("GIT_CONFIG_VALUE_0=AUTHORIZATION: basic "))
+                .unwrap_or_else(|| panic!("{name}: {env}"));
+            assert!(
+                env.contains("GIT_CONFIG_KEY_0=http.https://github.com/.extraHeader\n"),
+                "{name}: {env}"
+            );
+            let decoded = Command::new("bash")
+                .args(["-c", "printf %s \"$1\" | base64 -d", "-", header])
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&decoded.stdout),
+                "x-access-token:fake-github-token"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_pull_credential_logs_in_before_the_build_and_the_push_one_after() {
+    let f = Fixture::new("dockhand-pull");
+    let mut config = with_github_token();
+    config.github_token_parameter = None;
+    config.pull_credential = Some(dockhand_core::config::PullCredential {
+        host: "docker.io".into(),
+        username: Some("reader".into()),
+        token_parameter: Some("/dockhand/pull".into()),
+    });
+    let mut settings = f.settings("web/Dockerfile");
+    for (name, value) in [
+        ("DOCKHAND_PULL_REGISTRY", "docker.io"),
+        ("DOCKHAND_PULL_USER", "reader"),
+        ("DOCKHAND_PULL_TOKEN_PARAMETER", "/dockhand/pull"),
+    ] {
+        settings.overrides.push(EnvironmentVariable::new(name, value));
+    }
+    let o = run(&dockhand_core::buildspec::render_for(&config), &settings);
+    assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
+    let calls = f.calls();
+    let position = |prefix: &str| {
+        calls
+            .iter()
+            .position(|c| c.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix}: {calls:?}"))
+    };
+    let pull = position("docker [login] [--username] [reader] [--password-stdin] [docker.io]");
+    let build = position("docker [build]");
+    let push_login = position("docker [login] [--username] [acmebot]");
+    assert!(pull < build && build < push_login, "{calls:?}");
+    assert!(calls.contains(&"aws [ssm] [get-parameter] [--name] [/dockhand/pull] [--with-decryption] [--query] [Parameter.Value] [--output] [text]".to_owned()));
+}
+
+/// A commit after the fixture's two holding symbolic links where Dockerfiles and contexts
+/// are expected; its id.
+fn commit_with_symlinks(f: &Fixture) -> String {
+    let link = |target: &str, name: &str| {
+        let path = f.repo.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, path).unwrap();
+    };
+    // The legacy builder reads a Dockerfile on the build host: this one would be the
+    // build's own environment.
+    link("/proc/self/environ", "environ/Dockerfile");
+    link("../web/Dockerfile", "relative/Dockerfile");
+    link("web", "alias");
+    link("/etc", "etc");
+    std::fs::write(f.repo.join("README"), "x\n").unwrap();
+    git(&f.repo, &["add", "."]);
+    git(&f.repo, &["commit", "--quiet", "-m", "links"]);
+    git(&f.repo, &["rev-parse", "HEAD"])
+}
+
+#[test]
+fn a_symlinked_dockerfile_or_context_is_refused() {
+    let f = Fixture::new("dockhand-symlinks");
+    let commit = commit_with_symlinks(&f);
+    for (dockerfile, context) in [
+        ("environ/Dockerfile", "environ"),
+        ("relative/Dockerfile", "relative"),
+        ("alias/Dockerfile", "alias"),
+        ("etc/passwd", "etc"),
+    ] {
+        let _ = std::fs::remove_file(f.tools.join("calls"));
+        let mut settings = f.settings(dockerfile);
+        for v in &mut settings.overrides {
+            match v.name.as_str() {
+                "SOURCE_COMMIT" => v.value = commit.clone(),
+                "BUILD_CONTEXT" => v.value = context.into(),
+                _ => {}
+            }
+        }
+        let o = run(&dockhand_core::buildspec::render(&hub()), &settings);
+        assert_eq!(o.result.status, BuildStatus::Failed, "{dockerfile}: {}", o.log);
+        assert_eq!(o.result.failed_phase().unwrap().phase_type, PhaseType::PreBuild);
+        assert!(o.log.contains("refusing to build"), "{dockerfile}: {}", o.log);
+        let calls = f.calls();
+        assert!(
+            !calls
+                .iter()
+                .any(|c| c.starts_with("docker [build]") || c.starts_with("docker [login]")),
+            "{dockerfile}: {calls:?}"
+        );
+    }
+    // The same commit's regular Dockerfile still builds.
+    let settings = at_commit(f.settings("web/Dockerfile"), &commit);
+    let o = run(&dockhand_core::buildspec::render(&hub()), &settings);
+    assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
+}
+
+/// `settings` for another commit of the fixture's repository.
+fn at_commit(mut settings: BuildSettings, commit: &str) -> BuildSettings {
+    for v in &mut settings.overrides {
+        if v.name == "SOURCE_COMMIT" {
+            v.value = commit.to_owned();
+        }
+    }
+    settings
+}
+
+/// A file named like the buildspec's skip marker is only a file of the repository.
+#[test]
+fn a_repository_file_cannot_skip_the_build() {
+    let f = Fixture::new("dockhand-marker");
+    std::fs::write(f.repo.join(".dockhand-skip"), "").unwrap();
+    std::fs::write(f.repo.join("dockhand-skip"), "").unwrap();
+    git(&f.repo, &["add", "."]);
+    git(&f.repo, &["commit", "--quiet", "-m", "markers"]);
+    let commit = git(&f.repo, &["rev-parse", "HEAD"]);
+    let settings = at_commit(f.settings("web/Dockerfile"), &commit);
+    let o = run(&dockhand_core::buildspec::render(&hub()), &settings);
+    assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
+    assert_eq!(pushes(&f.calls()).len(), 2, "{:?}", f.calls());
 }

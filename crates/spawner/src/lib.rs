@@ -27,6 +27,7 @@ use dockhand_core::ports::{
 use dockhand_core::queue::QueuedBuild;
 use dockhand_core::retry::{self, Next, RetryPolicy};
 use dockhand_core::source::{Unresolved, resolve};
+use dockhand_core::trust::validate;
 use dockhand_core::{BuildRequest, Deployment, PlanEntry, RepoConfig, Skip, plan};
 use std::time::{Duration, Instant};
 
@@ -262,7 +263,7 @@ where
                         "planning the push of {} to {} ({})",
                         request.repository.full_name,
                         request.git_ref,
-                        &request.commit[..request.commit.len().min(7)]
+                        request.commit.chars().take(7).collect::<String>()
                     ),
                     &reason,
                     Some(&request.repository.full_name),
@@ -307,6 +308,12 @@ where
             Ok(r) => r,
             Err(refused) => return refused,
         };
+        // The topic is a trust boundary too: the listener's checks, made again.
+        if let Err(e) = validate(&request, &self.deployment) {
+            return Outcome::Refused {
+                why: format!("the build request fails the listener's checks, so nothing was planned: {e}"),
+            };
+        }
         let entries = if request.repository.private && self.deployment.config.github_token_parameter.is_none() {
             // The plan says what to do, without asking GitHub (which would answer 404).
             plan(
@@ -394,12 +401,9 @@ where
             Err(refused) => return refused,
         };
         let project = &self.deployment.config.project;
-        if &build.request.project_name != project || build.key.len() != 64 {
+        if let Err(why) = build.check(&self.deployment) {
             return Outcome::Refused {
-                why: format!(
-                    "the queued build names project {:?} and key {:?}; this deployment starts builds of {project:?} with the keys it plans",
-                    build.request.project_name, build.key
-                ),
+                why: format!("{why}, so it was not started"),
             };
         }
         let key = build.key.as_str();

@@ -164,6 +164,7 @@ const FILE: &str = r#"{
   "config": {
     "project": "smoke-builds",
     "registry": { "type": "dockerhub", "namespace": "acme", "username": "acmebot" },
+    "repositories": ["acme/*"],
     "github_token_parameter": "/dockhand/smoke/github-token",
     "timeout_minutes": 45
   },

@@ -219,6 +219,12 @@ pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// The deployment of `tests/fixtures/config.json`: Docker Hub `acme`, the repositories of
+/// the fixtures (`acme/images`) and of GitHub's own examples (`Codertocat/Hello-World`).
+pub fn deployment() -> dockhand_core::Deployment {
+    dockhand_core::Deployment::from_json(&fixture("config.json")).unwrap()
+}
+
 /// A notification sink for tests that expect no notification: sending one fails the test.
 pub struct NoAlerts;
 

@@ -23,6 +23,10 @@ fn deployment() -> Deployment {
         timeout_minutes: 60,
         naming: Naming::Path,
         github_token_parameter: None,
+        repositories: Some(vec!["acme/images".into()]),
+        github_host: "github.com".into(),
+        repository_tags: false,
+        pull_credential: None,
     })
     .unwrap()
 }
@@ -347,6 +351,9 @@ proptest! {
         r.changes.paths = vec![format!("{dir}/file")];
         r.head_commit = Some(HeadCommit { message: message.clone(), author: Some(author.clone()), url: None, timestamp: None });
         r.git_ref = format!("refs/heads/{branch}");
+        // What the rule above gives any branch.
+        r.tags = vec!["edge".into()];
+        r.fixed_tags = vec![];
         r.repository.full_name = full_name.clone();
         r.repository.clone_url = format!("https://github.com/{url_tail}");
         let entries = plan(&r, &PushIndex::new(&r.changes), &d, Ok(&RepoConfig::default()));
@@ -504,6 +511,13 @@ fn an_unresolved_comparison_is_not_guessed() {
     assert_eq!(contexts_built(&tree_plan(&r, &tree)), ["a"]);
 }
 
+/// A deployment that lets `.dockhand.yml` add tags.
+fn tags_allowed(d: Deployment) -> Deployment {
+    let mut config = d.config;
+    config.repository_tags = true;
+    Deployment::new(config).unwrap()
+}
+
 fn suite_deployment() -> Deployment {
     let mut d = deployment();
     d.config.naming = Naming::Suite;
@@ -544,7 +558,12 @@ fn the_suite_preset_shares_an_image_across_directories() {
     assert_eq!(beta.env("IMAGE_NAME"), Some("docker.io/acme/chrome:beta"));
     assert_eq!(beta.env("DOCKHAND_TAGS"), Some("beta,beta-6113728"));
     // The repository's file may choose the preset and add tags.
-    let p = with_repo(&r, &tree, &deployment(), "naming: suite\ntags: [nightly]\n");
+    let p = with_repo(
+        &r,
+        &tree,
+        &tags_allowed(deployment()),
+        "naming: suite\ntags: [nightly]\n",
+    );
     assert_eq!(jobs(&p)[3].tags, ["stable", "stable-6113728", "stable-nightly"]);
     assert_eq!(jobs(&p)[1].tags, ["latest", "6113728", "nightly"]);
     let p = with_repo(&r, &tree, &suite_deployment(), "naming: path\n");
@@ -582,7 +601,7 @@ fn the_repository_file_adds_tags_build_args_and_ignores() {
     let p = with_repo(
         &r,
         &tree,
-        &deployment(),
+        &tags_allowed(deployment()),
         "tags: [nightly]\nbuild_args:\n  BASE: \"3.20\"\n  DEBUG: true\nignore: [docs/]\n",
     );
     assert_eq!(
@@ -638,15 +657,18 @@ fn private_repositories_build_with_a_token() {
     assert_eq!(contexts_built(&p), ["web"]);
     let req = &jobs(&p)[0].request;
     assert_eq!(req.buildspec_override, buildspec::render_for(&d.config));
-    assert!(
-        req.buildspec_override
-            .contains("DOCKHAND_GITHUB_TOKEN: \"/dockhand/github/token\"")
+    assert!(req.buildspec_override.contains("$DOCKHAND_GITHUB_TOKEN_PARAMETER"));
+    // The token itself is never an override: only its parameter's name and the Git host
+    // the build may send it to.
+    assert_eq!(
+        req.env("DOCKHAND_GITHUB_TOKEN_PARAMETER"),
+        Some("/dockhand/github/token")
     );
-    // The token itself is never an override: only its parameter's name is in the buildspec.
+    assert_eq!(req.env("DOCKHAND_GIT_HOST"), Some("github.com"));
     assert!(
         req.environment_variables_override
             .iter()
-            .all(|v| !v.name.contains("GITHUB_TOKEN"))
+            .all(|v| v.name == "DOCKHAND_GITHUB_TOKEN_PARAMETER" || !v.name.contains("GITHUB_TOKEN"))
     );
 }
 
@@ -707,4 +729,100 @@ proptest! {
             }
         }
     }
+}
+
+/// A version tag's build whose commit carries a `.dockhand.yml` that adds `latest`.
+fn version_tag_request() -> BuildRequest {
+    let mut r = request(&["web/app.py"], &[]);
+    r.git_ref = "refs/tags/v1.2.3".into();
+    r.tags = vec!["v1.2.3".into()];
+    r.fixed_tags = vec![];
+    r
+}
+
+#[test]
+fn the_repository_file_adds_tags_only_where_the_deployment_allows() {
+    let tree = TreeIndex::from_ls_tree("web/Dockerfile\n");
+    let r = request(&["web/app.py"], &[]);
+    // Off by default: the file's tags are refused, nothing built, and the reason says why.
+    let p = with_repo(&r, &tree, &deployment(), "tags: [nightly]\n");
+    assert!(jobs(&p).is_empty());
+    let s = skip_of(&p, ".");
+    assert!(
+        s.attention && s.reason.contains("`repository_tags` is off"),
+        "{}",
+        s.reason
+    );
+    // Allowed, it still never adds a reserved tag to another ref than the default branch.
+    for file in ["tags: [latest]\n", "tags: [nightly, 6113728]\n"] {
+        let p = with_repo(&version_tag_request(), &tree, &tags_allowed(deployment()), file);
+        assert!(jobs(&p).is_empty(), "{file}");
+        let s = skip_of(&p, ".");
+        assert!(
+            s.attention && s.reason.contains("only the default branch"),
+            "{}",
+            s.reason
+        );
+        // Off, the same file is refused too.
+        assert!(jobs(&with_repo(&version_tag_request(), &tree, &deployment(), file)).is_empty());
+    }
+    let p = with_repo(
+        &version_tag_request(),
+        &tree,
+        &tags_allowed(deployment()),
+        "tags: [stable]\n",
+    );
+    assert_eq!(jobs(&p)[0].tags, ["v1.2.3", "stable"]);
+    let p = with_repo(&r, &tree, &tags_allowed(deployment()), "tags: [latest]\n");
+    assert_eq!(jobs(&p)[0].tags, ["latest", "6113728"]);
+}
+
+#[test]
+fn a_request_that_carries_a_reserved_tag_off_the_default_branch_builds_nothing() {
+    let mut r = version_tag_request();
+    r.tags = vec!["latest".into()];
+    let tree = TreeIndex::from_ls_tree("web/Dockerfile\n");
+    let p = plan(&r, &tree, &deployment(), Ok(&RepoConfig::default()));
+    assert!(jobs(&p).is_empty());
+    assert!(skip_of(&p, "web").reason.contains("only the default branch"));
+}
+
+#[test]
+fn a_clash_with_a_directory_this_push_did_not_change_is_refused() {
+    // Only tools/lint changed; tools-lint, which names the same image, did not.
+    let r = request(&["tools/lint/check.sh"], &[]);
+    let tree = TreeIndex::from_ls_tree("tools/lint/Dockerfile\ntools-lint/Dockerfile\nweb/Dockerfile\n");
+    let p = plan(&r, &tree, &deployment(), Ok(&RepoConfig::default()));
+    assert!(jobs(&p).is_empty(), "{p:?}");
+    let s = skip_of(&p, "tools/lint");
+    assert!(
+        s.attention && s.reason.contains("docker.io/acme/tools-lint:") && s.reason.contains(r#"["tools-lint"]"#),
+        "{}",
+        s.reason
+    );
+    // Under `suite`, chrome/latest/ would push chrome:latest over chrome/'s.
+    let r = request(&["chrome/latest/x"], &[]);
+    let tree = TreeIndex::from_ls_tree("chrome/Dockerfile\nchrome/latest/Dockerfile\n");
+    let p = plan(&r, &tree, &suite_deployment(), Ok(&RepoConfig::default()));
+    assert!(jobs(&p).is_empty(), "{p:?}");
+    assert!(
+        skip_of(&p, "chrome/latest")
+            .reason
+            .contains("docker.io/acme/chrome:latest")
+    );
+    // A directory mapped in `images` onto another's name is a clash too.
+    let mut d = deployment();
+    d.config.images.insert("site".into(), "web".into());
+    let d = Deployment::new(d.config).unwrap();
+    let r = request(&["web/index.html"], &[]);
+    let tree = TreeIndex::from_ls_tree("site/Dockerfile\nweb/Dockerfile\n");
+    let p = plan(&r, &tree, &d, Ok(&RepoConfig::default()));
+    assert!(skip_of(&p, "web").reason.contains(r#"["site"]"#));
+    // Without a clash, the unchanged directories stay unbuilt and silent.
+    let r = request(&["web/index.html"], &[]);
+    let tree = TreeIndex::from_ls_tree("tools/lint/Dockerfile\nweb/Dockerfile\n");
+    assert_eq!(
+        summary(&plan(&r, &tree, &deployment(), Ok(&RepoConfig::default()))),
+        [("build", "web".into())]
+    );
 }

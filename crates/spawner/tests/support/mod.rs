@@ -31,7 +31,7 @@ pub fn request_for(delivery: &str) -> BuildRequest {
     let Event::Push(push) = parse_event("push", None, fixture("push-monorepo.json").as_bytes()).unwrap() else {
         unreachable!()
     };
-    let Intake::Build(r) = intake(&push, delivery, &deployment().rules).unwrap() else {
+    let Intake::Build(r) = intake(&push, delivery, &deployment()).unwrap() else {
         panic!("not built")
     };
     *r

@@ -1,0 +1,1 @@
+aws ssm get-parameter --name "$DOCKHAND_PULL_TOKEN_PARAMETER" --with-decryption --query Parameter.Value --output text | docker login --username "$DOCKHAND_PULL_USER" --password-stdin "$DOCKHAND_PULL_REGISTRY"
