@@ -251,12 +251,15 @@ pub fn intake(push: &PushEvent, delivery: &str, deployment: &Deployment) -> Resu
         };
     // Links GitHub writes in its own form are kept; anything else is dropped, never shown.
     let home = format!("https://{}/{}", config.github_host, push.repository.full_name);
+    // No environment variable can carry a NUL (execve's strings end at one): it is
+    // dropped from the text that becomes COMMIT_MSG and DOCKHAND_COMMIT_AUTHOR.
     let head_commit = push.head_commit.as_ref().map(|c| HeadCommit {
-        message: truncate(&c.message, MAX_COMMIT_MESSAGE_BYTES).to_owned(),
+        message: truncate(&c.message.replace('\0', ""), MAX_COMMIT_MESSAGE_BYTES).to_owned(),
         author: c
             .author
             .as_ref()
-            .and_then(|a| a.name.clone().or_else(|| a.username.clone())),
+            .and_then(|a| a.name.clone().or_else(|| a.username.clone()))
+            .map(|a| a.replace('\0', "")),
         url: c
             .url
             .clone()
@@ -463,6 +466,23 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn a_nul_never_reaches_an_environment_variable() {
+        let mut p = push("refs/heads/main", vec![commit(&["a/b"], &[], &[])]);
+        let head = p.head_commit.as_mut().unwrap();
+        head.message = "fix\0 it".into();
+        head.author = Some(crate::github::Person {
+            name: Some("Ada\0".into()),
+            email: None,
+            username: None,
+        });
+        let Intake::Build(r) = intake(&p, "d", &rules()).unwrap() else {
+            panic!()
+        };
+        let head = r.head_commit.unwrap();
+        assert_eq!((head.message.as_str(), head.author.as_deref()), ("fix it", Some("Ada")));
     }
 
     #[test]

@@ -294,7 +294,9 @@ fn a_wrong_registry_password_fails_the_build_and_is_never_logged() {
     assert_eq!(builds.len(), 3);
     for b in &builds {
         assert_eq!(b.status, "FAILED");
-        assert_eq!(b.failed_phase.as_deref(), Some("PRE_BUILD"), "{}", b.log);
+        // The push login comes after the build, which succeeded: it fails there.
+        assert_eq!(b.failed_phase.as_deref(), Some("POST_BUILD"), "{}", b.log);
+        assert!(b.log.contains("Phase complete: BUILD State: SUCCEEDED"), "{}", b.log);
         assert!(
             b.log.contains("invalid username/password") || b.log.contains("unauthorized"),
             "{}",
@@ -307,7 +309,7 @@ fn a_wrong_registry_password_fails_the_build_and_is_never_logged() {
     assert!(
         notes
             .iter()
-            .all(|n| n.subject.contains("FAILED") && n.message.contains("PRE_BUILD"))
+            .all(|n| n.subject.contains("FAILED") && n.message.contains("POST_BUILD"))
     );
     let everything = format!(
         "{}{}{}",
