@@ -341,6 +341,14 @@ impl DeployFile {
                 "GitHubTokenParameter",
                 config.github_token_parameter.clone().unwrap_or_default(),
             ),
+            (
+                "PullTokenParameter",
+                config
+                    .pull_credential
+                    .as_ref()
+                    .and_then(|p| p.token_parameter.clone())
+                    .unwrap_or_default(),
+            ),
             ("EcrRepositoryPrefix", ecr_prefix),
             ("SecretsKmsKeyArn", key_arn),
             ("NotifyEmail", email),
@@ -613,7 +621,7 @@ mod tests {
         settings(EXAMPLE).unwrap().write(&dir).unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("stack")).unwrap(), "dockhand");
         let parameters = std::fs::read_to_string(dir.join("parameters")).unwrap();
-        assert_eq!(parameters.lines().count(), 24);
+        assert_eq!(parameters.lines().count(), 25);
         assert!(parameters.lines().all(|l| l.split_once('=').is_some()));
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -332,10 +332,11 @@ impl Deployment {
                         ));
                     }
                 }
-                (None, None) if is_ecr_host(&pull.host) => {}
+                (None, None) if matches!(&config.registry, Registry::Ecr { registry, .. } if *registry == pull.host) => {
+                }
                 _ => {
                     return invalid(
-                        "pull_credential needs both `username` and `token_parameter` (a read-only token), or neither for an ECR registry host (the build role's login)".into(),
+                        "pull_credential needs both `username` and `token_parameter` (a read-only token), or neither when its host is the deployment's own ECR registry (the build role's login)".into(),
                     );
                 }
             }
@@ -622,7 +623,10 @@ mod tests {
                 .contains("pull_credential.token_parameter")
         );
         assert!(err(&pull(r#"{"host":"docker.io"}"#)).contains("needs both"));
-        assert!(Deployment::from_json(&pull(r#"{"host":"123456789012.dkr.ecr.eu-west-1.amazonaws.com"}"#)).is_ok());
+        // The build role's own ECR login: only for the deployment's own ECR registry.
+        assert!(err(&pull(r#"{"host":"123456789012.dkr.ecr.eu-west-1.amazonaws.com"}"#)).contains("needs both"));
+        let ecr = r#"{"registry":{"type":"ecr","registry":"123456789012.dkr.ecr.eu-west-1.amazonaws.com"},"repositories":["a/b"],"pull_credential":{"host":"123456789012.dkr.ecr.eu-west-1.amazonaws.com"}}"#;
+        assert!(Deployment::from_json(ecr).is_ok());
     }
 
     #[test]

@@ -145,6 +145,7 @@ const PROJECT: &str = "arn:${AWS::Partition}:codebuild:${AWS::Region}:${AWS::Acc
 const SECRET: &str = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${WebhookSecretParameter}";
 const TOKEN: &str = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${RegistryTokenParameter}";
 const GITHUB: &str = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${GitHubTokenParameter}";
+const PULL: &str = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PullTokenParameter}";
 const ECR: &str = "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${EcrRepositoryPrefix}/*";
 
 #[test]
@@ -228,6 +229,7 @@ fn each_role_holds_exactly_its_calls_on_its_own_resources() {
     let mut build: Vec<(&str, &str)> = vec![
         ("ssm:GetParameter", TOKEN),
         ("ssm:GetParameter", GITHUB),
+        ("ssm:GetParameter", PULL),
         ("kms:Decrypt", "SecretsKmsKeyArn"),
         ("ecr:GetAuthorizationToken", "*"),
     ];
