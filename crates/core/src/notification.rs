@@ -91,14 +91,15 @@ impl Notification {
     }
 }
 
-/// The report of one build.
+/// The report of one build. Everything in it comes from the build's environment, which
+/// whoever started the build chose, so every line is cleaned and links are printed only
+/// when they are plain `https://` URLs.
 pub fn build_notification(o: &BuildOutcome) -> Notification {
-    let image = o
-        .image
-        .clone()
-        .unwrap_or_else(|| format!("(no image recorded; build {})", o.build_id));
-    let short_image = o.image.as_deref().map(short_image).unwrap_or("unknown image");
-    let sha7 = o.commit.as_deref().map(|c| &c[..c.len().min(7)]).unwrap_or("-------");
+    let status = clean_line(&o.status, 100);
+    let build_id = clean_line(&o.build_id, 300);
+    let image = o.image.as_deref().map(|i| clean_line(i, 300));
+    let short_image = image.as_deref().map(short_image).unwrap_or("unknown image");
+    let sha7 = o.commit.as_deref().map(short_sha).unwrap_or_else(|| "-------".into());
     let first_line = o.commit_message.as_deref().map(first_line).unwrap_or_default();
     let succeeded = o.status == "SUCCEEDED";
 
@@ -108,10 +109,22 @@ pub fn build_notification(o: &BuildOutcome) -> Notification {
             email.push_str(&format!("{label:<12}{value}\n"));
         }
     };
-    line("Status:", &o.status);
-    line("Image:", &image);
+    line("Status:", &status);
+    line(
+        "Image:",
+        &image
+            .clone()
+            .unwrap_or_else(|| format!("(no image recorded; build {build_id})")),
+    );
     let (moving, fixed): (Vec<&String>, Vec<&String>) = o.tags.iter().partition(|t| o.moving_tags.contains(t));
-    let list = |tags: &[&String]| tags.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
+    let list = |tags: &[&String]| {
+        let tags: Vec<String> = tags
+            .iter()
+            .map(|t| clean_line(t, 200))
+            .filter(|t| !t.is_empty())
+            .collect();
+        ellipsize(&tags.join(", "), 1000)
+    };
     let tags = list(&o.tags.iter().collect::<Vec<_>>());
     line(
         "Tags:",
@@ -129,7 +142,7 @@ pub fn build_notification(o: &BuildOutcome) -> Notification {
             _ => format!("{tags} (not pushed)"),
         },
     );
-    line("Repository:", o.repository.as_deref().unwrap_or(""));
+    line("Repository:", &clean_line(o.repository.as_deref().unwrap_or(""), 300));
     line("Ref:", &clean_line(o.git_ref.as_deref().unwrap_or(""), 300));
     line("Commit:", format!("{sha7} {first_line}").trim_end());
     line("Author:", &clean_line(o.author.as_deref().unwrap_or(""), 200));
@@ -142,37 +155,39 @@ pub fn build_notification(o: &BuildOutcome) -> Notification {
     };
     line("Duration:", &timing);
     if !succeeded && let Some((phase, context)) = &o.failed_phase {
-        email.push_str(&format!("\nFailed phase: {phase}\n"));
+        email.push_str(&format!("\nFailed phase: {}\n", clean_line(phase, 100)));
+        let context = clean_line(context, 2000);
         if !context.is_empty() {
-            email.push_str(&format!("  {}\n", clean_line(context, 2000)));
+            email.push_str(&format!("  {context}\n"));
         }
     }
     email.push('\n');
-    if let Some(link) = &o.logs_link {
+    if let Some(link) = o.logs_link.as_deref().filter(|l| is_plain_url(l)) {
         email.push_str(&format!("Logs:   {link}\n"));
     }
     if let Some(url) = commit_link(o) {
         email.push_str(&format!("Commit: {url}\n"));
     }
-    email.push_str(&format!("Build:  {}\n", o.build_id));
+    email.push_str(&format!("Build:  {build_id}\n"));
 
     Notification {
-        subject: subject(&format!("dockhand {}: {short_image} @{sha7} {first_line}", o.status)),
-        sms: sms(&format!("dockhand {} {short_image} @{sha7}", o.status)),
-        email: format!("dockhand build {} for {short_image}\n\n{email}", o.status),
-        status: o.status.clone(),
+        subject: subject(&format!("dockhand {status}: {short_image} @{sha7} {first_line}")),
+        sms: sms(&format!("dockhand {status} {short_image} @{sha7}")),
+        email: format!("dockhand build {status} for {short_image}\n\n{email}"),
+        status: attribute_value(Some(&o.status)),
         repository: attribute_value(o.repository.as_deref()),
     }
 }
 
 /// The spawner's problems with one push: directories it could not build, or the push as a whole.
 pub fn skip_notification(request: &BuildRequest, skips: &[Skip]) -> Notification {
-    let sha7 = &request.commit[..request.commit.len().min(7)];
+    let sha7 = short_sha(&request.commit);
+    let repository = clean_line(&request.repository.full_name, 300);
     let mut email = format!(
         "dockhand could not build {} director{} of this push.\n\nRepository: {}\nRef:        {}\nCommit:     {sha7} {}\n\n",
         skips.len(),
         if skips.len() == 1 { "y" } else { "ies" },
-        request.repository.full_name,
+        repository,
         clean_line(&request.git_ref, 300),
         request
             .head_commit
@@ -188,10 +203,9 @@ pub fn skip_notification(request: &BuildRequest, skips: &[Skip]) -> Notification
         ));
     }
     Notification {
-        subject: subject(&format!("dockhand NOT BUILT: {} @{sha7}", request.repository.full_name)),
+        subject: subject(&format!("dockhand NOT BUILT: {repository} @{sha7}")),
         sms: sms(&format!(
-            "dockhand NOT BUILT {} @{sha7}: {} directories",
-            request.repository.full_name,
+            "dockhand NOT BUILT {repository} @{sha7}: {} directories",
             skips.len()
         )),
         email,
@@ -203,8 +217,8 @@ pub fn skip_notification(request: &BuildRequest, skips: &[Skip]) -> Notification
 /// A planned build that never started: CodeBuild had no room for it until its queue's
 /// retention ran out, or refused it. The message is in the dead-letter queue.
 pub fn not_started_notification(build: &QueuedBuild, reason: &str) -> Notification {
-    let sha7 = &build.commit[..build.commit.len().min(7)];
-    let image = short_image(&build.image);
+    let sha7 = short_sha(&build.commit);
+    let image = clean_line(short_image(&build.image), 300);
     let email = format!(
         "dockhand could not start the build of {image} ({}) and gave up.\n\nRepository: {}\nRef:        {}\nCommit:     {}\nTags:       {}\nWhy:        {}\n\nThe build's message is in the stack's dead-letter queue (DeadLetterQueueUrl in `make outputs`). Once CodeBuild has room again (raise the project's ConcurrentBuildLimit or the account's concurrent build quota, or wait for running builds), send it back to the builds queue; it starts once, even if it was started meanwhile.\n",
         clean_line(&build.context, 300),
@@ -253,13 +267,31 @@ fn short_image(image: &str) -> &str {
     image.strip_prefix("docker.io/").unwrap_or(image)
 }
 
+/// `DOCKHAND_COMMIT_URL`, or else the commit's page under `SOURCE_REPO_URL`, whichever
+/// is a plain URL.
 fn commit_link(o: &BuildOutcome) -> Option<String> {
-    if let Some(url) = &o.commit_url {
-        return Some(url.clone());
-    }
-    let base = o.repository_url.as_deref()?.trim_end_matches(".git");
-    base.starts_with("https://")
-        .then(|| format!("{base}/commit/{}", o.commit.as_deref().unwrap_or("")))
+    o.commit_url.clone().filter(|u| is_plain_url(u)).or_else(|| {
+        let base = o.repository_url.as_deref()?.trim_end_matches(".git");
+        let url = format!("{base}/commit/{}", o.commit.as_deref().unwrap_or(""));
+        is_plain_url(&url).then_some(url)
+    })
+}
+
+/// A link worth printing: `https://`, then only printable ASCII with no spaces, at most
+/// 2000 characters. Anything else is left out rather than cleaned: a URL with characters
+/// removed or cut short leads somewhere else, and a look-alike non-ASCII host is how a
+/// link misleads.
+fn is_plain_url(url: &str) -> bool {
+    url.len() <= 2000
+        && url.strip_prefix("https://").is_some_and(|rest| !rest.is_empty())
+        && url.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The first seven characters of a commit id, cleaned like any line. Characters, not
+/// bytes: the commit comes from a message or a build's environment and need not be hex,
+/// and slicing it at byte 7 panics inside a multi-byte character.
+pub fn short_sha(commit: &str) -> String {
+    clean_line(commit, usize::MAX).chars().take(7).collect()
 }
 
 fn first_line(message: &str) -> String {

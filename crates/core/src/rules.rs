@@ -278,7 +278,9 @@ fn render(template: &[Piece], captures: &[&str], name: &str, sha: &str) -> Strin
             Piece::Capture(n) => out.push_str(captures.get(*n).copied().unwrap_or("")),
             Piece::Name => out.push_str(name),
             Piece::Sha => out.push_str(sha),
-            Piece::Sha7 => out.push_str(&sha[..sha.len().min(7)]),
+            // Characters, not bytes: a commit that is not hex then gives a tag Docker
+            // refuses instead of a panic.
+            Piece::Sha7 => out.extend(sha.chars().take(7)),
         }
     }
     out
@@ -372,6 +374,15 @@ mod tests {
             defaults().decide(&long, None, SHA),
             RefDecision::NotBuilt { .. }
         ));
+    }
+
+    #[test]
+    fn a_commit_that_is_not_ascii_gives_no_tag_and_no_panic() {
+        let RefDecision::NotBuilt { reason } = defaults().decide("refs/heads/main", Some("main"), "ééééééééé")
+        else {
+            panic!("{{sha7}} of a commit that is not hex is not a Docker tag")
+        };
+        assert!(reason.contains("\"ééééééé\""), "{reason}");
     }
 
     #[test]

@@ -162,3 +162,149 @@ proptest::proptest! {
         proptest::prop_assert_eq!(subject(&sent.subject), sent.subject.clone());
     }
 }
+
+/// The event `name` with dockhand's environment variables set to `values`, as JSON: the
+/// values go through the same decoding a real event's do.
+fn event_with(name: &str, values: &[(&str, &str)]) -> CodeBuildEvent {
+    let mut json: Value = serde_json::from_str(&fixture(name)).unwrap();
+    let variables = json["detail"]["additional-information"]["environment"]["environment-variables"]
+        .as_array_mut()
+        .unwrap();
+    for (name, value) in values {
+        variables.retain(|v| v["name"] != *name);
+        variables.push(serde_json::json!({"name": name, "type": "PLAINTEXT", "value": value}));
+    }
+    serde_json::from_value(json).unwrap()
+}
+
+/// The email's lines that are not empty and start with none of the report's own labels,
+/// or with a label an earlier line had.
+fn foreign_lines(email: &str) -> Vec<String> {
+    const STARTS: &[&str] = &[
+        "dockhand build ",
+        "Status:     ",
+        "Image:      ",
+        "Tags:       ",
+        "Repository: ",
+        "Ref:        ",
+        "Commit:     ",
+        "Author:     ",
+        "Directory:  ",
+        "Duration:   ",
+        "Failed phase: ",
+        "  ",
+        "Logs:   https://",
+        "Commit: https://",
+        "Build:  ",
+    ];
+    let mut seen = Vec::new();
+    email
+        .split('\n')
+        .filter(|l| !l.is_empty())
+        .filter(|l| match STARTS.iter().find(|s| l.starts_with(**s)) {
+            Some(&"  ") => false,
+            Some(start) if !seen.contains(start) => {
+                seen.push(*start);
+                false
+            }
+            _ => true,
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+fn email(decision: Decision) -> String {
+    let Decision::Send(sent) = decision else {
+        panic!("{decision:?}")
+    };
+    message(&sent)["email"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_commit_that_is_not_ascii_is_reported() {
+    let (n, _) = notifier();
+    let email = email(n.decide(&event_with("codebuild-failed.json", &[("SOURCE_COMMIT", "ééééééé")])));
+    assert!(
+        email.contains("Commit:     ééééééé web: bump nginx to 1.27\n"),
+        "{email}"
+    );
+}
+
+#[test]
+fn newlines_in_the_environment_add_no_lines() {
+    let (n, _) = notifier();
+    let email = email(n.decide(&event_with(
+        "codebuild-succeeded.json",
+        &[
+            ("DOCKHAND_REPOSITORY", "acme/images\nInjected: repository"),
+            ("DOCKER_REPO", "docker.io/acme/web\r\nInjected: image"),
+            ("DOCKHAND_TAGS", "latest,\u{2028}Injected: tags"),
+            (
+                "DOCKHAND_COMMIT_URL",
+                "https://github.com/acme/images/commit/3e8a1f5\nInjected: url",
+            ),
+        ],
+    )));
+    assert_eq!(foreign_lines(&email), Vec::<String>::new(), "{email}");
+    assert!(
+        email.contains("Repository: acme/images Injected: repository\n"),
+        "{email}"
+    );
+    // The link that is not a plain URL gives way to the one made from SOURCE_REPO_URL.
+    assert!(
+        email.contains("Commit: https://github.com/acme/images/commit/3e8a1f5c7b9d2e4f6a8c0b1d3e5f7a9c2b4d6e8f\n"),
+        "{email}"
+    );
+}
+
+/// Values built to break lines: separators, NULs, bidi overrides, non-ASCII, emoji, text that
+/// looks like a line of the report, and the occasional long run.
+fn hostile() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let piece = prop_oneof![
+        6 => prop_oneof![
+            Just("\n"), Just("\r"), Just("\u{2028}"), Just("\u{85}"), Just("\u{202e}"), Just("\0"),
+            Just("\t"), Just("é"), Just("\u{1f600}"), Just(","), Just("Injected: x"),
+            Just("Build:  arn:x"), Just("https://"), Just(" "),
+        ]
+        .prop_map(str::to_owned),
+        3 => "[a-z0-9/:.]{1,8}",
+        2 => "\\PC{0,8}",
+        1 => "[a-zé]{1000,3000}",
+    ];
+    proptest::collection::vec(piece, 0..10).prop_map(|pieces| pieces.concat())
+}
+
+const DOCKHAND_VARIABLES: &[&str] = &[
+    "DOCKHAND_REPOSITORY",
+    "SOURCE_REPO_URL",
+    "SOURCE_COMMIT",
+    "DOCKHAND_REF",
+    "BUILD_CONTEXT",
+    "DOCKER_REPO",
+    "DOCKHAND_TAGS",
+    "DOCKHAND_MOVING_TAGS",
+    "COMMIT_MSG",
+    "DOCKHAND_COMMIT_AUTHOR",
+    "DOCKHAND_COMMIT_URL",
+];
+
+proptest::proptest! {
+    /// Any values in dockhand's environment variables, through the whole event path: no
+    /// panic, and an email with only the report's own lines.
+    #[test]
+    fn hostile_environments(
+        values in proptest::collection::vec(hostile(), DOCKHAND_VARIABLES.len()),
+        fixture in proptest::sample::select(vec!["codebuild-succeeded.json", "codebuild-failed.json"]),
+    ) {
+        let (n, _) = notifier();
+        let values: Vec<(&str, &str)> = DOCKHAND_VARIABLES.iter().copied().zip(values.iter().map(String::as_str)).collect();
+        let decision = n.decide(&event_with(fixture, &values));
+        let Decision::Send(sent) = &decision else { panic!("{decision:?}") };
+        proptest::prop_assert!(!sent.subject.is_empty() && sent.subject.len() <= 100);
+        proptest::prop_assert!(sent.subject.chars().all(|c| (' '..='~').contains(&c)));
+        let email = email(decision);
+        proptest::prop_assert_eq!(foreign_lines(&email), Vec::<String>::new(), "{}", email);
+        proptest::prop_assert!(!email.chars().any(|c| c != '\n' && (c.is_control() || c == '\u{2028}' || c == '\u{202e}')), "{}", email);
+    }
+}
