@@ -19,7 +19,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use dockhand_core::index::PushIndex;
 use dockhand_core::ledger::{self, Step};
 use dockhand_core::notification::{
-    Notification, dead_letter_notification, not_started_notification, skip_notification,
+    Notification, dead_letter_notification, not_started_notification, short_sha, skip_notification,
 };
 use dockhand_core::ports::{
     BuildStarter, Clock, HostError, Ledger, NotificationSink, Queues, SourceHost, StartError, Written,
@@ -263,7 +263,7 @@ where
                         "planning the push of {} to {} ({})",
                         request.repository.full_name,
                         request.git_ref,
-                        request.commit.chars().take(7).collect::<String>()
+                        short_sha(&request.commit)
                     ),
                     &reason,
                     Some(&request.repository.full_name),
