@@ -129,6 +129,8 @@ pub fn build_notification(o: &BuildOutcome) -> Notification {
     line(
         "Tags:",
         &match o.status.as_str() {
+            // No tag recorded: nothing to say, rather than "(pushed)" about nothing.
+            _ if tags.is_empty() => String::new(),
             "SUCCEEDED" if moving.is_empty() => format!("{tags} (pushed)"),
             "SUCCEEDED" if fixed.is_empty() => {
                 format!("{} (pushed if the ref still pointed at this commit)", list(&moving))
@@ -272,7 +274,7 @@ fn short_image(image: &str) -> &str {
 fn commit_link(o: &BuildOutcome) -> Option<String> {
     o.commit_url.clone().filter(|u| is_plain_url(u)).or_else(|| {
         let base = o.repository_url.as_deref()?.trim_end_matches(".git");
-        let url = format!("{base}/commit/{}", o.commit.as_deref().unwrap_or(""));
+        let url = format!("{base}/commit/{}", o.commit.as_deref().filter(|c| !c.is_empty())?);
         is_plain_url(&url).then_some(url)
     })
 }

@@ -526,3 +526,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn missing_tags_or_commit_print_nothing_about_them() {
+    let o = BuildOutcome {
+        project: "dockhand".into(),
+        build_id: "dockhand:1".into(),
+        status: "SUCCEEDED".into(),
+        repository_url: Some("https://github.com/acme/images.git".into()),
+        ..BuildOutcome::default()
+    };
+    let email = build_notification(&o).email;
+    assert!(!email.contains("Tags:") && !email.contains("/commit/"), "{email}");
+}
