@@ -35,7 +35,8 @@ enum Command {
         /// The push event's JSON, as GitHub delivers it.
         #[arg(long, value_name = "PUSH.json")]
         event: PathBuf,
-        /// `git ls-tree -r --name-only <commit>` output: plan offline, exactly. Without it (and
+        /// `git ls-tree -r <commit>` output: plan offline, exactly (`--name-only` output is read
+        /// too, but cannot tell a symlinked Dockerfile, which is not built). Without it (and
         /// without --payload-only) the plan asks GitHub for the tree, the comparison and
         /// `.dockhand.yml`, as the spawner does: GITHUB_API_URL (default
         /// https://api.github.com) and GITHUB_TOKEN (for private repositories) are read.

@@ -152,10 +152,7 @@ impl Repo {
 
     /// `dockhand plan` for a push of `after`, as a user runs it; `extra` adds arguments.
     fn plan(&self, push: &Path, after: &str, extra: &[&str]) -> Plan {
-        let tree = self.file(
-            &format!("tree-{after}"),
-            &self.git(&["ls-tree", "-r", "--name-only", after]),
-        );
+        let tree = self.file(&format!("tree-{after}"), &self.git(&["ls-tree", "-r", after]));
         let mut command = Command::new(env!("CARGO_BIN_EXE_dockhand"));
         command
             .arg("plan")

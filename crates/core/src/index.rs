@@ -1,6 +1,6 @@
 //! Which directories hold a Dockerfile at the pushed commit.
 
-use crate::ports::TreeFile;
+use crate::ports::{FileKind, TreeFile};
 use crate::request::Changes;
 use std::collections::BTreeSet;
 
@@ -76,23 +76,38 @@ impl DockerfileIndex for PushIndex {
     }
 }
 
-/// The exact index: every file at the commit, as `git ls-tree -r --name-only <commit>` prints it.
+/// The exact index: every file at the commit, from the source host or `git ls-tree -r
+/// <commit>`. A symlink named `Dockerfile` is not a Dockerfile: its directory has none.
 #[derive(Debug, Clone, Default)]
 pub struct TreeIndex {
     dirs: BTreeSet<String>,
 }
 
 impl TreeIndex {
+    /// From `git ls-tree -r <commit>` output (`<mode> SP <type> SP <object> TAB <path>`, with
+    /// `-l` a size before the tab, with `-z` NUL-terminated and unquoted), which tells
+    /// symlinks apart, or from `--name-only` output, which cannot (a symlinked Dockerfile
+    /// then counts as one).
     pub fn from_ls_tree(listing: &str) -> Self {
-        Self::from_paths(listing.lines().map(unquote))
+        let nul = listing.contains('\0');
+        let records = listing
+            .split(if nul { '\0' } else { '\n' })
+            .map(|r| r.strip_suffix('\r').unwrap_or(r))
+            .filter(|r| !r.is_empty());
+        Self::from_paths(records.filter_map(|record| match ls_tree_entry(record) {
+            Some((Some(FileKind::Regular | FileKind::Executable), path)) => Some(quoted(path, nul)),
+            // A symlink, a submodule or a directory (`-t`): not a file that can be a Dockerfile.
+            Some((_, _)) => None,
+            None => Some(quoted(record, nul)),
+        }))
     }
 
     /// From the source host's listing of the commit.
     pub fn from_files(files: &[TreeFile]) -> Self {
-        Self::from_paths(files.iter().map(|f| f.path.as_str()))
+        Self::from_paths(files.iter().filter(|f| !f.is_symlink()).map(|f| &*f.path))
     }
 
-    /// From every file path at the commit, repository-relative.
+    /// From every file path at the commit, repository-relative (symlinks left out).
     pub fn from_paths<S: AsRef<str>>(paths: impl IntoIterator<Item = S>) -> Self {
         let dirs = paths.into_iter().filter_map(|p| dockerfile_dir(p.as_ref())).collect();
         Self { dirs }
@@ -115,6 +130,32 @@ impl DockerfileIndex for TreeIndex {
     fn describe(&self) -> &'static str {
         "the repository tree"
     }
+}
+
+/// A record of `git ls-tree` without `--name-only`: the kind of file its mode says (`None`
+/// for a tree or a submodule) and its path, still quoted. `None` when the record is not in
+/// that format, so a plain path.
+fn ls_tree_entry(record: &str) -> Option<(Option<FileKind>, &str)> {
+    let (meta, path) = record.split_once('\t')?;
+    let mut fields = meta.split_whitespace();
+    let (mode, kind, id) = (fields.next()?, fields.next()?, fields.next()?);
+    let size_ok = fields
+        .next()
+        .is_none_or(|size| size == "-" || size.bytes().all(|b| b.is_ascii_digit()));
+    let well_formed = mode.len() == 6
+        && mode.bytes().all(|b| b.is_ascii_digit())
+        && ["blob", "tree", "commit"].contains(&kind)
+        && matches!(id.len(), 40 | 64)
+        && id.bytes().all(|b| b.is_ascii_hexdigit())
+        && size_ok
+        && fields.next().is_none();
+    // git quotes a path holding a tab, so a raw tab is the format's separator.
+    well_formed.then(|| ((kind == "blob").then(|| FileKind::from_mode(mode)).flatten(), path))
+}
+
+/// A listing's path: `-z` output is never quoted.
+fn quoted(path: &str, nul: bool) -> String {
+    if nul { path.to_owned() } else { unquote(path) }
 }
 
 /// The directory of `path` if it names a Dockerfile.
@@ -200,16 +241,43 @@ mod tests {
     }
 
     #[test]
+    fn tree_index_reads_full_ls_tree_output_and_leaves_symlinks_out() {
+        let id = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+        let listing = format!(
+            "100644 blob {id}\tDockerfile\n100755 blob {id}\tbin/Dockerfile\n120000 blob {id}\tweb/Dockerfile\n160000 commit {id}\tvendor/Dockerfile\n100644 blob {id}\t\"sp\\303\\251cial/Dockerfile\"\n100644 blob {id}\tweb/app.py\n"
+        );
+        let i = TreeIndex::from_ls_tree(&listing);
+        assert_eq!(i.all().unwrap(), [".", "bin", "spécial"]);
+        assert_eq!(i.presence("web"), Presence::Absent);
+        // `-l` (sizes), `-t` (trees) and `-z` (NUL-separated, unquoted), and CRLF endings.
+        let long = format!(
+            "040000 tree {id}       -\tapi\r\n100644 blob {id}     120\tapi/Dockerfile\r\n120000 blob {id}       9\tdb/Dockerfile\r\n"
+        );
+        assert_eq!(TreeIndex::from_ls_tree(&long).all().unwrap(), ["api"]);
+        let z = format!("100644 blob {id}\ta\tb/Dockerfile\x00120000 blob {id}\tc/Dockerfile\x00");
+        assert_eq!(TreeIndex::from_ls_tree(&z).all().unwrap(), ["a\tb"]);
+        // A name-only path that happens to hold spaces is a path.
+        assert_eq!(
+            TreeIndex::from_ls_tree("100644 blob x/Dockerfile\n").all().unwrap(),
+            ["100644 blob x"]
+        );
+    }
+
+    #[test]
     fn tree_index_from_host_files_and_paths() {
-        let files: Vec<TreeFile> = ["Dockerfile", "a/b/Dockerfile", "a/b/x", "c/Dockerfile.dev"]
-            .iter()
-            .map(|p| TreeFile {
-                path: (*p).into(),
-                sha: "0".repeat(40),
-            })
-            .collect();
+        let files: Vec<TreeFile> = [
+            ("Dockerfile", FileKind::Regular),
+            ("a/b/Dockerfile", FileKind::Executable),
+            ("a/b/x", FileKind::Regular),
+            ("c/Dockerfile.dev", FileKind::Regular),
+            ("d/Dockerfile", FileKind::Symlink),
+        ]
+        .iter()
+        .map(|(p, kind)| TreeFile::new(*p, [0; 20].into(), *kind))
+        .collect();
         let i = TreeIndex::from_files(&files);
         assert_eq!(i.all().unwrap(), [".", "a/b"]);
+        assert_eq!(i.presence("d"), Presence::Absent);
         assert_eq!(TreeIndex::from_paths(["x/Dockerfile"]).all().unwrap(), ["x"]);
     }
 

@@ -142,7 +142,7 @@ pub fn plan(
                 skips.insert(
                     ".".into(),
                     format!(
-                        "this push is a new branch or tag, so every image should be built, but {} cannot list the repository's Dockerfiles; run `dockhand plan --tree` with `git ls-tree -r --name-only {}`",
+                        "this push is a new branch or tag, so every image should be built, but {} cannot list the repository's Dockerfiles; run `dockhand plan --tree` with `git ls-tree -r {}`",
                         index.describe(),
                         request.commit
                     ),

@@ -4,8 +4,8 @@
 //! share this, so both plan from the same facts.
 
 use crate::index::TreeIndex;
-use crate::ports::{ChangedFile, HostError, SourceHost, TreeFile};
-use crate::repo_config::{REPO_CONFIG_PATH, RepoConfig, RepoConfigError};
+use crate::ports::{ChangedFile, FileKind, HostError, SourceHost, TreeFile};
+use crate::repo_config::{MAX_FILE_BYTES, REPO_CONFIG_PATH, RepoConfig, RepoConfigError};
 use crate::request::{BuildRequest, ChangeSource, Changes};
 
 /// A request made complete, ready for [`crate::plan`].
@@ -45,6 +45,14 @@ impl Unresolved {
             HostError::Denied(detail) => Unresolved::Stop(format!(
                 "GitHub refused to show {what} of {repo} ({detail}); the token in `github_token_parameter` is wrong, expired or cannot read this repository (fine-grained tokens need Contents: read-only)"
             )),
+            // Retrying meets the same bounds: a walk that cannot finish now never will.
+            HostError::OverBudget(detail) => Unresolved::Stop(format!(
+                "dockhand could not read {what} of {repo} at {} within its bounds ({detail}). Give the spawner function a longer timeout and more memory, or plan this push on a machine with a checkout: `dockhand plan --tree` with `git ls-tree -r {}` output",
+                request.commit, request.commit
+            )),
+            e @ HostError::FileTooLarge { .. } => {
+                Unresolved::Stop(format!("GitHub's answer for {what} of {repo} is too large: {e}"))
+            }
         }
     }
 }
@@ -57,6 +65,11 @@ pub async fn resolve<H: SourceHost>(host: &H, request: &BuildRequest) -> Result<
         .tree(repository, &request.commit)
         .await
         .map_err(|e| Unresolved::from_host("the files", request, e))?;
+    // What the plan needs of the tree is kept, the tree itself is dropped before the
+    // comparison, which may walk two more trees: the spawner's memory is 128 MB.
+    let index = TreeIndex::from_files(&files);
+    let repo_file = files.iter().find(|f| &*f.path == REPO_CONFIG_PATH).map(|f| f.kind);
+    drop(files);
     let mut request = request.clone();
     let mut notes = Vec::new();
     if let ChangeSource::Compare { base } = &request.changes.source {
@@ -77,17 +90,34 @@ pub async fn resolve<H: SourceHost>(host: &H, request: &BuildRequest) -> Result<
             Err(e) => return Err(Unresolved::from_host("the changes", &request, e)),
         }
     }
-    let repo = if files.iter().any(|f| f.path == REPO_CONFIG_PATH) {
-        let content = host
-            .file(repository, &request.commit, REPO_CONFIG_PATH)
+    let repo = match repo_file {
+        None => Ok(RepoConfig::default()),
+        // Refused rather than ignored: the repository meant to configure its builds, and
+        // building without its settings builds the wrong images. Not followed: the link's
+        // target could be anywhere, and GitHub would follow it within the repository only.
+        Some(FileKind::Symlink) => Err(RepoConfigError {
+            line: None,
+            message: "is a symbolic link; dockhand reads only a regular file at the repository's root: replace the link with the file itself".into(),
+        }),
+        Some(_) => match host
+            .file(repository, &request.commit, REPO_CONFIG_PATH, MAX_FILE_BYTES)
             .await
-            .map_err(|e| Unresolved::from_host(REPO_CONFIG_PATH, &request, e))?;
-        RepoConfig::from_file(content.as_deref())
-    } else {
-        Ok(RepoConfig::default())
+        {
+            Err(HostError::FileTooLarge { limit, size, .. }) => Err(RepoConfigError {
+                line: None,
+                message: match size {
+                    Some(size) => format!(
+                        "the file is {size} bytes, larger than the {limit} bytes allowed; it holds a few short settings"
+                    ),
+                    None => format!("the file is larger than the {limit} bytes allowed; it holds a few short settings"),
+                },
+            }),
+            Err(e) => return Err(Unresolved::from_host(REPO_CONFIG_PATH, &request, e)),
+            Ok(content) => RepoConfig::from_file(content.as_deref()),
+        },
     };
     Ok(Resolved {
-        index: TreeIndex::from_files(&files),
+        index,
         request,
         repo,
         notes,
@@ -124,10 +154,23 @@ impl SourceHost for ListedHost {
         }
     }
 
-    async fn file(&self, _repository: &str, _commit: &str, path: &str) -> Result<Option<Vec<u8>>, HostError> {
-        match &self.fail_file {
-            Some(e) => Err(e.clone()),
-            None => Ok((path == REPO_CONFIG_PATH).then(|| self.repo_config.clone()).flatten()),
+    async fn file(
+        &self,
+        _repository: &str,
+        _commit: &str,
+        path: &str,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<u8>>, HostError> {
+        match (&self.fail_file, &self.repo_config) {
+            (Some(e), _) => Err(e.clone()),
+            (None, Some(content)) if path == REPO_CONFIG_PATH && content.len() > max_bytes => {
+                Err(HostError::FileTooLarge {
+                    path: path.to_owned(),
+                    limit: max_bytes,
+                    size: Some(content.len() as u64),
+                })
+            }
+            (None, content) => Ok((path == REPO_CONFIG_PATH).then(|| content.clone()).flatten()),
         }
     }
 }

@@ -16,7 +16,7 @@ mod validate;
 
 pub use model::{COMPARE_FILE_LIMIT, tree_diff};
 
-use dockhand_core::ports::{ChangedFile, HostError, SourceHost, TreeFile};
+use dockhand_core::ports::{ChangedFile, HostError, ObjectId, SourceHost, TreeFile};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::header::{ACCEPT, AUTHORIZATION, HeaderValue, USER_AGENT};
@@ -28,6 +28,8 @@ use hyper_util::rt::TokioExecutor;
 use model::{Comparison, Contents, Tree};
 use status::Verdict;
 use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// GitHub's public API.
@@ -40,6 +42,15 @@ pub const API_URL_ENV: &str = "GITHUB_API_URL";
 pub fn api_url_from_env() -> String {
     std::env::var(API_URL_ENV).unwrap_or_else(|_| DEFAULT_API_URL.to_owned())
 }
+
+/// The most of any JSON answer the client reads. GitHub's largest are tree listings, which
+/// it truncates at 100,000 entries or 7 MB
+/// (https://docs.github.com/en/rest/git/trees#get-a-tree); a contents answer carries at
+/// most a 1 MB file, base64-encoded; a comparison at most 300 files and 250 commits
+/// (https://docs.github.com/en/rest/commits/commits#compare-two-commits). Past this the
+/// answer is refused ([`HostError::OverBudget`]) without reading the rest, so no answer
+/// can take the spawner's 128 MB.
+pub const MAX_JSON_BYTES: usize = 16 * 1024 * 1024;
 
 const JSON: &str = "application/vnd.github+json";
 const RAW: &str = "application/vnd.github.raw+json";
@@ -57,9 +68,16 @@ pub struct Policy {
     /// The longest wait for a rate limit to reset before retrying once; a longer one is
     /// answered with [`HostError::RateLimited`] at once.
     pub max_rate_limit_wait: Duration,
-    /// The most tree listings one [`SourceHost::tree`] may make when GitHub truncates the
-    /// recursive listing and the tree is walked directory by directory.
+    /// The most tree listings one [`SourceHost::tree`] or [`SourceHost::compare`] may make
+    /// when GitHub truncates the recursive listing and the tree is walked directory by
+    /// directory.
     pub max_requests: usize,
+    /// The longest one [`SourceHost::tree`] or [`SourceHost::compare`] may take, every
+    /// request and wait included; past it the call answers [`HostError::OverBudget`]. The
+    /// spawner's function has 60 s (cfn/dockhand.yml) for the tree, the comparison,
+    /// `.dockhand.yml` and queueing the builds: a walk of 3,000 listings cannot finish in
+    /// it, and retrying one that could not would only fail again.
+    pub time_budget: Duration,
 }
 
 impl Default for Policy {
@@ -71,6 +89,8 @@ impl Default for Policy {
             // Fail fast: the invocation is retried by Lambda, which is cheaper than waiting.
             max_rate_limit_wait: Duration::ZERO,
             max_requests: 3000,
+            // Twice (the tree, then the comparison) leaves 20 s of the spawner's 60.
+            time_budget: Duration::from_secs(20),
         }
     }
 }
@@ -165,24 +185,35 @@ impl GitHub {
     }
 
     /// One GET of `path` (starting with `/`, already validated and encoded), with retries:
-    /// the body of a 2xx answer, or why there is none.
-    async fn get(&self, path: &str, accept: &str) -> Result<Bytes, HostError> {
+    /// the body of a 2xx answer, or why there is none. A body longer than `limit` bytes is
+    /// not read past its first `limit + 1` ([`HostError::FileTooLarge`], `size` from
+    /// `Content-Length` when the server sent one).
+    async fn get(&self, path: &str, accept: &str, limit: usize) -> Result<Vec<u8>, HostError> {
         let url = format!("{}{path}", self.api);
         let what = format!("GET {url}");
         let attempts = self.policy.attempts.max(1);
         let mut failures = 0u32;
         let mut waited = false;
         loop {
-            let answer = tokio::time::timeout(self.policy.request_timeout, self.send(&url, accept)).await;
+            let answer = tokio::time::timeout(self.policy.request_timeout, self.send(&url, accept, limit)).await;
             let verdict = match answer {
                 Err(_) => Verdict::Retry(format!(
                     "{what}: no complete answer within {:?}",
                     self.policy.request_timeout
                 )),
                 Ok(Err(e)) => Verdict::Retry(format!("{what}: {e}")),
-                Ok(Ok((status, headers, body))) => {
+                Ok(Ok((status, headers, body, complete))) => {
                     match status::verdict(status, &headers, &body, &what, self.token.is_some(), unix_now()) {
-                        Verdict::Done => return Ok(body),
+                        Verdict::Done if complete => return Ok(body),
+                        Verdict::Done => {
+                            return Err(HostError::FileTooLarge {
+                                path: what,
+                                limit,
+                                size: headers
+                                    .get(hyper::header::CONTENT_LENGTH)
+                                    .and_then(|v| v.to_str().ok()?.parse().ok()),
+                            });
+                        }
                         other => other,
                     }
                 }
@@ -220,7 +251,10 @@ impl GitHub {
         }
     }
 
-    async fn send(&self, url: &str, accept: &str) -> Result<(u16, HeaderMap, Bytes), String> {
+    /// One request: the status, the headers, at most `limit` bytes of the body, and whether
+    /// that is all of it. Reading stops as soon as more than `limit` has arrived, or before
+    /// reading at all when `Content-Length` says so.
+    async fn send(&self, url: &str, accept: &str, limit: usize) -> Result<(u16, HeaderMap, Vec<u8>, bool), String> {
         let mut request = Request::get(url)
             .header(ACCEPT, accept)
             .header(USER_AGENT, "dockhand")
@@ -235,123 +269,294 @@ impl GitHub {
             .body(Empty::<Bytes>::new())
             .map_err(|e| format!("cannot build the request: {e}"))?;
         let response = self.client.request(request).await.map_err(|e| causes(&e))?;
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|e| causes(&e))?.to_bytes();
-        Ok((parts.status.as_u16(), parts.headers, body))
+        let (parts, mut body) = response.into_parts();
+        let declared: Option<usize> = parts
+            .headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        if declared.is_some_and(|length| length > limit) {
+            return Ok((parts.status.as_u16(), parts.headers, Vec::new(), false));
+        }
+        // Sized from Content-Length when there is one: no doubling of a 7 MB listing.
+        let mut data = Vec::with_capacity(declared.unwrap_or(0));
+        let mut complete = true;
+        while let Some(frame) = body.frame().await {
+            let Ok(chunk) = frame.map_err(|e| causes(&e))?.into_data() else {
+                continue;
+            };
+            if data.len() + chunk.len() > limit {
+                data.extend_from_slice(&chunk[..limit - data.len()]);
+                complete = false;
+                break;
+            }
+            data.extend_from_slice(&chunk);
+        }
+        Ok((parts.status.as_u16(), parts.headers, data, complete))
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, HostError> {
-        let body = self.get(path, JSON).await?;
-        serde_json::from_slice(&body).map_err(|e| {
-            HostError::Unavailable(format!(
-                "GET {}{path} answered something that is not the JSON GitHub sends: {e}",
-                self.api
-            ))
+    /// A JSON answer's body, at most [`MAX_JSON_BYTES`] of it.
+    async fn get_json_body(&self, path: &str) -> Result<Vec<u8>, HostError> {
+        self.get(path, JSON, MAX_JSON_BYTES).await.map_err(|e| match e {
+            HostError::FileTooLarge { path, limit, .. } => HostError::OverBudget(format!(
+                "{path} answered more than the {limit} bytes dockhand reads of one answer"
+            )),
+            other => other,
         })
     }
 
-    /// One tree listing, counted against `policy.max_requests`.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, HostError> {
+        let body = self.get_json_body(path).await?;
+        serde_json::from_slice(&body).map_err(|e| self.unreadable(path, &e))
+    }
+
+    fn unreadable(&self, path: &str, e: &serde_json::Error) -> HostError {
+        HostError::Unavailable(format!(
+            "GET {}{path} answered something that is not the JSON GitHub sends: {e}",
+            self.api
+        ))
+    }
+
+    /// The body of one tree listing (read it with [`Self::read_tree`]), counted against
+    /// `policy.max_requests`.
     async fn listing(
         &self,
         repository: &str,
-        commit: &str,
-        tree: &str,
+        tree: ObjectId,
         recursive: bool,
-        used: &mut usize,
-    ) -> Result<Tree, HostError> {
-        if *used >= self.policy.max_requests {
-            return Err(HostError::Unavailable(format!(
-                "listing the files of {repository} at {commit} needs more than {} requests (GitHub truncates recursive listings of very large trees); the repository is too large to walk within the bound",
-                self.policy.max_requests
+        walk: &Walk<'_>,
+    ) -> Result<(Vec<u8>, String), HostError> {
+        if walk.used.fetch_add(1, Ordering::Relaxed) >= self.policy.max_requests {
+            return Err(HostError::OverBudget(format!(
+                "{} needs more than {} requests: GitHub truncates the recursive listing of a tree over 100,000 entries or 7 MB (https://docs.github.com/en/rest/git/trees#get-a-tree), and walking this one directory by directory takes more",
+                walk.what, self.policy.max_requests
             )));
         }
-        *used += 1;
         let query = if recursive { "?recursive=1" } else { "" };
-        self.get_json(&format!("/repos/{repository}/git/trees/{tree}{query}"))
-            .await
+        let path = format!("/repos/{repository}/git/trees/{tree}{query}");
+        Ok((self.get_json_body(&path).await?, path))
+    }
+
+    fn read_tree<'a>(&self, (body, path): &'a (Vec<u8>, String)) -> Result<Tree<'a>, HostError> {
+        serde_json::from_slice(body).map_err(|e| self.unreadable(path, &e))
+    }
+
+    /// Every file of the tree `root`, their paths under `dir`: one recursive listing, or
+    /// when GitHub truncates it, the tree walked directory by directory.
+    async fn files_under(
+        &self,
+        repository: &str,
+        root: ObjectId,
+        dir: &str,
+        walk: &Walk<'_>,
+    ) -> Result<Vec<TreeFile>, HostError> {
+        let whole = self.listing(repository, root, true, walk).await?;
+        let tree = self.read_tree(&whole)?;
+        if !tree.truncated {
+            return Ok(tree.files(dir).collect());
+        }
+        drop(tree);
+        drop(whole);
+        tracing::info!(
+            repository,
+            tree = %root,
+            dir,
+            "GitHub truncated the recursive tree; walking it directory by directory"
+        );
+        // The root alone, then each directory recursively; a directory still too large
+        // for one listing is listed alone and its own directories walked in turn.
+        let mut files = Vec::new();
+        let mut pending = vec![(dir.to_owned(), root, false)];
+        while let Some((dir, sha, recursive)) = pending.pop() {
+            let body = self.listing(repository, sha, recursive, walk).await?;
+            let listing = self.read_tree(&body)?;
+            if recursive && listing.truncated {
+                pending.push((dir, sha, false));
+                continue;
+            }
+            if listing.truncated {
+                return Err(HostError::OverBudget(format!(
+                    "GitHub truncated the listing of the single directory {:?} in {}: too many entries to list",
+                    if dir.is_empty() { "/" } else { &dir },
+                    walk.what
+                )));
+            }
+            files.extend(listing.files(&dir));
+            if !recursive {
+                pending.extend(listing.subtrees(&dir).into_iter().map(|(d, s)| (d, s, true)));
+            }
+        }
+        Ok(files)
+    }
+
+    /// The exact difference of the trees of two commits, reading only what differs: both
+    /// trees listed whole when GitHub lists them whole, otherwise level by level, skipping
+    /// every directory whose tree id is the same at both commits (its files are too).
+    async fn diff_trees(
+        &self,
+        repository: &str,
+        base: ObjectId,
+        head: ObjectId,
+        walk: &Walk<'_>,
+    ) -> Result<Vec<ChangedFile>, HostError> {
+        let mut changes = Vec::new();
+        let mut pending = vec![(String::new(), base, head)];
+        while let Some((dir, base, head)) = pending.pop() {
+            // One recursive listing a side, held as files only while the other is read.
+            let complete = |listing: &(Vec<u8>, String)| -> Result<Option<Vec<TreeFile>>, HostError> {
+                let tree = self.read_tree(listing)?;
+                Ok((!tree.truncated).then(|| tree.files(&dir).collect()))
+            };
+            if let Some(base_files) = complete(&self.listing(repository, base, true, walk).await?)?
+                && let Some(head_files) = complete(&self.listing(repository, head, true, walk).await?)?
+            {
+                changes.extend(tree_diff(&base_files, &head_files));
+                continue;
+            }
+            let base_level = self.listing(repository, base, false, walk).await?;
+            let head_level = self.listing(repository, head, false, walk).await?;
+            let level = {
+                let (base_tree, head_tree) = (self.read_tree(&base_level)?, self.read_tree(&head_level)?);
+                if base_tree.truncated || head_tree.truncated {
+                    return Err(HostError::OverBudget(format!(
+                        "GitHub truncated the listing of the single directory {:?} in {}: too many entries to list",
+                        if dir.is_empty() { "/" } else { &dir },
+                        walk.what
+                    )));
+                }
+                model::level_diff(&dir, &base_tree, &head_tree)
+            };
+            drop((base_level, head_level));
+            changes.extend(level.changed);
+            pending.extend(level.differing);
+            for (path, tree) in level.added {
+                let added = self.files_under(repository, tree, &path, walk).await?;
+                changes.extend(added.into_iter().map(|f| ChangedFile {
+                    path: f.path.into(),
+                    previous_path: None,
+                    removed: false,
+                }));
+            }
+            for (path, tree) in level.removed {
+                let removed = self.files_under(repository, tree, &path, walk).await?;
+                changes.extend(removed.into_iter().map(|f| ChangedFile {
+                    path: f.path.into(),
+                    previous_path: None,
+                    removed: true,
+                }));
+            }
+        }
+        changes.sort_unstable_by(|a, b| a.path.cmp(&b.path).then(a.removed.cmp(&b.removed)));
+        Ok(changes)
+    }
+
+    /// Runs one walk within `policy.time_budget`.
+    async fn within_budget<T>(
+        &self,
+        walk: &Walk<'_>,
+        work: impl Future<Output = Result<T, HostError>>,
+    ) -> Result<T, HostError> {
+        let budget = self.policy.time_budget;
+        match tokio::time::timeout(budget, work).await {
+            Ok(answer) => answer,
+            Err(_) => Err(HostError::OverBudget(format!(
+                "{} took more than its {budget:?} after {} requests: GitHub truncates the recursive listing of a tree over 100,000 entries or 7 MB (https://docs.github.com/en/rest/git/trees#get-a-tree), and walking it directory by directory takes longer",
+                walk.what,
+                walk.used.load(Ordering::Relaxed)
+            ))),
+        }
+    }
+}
+
+/// One budgeted call: what it is, for messages, and the requests it made.
+struct Walk<'a> {
+    what: &'a str,
+    used: AtomicUsize,
+}
+
+impl<'a> Walk<'a> {
+    fn new(what: &'a str) -> Self {
+        Walk {
+            what,
+            used: AtomicUsize::new(0),
+        }
     }
 }
 
 impl SourceHost for GitHub {
     async fn tree(&self, repository: &str, commit: &str) -> Result<Vec<TreeFile>, HostError> {
         let repository = validate::repository(repository)?;
-        let commit = validate::object_id("commit", commit)?;
-        let mut used = 0;
-        let whole = self.listing(repository, commit, commit, true, &mut used).await?;
-        let mut files = if !whole.truncated {
-            whole.files("")
-        } else {
-            tracing::info!(
-                repository,
-                commit,
-                "GitHub truncated the recursive tree; walking it directory by directory"
-            );
-            // The root alone, then each directory recursively; a directory still too large
-            // for one listing is listed alone and its own directories walked in turn.
-            let mut files = Vec::new();
-            let mut pending = vec![(String::new(), commit.to_owned(), false)];
-            while let Some((dir, sha, recursive)) = pending.pop() {
-                let sha = validate::object_id("tree", &sha)?;
-                let listing = self.listing(repository, commit, sha, recursive, &mut used).await?;
-                if recursive && listing.truncated {
-                    pending.push((dir, sha.to_owned(), false));
-                    continue;
-                }
-                if listing.truncated {
-                    return Err(HostError::Unavailable(format!(
-                        "GitHub truncated the listing of the single directory {:?} of {repository} at {commit}: too many entries to list",
-                        if dir.is_empty() { "/" } else { &dir }
-                    )));
-                }
-                files.extend(listing.files(&dir));
-                if !recursive {
-                    pending.extend(listing.subtrees(&dir).into_iter().map(|(d, s)| (d, s, true)));
-                }
-            }
-            files
-        };
-        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let commit = validate::commit("commit", commit)?;
+        let what = format!("listing the files of {repository} at {commit}");
+        let walk = Walk::new(&what);
+        let mut files = self
+            .within_budget(&walk, self.files_under(repository, commit, "", &walk))
+            .await?;
+        files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         Ok(files)
     }
 
     async fn compare(&self, repository: &str, base: &str, head: &str) -> Result<Vec<ChangedFile>, HostError> {
         let repository = validate::repository(repository)?;
-        let base = validate::object_id("base commit", base)?;
-        let head = validate::object_id("head commit", head)?;
-        let comparison: Comparison = self
-            .get_json(&format!("/repos/{repository}/compare/{base}...{head}"))
-            .await?;
-        if let Some(files) = comparison.changed_files() {
-            return Ok(files);
-        }
-        tracing::info!(
-            repository,
-            base,
-            head,
-            status = comparison.status,
-            files = comparison.files.as_ref().map(Vec::len),
-            "GitHub's comparison is not the exact difference (a forced push, or {COMPARE_FILE_LIMIT}+ files); comparing the two trees"
-        );
-        let base_files = self.tree(repository, base).await?;
-        let head_files = self.tree(repository, head).await?;
-        Ok(tree_diff(&base_files, &head_files))
+        let base = validate::commit("base commit", base)?;
+        let head = validate::commit("head commit", head)?;
+        let what = format!("comparing {base} and {head} of {repository}");
+        let walk = Walk::new(&what);
+        self.within_budget(&walk, async {
+            let comparison: Comparison = self
+                .get_json(&format!("/repos/{repository}/compare/{base}...{head}"))
+                .await?;
+            if let Some(files) = comparison.changed_files() {
+                return Ok(files);
+            }
+            tracing::info!(
+                repository,
+                %base,
+                %head,
+                status = comparison.status,
+                files = comparison.files.as_ref().map(Vec::len),
+                "GitHub's comparison is not the exact difference (a forced push, or {COMPARE_FILE_LIMIT}+ files); comparing the two trees"
+            );
+            drop(comparison);
+            self.diff_trees(repository, base, head, &walk).await
+        })
+        .await
     }
 
-    async fn file(&self, repository: &str, commit: &str, path: &str) -> Result<Option<Vec<u8>>, HostError> {
+    async fn file(
+        &self,
+        repository: &str,
+        commit: &str,
+        path: &str,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<u8>>, HostError> {
         let repository = validate::repository(repository)?;
-        let commit = validate::object_id("commit", commit)?;
+        let commit = validate::commit("commit", commit)?;
         let encoded = validate::path(path)?;
         let endpoint = format!("/repos/{repository}/contents/{encoded}?ref={commit}");
         let value: serde_json::Value = match self.get_json(&endpoint).await {
             Err(HostError::NotFound(_)) => return Ok(None),
             other => other?,
         };
+        let too_large = |size| HostError::FileTooLarge {
+            path: path.to_owned(),
+            limit: max_bytes,
+            size,
+        };
+        // The size GitHub states is checked before any content is decoded or downloaded.
+        if let Some(size) = value["size"].as_u64()
+            && value["type"] == "file"
+            && size > max_bytes as u64
+        {
+            return Err(too_large(Some(size)));
+        }
         match model::contents(&value) {
+            Ok(Contents::File(bytes)) if bytes.len() > max_bytes => Err(too_large(Some(bytes.len() as u64))),
             Ok(Contents::File(bytes)) => Ok(Some(bytes)),
             Ok(Contents::NotAFile) => Ok(None),
-            Ok(Contents::TooLargeForJson) => match self.get(&endpoint, RAW).await {
-                Ok(bytes) => Ok(Some(bytes.to_vec())),
+            Ok(Contents::TooLargeForJson { .. }) => match self.get(&endpoint, RAW, max_bytes).await {
+                Ok(bytes) => Ok(Some(bytes)),
                 Err(HostError::NotFound(_)) => Ok(None),
+                Err(HostError::FileTooLarge { size, .. }) => Err(too_large(size)),
                 Err(e) => Err(e),
             },
             Err(e) => Err(HostError::Unavailable(format!("GET {}{endpoint}: {e}", self.api))),
@@ -444,14 +649,16 @@ mod tests {
                 p.attempts,
                 p.backoff,
                 p.max_rate_limit_wait,
-                p.max_requests
+                p.max_requests,
+                p.time_budget
             ),
             (
                 Duration::from_secs(10),
                 3,
                 Duration::from_millis(500),
                 Duration::ZERO,
-                3000
+                3000,
+                Duration::from_secs(20)
             )
         );
         let fast = Policy {
@@ -477,6 +684,79 @@ mod tests {
         );
     }
 
+    /// A server on loopback that answers each connection's request with `answer`.
+    fn one_answer_server(answer: Vec<u8>) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                // The client hangs up once it has read enough: the rest fails to send.
+                let _ = stream.write_all(&answer);
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn bodies_are_not_read_past_their_limit() {
+        // Chunked (no length said): read until past the limit, then dropped.
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+        for _ in 0..64 {
+            chunked.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            chunked.extend_from_slice(&chunk);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        let url = one_answer_server(chunked);
+        let github = GitHub::new(&url, None).unwrap();
+        let err = github.get("/raw", RAW, 1000).await.unwrap_err();
+        assert_eq!(
+            err,
+            HostError::FileTooLarge {
+                path: format!("GET {url}/raw"),
+                limit: 1000,
+                size: None
+            }
+        );
+        // A stated length over the limit: refused before reading the body.
+        let mut sized = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            4 << 20
+        )
+        .into_bytes();
+        sized.extend(std::iter::repeat_n(b'y', 4 << 20));
+        let url = one_answer_server(sized);
+        let github = GitHub::new(&url, None).unwrap();
+        let err = github.get("/raw", RAW, 1000).await.unwrap_err();
+        assert!(
+            matches!(err, HostError::FileTooLarge { size: Some(s), limit: 1000, .. } if s == 4 << 20),
+            "{err:?}"
+        );
+        // Within the limit: the whole body.
+        let url = one_answer_server(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".to_vec());
+        let github = GitHub::new(&url, None).unwrap();
+        assert_eq!(github.get("/raw", RAW, 5).await.unwrap(), b"hello");
+        // A JSON answer past MAX_JSON_BYTES is over budget: retrying would not shrink it.
+        let mut listing = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            MAX_JSON_BYTES + 1
+        )
+        .into_bytes();
+        listing.extend(std::iter::repeat_n(b' ', MAX_JSON_BYTES + 1));
+        let url = one_answer_server(listing);
+        let github = GitHub::new(&url, None).unwrap();
+        let err = github.tree("o/r", &"a".repeat(40)).await.unwrap_err();
+        assert!(
+            matches!(&err, HostError::OverBudget(m) if m.contains("/git/trees/") && m.contains(&MAX_JSON_BYTES.to_string())),
+            "{err:?}"
+        );
+    }
+
     #[tokio::test]
     async fn invalid_input_makes_no_request() {
         // Port 9 (discard) on loopback: a request would fail as Unavailable, not NotFound.
@@ -487,8 +767,8 @@ mod tests {
             github.tree("o/r", "main").await.unwrap_err(),
             github.compare("o/../r", &commit, &commit).await.unwrap_err(),
             github.compare("o/r", &commit, "HEAD~1").await.unwrap_err(),
-            github.file("o/r", &commit, "../secrets").await.unwrap_err(),
-            github.file("o/r", &commit, "/etc/passwd").await.unwrap_err(),
+            github.file("o/r", &commit, "../secrets", 100).await.unwrap_err(),
+            github.file("o/r", &commit, "/etc/passwd", 100).await.unwrap_err(),
         ];
         for err in cases {
             assert!(matches!(err, HostError::NotFound(_)), "{err:?}");

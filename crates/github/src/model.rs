@@ -2,60 +2,121 @@
 //! [`ChangedFile`]s. Pure: no I/O, so every mapping is tested here.
 
 use base64::Engine as _;
-use dockhand_core::ports::{ChangedFile, TreeFile};
+use dockhand_core::ports::{ChangedFile, FileKind, ObjectId, TreeFile};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use serde::de::{self, Deserializer, Visitor};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
 
 /// GitHub lists at most this many files in a comparison; a list this long may be cut.
 pub const COMPARE_FILE_LIMIT: usize = 300;
 
-/// `GET /repos/{owner}/{repo}/git/trees/{tree_sha}`.
+/// `GET /repos/{owner}/{repo}/git/trees/{tree_sha}`, read in place: paths borrow from the
+/// answer's bytes and ids are 20 bytes, because a listing can hold 100,000 entries.
 #[derive(Debug, Deserialize)]
-pub struct Tree {
-    pub tree: Vec<TreeEntry>,
+pub struct Tree<'a> {
+    #[serde(borrow)]
+    pub tree: Vec<TreeEntry<'a>>,
     #[serde(default)]
     pub truncated: bool,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct TreeEntry {
-    pub path: String,
-    /// `blob` (files and symlinks, mode 120000), `tree` (directories) or `commit` (submodules).
+pub struct TreeEntry<'a> {
+    /// Relative to the listed tree. Borrowed unless the JSON escapes a character in it.
+    #[serde(borrow)]
+    pub path: Cow<'a, str>,
+    /// The kind of file its mode says (`100644`, `100755`, `120000`); `None` for trees
+    /// (`040000`) and submodules (`160000`).
+    #[serde(deserialize_with = "file_kind")]
+    pub mode: Option<FileKind>,
     #[serde(rename = "type")]
-    pub kind: String,
-    pub sha: String,
+    pub kind: EntryType,
+    #[serde(deserialize_with = "object_id")]
+    pub sha: ObjectId,
 }
 
-impl Tree {
+/// An entry's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryType {
+    /// Files and symlinks (mode 120000).
+    Blob,
+    /// Directories.
+    Tree,
+    /// Submodules.
+    Commit,
+    #[serde(other)]
+    Other,
+}
+
+impl TreeEntry<'_> {
+    /// The file this entry is, under `dir`; `None` for anything but a blob.
+    pub fn file(&self, dir: &str) -> Option<TreeFile> {
+        (self.kind == EntryType::Blob).then(|| TreeFile {
+            path: join(dir, &self.path),
+            sha: self.sha,
+            kind: self.mode.unwrap_or(FileKind::Regular),
+        })
+    }
+}
+
+impl Tree<'_> {
     /// The files of this listing (blobs: regular files, executables and symlinks), their
     /// paths under `dir` (`""` for the repository's root).
-    pub fn files(&self, dir: &str) -> Vec<TreeFile> {
-        self.tree
-            .iter()
-            .filter(|e| e.kind == "blob")
-            .map(|e| TreeFile {
-                path: join(dir, &e.path),
-                sha: e.sha.clone(),
-            })
-            .collect()
+    pub fn files(&self, dir: &str) -> impl Iterator<Item = TreeFile> {
+        self.tree.iter().filter_map(move |e| e.file(dir))
     }
 
-    /// The directories of this listing, `(path under dir, tree sha)`.
-    pub fn subtrees(&self, dir: &str) -> Vec<(String, String)> {
+    /// The directories of this listing, `(path under dir, tree id)`.
+    pub fn subtrees(&self, dir: &str) -> Vec<(String, ObjectId)> {
         self.tree
             .iter()
-            .filter(|e| e.kind == "tree")
-            .map(|e| (join(dir, &e.path), e.sha.clone()))
+            .filter(|e| e.kind == EntryType::Tree)
+            .map(|e| (join(dir, &e.path).into_string(), e.sha))
             .collect()
     }
 }
 
-fn join(dir: &str, path: &str) -> String {
+/// `dir/path`, allocated once at its exact length.
+pub fn join(dir: &str, path: &str) -> Box<str> {
     if dir.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{dir}/{path}")
+        return path.into();
     }
+    let mut joined = String::with_capacity(dir.len() + 1 + path.len());
+    joined.push_str(dir);
+    joined.push('/');
+    joined.push_str(path);
+    joined.into_boxed_str()
+}
+
+fn object_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ObjectId, D::Error> {
+    struct Id;
+    impl Visitor<'_> for Id {
+        type Value = ObjectId;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a git object id (40 hexadecimal digits)")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<ObjectId, E> {
+            ObjectId::from_hex(v).ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
+        }
+    }
+    deserializer.deserialize_str(Id)
+}
+
+fn file_kind<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<FileKind>, D::Error> {
+    struct Mode;
+    impl Visitor<'_> for Mode {
+        type Value = Option<FileKind>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a git mode such as \"100644\"")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<FileKind>, E> {
+            Ok(FileKind::from_mode(v))
+        }
+    }
+    deserializer.deserialize_str(Mode)
 }
 
 /// `GET /repos/{owner}/{repo}/compare/{base}...{head}`.
@@ -113,8 +174,9 @@ impl Comparison {
 pub enum Contents {
     /// A file and its content.
     File(Vec<u8>),
-    /// A file over 1 MB: GitHub sends no content (`"encoding": "none"`); ask for the raw media type.
-    TooLargeForJson,
+    /// A file over 1 MB: GitHub sends no content (`"encoding": "none"`); ask for the raw
+    /// media type. Its size in bytes, when the answer says it.
+    TooLargeForJson { size: Option<u64> },
     /// A directory (a JSON array), a submodule or a symlink to something not a file.
     NotAFile,
 }
@@ -140,39 +202,118 @@ pub fn contents(body: &serde_json::Value) -> Result<Contents, String> {
                 .map(Contents::File)
                 .map_err(|e| format!("the file's base64 content does not decode: {e}"))
         }
-        Some("none") => Ok(Contents::TooLargeForJson),
+        Some("none") => Ok(Contents::TooLargeForJson {
+            size: body["size"].as_u64(),
+        }),
         // A file with no content field at all is one to ask for raw, too.
-        None if body.get("content").is_none() => Ok(Contents::TooLargeForJson),
+        None if body.get("content").is_none() => Ok(Contents::TooLargeForJson {
+            size: body["size"].as_u64(),
+        }),
         other => Err(format!("unknown content encoding {other:?}")),
     }
 }
 
-/// The exact difference of two complete trees, by path and blob id: a path only at `head`
-/// was added, one only at `base` removed, one at both with different ids modified. Renames
-/// show as a removal and an addition. Sorted by path.
+/// The exact difference of two complete trees, by path, blob id and kind of file: a path
+/// only at `head` was added, one only at `base` removed, one at both with a different id or
+/// kind (`chmod +x`, a file become a symlink) modified, as `git diff --no-renames` says.
+/// Renames show as a removal and an addition. Sorted by path.
 pub fn tree_diff(base: &[TreeFile], head: &[TreeFile]) -> Vec<ChangedFile> {
-    let base: BTreeMap<&str, &str> = base.iter().map(|f| (f.path.as_str(), f.sha.as_str())).collect();
-    let head: BTreeMap<&str, &str> = head.iter().map(|f| (f.path.as_str(), f.sha.as_str())).collect();
-    let mut changes: Vec<ChangedFile> = head
-        .iter()
-        .filter(|(path, sha)| base.get(*path) != Some(*sha))
-        .map(|(path, _)| ChangedFile {
-            path: (*path).to_owned(),
-            previous_path: None,
-            removed: false,
-        })
-        .chain(
-            base.keys()
-                .filter(|path| !head.contains_key(*path))
-                .map(|path| ChangedFile {
-                    path: (*path).to_owned(),
-                    previous_path: None,
-                    removed: true,
-                }),
-        )
-        .collect();
-    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    // A merge of the two sorted lists: no map of either tree.
+    fn sorted(files: &[TreeFile]) -> Vec<&TreeFile> {
+        let mut refs: Vec<&TreeFile> = files.iter().collect();
+        refs.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        refs.dedup_by(|a, b| a.path == b.path);
+        refs
+    }
+    let (base, head) = (sorted(base), sorted(head));
+    let change = |f: &TreeFile, removed: bool| ChangedFile {
+        path: f.path.to_string(),
+        previous_path: None,
+        removed,
+    };
+    let mut changes = Vec::new();
+    let (mut b, mut h) = (base.iter().peekable(), head.iter().peekable());
+    loop {
+        match (b.peek(), h.peek()) {
+            (None, None) => break,
+            (Some(old), Some(new)) if old.path == new.path => {
+                if (old.sha, old.kind) != (new.sha, new.kind) {
+                    changes.push(change(new, false));
+                }
+                b.next();
+                h.next();
+            }
+            (Some(old), Some(new)) if old.path < new.path => {
+                changes.push(change(old, true));
+                b.next();
+            }
+            (Some(old), None) => {
+                changes.push(change(old, true));
+                b.next();
+            }
+            (_, Some(new)) => {
+                changes.push(change(new, false));
+                h.next();
+            }
+        }
+    }
     changes
+}
+
+/// What one level of two trees (the entries of one directory at each commit, listed without
+/// `recursive`) says about their difference.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LevelDiff {
+    /// Files of this directory added, removed or modified.
+    pub changed: Vec<ChangedFile>,
+    /// Directories at both commits whose trees differ: `(path, base tree, head tree)`.
+    /// Directories with the same tree id are the same, every file below them too.
+    pub differing: Vec<(String, ObjectId, ObjectId)>,
+    /// Directories only at the head commit: every file below them was added.
+    pub added: Vec<(String, ObjectId)>,
+    /// Directories only at the base commit: every file below them was removed.
+    pub removed: Vec<(String, ObjectId)>,
+}
+
+/// Compares the entries of the directory `dir` at two commits.
+pub fn level_diff(dir: &str, base: &Tree, head: &Tree) -> LevelDiff {
+    type Entries<'t> = HashMap<(&'t str, EntryType), (ObjectId, Option<FileKind>)>;
+    fn index<'t>(tree: &'t Tree<'_>) -> Entries<'t> {
+        tree.tree
+            .iter()
+            .map(|e| ((&*e.path, e.kind), (e.sha, e.mode)))
+            .collect()
+    }
+    let (base_entries, head_entries) = (index(base), index(head));
+    let mut diff = LevelDiff::default();
+    for (side, other, at_head) in [(base, &head_entries, false), (head, &base_entries, true)] {
+        for entry in &side.tree {
+            let path = || join(dir, &entry.path).into_string();
+            let there = other.get(&(&*entry.path, entry.kind));
+            match (entry.kind, there) {
+                (EntryType::Blob, None) => diff.changed.push(ChangedFile {
+                    path: path(),
+                    previous_path: None,
+                    removed: !at_head,
+                }),
+                (EntryType::Blob, Some(&(sha, mode))) if at_head && (sha, mode) != (entry.sha, entry.mode) => {
+                    diff.changed.push(ChangedFile {
+                        path: path(),
+                        previous_path: None,
+                        removed: false,
+                    })
+                }
+                (EntryType::Tree, None) if at_head => diff.added.push((path(), entry.sha)),
+                (EntryType::Tree, None) => diff.removed.push((path(), entry.sha)),
+                (EntryType::Tree, Some(&(sha, _))) if at_head && sha != entry.sha => {
+                    diff.differing.push((path(), sha, entry.sha))
+                }
+                // The same; or a submodule, which is not a file; or what GitHub may add.
+                _ => {}
+            }
+        }
+    }
+    diff
 }
 
 #[cfg(test)]
@@ -180,11 +321,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A 40-digit id from a short hexadecimal tag.
+    fn oid(tag: &str) -> ObjectId {
+        ObjectId::from_hex(&format!("{tag:0>40}")).unwrap()
+    }
+
     fn file(path: &str, sha: &str) -> TreeFile {
-        TreeFile {
-            path: path.into(),
-            sha: sha.into(),
-        }
+        TreeFile::new(path, oid(sha), FileKind::Regular)
     }
 
     fn changed(path: &str, previous: Option<&str>, removed: bool) -> ChangedFile {
@@ -198,32 +341,41 @@ mod tests {
     #[test]
     fn tree_keeps_blobs_and_symlinks_only() {
         // Shaped like GitHub's documented answer.
-        let tree: Tree = serde_json::from_value(json!({
+        let answer = json!({
             "sha": "9fb037999f264ba9a7fc6274d15fa3ae2ab98312",
             "url": "https://api.github.com/repos/octocat/Hello-World/trees/9fb037999f264ba9a7fc6274d15fa3ae2ab98312",
             "tree": [
-                { "path": "Dockerfile", "mode": "100644", "type": "blob", "size": 30, "sha": "aa", "url": "u" },
-                { "path": "web", "mode": "040000", "type": "tree", "sha": "bb", "url": "u" },
-                { "path": "web/Dockerfile", "mode": "100755", "type": "blob", "size": 3, "sha": "cc", "url": "u" },
-                { "path": "web/current", "mode": "120000", "type": "blob", "size": 9, "sha": "dd", "url": "u" },
-                { "path": "vendor/lib", "mode": "160000", "type": "commit", "sha": "ee" }
+                { "path": "Dockerfile", "mode": "100644", "type": "blob", "size": 30, "sha": oid("aa").to_string(), "url": "u" },
+                { "path": "web", "mode": "040000", "type": "tree", "sha": oid("bb").to_string(), "url": "u" },
+                { "path": "web/Dockerfile", "mode": "100755", "type": "blob", "size": 3, "sha": oid("cc").to_string(), "url": "u" },
+                { "path": "web/current", "mode": "120000", "type": "blob", "size": 9, "sha": oid("dd").to_string(), "url": "u" },
+                { "path": "vendor/lib", "mode": "160000", "type": "commit", "sha": oid("ee").to_string() },
+                { "path": "wéb/\"q\"", "mode": "100644", "type": "blob", "sha": oid("ff").to_string() }
             ],
             "truncated": false
-        }))
-        .unwrap();
+        })
+        .to_string();
+        let tree: Tree = serde_json::from_str(&answer).unwrap();
         assert!(!tree.truncated);
+        // Paths borrow from the answer unless escaped.
+        assert!(matches!(tree.tree[0].path, Cow::Borrowed(_)));
         assert_eq!(
-            tree.files(""),
+            tree.files("").collect::<Vec<_>>(),
             [
                 file("Dockerfile", "aa"),
-                file("web/Dockerfile", "cc"),
-                file("web/current", "dd")
+                TreeFile::new("web/Dockerfile", oid("cc"), FileKind::Executable),
+                TreeFile::new("web/current", oid("dd"), FileKind::Symlink),
+                file("wéb/\"q\"", "ff"),
             ]
         );
-        assert_eq!(tree.files("chrome")[0], file("chrome/Dockerfile", "aa"));
-        assert_eq!(tree.subtrees("a/b"), [("a/b/web".to_owned(), "bb".to_owned())]);
-        let truncated: Tree = serde_json::from_value(json!({ "sha": "x", "tree": [], "truncated": true })).unwrap();
+        assert!(tree.files("").nth(2).unwrap().is_symlink());
+        assert_eq!(tree.files("chrome").next().unwrap(), file("chrome/Dockerfile", "aa"));
+        assert_eq!(tree.subtrees("a/b"), [("a/b/web".to_owned(), oid("bb"))]);
+        let truncated: Tree = serde_json::from_str(r#"{ "sha": "x", "tree": [], "truncated": true }"#).unwrap();
         assert!(truncated.truncated);
+        // An id that is not one is an answer that cannot be read.
+        let bad = r#"{ "tree": [{ "path": "a", "mode": "100644", "type": "blob", "sha": "aa" }] }"#;
+        assert!(serde_json::from_str::<Tree>(bad).is_err());
     }
 
     #[test]
@@ -299,7 +451,10 @@ mod tests {
         let empty = json!({ "type": "file", "encoding": "base64", "content": "" });
         assert_eq!(contents(&empty), Ok(Contents::File(vec![])));
         let large = json!({ "type": "file", "encoding": "none", "content": "", "size": 2_000_000 });
-        assert_eq!(contents(&large), Ok(Contents::TooLargeForJson));
+        assert_eq!(
+            contents(&large),
+            Ok(Contents::TooLargeForJson { size: Some(2_000_000) })
+        );
         assert_eq!(
             contents(&json!([{ "type": "file", "name": "a" }])),
             Ok(Contents::NotAFile)
@@ -340,5 +495,68 @@ mod tests {
         assert_eq!(tree_diff(&base, &base), []);
         assert_eq!(tree_diff(&[], &base[..1]), [changed("Dockerfile", None, false)]);
         assert_eq!(tree_diff(&base[..1], &[]), [changed("Dockerfile", None, true)]);
+        // The order given does not matter.
+        let mut reversed = head.clone();
+        reversed.reverse();
+        assert_eq!(tree_diff(&base, &reversed), tree_diff(&base, &head));
+    }
+
+    #[test]
+    fn a_changed_kind_of_file_is_a_modification() {
+        // `chmod +x`, or a file replaced by a symlink with the same content: git diff shows both.
+        let base = [file("run.sh", "1"), file("Dockerfile", "2")];
+        let head = [
+            TreeFile::new("run.sh", oid("1"), FileKind::Executable),
+            TreeFile::new("Dockerfile", oid("2"), FileKind::Symlink),
+        ];
+        assert_eq!(
+            tree_diff(&base, &head),
+            [changed("Dockerfile", None, false), changed("run.sh", None, false)]
+        );
+    }
+
+    #[test]
+    fn one_level_of_two_trees() {
+        let listing = |entries: serde_json::Value| json!({ "tree": entries, "truncated": false }).to_string();
+        let entry = |path: &str, mode: &str, kind: &str, sha: &str| json!({ "path": path, "mode": mode, "type": kind, "sha": oid(sha).to_string() });
+        let base = listing(json!([
+            entry("Dockerfile", "100644", "blob", "1"),
+            entry("run.sh", "100644", "blob", "2"),
+            entry("same", "040000", "tree", "3"),
+            entry("changed", "040000", "tree", "4"),
+            entry("gone", "040000", "tree", "5"),
+            entry("old.txt", "100644", "blob", "6"),
+            entry("was-a-file", "100644", "blob", "7"),
+            entry("vendor", "160000", "commit", "8"),
+        ]));
+        let head = listing(json!([
+            entry("Dockerfile", "100644", "blob", "1"),
+            entry("run.sh", "100755", "blob", "2"),
+            entry("same", "040000", "tree", "3"),
+            entry("changed", "040000", "tree", "4b"),
+            entry("new", "040000", "tree", "9"),
+            entry("was-a-file", "040000", "tree", "a"),
+            entry("vendor", "160000", "commit", "8b"),
+        ]));
+        let (base, head): (Tree, Tree) = (
+            serde_json::from_str(&base).unwrap(),
+            serde_json::from_str(&head).unwrap(),
+        );
+        let mut diff = level_diff("x", &base, &head);
+        diff.changed.sort_by(|a, b| a.path.cmp(&b.path));
+        assert_eq!(
+            diff,
+            LevelDiff {
+                changed: vec![
+                    changed("x/old.txt", None, true),
+                    changed("x/run.sh", None, false),
+                    changed("x/was-a-file", None, true),
+                ],
+                differing: vec![("x/changed".into(), oid("4"), oid("4b"))],
+                added: vec![("x/new".into(), oid("9")), ("x/was-a-file".into(), oid("a"))],
+                removed: vec![("x/gone".into(), oid("5"))],
+            }
+        );
+        assert_eq!(level_diff("", &head, &head), LevelDiff::default());
     }
 }

@@ -1,7 +1,7 @@
 //! What may go into a URL: every repository name, commit and path is checked before a
 //! request is built, so nothing from a webhook can reach another endpoint or host.
 
-use dockhand_core::ports::HostError;
+use dockhand_core::ports::{HostError, ObjectId};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Characters a path segment keeps as they are: RFC 3986's unreserved set.
@@ -30,6 +30,13 @@ pub fn object_id<'a>(what: &str, id: &'a str) -> Result<&'a str, HostError> {
             "{what} {id:?} is not a full git object id (40 hexadecimal digits)"
         )))
     }
+}
+
+/// A full commit (or tree) id, as the 20 bytes it names.
+pub fn commit(what: &str, id: &str) -> Result<ObjectId, HostError> {
+    object_id(what, id).and_then(|id| {
+        ObjectId::from_hex(id).ok_or_else(|| HostError::NotFound(format!("{what} {id:?} is not a git object id")))
+    })
 }
 
 pub fn is_object_id(id: &str) -> bool {

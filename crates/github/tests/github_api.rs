@@ -3,7 +3,8 @@
 //! checked against `git` itself, and the unhappy paths (a private repository, a truncated
 //! tree, rate limits, a flaky server) against the request log.
 
-use dockhand_core::ports::{ChangedFile, HostError, SourceHost, TreeFile};
+use dockhand_core::index::{DockerfileIndex, TreeIndex};
+use dockhand_core::ports::{ChangedFile, FileKind, HostError, SourceHost, TreeFile};
 use dockhand_github::{GitHub, Policy};
 use dockhand_local::github::{FakeGitHub, FakeOptions};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const REPO: &str = "acme/images";
+
+/// Every read here allows 2 MB, more than any file of the repository but `huge.yml`.
+const MAX: usize = 2 * 1024 * 1024;
 
 /// A config file, as the planner reads it.
 const CONFIG: &str = "images:\n  web:\n    tags: [latest]\n";
@@ -97,9 +101,12 @@ impl Repo {
             .filter_map(|record| {
                 let (meta, path) = record.split_once('\t')?;
                 let fields: Vec<&str> = meta.split(' ').collect();
-                (fields[1] == "blob").then(|| TreeFile {
-                    path: path.to_owned(),
-                    sha: fields[2].to_owned(),
+                (fields[1] == "blob").then(|| {
+                    TreeFile::new(
+                        path,
+                        fields[2].parse().unwrap(),
+                        FileKind::from_mode(fields[0]).unwrap(),
+                    )
                 })
             })
             .collect();
@@ -144,6 +151,9 @@ fn history(name: &str) -> Option<History> {
     // A symlink is a blob too (mode 120000).
     std::fs::create_dir_all(repo.work.join("web")).unwrap();
     std::os::unix::fs::symlink("index.html", repo.work.join("web/current.html")).unwrap();
+    // A symlink named Dockerfile is not one.
+    std::fs::create_dir_all(repo.work.join("linked")).unwrap();
+    std::os::unix::fs::symlink("../web/Dockerfile", repo.work.join("linked/Dockerfile")).unwrap();
     let first = repo.commit(
         "images",
         &[
@@ -192,6 +202,7 @@ fn fast() -> Policy {
         backoff: Duration::from_millis(10),
         max_rate_limit_wait: Duration::ZERO,
         max_requests: 3000,
+        time_budget: Duration::from_secs(20),
     }
 }
 
@@ -224,7 +235,20 @@ async fn tree_equals_git_ls_tree_at_every_commit() {
         assert_eq!(files, h.repo.ls_tree(commit), "at {commit}");
     }
     let first = github.tree(REPO, &h.first).await.unwrap();
-    let paths: Vec<&str> = first.iter().map(|f| f.path.as_str()).collect();
+    let paths: Vec<&str> = first.iter().map(|f| &*f.path).collect();
+    // The symlink is known to be one; the rest are not.
+    let kinds: Vec<(&str, FileKind)> = first
+        .iter()
+        .filter(|f| f.kind != FileKind::Regular)
+        .map(|f| (&*f.path, f.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("linked/Dockerfile", FileKind::Symlink),
+            ("web/current.html", FileKind::Symlink)
+        ]
+    );
     // Nested layouts, a symlink (a blob), an unusual path; no directory entries.
     for expected in [
         "Dockerfile",
@@ -236,6 +260,11 @@ async fn tree_equals_git_ls_tree_at_every_commit() {
         assert!(paths.contains(&expected), "{expected} in {paths:?}");
     }
     assert!(!paths.contains(&"web") && !paths.contains(&"chrome/stable"));
+    // The index has the Dockerfiles and not the symlink.
+    assert_eq!(
+        TreeIndex::from_files(&first).all().unwrap(),
+        [".", "chrome/beta", "chrome/stable", "web"]
+    );
     // One recursive listing per tree.
     let requests = fake.requests();
     assert_eq!(requests.len(), 4, "{requests:#?}");
@@ -245,10 +274,9 @@ async fn tree_equals_git_ls_tree_at_every_commit() {
     );
 }
 
-#[tokio::test]
-async fn truncated_tree_is_walked_to_the_complete_listing() {
-    let Some(h) = history("truncated") else { return };
-    let fake = FakeGitHub::start(
+/// The stand-in over `h`'s repository, truncating every recursive listing over 3 entries.
+fn truncating(h: &History) -> FakeGitHub {
+    FakeGitHub::start(
         REPO,
         &h.repo.work,
         FakeOptions {
@@ -256,7 +284,13 @@ async fn truncated_tree_is_walked_to_the_complete_listing() {
             ..FakeOptions::default()
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn truncated_tree_is_walked_to_the_complete_listing() {
+    let Some(h) = history("truncated") else { return };
+    let fake = truncating(&h);
     let github = client(&fake, None, fast());
     for commit in [&h.first, &h.second] {
         assert_eq!(
@@ -281,8 +315,9 @@ async fn truncated_tree_is_walked_to_the_complete_listing() {
     );
     let before = fake.requests().len();
     let err = bounded.tree(REPO, &h.first).await.unwrap_err();
+    // Not retried (Unavailable is): a walk that needs more requests always will.
     assert!(
-        matches!(&err, HostError::Unavailable(m) if m.contains("more than 4 requests")),
+        matches!(&err, HostError::OverBudget(m) if m.contains("more than 4 requests")),
         "{err}"
     );
     assert_eq!(fake.requests().len() - before, 4);
@@ -349,23 +384,34 @@ async fn file_contents() {
     let Some(h) = history("file") else { return };
     let fake = FakeGitHub::start(REPO, &h.repo.work, FakeOptions::default()).unwrap();
     let github = client(&fake, None, fast());
-    let config = github.file(REPO, &h.first, ".dockhand.yml").await.unwrap();
+    let config = github.file(REPO, &h.first, ".dockhand.yml", MAX).await.unwrap();
     assert_eq!(config.as_deref(), Some(CONFIG.as_bytes()));
     assert_eq!(
-        github.file(REPO, &h.first, "web/Dockerfile").await.unwrap().as_deref(),
+        github
+            .file(REPO, &h.first, "web/Dockerfile", MAX)
+            .await
+            .unwrap()
+            .as_deref(),
         Some(&b"FROM scratch\nCOPY index.html /srv/\n"[..])
     );
     assert_eq!(
-        github.file(REPO, &h.first, "docs/a b/ü.md").await.unwrap().as_deref(),
+        github
+            .file(REPO, &h.first, "docs/a b/ü.md", MAX)
+            .await
+            .unwrap()
+            .as_deref(),
         Some(&b"unusual path\n"[..])
     );
     // Missing at this commit, never there, a directory.
-    assert_eq!(github.file(REPO, &h.second, "lib/util.sh").await.unwrap(), None);
-    assert_eq!(github.file(REPO, &h.first, "nothing/here.yml").await.unwrap(), None);
-    assert_eq!(github.file(REPO, &h.first, "web").await.unwrap(), None);
+    assert_eq!(github.file(REPO, &h.second, "lib/util.sh", MAX).await.unwrap(), None);
+    assert_eq!(
+        github.file(REPO, &h.first, "nothing/here.yml", MAX).await.unwrap(),
+        None
+    );
+    assert_eq!(github.file(REPO, &h.first, "web", MAX).await.unwrap(), None);
     // Over 1 MB: GitHub sends no content in JSON; the raw media type gets it.
     let before = fake.requests().len();
-    let large = github.file(REPO, &h.first, "assets/large.txt").await.unwrap();
+    let large = github.file(REPO, &h.first, "assets/large.txt", MAX).await.unwrap();
     assert_eq!(large.as_deref(), Some(large_file().as_bytes()));
     let requests = fake.requests();
     assert_eq!(requests.len() - before, 2, "{requests:#?}");
@@ -410,7 +456,11 @@ async fn private_repository_needs_its_token() {
     let right = client(&fake, Some(token), fast());
     assert_eq!(right.tree(REPO, &h.first).await.unwrap(), h.repo.ls_tree(&h.first));
     assert_eq!(
-        right.file(REPO, &h.first, ".dockhand.yml").await.unwrap().as_deref(),
+        right
+            .file(REPO, &h.first, ".dockhand.yml", MAX)
+            .await
+            .unwrap()
+            .as_deref(),
         Some(CONFIG.as_bytes())
     );
     assert!(!format!("{right:?}").contains(token));
@@ -494,7 +544,7 @@ async fn server_errors_are_retried_a_bounded_number_of_times() {
     )
     .unwrap();
     let github = client(&down, None, fast());
-    let err = github.file(REPO, &h.first, ".dockhand.yml").await.unwrap_err();
+    let err = github.file(REPO, &h.first, ".dockhand.yml", MAX).await.unwrap_err();
     assert!(
         matches!(&err, HostError::Unavailable(m) if m.contains("502") && m.contains("3 attempts")),
         "{err}"
@@ -536,8 +586,133 @@ async fn unknown_repository_and_commit_are_not_found() {
         Err(HostError::NotFound(_))
     ));
     assert!(matches!(
-        github.file(REPO, &h.first, "../etc/passwd").await,
+        github.file(REPO, &h.first, "../etc/passwd", MAX).await,
         Err(HostError::NotFound(_))
     ));
     assert_eq!(fake.requests().len(), before);
+}
+
+#[tokio::test]
+async fn compare_of_truncated_trees_reads_only_the_directories_that_differ() {
+    let Some(h) = history("diffwalk") else { return };
+    let fake = truncating(&h);
+    let github = client(&fake, None, fast());
+    // Forced both ways, and a fast-forward GitHub lists itself.
+    for (base, head) in [(&h.second, &h.side), (&h.side, &h.second), (&h.first, &h.side)] {
+        let files = github.compare(REPO, base, head).await.unwrap();
+        assert_eq!(sorted(files), h.repo.diff_no_renames(base, head), "{base}...{head}");
+    }
+    // `chrome/stable` and `docs` are the same trees at `second` and `side`: never listed.
+    let before = fake.requests().len();
+    github.compare(REPO, &h.second, &h.side).await.unwrap();
+    let requests = &fake.requests()[before..];
+    for same in ["chrome/stable", "docs", "assets"] {
+        let tree = h.repo.git(&["rev-parse", &format!("{}:{same}", h.second)]);
+        assert!(
+            !requests.iter().any(|r| r.contains(tree.trim())),
+            "{same} listed: {requests:#?}"
+        );
+    }
+    // Fewer requests than walking the two trees whole.
+    let walks = {
+        let before = fake.requests().len();
+        github.tree(REPO, &h.second).await.unwrap();
+        github.tree(REPO, &h.side).await.unwrap();
+        fake.requests().len() - before
+    };
+    assert!(
+        requests.len() < walks + 1,
+        "{} vs {walks}: {requests:#?}",
+        requests.len()
+    );
+}
+
+#[tokio::test]
+async fn a_walk_stops_at_its_time_budget() {
+    let Some(h) = history("budget") else { return };
+    let fake = FakeGitHub::start(
+        REPO,
+        &h.repo.work,
+        FakeOptions {
+            truncate_over: Some(3),
+            delay: Duration::from_millis(100),
+            ..FakeOptions::default()
+        },
+    )
+    .unwrap();
+    let github = client(
+        &fake,
+        None,
+        Policy {
+            time_budget: Duration::from_millis(350),
+            ..fast()
+        },
+    );
+    let started = Instant::now();
+    let err = github.tree(REPO, &h.first).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(&err, HostError::OverBudget(m) if m.contains("took more than its 350ms") && m.contains("git/trees#get-a-tree")),
+        "{err}"
+    );
+    assert!(elapsed < Duration::from_millis(1000), "{elapsed:?}");
+    // Stopped: the whole walk takes more than ten requests.
+    let made = fake.requests().len();
+    assert!((3..=5).contains(&made), "{made}: {:#?}", fake.requests());
+    // The comparison's fallback too.
+    let err = github.compare(REPO, &h.second, &h.side).await.unwrap_err();
+    assert!(
+        matches!(&err, HostError::OverBudget(m) if m.contains("comparing")),
+        "{err}"
+    );
+    // With time enough the same walk completes.
+    let patient = client(&fake, None, fast());
+    assert_eq!(patient.tree(REPO, &h.first).await.unwrap(), h.repo.ls_tree(&h.first));
+}
+
+#[tokio::test]
+async fn a_file_over_the_limit_is_refused_without_downloading_it() {
+    let Some(h) = history("filelimit") else { return };
+    let fake = FakeGitHub::start(REPO, &h.repo.work, FakeOptions::default()).unwrap();
+    let github = client(&fake, None, fast());
+    let limit = dockhand_core::repo_config::MAX_FILE_BYTES;
+    // A file sent base64 in JSON, and one over GitHub's 1 MB that would come raw: the size
+    // GitHub states is enough, and nothing is downloaded raw.
+    for path in ["assets/large.txt", "root.txt"] {
+        let size = std::fs::metadata(h.repo.work.join(path)).unwrap().len();
+        let small = (size as usize) / 2;
+        let before = fake.requests().len();
+        let err = github.file(REPO, &h.first, path, small).await.unwrap_err();
+        assert_eq!(
+            err,
+            HostError::FileTooLarge {
+                path: path.into(),
+                limit: small,
+                size: Some(size)
+            }
+        );
+        assert_eq!(fake.requests().len() - before, 1, "{:#?}", fake.requests());
+    }
+    // A large .dockhand.yml, as the planner meets it.
+    let huge: String = (0..limit / 10 + 10).map(|i| format!("# {i:07}\n")).collect();
+    let big = h.repo.commit("a large config", &[(".dockhand.yml", Some(&huge))]);
+    let err = match github.file(REPO, &big, ".dockhand.yml", limit).await {
+        Ok(content) => panic!("read {:?} bytes", content.map(|c| c.len())),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(&err, HostError::FileTooLarge { limit: l, size: Some(s), .. } if *l == limit && *s == huge.len() as u64),
+        "{err:?}"
+    );
+    // Exactly at the limit is allowed.
+    let exact = "#".repeat(limit);
+    let at = h.repo.commit("at the limit", &[(".dockhand.yml", Some(&exact))]);
+    assert_eq!(
+        github
+            .file(REPO, &at, ".dockhand.yml", limit)
+            .await
+            .unwrap()
+            .map(|b| b.len()),
+        Some(limit)
+    );
 }

@@ -41,6 +41,8 @@ pub struct FakeOptions {
     pub rate_limited: usize,
     /// The next this many requests get 502.
     pub unavailable: usize,
+    /// Every answer waits this long first, as a slow GitHub does.
+    pub delay: std::time::Duration,
 }
 
 /// The stand-in, serving on a thread until dropped.
@@ -174,6 +176,7 @@ fn serve(server: &tiny_http::Server, mut state: Serving, log: &Mutex<Vec<String>
                 .map(|h| h.value.as_str().to_owned())
         };
         let (authorization, accept) = (header("Authorization"), header("Accept"));
+        std::thread::sleep(state.options.delay);
         let answer = state.answer(
             request.method(),
             request.url(),

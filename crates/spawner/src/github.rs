@@ -55,7 +55,13 @@ impl SourceHost for LazyGitHub {
         self.github().await?.compare(repository, base, head).await
     }
 
-    async fn file(&self, repository: &str, commit: &str, path: &str) -> Result<Option<Vec<u8>>, HostError> {
-        self.github().await?.file(repository, commit, path).await
+    async fn file(
+        &self,
+        repository: &str,
+        commit: &str,
+        path: &str,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<u8>>, HostError> {
+        self.github().await?.file(repository, commit, path, max_bytes).await
     }
 }

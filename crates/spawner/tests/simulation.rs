@@ -8,7 +8,7 @@ mod support;
 use dockhand_core::job::StartBuildRequest;
 use dockhand_core::ledger::{Record, Versioned};
 use dockhand_core::ports::memory::{ManualClock, MemoryLedger};
-use dockhand_core::ports::{BuildStarter, Clock, Ledger, PortError, Queues, StartError, TreeFile, Written};
+use dockhand_core::ports::{BuildStarter, Clock, FileKind, Ledger, PortError, Queues, StartError, TreeFile, Written};
 use dockhand_core::request::{ChangeSource, Changes};
 use dockhand_core::source::ListedHost;
 use std::collections::{BTreeMap, HashMap};
@@ -244,9 +244,10 @@ async fn a_thousand_builds_each_start_exactly_once() {
     // A new branch of a repository of a thousand images, planned by the real planner.
     let host = ListedHost {
         files: (0..BUILDS)
-            .map(|i| TreeFile {
-                path: format!("images/img{i:04}/Dockerfile"),
-                sha: format!("{i:040x}"),
+            .map(|i| {
+                let mut sha = [0; 20];
+                sha[18..].copy_from_slice(&(i as u16).to_be_bytes());
+                TreeFile::new(format!("images/img{i:04}/Dockerfile"), sha.into(), FileKind::Regular)
             })
             .collect(),
         ..Default::default()

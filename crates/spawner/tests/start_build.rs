@@ -10,7 +10,7 @@ use aws_sdk_codebuild::types::{Build, ComputeType, EnvironmentVariableType, Sour
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use dockhand_aws::codebuild::{CodeBuildStarter, MAX_ATTEMPTS, retry_config};
 use dockhand_core::buildspec;
-use dockhand_core::ports::{ChangedFile, HostError, TreeFile};
+use dockhand_core::ports::{ChangedFile, FileKind, HostError, TreeFile};
 use dockhand_core::queue::QueuedBuild;
 use dockhand_core::request::ChangeSource;
 use dockhand_testkit::monorepo_host;
@@ -315,10 +315,11 @@ async fn a_message_that_is_not_a_build_request_is_dead_lettered_and_reported() {
 async fn directories_that_cannot_be_built_are_reported_to_people() {
     let rule = recording_rule(Arc::default());
     let mut host = monorepo_host();
-    host.files.push(TreeFile {
-        path: "Legacy App/Dockerfile".into(),
-        sha: "1".repeat(40),
-    });
+    host.files.push(TreeFile::new(
+        "Legacy App/Dockerfile",
+        [0x11; 20].into(),
+        FileKind::Regular,
+    ));
     let spawner = spawner(codebuild(&[&rule]), host);
     let mut r = request();
     r.changes.paths.push("Legacy App/Dockerfile".into());
@@ -450,6 +451,25 @@ async fn a_request_github_never_answers_is_dead_lettered_before_its_queue_drops_
 }
 
 #[tokio::test]
+async fn a_tree_too_large_to_read_in_time_is_reported_with_what_to_do_not_retried() {
+    let rule = recording_rule(Arc::default());
+    let mut host = monorepo_host();
+    host.fail_tree = Some(HostError::OverBudget(
+        "listing the files of acme/images took more than its 20s after 412 requests".into(),
+    ));
+    let spawner = spawner(codebuild(&[&rule]), host);
+    let (report, builds) = plan(&spawner, &request()).await;
+    assert!(builds.is_empty());
+    assert!(report.waiting.is_empty(), "not retried: {:?}", report.waiting);
+    assert_eq!(report.notified, ["dockhand NOT BUILT: acme/images @3e8a1f5"]);
+    let email = spawner.alerts.email(0);
+    for expected in ["412 requests", "timeout", "dockhand plan --tree", "git ls-tree -r"] {
+        assert!(email.contains(expected), "{expected} in {email}");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+#[tokio::test]
 async fn a_repository_github_does_not_show_is_reported_to_people() {
     let rule = recording_rule(Arc::default());
     let mut host = monorepo_host();
@@ -472,10 +492,8 @@ async fn a_repository_github_does_not_show_is_reported_to_people() {
 async fn an_invalid_repository_file_builds_nothing_and_says_why() {
     let rule = recording_rule(Arc::default());
     let mut host = monorepo_host();
-    host.files.push(TreeFile {
-        path: ".dockhand.yml".into(),
-        sha: "2".repeat(40),
-    });
+    host.files
+        .push(TreeFile::new(".dockhand.yml", [0x22; 20].into(), FileKind::Regular));
     host.repo_config = Some(b"naming: flat\n".to_vec());
     let spawner = spawner(codebuild(&[&rule]), host);
     let (_, builds) = plan(&spawner, &request()).await;

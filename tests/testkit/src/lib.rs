@@ -252,9 +252,10 @@ pub fn monorepo_host() -> dockhand_core::source::ListedHost {
     dockhand_core::source::ListedHost {
         files: files
             .iter()
-            .map(|p| dockhand_core::ports::TreeFile {
-                path: p.to_string(),
-                sha: format!("{:040x}", p.len()),
+            .map(|p| {
+                let mut sha = [0; 20];
+                sha[19] = p.len() as u8;
+                dockhand_core::ports::TreeFile::new(*p, sha.into(), dockhand_core::ports::FileKind::Regular)
             })
             .collect(),
         ..Default::default()

@@ -1,4 +1,5 @@
 use super::*;
+use crate::ports::FileKind;
 use crate::request::{HeadCommit, SourceRepository};
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
@@ -48,10 +49,7 @@ fn request(source: ChangeSource, paths: &[&str]) -> BuildRequest {
 fn files(paths: &[&str]) -> Vec<TreeFile> {
     paths
         .iter()
-        .map(|p| TreeFile {
-            path: p.to_string(),
-            sha: "0".repeat(40),
-        })
+        .map(|p| TreeFile::new(*p, [0; 20].into(), FileKind::Regular))
         .collect()
 }
 
@@ -127,6 +125,72 @@ fn the_repository_file_is_read_only_when_the_tree_has_one() {
     };
     let e = now(resolve(&invalid, &r)).unwrap().repo.unwrap_err();
     assert!(e.to_string().contains("unknown setting"), "{e}");
+}
+
+#[test]
+fn a_symlinked_repository_file_is_refused_unread_and_a_symlinked_dockerfile_is_none() {
+    use crate::index::DockerfileIndex;
+    let mut files = files(&["web/Dockerfile", "api/app.py"]);
+    files.push(TreeFile::new(".dockhand.yml", [1; 20].into(), FileKind::Symlink));
+    files.push(TreeFile::new("api/Dockerfile", [2; 20].into(), FileKind::Symlink));
+    let host = ListedHost {
+        files,
+        fail_file: Some(HostError::Unavailable("must not be called".into())),
+        ..ListedHost::default()
+    };
+    let resolved = now(resolve(&host, &request(ChangeSource::Commits, &["api/app.py"]))).unwrap();
+    let e = resolved.repo.unwrap_err();
+    assert!(e.to_string().starts_with(".dockhand.yml: is a symbolic link"), "{e}");
+    assert_eq!(resolved.index.all().unwrap(), ["web"]);
+}
+
+#[test]
+fn a_repository_file_over_the_limit_is_reported_with_the_limit() {
+    let host = ListedHost {
+        files: files(&["web/Dockerfile", ".dockhand.yml"]),
+        repo_config: Some(vec![b'#'; MAX_FILE_BYTES + 1]),
+        ..ListedHost::default()
+    };
+    let r = request(ChangeSource::Commits, &["web/x"]);
+    let e = now(resolve(&host, &r)).unwrap().repo.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            ".dockhand.yml: the file is {} bytes, larger than the {MAX_FILE_BYTES} bytes allowed; it holds a few short settings",
+            MAX_FILE_BYTES + 1
+        )
+    );
+    // A host that stopped reading past the limit does not know the size.
+    let unknown = ListedHost {
+        fail_file: Some(HostError::FileTooLarge {
+            path: ".dockhand.yml".into(),
+            limit: MAX_FILE_BYTES,
+            size: None,
+        }),
+        ..host
+    };
+    let e = now(resolve(&unknown, &r)).unwrap().repo.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("the file is larger than the {MAX_FILE_BYTES} bytes allowed")),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_walk_over_its_budget_stops_with_what_to_do() {
+    let host = ListedHost {
+        fail_tree: Some(HostError::OverBudget("the walk took more than its 20 s budget".into())),
+        ..host()
+    };
+    match now(resolve(&host, &request(ChangeSource::Commits, &[]))) {
+        Err(Unresolved::Stop(reason)) => {
+            for expected in ["acme/images", "20 s budget", "timeout", "dockhand plan --tree", HEAD] {
+                assert!(reason.contains(expected), "{expected} in {reason}");
+            }
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
