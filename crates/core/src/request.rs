@@ -2,12 +2,14 @@
 //! One definition serves both ends of the build-requests topic.
 
 use crate::config::Deployment;
-use crate::github::PushEvent;
+use crate::github::{Commit, PushEvent};
 use crate::ports::ChangedFile;
 use crate::rules::RefDecision;
 use crate::trust::check_delivery;
+use foldhash::fast::RandomState;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Deref;
 
 /// SNS rejects messages over 256 KiB (262,144 bytes, attributes included); the request
 /// stays under this so the envelope and attributes always fit.
@@ -107,26 +109,8 @@ pub enum ChangeSource {
 
 impl Changes {
     /// Folds the commits of a push, in order, into the net set of changed paths.
-    pub fn from_commits(push: &PushEvent) -> Self {
-        let mut last_action: BTreeMap<&str, bool> = BTreeMap::new();
-        for commit in &push.commits {
-            for p in commit.added.iter().chain(&commit.modified) {
-                last_action.insert(p, true);
-            }
-            for p in &commit.removed {
-                last_action.insert(p, false);
-            }
-        }
-        Changes {
-            paths: last_action.keys().map(|p| p.to_string()).collect(),
-            removed: last_action
-                .iter()
-                .filter(|(_, present)| !**present)
-                .map(|(p, _)| p.to_string())
-                .collect(),
-            directories: Vec::new(),
-            source: ChangeSource::Commits,
-        }
+    pub fn from_commits<S: Deref<Target = str>>(push: &PushEvent<S>) -> Self {
+        NetChanges::of(&push.commits).to_changes(ChangeSource::Commits)
     }
 
     /// The complete changes from a comparison of two commits (the host's compare, or
@@ -163,28 +147,155 @@ impl Changes {
 
     /// Replaces every path but Dockerfiles by its directory.
     fn to_directories(&self) -> Self {
-        let is_dockerfile = |p: &&String| p.rsplit('/').next() == Some(DOCKERFILE);
         let directories: BTreeSet<String> = self
             .paths
             .iter()
             .filter(|p| !is_dockerfile(p))
-            .map(|p| p.rsplit_once('/').map_or(".", |(dir, _)| dir).to_owned())
+            .map(|p| directory(p).to_owned())
             .chain(self.directories.iter().cloned())
             .collect();
         Changes {
-            paths: self.paths.iter().filter(is_dockerfile).cloned().collect(),
-            removed: self.removed.iter().filter(is_dockerfile).cloned().collect(),
+            paths: self.paths.iter().filter(|p| is_dockerfile(p)).cloned().collect(),
+            removed: self.removed.iter().filter(|p| is_dockerfile(p)).cloned().collect(),
             directories: directories.into_iter().collect(),
             source: self.source.clone(),
         }
     }
 }
 
-/// What the listener does with a push.
+fn is_dockerfile(path: &str) -> bool {
+    path.rsplit('/').next() == Some(DOCKERFILE)
+}
+
+/// The directory of a path, "." for the root.
+fn directory(path: &str) -> &str {
+    path.rsplit_once('/').map_or(".", |(dir, _)| dir)
+}
+
+/// The net effect of a push's commits on each path they name: whether it exists at the
+/// pushed commit (added or modified last) or not (removed last).
+///
+/// It borrows the paths and leaves them unsorted, so a push of a hundred thousand paths
+/// is folded without copying them, and when they cannot fit one request it is reduced to
+/// directories without sorting them either ([`Accepted::encode_for_sns`]): only what ends
+/// up in the request is copied and sorted.
+#[derive(Debug, Clone, Default)]
+pub struct NetChanges<'a> {
+    /// foldhash, not std's SipHash: hashing 150,000 paths was a third of the work, and the
+    /// paths come from a delivery whose signature was verified, so there is no flooding to
+    /// resist.
+    present: HashMap<&'a str, bool, RandomState>,
+}
+
+impl<'a> NetChanges<'a> {
+    /// Folds commits, oldest first.
+    pub fn of<S: Deref<Target = str>>(commits: &'a [Commit<S>]) -> Self {
+        let mut present = HashMap::default();
+        for commit in commits {
+            for path in commit.added.iter().chain(&commit.modified) {
+                present.insert(&**path, true);
+            }
+            for path in &commit.removed {
+                present.insert(&**path, false);
+            }
+        }
+        NetChanges { present }
+    }
+
+    /// How many paths changed.
+    pub fn len(&self) -> usize {
+        self.present.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.present.is_empty()
+    }
+
+    /// Every path, sorted, and those removed: [`Changes::from_commits`].
+    fn to_changes(&self, source: ChangeSource) -> Changes {
+        let mut entries: Vec<(&str, bool)> = self.present.iter().map(|(path, here)| (*path, *here)).collect();
+        entries.sort_unstable();
+        Changes {
+            paths: entries.iter().map(|(path, _)| path.to_string()).collect(),
+            removed: entries
+                .iter()
+                .filter(|(_, here)| !here)
+                .map(|(path, _)| path.to_string())
+                .collect(),
+            directories: Vec::new(),
+            source,
+        }
+    }
+
+    /// The same as `to_changes(source).to_directories()`, copying and sorting only the
+    /// Dockerfiles and the directories.
+    fn to_directories(&self, source: ChangeSource) -> Changes {
+        let mut dockerfiles = Vec::new();
+        let mut directories: HashSet<&str, RandomState> = HashSet::default();
+        for (path, here) in &self.present {
+            if is_dockerfile(path) {
+                dockerfiles.push((*path, *here));
+            } else {
+                directories.insert(directory(path));
+            }
+        }
+        dockerfiles.sort_unstable();
+        let mut directories: Vec<&str> = directories.into_iter().collect();
+        directories.sort_unstable();
+        Changes {
+            paths: dockerfiles.iter().map(|(path, _)| path.to_string()).collect(),
+            removed: dockerfiles
+                .iter()
+                .filter(|(_, here)| !here)
+                .map(|(path, _)| path.to_string())
+                .collect(),
+            directories: directories.into_iter().map(str::to_owned).collect(),
+            source,
+        }
+    }
+
+    /// A lower bound on the bytes that listing every path adds to a request's JSON: each
+    /// path's own (escaping only adds to them) and its two quotes.
+    fn min_json_bytes(&self) -> usize {
+        self.present.keys().map(|path| path.len() + 2).sum()
+    }
+}
+
+/// What the listener does with a push: build `B`, a request ([`intake`]) or a request
+/// whose changes are not listed yet ([`accept`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Intake {
-    Build(Box<BuildRequest>),
+pub enum Intake<B = Box<BuildRequest>> {
+    Build(B),
     Ignored { reason: String },
+}
+
+/// A push accepted for building, its changes folded but not yet listed: see [`NetChanges`].
+#[derive(Debug, Clone)]
+pub struct Accepted<'a> {
+    /// The request but for its changes, which hold only their source.
+    pub request: BuildRequest,
+    pub changes: NetChanges<'a>,
+}
+
+impl Accepted<'_> {
+    /// The request with every changed path listed, as [`intake`] gives it.
+    pub fn into_request(self) -> BuildRequest {
+        let mut request = self.request;
+        request.changes = self.changes.to_changes(request.changes.source);
+        request
+    }
+
+    /// The same as `into_request().encode_for_sns()`, but when the paths alone are more
+    /// than a request can carry, they go straight to directories, never copied, sorted or
+    /// serialized.
+    pub fn encode_for_sns(self) -> Result<(BuildRequest, String), RequestError> {
+        if self.changes.min_json_bytes() <= MAX_REQUEST_BYTES {
+            return self.into_request().encode_for_sns();
+        }
+        let mut request = self.request;
+        request.changes = self.changes.to_directories(request.changes.source);
+        request.encode_reduced()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -225,7 +336,29 @@ pub enum RequestError {
 
 /// Reduces a push to a BuildRequest, or says why it builds nothing. The request is checked
 /// with [`crate::trust::validate`], as the spawner checks it again.
-pub fn intake(push: &PushEvent, delivery: &str, deployment: &Deployment) -> Result<Intake, RequestError> {
+pub fn intake<S: Deref<Target = str>>(
+    push: &PushEvent<S>,
+    delivery: &str,
+    deployment: &Deployment,
+) -> Result<Intake, RequestError> {
+    Ok(match accept(push, delivery, deployment)? {
+        Intake::Build(accepted) => {
+            let request = accepted.into_request();
+            crate::trust::validate(&request, deployment)?;
+            Intake::Build(Box::new(request))
+        }
+        Intake::Ignored { reason } => Intake::Ignored { reason },
+    })
+}
+
+/// [`intake`], the changes folded but not listed: the listener's, which encodes the request
+/// at once with [`Accepted::encode_for_sns`] and checks what it will publish with
+/// [`crate::trust::validate`].
+pub fn accept<'a, S: Deref<Target = str>>(
+    push: &'a PushEvent<S>,
+    delivery: &str,
+    deployment: &Deployment,
+) -> Result<Intake<Box<Accepted<'a>>>, RequestError> {
     check_delivery(delivery)?;
     let config = &deployment.config;
     if !config.builds_repository(&push.repository.full_name) {
@@ -285,15 +418,17 @@ pub fn intake(push: &PushEvent, delivery: &str, deployment: &Deployment) -> Resu
         pusher: push.pusher.as_ref().map(|p| p.name.clone()),
         changes: Changes {
             source: change_source(push)?,
-            ..Changes::from_commits(push)
+            ..Changes::default()
         },
     };
-    crate::trust::validate(&request, deployment)?;
-    Ok(Intake::Build(Box::new(request)))
+    Ok(Intake::Build(Box::new(Accepted {
+        request,
+        changes: NetChanges::of(&push.commits),
+    })))
 }
 
 /// Where a push's complete changes come from; see [`ChangeSource`].
-fn change_source(push: &PushEvent) -> Result<ChangeSource, RequestError> {
+fn change_source<S>(push: &PushEvent<S>) -> Result<ChangeSource, RequestError> {
     if !push.before.is_empty() && push.before.bytes().all(|b| b == b'0') {
         return Ok(ChangeSource::NewRef);
     }
@@ -331,6 +466,11 @@ impl BuildRequest {
             return Ok((self, json));
         }
         self.changes = self.changes.to_directories();
+        self.encode_reduced()
+    }
+
+    /// The JSON of a request already reduced to directories, if it fits.
+    fn encode_reduced(self) -> Result<(Self, String), RequestError> {
         let json = serde_json::to_string(&self).expect("a BuildRequest always serializes");
         if json.len() <= MAX_REQUEST_BYTES {
             return Ok((self, json));
@@ -658,6 +798,128 @@ mod tests {
         assert!(json.len() <= MAX_REQUEST_BYTES);
         assert_eq!(reduced.changes.directories, ["svc/src"]);
         assert_eq!(reduced.changes.source, compare());
+    }
+
+    /// The fold as it was written before [`NetChanges`]: an ordered map of every path.
+    fn reference_changes(commits: &[Commit]) -> Changes {
+        let mut last_action: BTreeMap<&str, bool> = BTreeMap::new();
+        for commit in commits {
+            for p in commit.added.iter().chain(&commit.modified) {
+                last_action.insert(p, true);
+            }
+            for p in &commit.removed {
+                last_action.insert(p, false);
+            }
+        }
+        Changes {
+            paths: last_action.keys().map(|p| p.to_string()).collect(),
+            removed: last_action
+                .iter()
+                .filter(|(_, present)| !**present)
+                .map(|(p, _)| p.to_string())
+                .collect(),
+            directories: Vec::new(),
+            source: ChangeSource::Commits,
+        }
+    }
+
+    /// A path in one of `dirs` directories ("" for the root), some Dockerfiles, some with
+    /// characters JSON escapes; the directories are long so that a few thousand paths
+    /// reach the request's size limit.
+    fn path(dirs: usize) -> impl Strategy<Value = String> {
+        let names = prop::sample::select(vec!["Dockerfile", "Dockerfile.dev", "a.rs", "q\"t", "tab\t", "é", "x"]);
+        (0..dirs, names, 0..40usize).prop_map(|(dir, name, n)| {
+            let file = if name.starts_with("Dockerfile") {
+                name.to_owned()
+            } else {
+                format!("{name}{n}")
+            };
+            match dir {
+                0 => file,
+                _ => format!("d{dir}/{}/{file}", "long".repeat(dir * 3)),
+            }
+        })
+    }
+
+    fn commits(dirs: usize, files: usize, commits: usize) -> impl Strategy<Value = Vec<Commit>> {
+        let list = move || prop::collection::vec(path(dirs), 0..files);
+        let one = (list(), list(), list()).prop_map(|(a, m, r)| {
+            fn v(x: &[String]) -> Vec<&str> {
+                x.iter().map(String::as_str).collect()
+            }
+            commit(&v(&a), &v(&m), &v(&r))
+        });
+        prop::collection::vec(one, 0..commits)
+    }
+
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+
+    proptest! {
+        #[test]
+        fn net_changes_list_and_reduce_as_the_ordered_fold_does(commits in commits(12, 30, 6)) {
+            let net = NetChanges::of(&commits);
+            let reference = reference_changes(&commits);
+            prop_assert_eq!(net.len(), reference.paths.len());
+            prop_assert_eq!(&net.to_changes(ChangeSource::Commits), &reference);
+            prop_assert_eq!(net.to_directories(compare()), Changes { source: compare(), ..reference.to_directories() });
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Around the size limit: straight to directories or not, the listener's encoding is
+        /// the old one, which listed, serialized, then reduced.
+        #[test]
+        fn accepted_pushes_encode_as_listed_requests_do(commits in commits(40, 700, 4)) {
+            let p = push("refs/heads/main", commits);
+            let Intake::Build(accepted) = accept(&p, "d", &rules()).unwrap() else { panic!() };
+            let Intake::Build(mut listed) = intake(&p, "d", &rules()).unwrap() else { panic!() };
+            prop_assert_eq!(&accepted.clone().into_request(), &*listed);
+            listed.changes = Changes { source: listed.changes.source.clone(), ..reference_changes(&p.commits) };
+            prop_assert_eq!(accepted.encode_for_sns(), listed.encode_for_sns());
+        }
+    }
+
+    #[test]
+    fn the_size_limit_is_straddled_by_the_generated_pushes() {
+        // The property above is only worth its name if both ways are taken: check that the
+        // generator makes pushes whose paths fit and pushes whose paths cannot.
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let strategy = commits(40, 700, 4);
+        let (mut fit, mut reduced) = (0, 0);
+        for _ in 0..48 {
+            let commits = strategy.new_tree(&mut runner).unwrap().current();
+            let p = push("refs/heads/main", commits);
+            let Intake::Build(accepted) = accept(&p, "d", &rules()).unwrap() else {
+                panic!()
+            };
+            match accepted.encode_for_sns() {
+                Ok((r, _)) if r.changes.directories.is_empty() => fit += 1,
+                _ => reduced += 1,
+            }
+        }
+        assert!(fit > 3 && reduced > 3, "{fit} fit, {reduced} reduced");
+    }
+
+    #[test]
+    fn too_many_directories_are_refused_either_way() {
+        let many: Vec<String> = (0..4000).map(|i| format!("{}{i:05}/f", "d".repeat(60))).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        let p = push("refs/heads/main", vec![commit(&refs, &[], &[])]);
+        let Intake::Build(accepted) = accept(&p, "d", &rules()).unwrap() else {
+            panic!()
+        };
+        let Intake::Build(listed) = intake(&p, "d", &rules()).unwrap() else {
+            panic!()
+        };
+        let refused = accepted.encode_for_sns();
+        assert!(
+            matches!(refused, Err(RequestError::TooLarge { directories: 4000, .. })),
+            "{refused:?}"
+        );
+        assert_eq!(refused, listed.encode_for_sns());
     }
 
     fn changed(path: &str, previous: Option<&str>, removed: bool) -> ChangedFile {

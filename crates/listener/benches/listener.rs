@@ -18,28 +18,59 @@ fn typical() -> String {
     .unwrap()
 }
 
-/// A push of ~5 MB: many commits touching many files across many directories.
+/// A push of ~5 MB, the shape of the issue's: 500 commits of 300 files each, across many
+/// directories of many services. Paths recur across commits (a refactor touches the same
+/// files again), about one in ten is a removal, and some commits touch Dockerfiles.
 fn huge() -> String {
+    const SERVICES: [&str; 24] = [
+        "api", "web", "auth", "billing", "search", "worker", "gateway", "mailer", "reports", "ingest", "media",
+        "notify", "audit", "ledger", "admin", "docs", "cli", "sync", "cache", "queue", "infra", "ml", "etl", "mobile",
+    ];
+    const DIRS: [&str; 8] = [
+        "src", "src/api", "src/db", "src/util", "lib", "test", "conf", "docs/ref",
+    ];
+    const EXTS: [&str; 5] = ["rs", "go", "py", "ts", "md"];
     let mut push: Value = serde_json::from_str(&typical()).unwrap();
     let template = push["commits"][0].clone();
-    let mut commits = Vec::new();
-    for n in 0.. {
-        let mut c = template.clone();
-        let files: Vec<String> = (0..50)
-            .map(|i| format!("service-{:03}/src/module_{n:05}/file_{i:02}.rs", n % 400))
-            .collect();
-        c["modified"] = json!(files);
-        c["message"] = json!(format!("Refactor module {n}\n\nA longer description of the change."));
-        commits.push(c);
-        if n % 100 == 99 {
-            push["commits"] = json!(commits);
-            let text = push.to_string();
-            if text.len() >= 5_000_000 {
-                return text;
+    // A small deterministic generator (xorshift), so every run benchmarks the same body.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound as u64) as usize
+    };
+    let commits: Vec<Value> = (0..500)
+        .map(|n| {
+            let (mut added, mut modified, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..300 {
+                let service = SERVICES[next(SERVICES.len())];
+                let path = if next(100) == 0 {
+                    format!("{service}/Dockerfile")
+                } else {
+                    // 38,400 possible paths for 150,000 mentions: many recur.
+                    let dir = DIRS[next(DIRS.len())];
+                    let file = next(200);
+                    format!("{service}/{dir}/component_{file:04}.{}", EXTS[file % EXTS.len()])
+                };
+                match next(10) {
+                    0 => removed.push(path),
+                    1..=3 => added.push(path),
+                    _ => modified.push(path),
+                }
             }
-        }
-    }
-    unreachable!()
+            let mut c = template.clone();
+            c["id"] = json!(format!("{n:040x}"));
+            c["message"] = json!(format!("Refactor module {n}\n\nA longer description of the change."));
+            c["added"] = json!(added);
+            c["modified"] = json!(modified);
+            c["removed"] = json!(removed);
+            c
+        })
+        .collect();
+    push["head_commit"] = commits.last().unwrap().clone();
+    push["commits"] = json!(commits);
+    push.to_string()
 }
 
 fn run(body: &[u8], signature: &str, secrets: &[Secret], deployment: &Deployment) -> usize {

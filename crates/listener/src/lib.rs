@@ -4,10 +4,11 @@
 mod secrets;
 
 use dockhand_core::Deployment;
-use dockhand_core::github::{self, Event};
+use dockhand_core::github::{self, Event, JsonStr};
 use dockhand_core::ports::{Publisher, Secret, SecretStore};
-use dockhand_core::request::{Intake, intake};
+use dockhand_core::request::{Intake, accept};
 use dockhand_core::signature::{self, SignatureError};
+use dockhand_core::trust::validate;
 use serde_json::{Value, json};
 
 pub use secrets::SecretCache;
@@ -85,7 +86,10 @@ pub fn interpret(d: &Delivery<'_>, deployment: &Deployment) -> Outcome {
         return Outcome::Reply(Reply::error(400, "missing X-GitHub-Event header"));
     };
     let delivery_id = d.delivery.unwrap_or("");
-    let event = match github::parse_event(event_name, d.content_type, d.body) {
+    // The commits' paths are borrowed from the payload, never copied: a push may name
+    // a hundred thousand.
+    let mut payload = Vec::new();
+    let event = match github::parse_event_in::<JsonStr>(event_name, d.content_type, d.body, &mut payload) {
         Ok(event) => event,
         Err(e) => return Outcome::Reply(Reply::error(400, e.to_string())),
     };
@@ -104,8 +108,8 @@ pub fn interpret(d: &Delivery<'_>, deployment: &Deployment) -> Outcome {
         }
         Event::Push(push) => push,
     };
-    let request = match intake(&push, delivery_id, deployment) {
-        Ok(Intake::Build(request)) => request,
+    let accepted = match accept(&push, delivery_id, deployment) {
+        Ok(Intake::Build(accepted)) => accepted,
         Ok(Intake::Ignored { reason }) => {
             return Outcome::Reply(Reply {
                 status: 202,
@@ -114,8 +118,15 @@ pub fn interpret(d: &Delivery<'_>, deployment: &Deployment) -> Outcome {
         }
         Err(e) => return Outcome::Reply(Reply::error(400, e.to_string())),
     };
-    let changed_paths = request.changes.paths.len();
-    match request.encode_for_sns() {
+    let changed_paths = accepted.changes.len();
+    let encoded = accepted.encode_for_sns();
+    // What is published is checked as the spawner will check it.
+    if let Ok((request, _)) = &encoded
+        && let Err(e) = validate(request, deployment)
+    {
+        return Outcome::Reply(Reply::error(400, e.to_string()));
+    }
+    match encoded {
         Ok((request, message)) => Outcome::Publish {
             message,
             reply: Reply {
