@@ -47,7 +47,7 @@ impl Unresolved {
             )),
             // Retrying meets the same bounds: a walk that cannot finish now never will.
             HostError::OverBudget(detail) => Unresolved::Stop(format!(
-                "dockhand could not read {what} of {repo} at {} within its bounds ({detail}). Give the spawner function a longer timeout and more memory, or plan this push on a machine with a checkout: `dockhand plan --tree` with `git ls-tree -r {}` output",
+                "dockhand could not read {what} of {repo} at {} within its bounds ({detail}). For a repository this large, raise the spawner's GITHUB_TIME_BUDGET_SECONDS (default 20) together with its timeout (60 s) and memory, or plan this push on a machine with a checkout: `dockhand plan --tree` with `git ls-tree -r {}` output",
                 request.commit, request.commit
             )),
             e @ HostError::FileTooLarge { .. } => {

@@ -7,6 +7,7 @@ use tokio::sync::OnceCell;
 
 pub struct LazyGitHub {
     api: String,
+    policy: dockhand_github::Policy,
     token_parameter: Option<String>,
     ssm: aws_sdk_ssm::Client,
     github: OnceCell<GitHub>,
@@ -16,6 +17,7 @@ impl LazyGitHub {
     pub fn new(api: impl Into<String>, token_parameter: Option<String>, ssm: aws_sdk_ssm::Client) -> Self {
         Self {
             api: api.into(),
+            policy: dockhand_github::Policy::default(),
             token_parameter,
             ssm,
             github: OnceCell::new(),
@@ -30,6 +32,7 @@ impl LazyGitHub {
                     None => None,
                 };
                 GitHub::new(&self.api, token)
+                    .map(|github| github.with_policy(self.policy.clone()))
                     .map_err(|e| HostError::Unavailable(format!("GITHUB_API_URL {:?}: {e}", self.api)))
             })
             .await
@@ -43,6 +46,14 @@ impl LazyGitHub {
             ))),
             Err(e) => Err(HostError::Unavailable(e.to_string())),
         }
+    }
+}
+
+impl LazyGitHub {
+    /// How patient the client is (a walk's time budget, its requests).
+    pub fn with_policy(mut self, policy: dockhand_github::Policy) -> Self {
+        self.policy = policy;
+        self
     }
 }
 

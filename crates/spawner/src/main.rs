@@ -24,7 +24,13 @@ async fn main() -> Result<(), Error> {
             dockhand_github::api_url_from_env(),
             deployment.config.github_token_parameter.clone(),
             aws_sdk_ssm::Client::new(&aws),
-        ),
+        )
+        .with_policy(dockhand_github::Policy {
+            // How long one push may spend listing and comparing trees; the function's
+            // timeout must leave room for it and for queueing the builds.
+            time_budget: Duration::from_secs(lambda_env::number_or("GITHUB_TIME_BUDGET_SECONDS", 20)? as u64),
+            ..dockhand_github::Policy::default()
+        }),
         deployment,
         settings,
         starter: codebuild::CodeBuildStarter::new(codebuild::client(&aws)),

@@ -463,7 +463,13 @@ async fn a_tree_too_large_to_read_in_time_is_reported_with_what_to_do_not_retrie
     assert!(report.waiting.is_empty(), "not retried: {:?}", report.waiting);
     assert_eq!(report.notified, ["dockhand NOT BUILT: acme/images @3e8a1f5"]);
     let email = spawner.alerts.email(0);
-    for expected in ["412 requests", "timeout", "dockhand plan --tree", "git ls-tree -r"] {
+    for expected in [
+        "412 requests",
+        "GITHUB_TIME_BUDGET_SECONDS",
+        "timeout",
+        "dockhand plan --tree",
+        "git ls-tree -r",
+    ] {
         assert!(email.contains(expected), "{expected} in {email}");
     }
     assert_eq!(rule.num_calls(), 0);

@@ -185,7 +185,14 @@ fn a_walk_over_its_budget_stops_with_what_to_do() {
     };
     match now(resolve(&host, &request(ChangeSource::Commits, &[]))) {
         Err(Unresolved::Stop(reason)) => {
-            for expected in ["acme/images", "20 s budget", "timeout", "dockhand plan --tree", HEAD] {
+            for expected in [
+                "acme/images",
+                "20 s budget",
+                "GITHUB_TIME_BUDGET_SECONDS",
+                "timeout",
+                "dockhand plan --tree",
+                HEAD,
+            ] {
                 assert!(reason.contains(expected), "{expected} in {reason}");
             }
         }
