@@ -1,5 +1,6 @@
 //! `dockhand local demo`: the whole pipeline on this machine, on a sample repository.
 
+use dockhand_core::notification::short_sha;
 use dockhand_local::{Options, Stack, gitrepo};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ pub fn run(workspace: &Path) -> Result<(), String> {
         .commit("Three images: hello, web and tools/lint", &gitrepo::SAMPLE)?;
     println!(
         "\n== push {} to refs/heads/{} of {}/{}",
-        &after[..7],
+        short_sha(&after),
         stack.repo.branch,
         stack.repo.owner,
         stack.repo.name
@@ -121,9 +122,9 @@ pub fn run_repository(options: &RunOptions) -> Result<(), String> {
     println!(
         "\n== push {git_ref} of {} at {} ({}), as {}",
         repo.work.display(),
-        &after[..7],
+        short_sha(&after),
         if options.before.is_some() {
-            format!("changes since {}", &before[..7])
+            format!("changes since {}", short_sha(&before))
         } else {
             "a new ref: every image".to_owned()
         },
