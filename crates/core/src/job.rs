@@ -146,26 +146,11 @@ impl StartBuildRequest {
 mod tests {
     use super::*;
     use crate::config::Deployment;
-    use crate::request::{Changes, SourceRepository};
 
     fn request(delivery: &str, commit: &str) -> BuildRequest {
         BuildRequest {
             delivery: delivery.into(),
-            repository: SourceRepository {
-                name: "images".into(),
-                full_name: "acme/images".into(),
-                clone_url: "https://github.com/acme/images.git".into(),
-                html_url: None,
-                private: false,
-                default_branch: Some("main".into()),
-            },
-            git_ref: "refs/heads/main".into(),
-            commit: commit.into(),
-            tags: vec!["latest".into()],
-            fixed_tags: vec![],
-            head_commit: None,
-            pusher: None,
-            changes: Changes::default(),
+            ..crate::testing::build_request(commit)
         }
     }
 

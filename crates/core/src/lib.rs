@@ -24,6 +24,8 @@ pub mod retry;
 pub mod rules;
 pub mod signature;
 pub mod source;
+#[cfg(test)]
+mod testing;
 pub mod trust;
 
 pub use config::{Config, Deployment, Naming, Registry};

@@ -1,6 +1,5 @@
 use super::*;
 use crate::job::StartBuildRequest;
-use crate::request::{Changes, HeadCommit, SourceRepository};
 use proptest::prelude::*;
 
 fn outcome(status: &str) -> BuildOutcome {
@@ -343,29 +342,7 @@ fn skip_and_not_started_lines_come_from_cleaned_data() {
 }
 
 fn request(commit: &str) -> BuildRequest {
-    BuildRequest {
-        delivery: "d".into(),
-        repository: SourceRepository {
-            name: "images".into(),
-            full_name: "acme/images".into(),
-            clone_url: "https://github.com/acme/images.git".into(),
-            html_url: None,
-            private: false,
-            default_branch: None,
-        },
-        git_ref: "refs/heads/main".into(),
-        commit: commit.into(),
-        tags: vec!["latest".into()],
-        fixed_tags: vec![],
-        head_commit: Some(HeadCommit {
-            message: "web: bump nginx".into(),
-            author: None,
-            url: None,
-            timestamp: None,
-        }),
-        pusher: None,
-        changes: Changes::default(),
-    }
+    crate::testing::build_request(commit)
 }
 
 fn queued(commit: &str) -> QueuedBuild {

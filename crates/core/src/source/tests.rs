@@ -1,6 +1,6 @@
 use super::*;
 use crate::ports::FileKind;
-use crate::request::{HeadCommit, SourceRepository};
+
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
@@ -17,33 +17,13 @@ fn now<T>(future: impl Future<Output = T>) -> T {
 }
 
 fn request(source: ChangeSource, paths: &[&str]) -> BuildRequest {
-    BuildRequest {
-        delivery: "d".into(),
-        repository: SourceRepository {
-            name: "images".into(),
-            full_name: "acme/images".into(),
-            clone_url: "https://github.com/acme/images.git".into(),
-            html_url: None,
-            private: false,
-            default_branch: None,
-        },
-        git_ref: "refs/heads/main".into(),
-        commit: HEAD.into(),
-        tags: vec!["latest".into()],
-        fixed_tags: vec![],
-        head_commit: Some(HeadCommit {
-            message: "m".into(),
-            author: None,
-            url: None,
-            timestamp: None,
-        }),
-        pusher: None,
-        changes: Changes {
-            paths: paths.iter().map(|p| p.to_string()).collect(),
-            source,
-            ..Changes::default()
-        },
-    }
+    let mut request = crate::testing::build_request(HEAD);
+    request.changes = Changes {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+        source,
+        ..Changes::default()
+    };
+    request
 }
 
 fn files(paths: &[&str]) -> Vec<TreeFile> {
