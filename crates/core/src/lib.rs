@@ -7,6 +7,7 @@
 
 pub mod buildspec;
 pub mod config;
+pub mod dead_letter;
 pub mod diff;
 pub mod github;
 pub mod index;

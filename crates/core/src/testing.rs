@@ -1,5 +1,7 @@
 //! What the core's unit tests share: a build request of `acme/images` to build from.
 
+use crate::job::StartBuildRequest;
+use crate::queue::QueuedBuild;
 use crate::request::{BuildRequest, Changes, HeadCommit, SourceRepository};
 
 /// A push of `commit` to `main` of `acme/images`, tagged `latest`, that changes nothing;
@@ -27,5 +29,29 @@ pub(crate) fn build_request(commit: &str) -> BuildRequest {
         }),
         pusher: None,
         changes: Changes::default(),
+    }
+}
+
+/// The build of `web` that [`build_request`] plans, as it waits in the builds queue.
+pub(crate) fn queued_build(commit: &str) -> QueuedBuild {
+    QueuedBuild {
+        key: "k".into(),
+        repository: "acme/images".into(),
+        git_ref: "refs/heads/main".into(),
+        commit: commit.into(),
+        delivery: "d".into(),
+        context: "web".into(),
+        image: "docker.io/acme/web".into(),
+        tags: vec!["latest".into()],
+        request: StartBuildRequest {
+            project_name: "dockhand".into(),
+            source_type_override: "NO_SOURCE".into(),
+            buildspec_override: String::new(),
+            environment_variables_override: vec![],
+            idempotency_token: "k".into(),
+            compute_type_override: "BUILD_GENERAL1_SMALL".into(),
+            timeout_in_minutes_override: 60,
+            privileged_mode_override: true,
+        },
     }
 }

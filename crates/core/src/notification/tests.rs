@@ -1,5 +1,4 @@
 use super::*;
-use crate::job::StartBuildRequest;
 use proptest::prelude::*;
 
 fn outcome(status: &str) -> BuildOutcome {
@@ -346,26 +345,7 @@ fn request(commit: &str) -> BuildRequest {
 }
 
 fn queued(commit: &str) -> QueuedBuild {
-    QueuedBuild {
-        key: "k".into(),
-        repository: "acme/images".into(),
-        git_ref: "refs/heads/main".into(),
-        commit: commit.into(),
-        delivery: "d".into(),
-        context: "web".into(),
-        image: "docker.io/acme/web".into(),
-        tags: vec!["latest".into()],
-        request: StartBuildRequest {
-            project_name: "dockhand".into(),
-            source_type_override: "NO_SOURCE".into(),
-            buildspec_override: String::new(),
-            environment_variables_override: vec![],
-            idempotency_token: "k".into(),
-            compute_type_override: "BUILD_GENERAL1_SMALL".into(),
-            timeout_in_minutes_override: 60,
-            privileged_mode_override: true,
-        },
-    }
+    crate::testing::queued_build(commit)
 }
 
 /// Text built to break lines: line and paragraph separators, carriage returns, NULs, bidi

@@ -1,0 +1,387 @@
+//! What is in the dead-letter queue, where each record came from, and where a replay
+//! sends it back. No I/O: `dockhand dead-letters` receives the messages and acts on what
+//! this module decides.
+//!
+//! Five writers share the queue, each with its own record (every shape below is what the
+//! service documents; the tests hold one of each):
+//!
+//! - **the spawner's own dead letters**: the message body as it was received (a
+//!   [`BuildRequest`] from the requests queue, a [`QueuedBuild`] from the builds queue),
+//!   with the reason in the `dockhand-reason` attribute and the queue in `dockhand-source`;
+//! - **the queues' redrive**: the same bodies, moved by SQS after
+//!   [`crate::retry::MAX_RECEIVES`] receives without an answer (the function failed or
+//!   timed out each time), with no reason of dockhand's; SQS names the queue in the
+//!   `DeadLetterQueueSourceArn` system attribute;
+//! - **the build-requests topic's subscription redrive**: the request SNS could not deliver
+//!   to the requests queue (raw, as the subscription delivers; an SNS envelope is unwrapped
+//!   too), https://docs.aws.amazon.com/sns/latest/dg/sns-dead-letter-queues.html;
+//! - **Lambda's on-failure destination** of the notifier and the cleanup: an invocation
+//!   record, `{"version", "timestamp", "requestContext": {"functionArn", "condition",
+//!   "approximateInvokeCount"}, "requestPayload", "responseContext", "responsePayload":
+//!   {"errorType", "errorMessage"}}`,
+//!   https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html;
+//! - **EventBridge's target dead letters**: the event itself, with the `RULE_ARN`,
+//!   `TARGET_ARN`, `ERROR_CODE` and `ERROR_MESSAGE` attributes,
+//!   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html.
+//!
+//! Everything read here came from the internet at some point (commit messages, refs,
+//! repository names): the one-line view passes every field through
+//! [`crate::notification::clean_line`], so no record can write control sequences to the
+//! operator's terminal.
+
+use crate::notification::{clean_line, short_sha};
+use crate::queue::QueuedBuild;
+use crate::request::BuildRequest;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The attribute holding the spawner's reason for giving up.
+pub const REASON_ATTRIBUTE: &str = "dockhand-reason";
+/// The attribute naming the queue the spawner received the message from.
+pub const SOURCE_ATTRIBUTE: &str = "dockhand-source";
+/// At most this much of a recorded error is shown or kept: a record stays small.
+pub const MAX_WHY: usize = 300;
+
+/// One message received from the dead-letter queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Received {
+    pub body: String,
+    /// The message's string attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// SentTimestamp, in seconds since the epoch.
+    pub sent: Option<u64>,
+    /// DeadLetterQueueSourceArn, when SQS moved it here from a queue.
+    pub source_queue_arn: Option<String>,
+}
+
+/// The deployment's two asynchronously invoked functions, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Functions {
+    pub notifier: String,
+    pub cleanup: String,
+}
+
+impl Functions {
+    /// The names the stack gives them: `STACK-notifier`, `STACK-cleanup`.
+    pub fn of_stack(stack: &str) -> Self {
+        Functions {
+            notifier: format!("{stack}-notifier"),
+            cleanup: format!("{stack}-cleanup"),
+        }
+    }
+}
+
+/// Which of dockhand's steps a record failed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The spawner, planning a push (the requests queue).
+    Planning,
+    /// The spawner, starting a build (the builds queue).
+    Starting,
+    /// The notifier, on a build's state change.
+    Notifier,
+    /// The cleanup, on its schedule.
+    Cleanup,
+    /// Nothing dockhand writes.
+    Unknown,
+}
+
+impl Origin {
+    pub fn label(self) -> &'static str {
+        match self {
+            Origin::Planning => "spawner (plan)",
+            Origin::Starting => "spawner (start)",
+            Origin::Notifier => "notifier",
+            Origin::Cleanup => "cleanup",
+            Origin::Unknown => "unknown",
+        }
+    }
+}
+
+/// Where a replay sends a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    /// SendMessage to the requests queue: the push is planned again.
+    Requests(String),
+    /// SendMessage to the builds queue: the build is started, unless the ledger says it was.
+    Builds(String),
+    /// Invoke the notifier with the state-change event, and wait for its answer.
+    Notifier(String),
+    /// Invoke the cleanup asynchronously (it runs for minutes; a failure comes back here).
+    Cleanup(String),
+    /// Not replayable; why.
+    Never(String),
+}
+
+/// A record, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub origin: Origin,
+    /// The rule that delivered it, for EventBridge's records.
+    pub rule: Option<String>,
+    pub repository: Option<String>,
+    pub git_ref: Option<String>,
+    pub commit: Option<String>,
+    pub image: Option<String>,
+    /// When it failed, seconds since the epoch.
+    pub when: Option<u64>,
+    pub why: String,
+    pub replay: Replay,
+}
+
+impl DeadLetter {
+    fn new(origin: Origin, why: String, replay: Replay) -> Self {
+        DeadLetter {
+            origin,
+            rule: None,
+            repository: None,
+            git_ref: None,
+            commit: None,
+            image: None,
+            when: None,
+            why,
+            replay,
+        }
+    }
+
+    /// One line: when, which step, repository, ref, commit, image, and why.
+    pub fn line(&self) -> String {
+        let field = |v: &Option<String>, max: usize| v.as_deref().map_or("-".to_owned(), |s| clean_line(s, max));
+        let origin = match &self.rule {
+            Some(rule) => format!("{} via rule {}", self.origin.label(), clean_line(rule, 64)),
+            None => self.origin.label().to_owned(),
+        };
+        format!(
+            "{}  {}  {} {} {} {}  {}",
+            self.when.map_or("-".to_owned(), utc),
+            origin,
+            field(&self.repository, 100),
+            field(&self.git_ref, 100),
+            self.commit.as_deref().map_or("-".to_owned(), short_sha),
+            field(&self.image, 200),
+            clean_line(&self.why, MAX_WHY)
+        )
+    }
+}
+
+/// Reads one record.
+pub fn read(record: &Received, functions: &Functions) -> DeadLetter {
+    let mut letter = read_body(&record.body, record, functions, 0);
+    if letter.when.is_none() {
+        letter.when = record.sent;
+    }
+    letter.why = clean_line(&letter.why, MAX_WHY);
+    letter
+}
+
+fn read_body(body: &str, record: &Received, functions: &Functions, depth: u8) -> DeadLetter {
+    let attribute = |name: &str| record.attributes.get(name).filter(|v| !v.is_empty()).cloned();
+    let Ok(value) = serde_json::from_str::<Value>(body) else {
+        return DeadLetter::new(
+            Origin::Unknown,
+            "the body is not JSON: nothing of dockhand's".into(),
+            Replay::Never("not a record dockhand writes".into()),
+        );
+    };
+    // An SNS envelope (a subscription without raw delivery): the request is its Message.
+    if depth == 0
+        && value["Type"] == "Notification"
+        && let Some(message) = value["Message"].as_str()
+    {
+        return read_body(message, record, functions, 1);
+    }
+    let spawner_reason = || {
+        attribute(REASON_ATTRIBUTE)
+            .or_else(|| {
+                let code = attribute("ErrorCode");
+                let message = attribute("ErrorMessage");
+                (code.is_some() || message.is_some()).then(|| {
+                    format!(
+                        "SNS could not deliver it to the requests queue: {} {}",
+                        code.unwrap_or_default(),
+                        message.unwrap_or_default()
+                    )
+                })
+            })
+            .unwrap_or_else(|| match &record.source_queue_arn {
+                Some(queue) => format!(
+                    "moved here by {queue}'s redrive: the spawner failed or timed out every time it received it (make logs FN=spawner)"
+                ),
+                None => "no reason recorded: the spawner failed or timed out every time it received it, or SNS could not deliver it (make logs FN=spawner)".into(),
+            })
+    };
+    if let Ok(build) = serde_json::from_value::<QueuedBuild>(value.clone()) {
+        let mut letter = DeadLetter::new(Origin::Starting, spawner_reason(), Replay::Builds(body.to_owned()));
+        letter.repository = Some(build.repository);
+        letter.git_ref = Some(build.git_ref);
+        letter.commit = Some(build.commit);
+        letter.image = Some(build.image);
+        return letter;
+    }
+    if let Ok(request) = serde_json::from_value::<BuildRequest>(value.clone()) {
+        let mut letter = DeadLetter::new(Origin::Planning, spawner_reason(), Replay::Requests(body.to_owned()));
+        letter.repository = Some(request.repository.full_name);
+        letter.git_ref = Some(request.git_ref);
+        letter.commit = Some(request.commit);
+        return letter;
+    }
+    if value["requestContext"].is_object() && !value["requestPayload"].is_null() {
+        return invocation_record(&value, functions);
+    }
+    if value["detail-type"].is_string() {
+        let mut letter = event(&value);
+        letter.rule = attribute("RULE_ARN").map(|arn| arn.rsplit('/').next().unwrap_or(&arn).to_owned());
+        let code = attribute("ERROR_CODE");
+        let message = attribute("ERROR_MESSAGE");
+        letter.why = match (code, message) {
+            (None, None) => "EventBridge could not deliver the event (no error recorded)".into(),
+            (code, message) => format!(
+                "EventBridge could not deliver the event: {} {}",
+                code.unwrap_or_default(),
+                message.unwrap_or_default()
+            ),
+        };
+        return letter;
+    }
+    DeadLetter::new(
+        Origin::Unknown,
+        "not a record dockhand writes".into(),
+        Replay::Never("not a record dockhand writes".into()),
+    )
+}
+
+/// Lambda's record of an asynchronous invocation that failed every attempt.
+fn invocation_record(value: &Value, functions: &Functions) -> DeadLetter {
+    let arn = value["requestContext"]["functionArn"].as_str().unwrap_or_default();
+    // arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]
+    let name = arn.split(':').nth(6).unwrap_or_default();
+    let payload = &value["requestPayload"];
+    let mut letter = event(payload);
+    letter.origin = if name == functions.notifier {
+        Origin::Notifier
+    } else if name == functions.cleanup {
+        Origin::Cleanup
+    } else {
+        letter.origin
+    };
+    letter.replay = replay_to(letter.origin, payload);
+    let response = &value["responsePayload"];
+    let error = [
+        response["errorType"].as_str(),
+        response["errorMessage"].as_str().or(response.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(": ");
+    let condition = value["requestContext"]["condition"].as_str().unwrap_or("failed");
+    let attempts = value["requestContext"]["approximateInvokeCount"].as_u64().unwrap_or(0);
+    letter.why = format!(
+        "{condition} after {attempts} attempt(s): {}",
+        if error.is_empty() { "no error recorded" } else { &error }
+    );
+    letter.when = value["timestamp"].as_str().and_then(parse_utc);
+    letter
+}
+
+/// An event as EventBridge delivers it: a build's state change, or the schedule.
+fn event(value: &Value) -> DeadLetter {
+    let kind = value["detail-type"].as_str().unwrap_or_default();
+    let origin = match kind {
+        "CodeBuild Build State Change" => Origin::Notifier,
+        "Scheduled Event" => Origin::Cleanup,
+        _ => Origin::Unknown,
+    };
+    let mut letter = DeadLetter::new(origin, String::new(), replay_to(origin, value));
+    if origin == Origin::Notifier {
+        let variables = &value["detail"]["additional-information"]["environment"]["environment-variables"];
+        let get = |name: &str| {
+            variables.as_array().and_then(|vars| {
+                vars.iter()
+                    .find(|v| v["name"] == name)
+                    .and_then(|v| v["value"].as_str())
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+            })
+        };
+        letter.repository = get("DOCKHAND_REPOSITORY");
+        letter.git_ref = get("DOCKHAND_REF");
+        letter.commit = get("SOURCE_COMMIT");
+        letter.image = get("DOCKER_REPO");
+    }
+    letter.when = value["time"].as_str().and_then(parse_utc);
+    letter
+}
+
+fn replay_to(origin: Origin, payload: &Value) -> Replay {
+    match origin {
+        Origin::Notifier => Replay::Notifier(payload.to_string()),
+        Origin::Cleanup => Replay::Cleanup(payload.to_string()),
+        _ => Replay::Never("an event of no function of dockhand's".into()),
+    }
+}
+
+/// `YYYY-MM-DD HH:MMZ` for seconds since the epoch.
+pub fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rest = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}Z", rest / 3600, rest % 3600 / 60)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as Lambda stamps an invocation record.
+pub fn rfc3339(secs: u64, millis: u32) -> String {
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rest = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        millis.min(999)
+    )
+}
+
+/// Seconds since the epoch of an RFC 3339 UTC time (`2026-12-01T19:40:05Z`, fractions
+/// ignored), as Lambda and EventBridge write them.
+pub fn parse_utc(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<u64>().ok();
+    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let days = days_from_civil(y as i64, mo as i64, d as i64);
+    u64::try_from(days)
+        .ok()
+        .map(|days| days * 86_400 + h * 3600 + mi * 60 + se)
+}
+
+// The proleptic Gregorian calendar in days since 1970-01-01, by eras of 400 years.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let d = day_of_year - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = year_of_era + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests;
