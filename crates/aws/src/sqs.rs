@@ -3,6 +3,7 @@
 
 use crate::describe;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use dockhand_core::dead_letter;
 use dockhand_core::ports::{PortError, Queues};
 use dockhand_core::queue::send_batches;
 use dockhand_core::retry::MAX_DELAY_SECONDS;
@@ -109,19 +110,28 @@ impl Queues for SqsQueues {
         Ok(())
     }
 
-    async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), PortError> {
+    async fn dead_letter(&self, body: &str, reason: &str, source_queue_arn: &str) -> Result<(), PortError> {
         let reason = dockhand_core::request::truncate(reason, MAX_REASON_BYTES);
-        let attribute = MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(if reason.is_empty() { "unknown" } else { reason })
-            .build()
-            .map_err(|e| PortError(format!("SQS message attribute: {e}")))?;
-        self.client
+        let text = |value: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| PortError(format!("SQS message attribute: {e}")))
+        };
+        let mut send = self
+            .client
             .send_message()
             .queue_url(&self.dead_letter_queue_url)
             .message_body(body)
-            .message_attributes("dockhand-reason", attribute)
-            .send()
+            .message_attributes(
+                dead_letter::REASON_ATTRIBUTE,
+                text(if reason.is_empty() { "unknown" } else { reason })?,
+            );
+        if !source_queue_arn.is_empty() {
+            send = send.message_attributes(dead_letter::SOURCE_ATTRIBUTE, text(source_queue_arn)?);
+        }
+        send.send()
             .await
             .map_err(|e| describe(&format!("SQS SendMessage to {}", self.dead_letter_queue_url), &e))?;
         Ok(())

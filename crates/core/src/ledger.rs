@@ -147,9 +147,41 @@ pub fn not_started(record: &Record, now: u64) -> Record {
     }
 }
 
+/// The record of a claim its owner gave up on (its message was dead-lettered): any other
+/// message with the key may take it over at once, as if the owner had been silent for
+/// [`ABANDONED_AFTER`]. An attempt in doubt stays recorded, so the next owner searches
+/// for the build before starting one. Without this a replay from the dead-letter queue
+/// would wait an hour for the claim to lapse.
+pub fn abandoned(record: &Record) -> Record {
+    Record {
+        updated_at: 0,
+        ..record.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_given_up_on_is_taken_over_at_once_and_searched_if_in_doubt() {
+        let free = abandoned(&not_started(&claimed("m1", Some(1000), 1000), 1010));
+        let Step::Start { record, expected } = step(Some(&v(free, 4)), "m2", 1020) else {
+            panic!()
+        };
+        assert_eq!((record.owner.as_str(), expected), ("m2", Some(4)));
+        let in_doubt = abandoned(&claimed("m1", Some(1000), 1000));
+        assert!(matches!(
+            step(Some(&v(in_doubt, 4)), "m2", 1020),
+            Step::Search { since: 940, .. }
+        ));
+        // A build that started stays started.
+        let done = abandoned(&started(&claimed("m1", Some(1000), 1000), "p:1", 1010));
+        assert_eq!(
+            step(Some(&v(done, 5)), "m2", 1020),
+            Step::Done { build_id: "p:1".into() }
+        );
+    }
 
     fn v(record: Record, version: u64) -> Versioned {
         Versioned { record, version }

@@ -126,8 +126,14 @@ pub trait Queues {
         receipt_handle: &str,
         seconds: u64,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Sends a message that will not be handled to the dead-letter queue, with why.
-    fn dead_letter(&self, body: &str, reason: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Sends a message that will not be handled to the dead-letter queue, with why and the
+    /// queue it was received from (for `dockhand dead-letters`).
+    fn dead_letter(
+        &self,
+        body: &str,
+        reason: &str,
+        source_queue_arn: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// The time, in Unix seconds: the system's in the functions, a hand-moved one in tests.

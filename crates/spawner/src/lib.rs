@@ -273,7 +273,11 @@ where
         };
         // Dead-lettered first: if the notification then fails, the message is safe and
         // comes back to be notified again, a second copy in the dead-letter queue at worst.
-        if let Err(e) = self.queues.dead_letter(received.body, &reason).await {
+        if let Err(e) = self
+            .queues
+            .dead_letter(received.body, &reason, received.queue_arn)
+            .await
+        {
             tracing::error!(message = received.id, error = %e, "could not dead-letter the message; it stays in its queue");
             report
                 .waiting
@@ -282,10 +286,34 @@ where
         }
         tracing::error!(message = received.id, reason = %reason, "sent to the dead-letter queue");
         report.dead_letters.push((received.id.to_owned(), reason));
+        if starting {
+            self.abandon_claim(received).await;
+        }
         if !self.notify(&notification, report).await {
             return false;
         }
         true
+    }
+
+    /// Gives up this message's claim on its build's key, so that a replay of the dead
+    /// letter may start the build at once. A failure only delays the replay: the claim
+    /// lapses after `ledger::ABANDONED_AFTER` anyway.
+    async fn abandon_claim(&self, received: &Received<'_>) {
+        let Ok(build) = serde_json::from_str::<QueuedBuild>(received.body) else {
+            return;
+        };
+        let result = match self.ledger.read(&build.key).await {
+            Ok(Some(current)) if current.record.owner == received.id && current.record.build_id.is_none() => self
+                .ledger
+                .write(&build.key, &ledger::abandoned(&current.record), Some(current.version))
+                .await
+                .map(|_| ()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(message = received.id, error = %e, "could not give up the build's claim; a replay waits for it to lapse");
+        }
     }
 
     async fn notify(&self, notification: &Notification, report: &mut Report) -> bool {

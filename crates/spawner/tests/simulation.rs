@@ -228,7 +228,7 @@ impl Queues for SimulatedQueue {
         }
         Ok(())
     }
-    async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), PortError> {
+    async fn dead_letter(&self, body: &str, reason: &str, _source_queue_arn: &str) -> Result<(), PortError> {
         self.dead.lock().unwrap().push((body.to_owned(), reason.to_owned()));
         Ok(())
     }

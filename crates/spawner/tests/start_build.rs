@@ -450,6 +450,42 @@ async fn a_request_github_never_answers_is_dead_lettered_before_its_queue_drops_
     assert!(spawner.alerts.subjects()[0].starts_with("dockhand GAVE UP: planning the push of acme/images"));
 }
 
+/// A build CodeBuild has no room for until its queue's retention is nearly over is
+/// dead-lettered, and gives up its claim on the key: replayed from the dead-letter queue
+/// (a new message with the same body), it starts at once, not an hour later.
+#[tokio::test]
+async fn a_build_given_up_on_starts_at_once_when_replayed_and_once_only() {
+    let full = mock!(Client::start_build).then_http_response(|| error(400, FULL));
+    let spawner = spawner(codebuild(&[&full]), monorepo_host());
+    let (_, mut builds) = plan(&spawner, &request()).await;
+    let mut build = builds.remove(0);
+    build.receive_count = 60;
+    build.sent = NOW - 23 * 3600 - 55 * 60;
+    let (response, report) = spawner.handle(&sqs_event(BUILDS_ARN, &[build]), None).await;
+    assert!(failed(&response).is_empty(), "done with it: dead-lettered");
+    assert_eq!(report.dead_letters.len(), 1, "{report:?}");
+    let dead = spawner.queues.log().dead;
+    assert!(dead[0].1.contains("AccountLimitExceededException"), "{dead:?}");
+    assert!(spawner.alerts.subjects()[0].starts_with("dockhand NOT STARTED"));
+
+    // The replay: the dead letter's body under a new message id, CodeBuild with room now.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let accept = recording_rule(seen.clone());
+    let replaying = dockhand_spawner::Spawner {
+        starter: codebuild(&[&accept]),
+        ..spawner
+    };
+    let replay = Message::new("replay-1", &dead[0].0);
+    let (response, report) = replaying.handle(&sqs_event(BUILDS_ARN, &[replay]), None).await;
+    assert!(failed(&response).is_empty(), "{report:?}");
+    assert_eq!(report.started.len(), 1, "{report:?}");
+    // Replayed again: the ledger says it started, and nothing else happens.
+    let again = Message::new("replay-2", &dead[0].0);
+    let (_, report) = replaying.handle(&sqs_event(BUILDS_ARN, &[again]), None).await;
+    assert_eq!(report.already_started.len(), 1, "{report:?}");
+    assert_eq!(seen.lock().unwrap().len(), 1, "StartBuild once");
+}
+
 #[tokio::test]
 async fn a_tree_too_large_to_read_in_time_is_reported_with_what_to_do_not_retried() {
     let rule = recording_rule(Arc::default());

@@ -136,7 +136,7 @@ impl Queues for MemoryQueues {
         Ok(())
     }
 
-    async fn dead_letter(&self, body: &str, reason: &str) -> Result<(), PortError> {
+    async fn dead_letter(&self, body: &str, reason: &str, _source_queue_arn: &str) -> Result<(), PortError> {
         self.log
             .lock()
             .expect("queues")
