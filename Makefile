@@ -136,6 +136,9 @@ github-token: cli ## store a GitHub token (read from the terminal, never echoed)
 outputs: cli ## print the stack's outputs and how to add the webhook in GitHub
 	$(DEPLOY) outputs
 
+dead-letters: cli ## what failed, one line each (the dead-letter queue); REPLAY=1 sends each record back where it came from
+	$(DEPLOY) dead-letters $(if $(REPLAY),replay,list)
+
 logs: cli ## the last hour of a function's logs: make logs FN=listener|spawner|notifier|cleanup|build
 	$(DEPLOY) logs $(FN)
 

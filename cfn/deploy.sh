@@ -339,6 +339,15 @@ logs() {
     fi
 }
 
+# `make dead-letters [REPLAY=1]`: the dead-letter queue, one line per record; with replay,
+# each record sent back where it came from (the dockhand CLI, with the caller's credentials).
+dead_letters() {
+    need_credentials
+    local args=(dead-letters --stack "$stack")
+    [ "${1:-list}" = replay ] && args+=(--replay)
+    "$dockhand" "${args[@]}"
+}
+
 verb=${1:-}
 shift || true
 case "$verb" in
@@ -363,6 +372,10 @@ github-token)
 outputs)
     load_settings
     outputs
+    ;;
+dead-letters)
+    load_settings
+    dead_letters "${1:-list}"
     ;;
 destroy)
     load_settings

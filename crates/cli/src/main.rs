@@ -13,6 +13,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod dead_letters;
 mod deploy;
 mod local;
 
@@ -88,6 +89,28 @@ enum Command {
         #[command(subcommand)]
         what: LocalCommand,
     },
+    /// List the stack's dead-letter queue, one line per record: when, which step failed
+    /// (the spawner planning or starting, the notifier, the cleanup, or the EventBridge rule
+    /// that could not deliver), repository, ref, commit, image, and why. `--replay` sends
+    /// each record back where it came from (a push to the requests queue, a build to the
+    /// builds queue, an event to its function) and deletes it once accepted; a build that
+    /// already started is not started again. Reads AWS credentials and region as the AWS
+    /// CLI does (`make dead-letters` passes the stack's name).
+    DeadLetters {
+        /// The stack's name: its queues are STACK-dead-letters, STACK-build-requests and
+        /// STACK-builds, its functions STACK-notifier and STACK-cleanup.
+        #[arg(long)]
+        stack: String,
+        /// Send each record back where it came from, and delete it once accepted.
+        #[arg(long)]
+        replay: bool,
+        /// The notifier's function name, when it is not STACK-notifier.
+        #[arg(long, value_name = "NAME")]
+        notifier_function: Option<String>,
+        /// The cleanup's function name, when it is not STACK-cleanup.
+        #[arg(long, value_name = "NAME")]
+        cleanup_function: Option<String>,
+    },
     /// Check dockhand.json and write what `make deploy` needs into a directory: one file per
     /// setting, and `parameters` with one Key=Value CloudFormation parameter per line.
     StackParameters {
@@ -134,6 +157,36 @@ enum LocalCommand {
     },
 }
 
+fn run_dead_letters(
+    stack: &str,
+    replay: bool,
+    notifier: Option<String>,
+    cleanup: Option<String>,
+) -> Result<(), String> {
+    let mut functions = dockhand_core::dead_letter::Functions::of_stack(stack);
+    if let Some(name) = notifier {
+        functions.notifier = name;
+    }
+    if let Some(name) = cleanup {
+        functions.cleanup = name;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let clients = dead_letters::Clients::from_env().await;
+        let resolved = dead_letters::stack(&clients.sqs, stack, functions).await?;
+        let summary = dead_letters::run(&clients, &resolved, replay, &mut std::io::stdout().lock()).await?;
+        match summary.left.len() {
+            0 => Ok(()),
+            n => Err(format!(
+                "{n} record(s) were not replayed and stay in the dead-letter queue"
+            )),
+        }
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -163,6 +216,12 @@ fn main() -> ExitCode {
             topic_arn,
         } => run_notify(&event, config.as_deref(), statuses.as_deref(), topic_arn),
         Command::StackParameters { file, out } => deploy::run(&file, &out),
+        Command::DeadLetters {
+            stack,
+            replay,
+            notifier_function,
+            cleanup_function,
+        } => run_dead_letters(&stack, replay, notifier_function, cleanup_function),
         Command::Local {
             what: LocalCommand::Demo { workspace },
         } => workspace

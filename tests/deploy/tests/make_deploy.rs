@@ -414,6 +414,61 @@ fn deploy_outputs_rotate_and_destroy() {
         String::from_utf8_lossy(&outputs.stdout).contains("WebhookSecretParameter   /dockhand/smoke/webhook-secret")
     );
 
+    // The dead letters, through the operator's verbs: none, then a push the spawner gave
+    // up on, listed with its cause and replayed to the requests queue.
+    let empty = env.make(&["dead-letters"]);
+    assert!(empty.status.success(), "{}", text(&empty));
+    assert!(String::from_utf8_lossy(&empty.stdout).contains("the dead-letter queue is empty"));
+    let queue = |name: &str| -> String {
+        env.aws(&["sqs", "get-queue-url", "--queue-name", name]).unwrap()["QueueUrl"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let request = serde_json::json!({
+        "delivery": "d-1",
+        "repository": {
+            "name": "images", "full_name": "acme/images",
+            "clone_url": "https://github.com/acme/images.git", "private": false,
+            "default_branch": "main"
+        },
+        "ref": "refs/heads/main",
+        "commit": "3e8a1f5c0d9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f",
+        "tags": ["latest"],
+        "changes": { "paths": ["web/Dockerfile"], "removed": [], "directories": [], "source": { "kind": "commits" } }
+    })
+    .to_string();
+    env.aws(&[
+        "sqs",
+        "send-message",
+        "--queue-url",
+        &queue("smoke-dead-letters"),
+        "--message-body",
+        &request,
+        "--message-attributes",
+        r#"{"dockhand-reason":{"DataType":"String","StringValue":"GitHub could not answer: 502"}}"#,
+    ])
+    .unwrap();
+    let listed = env.make(&["dead-letters"]);
+    let said = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(listed.status.success(), "{}", text(&listed));
+    assert!(
+        said.contains("spawner (plan)  acme/images refs/heads/main 3e8a1f5 -  GitHub could not answer: 502"),
+        "{said}"
+    );
+    assert!(said.contains("1 record(s)"), "{said}");
+    let replayed = env.make(&["dead-letters", "REPLAY=1"]);
+    let said = String::from_utf8_lossy(&replayed.stdout).into_owned();
+    assert!(replayed.status.success(), "{}", text(&replayed));
+    assert!(said.contains("replayed: smoke-build-requests"), "{said}");
+    assert!(said.contains("1 record(s): 1 replayed, 0 left"), "{said}");
+    let planning = env
+        .aws(&["sqs", "receive-message", "--queue-url", &queue("smoke-build-requests")])
+        .unwrap();
+    assert_eq!(planning["Messages"][0]["Body"].as_str(), Some(request.as_str()));
+    let empty = env.make(&["dead-letters"]);
+    assert!(String::from_utf8_lossy(&empty.stdout).contains("the dead-letter queue is empty"));
+
     // Rotation: the new secret first, the old one still valid; then the old one retired.
     let rotate = env.make(&["secret", "ROTATE=1"]);
     assert!(rotate.status.success(), "{}", text(&rotate));
