@@ -15,6 +15,7 @@ pub fn run(workspace: &Path) -> Result<(), String> {
         registry_password: password,
         limits: dockhand_local::hub::Limits::default(),
         repository: None,
+        queue_retention_seconds: None,
         say: say.clone(),
     })?;
     let before = stack.repo.head();
@@ -110,6 +111,7 @@ pub fn run_repository(options: &RunOptions) -> Result<(), String> {
         registry_password: password,
         limits: options.limits,
         repository: Some(options.repository.clone()),
+        queue_retention_seconds: None,
         say: say.clone(),
     })?;
     let repo = &stack.repo;

@@ -51,6 +51,7 @@ pub struct FakeGitHub {
     server: Arc<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,
     log: Arc<Mutex<Vec<String>>>,
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FakeGitHub {
@@ -86,12 +87,14 @@ impl FakeGitHub {
             .ok_or_else(|| io::Error::other("the server has no port"))?;
         let server = Arc::new(server);
         let log = Arc::new(Mutex::new(Vec::new()));
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let state = Serving {
             repository: repository.to_owned(),
             git_dir: git_dir.to_owned(),
             options,
             base: format!("http://127.0.0.1:{port}"),
             served: 0,
+            down: down.clone(),
         };
         let thread = {
             let (server, log) = (server.clone(), log.clone());
@@ -102,12 +105,19 @@ impl FakeGitHub {
             server,
             thread: Some(thread),
             log,
+            down,
         })
     }
 
     /// `http://127.0.0.1:PORT`, the API root (`GITHUB_API_URL`).
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Takes GitHub down (every request answered 502 Server Error, as GitHub answers during
+    /// an outage) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Every request so far, as `GET /repos/o/n/git/trees/…?recursive=1`, in order.
@@ -131,6 +141,8 @@ struct Serving {
     options: FakeOptions,
     base: String,
     served: usize,
+    /// While set, every request gets 502: GitHub down for a while.
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// One answer: status, extra headers, body and its content type.
@@ -225,7 +237,9 @@ impl Serving {
             ];
             return answer;
         }
-        if self.served <= options.rate_limited + options.unavailable {
+        if self.served <= options.rate_limited + options.unavailable
+            || self.down.load(std::sync::atomic::Ordering::SeqCst)
+        {
             return Answer::error(502, "Server Error");
         }
         if let Some(token) = &options.token {

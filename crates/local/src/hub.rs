@@ -20,7 +20,7 @@
 //! limit's is this stand-in's own; dockhand reads the code, never the message. A project
 //! limit above the account's concurrency is refused, as CreateProject refuses it.
 
-use crate::lambda::Functions;
+use crate::lambda::{Functions, InvokeFailure};
 use crate::strings;
 use dockhand_runner::{BuildSettings, BuildStatus, Buildspec, EnvironmentVariable};
 use serde_json::{Value, json};
@@ -169,7 +169,12 @@ pub struct BuildEnvironment {
     pub process_env: Vec<(String, String)>,
     /// Resolves `env.parameter-store` names, as CodeBuild does before the build.
     pub parameter: ParameterReader,
+    /// Sends a body to the dead-letter queue: the notifier's on-failure destination.
+    pub dead_letter: DeadLetterSender,
 }
+
+/// Sends one message body to the dead-letter queue.
+pub type DeadLetterSender = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 pub struct Hub {
     pub state: Arc<Mutex<State>>,
@@ -594,8 +599,19 @@ fn run_one(
     let mut log = Vec::new();
     let mut notify = |event: &Value| {
         if let Err(e) = send_state_change(functions, event) {
-            say(&format!("== dead letter: the notifier failed on a state change: {e}"));
-            state.lock().expect("state").dead_letters.push(format!("notifier: {e}"));
+            say(&format!(
+                "== dead letter: the notifier failed on a state change: {}",
+                e.message
+            ));
+            state
+                .lock()
+                .expect("state")
+                .dead_letters
+                .push(format!("notifier: {}", e.message));
+            let record = invocation_record(event, &e);
+            if let Err(why) = (environment.dead_letter)(&record.to_string()) {
+                say(&format!("== the invocation record was lost: {why}"));
+            }
         }
     };
     let result = dockhand_runner::run(&spec, &settings, &mut log, &mut notify);
@@ -613,14 +629,42 @@ fn run_one(
 }
 
 /// EventBridge's delivery to the notifier: asynchronous, retried as the stack configures.
-fn send_state_change(functions: &Functions, event: &Value) -> Result<(), String> {
+fn send_state_change(functions: &Functions, event: &Value) -> Result<(), InvokeFailure> {
     let payload = event.to_string();
-    let mut last = String::new();
+    let mut last = None;
     for _ in 0..ASYNC_ATTEMPTS {
-        match functions.invoke("notifier", payload.as_bytes()) {
+        match functions.invoke_answer("notifier", payload.as_bytes()) {
             Ok(_) => return Ok(()),
-            Err(e) => last = e,
+            Err(e) => last = Some(e),
         }
     }
-    Err(last)
+    Err(last.expect("at least one attempt"))
+}
+
+/// What Lambda sends to the on-failure destination when an asynchronous invocation failed
+/// every attempt: the invocation record of
+/// https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html, with
+/// the event as `requestPayload` and the function's error document as `responsePayload`.
+fn invocation_record(event: &Value, failure: &InvokeFailure) -> Value {
+    let secs = now();
+    json!({
+        "version": "1.0",
+        "timestamp": dockhand_core::dead_letter::rfc3339(secs as u64, ((secs.fract()) * 1000.0) as u32),
+        "requestContext": {
+            "requestId": dockhand_runner::random_uuid(),
+            "functionArn": format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:notifier:$LATEST"),
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": ASYNC_ATTEMPTS,
+        },
+        "requestPayload": event,
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled",
+        },
+        "responsePayload": failure.error.clone().unwrap_or_else(|| json!({
+            "errorType": "Runtime.Unknown",
+            "errorMessage": failure.message,
+        })),
+    })
 }

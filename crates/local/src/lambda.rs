@@ -58,6 +58,13 @@ pub fn forget_cargo_test(command: &mut Command) {
     }
 }
 
+/// An invocation that failed: why, and the function's error document if it answered one.
+#[derive(Debug, Clone)]
+pub struct InvokeFailure {
+    pub message: String,
+    pub error: Option<serde_json::Value>,
+}
+
 impl Functions {
     /// Builds the functions, starts the emulator and one process per function with the
     /// shared `env` plus Lambda's own variables; logs go to `logs/<function>.log`.
@@ -130,6 +137,13 @@ impl Functions {
     /// Invokes `function` with an event, as Lambda's Invoke API does; an error names a
     /// function error or an emulator failure.
     pub fn invoke(&self, function: &str, payload: &[u8]) -> Result<String, String> {
+        self.invoke_answer(function, payload).map_err(|failure| failure.message)
+    }
+
+    /// Invokes `function` as [`Functions::invoke`] does; a failure keeps the function's own
+    /// error document (`{"errorType", "errorMessage"}`) when it answered one, as Lambda
+    /// keeps it for an invocation record's `responsePayload`.
+    pub fn invoke_answer(&self, function: &str, payload: &[u8]) -> Result<String, InvokeFailure> {
         let url = format!(
             "http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations",
             self.port
@@ -138,7 +152,10 @@ impl Functions {
             .post(&url)
             .header("Content-Type", "application/json")
             .send(payload)
-            .map_err(|e| self.explain(function, &e.to_string()))?;
+            .map_err(|e| InvokeFailure {
+                message: self.explain(function, &e.to_string()),
+                error: None,
+            })?;
         let failed = response.headers().contains_key("x-amz-function-error");
         let status = response.status().as_u16();
         let body = response
@@ -148,7 +165,12 @@ impl Functions {
             .read_to_string()
             .unwrap_or_default();
         if failed || status >= 300 {
-            return Err(self.explain(function, &format!("{status}: {body}")));
+            return Err(InvokeFailure {
+                message: self.explain(function, &format!("{status}: {body}")),
+                error: serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .filter(|v| v["errorMessage"].is_string()),
+            });
         }
         Ok(body)
     }

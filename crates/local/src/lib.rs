@@ -54,6 +54,10 @@ pub struct Options {
     pub limits: Limits,
     /// A git repository of yours to serve instead of the sample one (only read).
     pub repository: Option<PathBuf>,
+    /// How long the spawner believes its queues keep a message (the stack's
+    /// QueueRetentionSeconds); `None` for the stack's default of a day. A test that must
+    /// see a message given up on sets it just over the spawner's ten-minute margin.
+    pub queue_retention_seconds: Option<u64>,
     pub say: Say,
 }
 
@@ -74,8 +78,11 @@ pub struct Stack {
     pub config: String,
     pub queues: QueueUrls,
     pub ledger_table: String,
-    /// SQS on moto, and the runtime the stack's own calls to it run on.
+    /// SQS and SNS on moto, and the runtime the stack's own calls to them run on.
     sqs: aws_sdk_sqs::Client,
+    sns: aws_sdk_sns::Client,
+    /// The build-results topic the notifier and the spawner publish to.
+    pub results_topic: String,
     runtime: tokio::runtime::Runtime,
     // Last: removed after everything that writes there has stopped.
     _files: Files,
@@ -235,6 +242,14 @@ impl Stack {
                 ("REQUESTS_RETRY_BASE_SECONDS".into(), "1".into()),
                 ("REQUESTS_RETRY_CAP_SECONDS".into(), "4".into()),
                 ("RETENTION_DAYS".into(), "7".into()),
+                (
+                    "REQUESTS_QUEUE_RETENTION_SECONDS".into(),
+                    options.queue_retention_seconds.unwrap_or(86_400).to_string(),
+                ),
+                (
+                    "BUILDS_QUEUE_RETENTION_SECONDS".into(),
+                    options.queue_retention_seconds.unwrap_or(86_400).to_string(),
+                ),
                 ("RUST_LOG".into(), "info".into()),
                 ("GITHUB_API_URL".into(), github.url()),
                 // CodeBuild is the hub; SNS and SSM stay on moto.
@@ -292,6 +307,25 @@ impl Stack {
                             .map(|p| p.parameter().and_then(|p| p.value()).unwrap_or_default().to_owned())
                     })
             }),
+            dead_letter: {
+                let (sqs, url) = (sqs.clone(), queues.dead_letters.clone());
+                Arc::new(move |body: &str| {
+                    let (sqs, url, body) = (sqs.clone(), url.clone(), body.to_owned());
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())?
+                        .block_on(async move {
+                            sqs.send_message()
+                                .queue_url(&url)
+                                .message_body(body)
+                                .send()
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| format!("SQS SendMessage to {url}: {e}"))
+                        })
+                })
+            },
         };
         let hub = Hub::start(server, functions.clone(), environment, options.limits, say.clone());
         runtime.block_on(async {
@@ -344,6 +378,8 @@ impl Stack {
             queues,
             ledger_table,
             sqs,
+            sns,
+            results_topic,
             runtime,
             hub,
             functions,
@@ -394,6 +430,60 @@ impl Stack {
         )
     }
 
+    /// Deletes the build-results topic, as someone might by mistake: the notifier's and the
+    /// spawner's publishes then fail with NotFound. [`Stack::restore_results_topic`] makes
+    /// it again, under the same name and so the same ARN.
+    pub fn delete_results_topic(&self) -> Result<(), String> {
+        self.runtime
+            .block_on(self.sns.delete_topic().topic_arn(&self.results_topic).send())
+            .map_err(|e| format!("moto DeleteTopic: {e}"))?;
+        Ok(())
+    }
+
+    pub fn restore_results_topic(&self) -> Result<(), String> {
+        let name = self.results_topic.rsplit(':').next().unwrap_or_default().to_owned();
+        self.runtime.block_on(async {
+            let arn = self
+                .sns
+                .create_topic()
+                .name(&name)
+                .send()
+                .await
+                .map_err(|e| format!("moto CreateTopic {name}: {e}"))?
+                .topic_arn
+                .unwrap_or_default();
+            if arn != self.results_topic {
+                return Err(format!("the topic came back as {arn}, not {}", self.results_topic));
+            }
+            self.sns
+                .subscribe()
+                .topic_arn(&arn)
+                .protocol("http")
+                .endpoint(self.hub.url("/sns/build-results"))
+                .send()
+                .await
+                .map_err(|e| format!("moto Subscribe {arn}: {e}"))?;
+            Ok(())
+        })
+    }
+
+    /// The environment that points the AWS SDK (and so `dockhand dead-letters`) at local
+    /// mode: SQS and SNS on moto, Lambda's Invoke API on the emulator.
+    pub fn aws_environment(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL".into(), self.moto_endpoint.clone()),
+            (
+                "AWS_ENDPOINT_URL_LAMBDA".into(),
+                format!("http://127.0.0.1:{}", self.functions.port),
+            ),
+            ("AWS_ACCESS_KEY_ID".into(), "local".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "local".into()),
+            ("AWS_REGION".into(), hub::REGION.into()),
+            ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
+        ]
+    }
+
     /// Runs the weekly cleanup once, as its schedule would.
     pub fn cleanup(&self) -> Result<String, String> {
         let event = serde_json::json!({
@@ -426,6 +516,11 @@ impl Stack {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// How many messages the dead-letter queue holds, hidden ones included.
+    pub fn dead_letter_count(&self) -> Result<usize, String> {
+        queues::queue_depth(&self.runtime, &self.sqs, &self.queues.dead_letters)
     }
 
     /// The messages in the dead-letter queue: (body, reason), read without removing them

@@ -24,6 +24,10 @@ struct Run {
 }
 
 fn start(name: &str, password: &str, token: &str, limits: Limits) -> Run {
+    start_with(name, password, token, limits, None)
+}
+
+fn start_with(name: &str, password: &str, token: &str, limits: Limits, queue_retention_seconds: Option<u64>) -> Run {
     let said = Arc::new(Mutex::new(String::new()));
     let sink = said.clone();
     let say: Say = Arc::new(move |line: &str| {
@@ -40,6 +44,7 @@ fn start(name: &str, password: &str, token: &str, limits: Limits) -> Run {
         registry_token: token.into(),
         limits,
         repository: None,
+        queue_retention_seconds,
         say,
     })
     .unwrap_or_else(|e| panic!("local mode did not start: {e}"));
@@ -58,6 +63,7 @@ fn end_to_end() {
     twelve_images_two_at_a_time_each_started_once();
     a_wrong_registry_password_fails_the_build_and_is_never_logged();
     a_repository_of_yours_through_dockhand_local_run();
+    failures_are_dead_lettered_listed_and_replayed();
     assert!(process::running_groups().is_empty(), "{:?}", process::running_groups());
 }
 
@@ -408,4 +414,186 @@ fn a_repository_of_yours_through_dockhand_local_run() {
     assert!(text.contains("1 pushed, 0 failed, 0 not built"), "{text}");
     assert!(text.contains("/local/alpha:latest  sha256:"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `dockhand dead-letters` against local mode, as an operator runs it against AWS.
+fn dead_letters(stack: &Stack, replay: bool) -> (bool, String) {
+    let mut command = std::process::Command::new(workspace().join("target/debug/dockhand"));
+    command.args([
+        "dead-letters",
+        "--stack",
+        "dockhand-local",
+        "--notifier-function",
+        "notifier",
+        "--cleanup-function",
+        "cleanup",
+    ]);
+    if replay {
+        command.arg("--replay");
+    }
+    command.envs(stack.aws_environment());
+    let out = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "$ dockhand dead-letters{}\n{text}",
+        if replay { " --replay" } else { "" }
+    );
+    (out.status.success(), text)
+}
+
+fn wait_for_dead_letters(stack: &Stack, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let held = stack.dead_letter_count().unwrap();
+        if held >= count {
+            assert_eq!(held, count, "{:#?}", stack.dead_letters());
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{count} dead letters expected, found {:#?}",
+            stack.dead_letters()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// Three failures, each where it happens on AWS: GitHub down until the push is given up
+/// on (the spawner's own dead letter), CodeBuild without room until the build is given up
+/// on, and the results topic gone while a build ends (Lambda's invocation record of the
+/// notifier). `dockhand dead-letters` lists each with its cause; `--replay` sends each
+/// back where it came from, and the pipeline completes: every image built once, every
+/// notification delivered, the queue empty.
+fn failures_are_dead_lettered_listed_and_replayed() {
+    // The spawner gives up 15 s after a message was first sent (its margin is ten minutes).
+    let run = start_with("dead", "pw", "pw", Limits::default(), Some(615));
+    let stack = &run.stack;
+    let c0 = stack.repo.head();
+    let c1 = stack.repo.commit("three images", &SAMPLE).unwrap();
+
+    stack.github.set_down(true);
+    assert_eq!(stack.deliver(&c0, &c1, "delivery-down", None).unwrap().status, 202);
+    wait_for_dead_letters(stack, 1);
+    stack.wait_idle().unwrap();
+    stack.github.set_down(false);
+    assert!(stack.hub.builds().is_empty());
+
+    let c2 = stack
+        .repo
+        .commit("web: two", &[("web/index.html", Some("<h1>two</h1>\n"))])
+        .unwrap();
+    let limits = stack.hub.state.lock().unwrap().limits;
+    stack.hub.state.lock().unwrap().limits.project = Some(0);
+    assert_eq!(stack.deliver(&c1, &c2, "delivery-full", None).unwrap().status, 202);
+    wait_for_dead_letters(stack, 2);
+    stack.wait_idle().unwrap();
+    stack.hub.state.lock().unwrap().limits = limits;
+    assert!(stack.hub.builds().is_empty());
+
+    stack.delete_results_topic().unwrap();
+    let c3 = stack
+        .repo
+        .commit("hello: three", &[("hello/greeting.txt", Some("three\n"))])
+        .unwrap();
+    assert_eq!(stack.deliver(&c2, &c3, "delivery-topic", None).unwrap().status, 202);
+    stack.wait_idle().unwrap();
+    wait_for_dead_letters(stack, 3);
+    assert_eq!(stack.hub.builds().len(), 1);
+    assert_eq!(stack.hub.builds()[0].status, "SUCCEEDED");
+    let notified = stack.hub.notifications().len();
+    stack.restore_results_topic().unwrap();
+
+    // The listing: one line each, with its cause; nothing is removed.
+    let (ok, text) = dead_letters(stack, false);
+    assert!(ok, "{text}");
+    let line = |origin: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("  {origin}  ")))
+            .unwrap_or_else(|| panic!("no {origin} record:\n{text}"))
+            .to_owned()
+    };
+    let plan = line("spawner (plan)");
+    assert!(
+        plan.contains(&format!("{} refs/heads/main {} -", stack.repo.full_name(), &c1[..7])),
+        "{plan}"
+    );
+    assert!(plan.contains("502"), "{plan}");
+    let start = line("spawner (start)");
+    assert!(
+        start.contains(&format!("{} ", &c2[..7])) && start.contains("/acme/web"),
+        "{start}"
+    );
+    assert!(start.contains("AccountLimitExceededException"), "{start}");
+    let notifier = line("notifier");
+    assert!(
+        notifier.contains(&format!("{} ", &c3[..7])) && notifier.contains("/acme/hello"),
+        "{notifier}"
+    );
+    assert!(notifier.contains("RetriesExhausted after 3 attempt(s)"), "{notifier}");
+    assert!(
+        notifier.contains("NotFound") || notifier.contains("does not exist"),
+        "{notifier}"
+    );
+    assert!(text.contains("3 record(s)"), "{text}");
+    assert_eq!(stack.dead_letter_count().unwrap(), 3);
+
+    // The replay: each back where it came from, then deleted; the pipeline completes.
+    let (ok, text) = dead_letters(stack, true);
+    assert!(ok, "{text}");
+    assert!(text.contains("3 record(s): 3 replayed, 0 left"), "{text}");
+    stack.wait_idle().unwrap();
+    assert_eq!(stack.dead_letter_count().unwrap(), 0);
+    let builds = stack.hub.builds();
+    let mut built: Vec<(String, String)> = builds
+        .iter()
+        .map(|b| {
+            (
+                b.env("BUILD_CONTEXT").unwrap(),
+                b.env("SOURCE_COMMIT").unwrap()[..7].to_owned(),
+            )
+        })
+        .collect();
+    built.sort();
+    let mut expected = vec![
+        ("hello".to_owned(), c1[..7].to_owned()),
+        ("hello".to_owned(), c3[..7].to_owned()),
+        ("tools/lint".to_owned(), c1[..7].to_owned()),
+        ("web".to_owned(), c1[..7].to_owned()),
+        ("web".to_owned(), c2[..7].to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(built, expected);
+    for b in &builds {
+        assert_eq!(b.status, "SUCCEEDED", "{}:\n{}", b.id, b.log);
+    }
+    for (repository, commit) in [
+        ("acme/web", &c2),
+        ("acme/web", &c1),
+        ("acme/hello", &c1),
+        ("acme/tools-lint", &c1),
+    ] {
+        assert!(
+            tags(stack, repository).contains(&commit[..7].to_owned()),
+            "{repository}"
+        );
+    }
+    // The notifier's replayed event reached the subscribers, and so did the new builds'.
+    let notes = stack.hub.notifications();
+    assert!(notes.len() >= notified + 5, "{notes:#?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.subject.contains("SUCCEEDED") && n.message.contains(&c3[..7])),
+        "{notes:#?}"
+    );
+
+    // Nothing is left, and a second replay starts nothing.
+    let (ok, text) = dead_letters(stack, true);
+    assert!(ok && text.contains("the dead-letter queue is empty"), "{text}");
+    stack.wait_idle().unwrap();
+    assert_eq!(stack.hub.builds().len(), 5);
 }
