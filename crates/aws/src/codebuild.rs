@@ -227,6 +227,7 @@ impl BuildHistory for CodeBuildHistory {
                 id: b.id().unwrap_or_default().to_owned(),
                 project: b.project_name().unwrap_or_default().to_owned(),
                 complete: b.build_complete(),
+                start_time: b.start_time().map(|t| t.secs()),
                 end_time: b.end_time().map(|t| t.secs()),
             })
             .collect())
