@@ -6,9 +6,11 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
 use dockhand_core::job::StartBuildRequest;
-use dockhand_core::ports::{BuildHistory, BuildStarter, PortError, StartError};
+use dockhand_core::ports::{BuildHistory, BuildPage, BuildStarter, PortError, StartError};
 use dockhand_core::queue::BUILD_KEY_VARIABLE;
 use dockhand_core::retention::{BATCH_LIMIT, BuildRecord};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// StartBuild retries: throttling and transient errors are retried by the SDK's standard
@@ -173,11 +175,17 @@ impl BuildStarter for CodeBuildStarter {
 #[derive(Debug, Clone)]
 pub struct CodeBuildHistory {
     client: aws_sdk_codebuild::Client,
+    /// Set once CodeBuild refused `sortOrder` on a first page: from then on pages are
+    /// asked for in the default order, newest first.
+    newest_first: Arc<AtomicBool>,
 }
 
 impl CodeBuildHistory {
     pub fn new(client: aws_sdk_codebuild::Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            newest_first: Arc::default(),
+        }
     }
 }
 
@@ -204,19 +212,42 @@ fn check_batch(what: &str, ids: &[String]) -> Result<(), PortError> {
 }
 
 impl BuildHistory for CodeBuildHistory {
-    async fn list_build_ids(&self, project: &str) -> Result<Vec<String>, PortError> {
-        let mut ids = Vec::new();
-        let mut pages = self
-            .client
-            .list_builds_for_project()
-            .project_name(project)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| describe(&format!("CodeBuild ListBuildsForProject {project}"), &e))?;
-            ids.extend(page.ids().iter().cloned());
-        }
-        Ok(ids)
+    /// ListBuildsForProject lists newest first unless `sortOrder` says otherwise
+    /// (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ListBuildsForProject.html):
+    /// the first page asks for `ASCENDING`, oldest first. The order is given on the first
+    /// page only, and the `nextToken` keeps it: CodeBuild answers `InvalidInputException`
+    /// to a `sortOrder` sent with a `nextToken` (reported in
+    /// https://github.com/aws/aws-cli/issues/5863; the API reference warns that a sort
+    /// order on a project of more than 100 builds ends in an error). Should CodeBuild
+    /// refuse the sort order on a first page too, the pages are asked for in the default
+    /// order, newest first, and say so.
+    async fn list_page(&self, project: &str, token: Option<&str>) -> Result<BuildPage, PortError> {
+        let what = || format!("CodeBuild ListBuildsForProject {project}");
+        let request = |sorted: bool| {
+            self.client
+                .list_builds_for_project()
+                .project_name(project)
+                .set_next_token(token.map(str::to_owned))
+                .set_sort_order(sorted.then_some(SortOrderType::Ascending))
+        };
+        let sorted = token.is_none() && !self.newest_first.load(Ordering::Relaxed);
+        let out = match request(sorted).send().await {
+            Ok(out) => out,
+            Err(e) if sorted && e.as_service_error().is_some_and(|e| e.is_invalid_input_exception()) => {
+                tracing::warn!(
+                    "{}; listing in CodeBuild's default order, newest first",
+                    describe(&format!("{} with sortOrder ASCENDING", what()), &e)
+                );
+                self.newest_first.store(true, Ordering::Relaxed);
+                request(false).send().await.map_err(|e| describe(&what(), &e))?
+            }
+            Err(e) => return Err(describe(&what(), &e)),
+        };
+        Ok(BuildPage {
+            ids: out.ids().to_vec(),
+            next_token: out.next_token().map(str::to_owned),
+            oldest_first: !self.newest_first.load(Ordering::Relaxed),
+        })
     }
 
     async fn get_builds(&self, ids: &[String]) -> Result<Vec<BuildRecord>, PortError> {
@@ -227,11 +258,15 @@ impl BuildHistory for CodeBuildHistory {
                 id: b.id().unwrap_or_default().to_owned(),
                 project: b.project_name().unwrap_or_default().to_owned(),
                 complete: b.build_complete(),
+                start_time: b.start_time().map(|t| t.secs()),
                 end_time: b.end_time().map(|t| t.secs()),
             })
             .collect())
     }
 
+    /// The builds not deleted, by the ids asked for: CodeBuild may name them by ARN
+    /// (`arn:aws:codebuild:REGION:ACCOUNT:build/ID`), as in the example of
+    /// https://docs.aws.amazon.com/codebuild/latest/userguide/delete-builds.html.
     async fn delete_builds(&self, ids: &[String]) -> Result<Vec<(String, String)>, PortError> {
         check_batch("BatchDeleteBuilds", ids)?;
         let out = self
@@ -246,10 +281,39 @@ impl BuildHistory for CodeBuildHistory {
             .iter()
             .map(|b| {
                 (
-                    b.id().unwrap_or_default().to_owned(),
+                    build_id(b.id().unwrap_or_default()).to_owned(),
                     b.status_code().unwrap_or("not deleted").to_owned(),
                 )
             })
             .collect())
+    }
+}
+
+/// A build's id from its id or its ARN (`arn:PARTITION:codebuild:REGION:ACCOUNT:build/ID`).
+pub fn build_id(id_or_arn: &str) -> &str {
+    match id_or_arn
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(":build/"))
+    {
+        Some((_, id)) => id,
+        None => id_or_arn,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_ids_from_arns() {
+        assert_eq!(
+            build_id("arn:aws:codebuild:us-west-2:123456789012:build/dockhand:f8b8-4032"),
+            "dockhand:f8b8-4032"
+        );
+        assert_eq!(
+            build_id("arn:aws-cn:codebuild:cn-north-1:123456789012:build/p:1"),
+            "p:1"
+        );
+        assert_eq!(build_id("dockhand:f8b8-4032"), "dockhand:f8b8-4032");
     }
 }

@@ -159,8 +159,10 @@ fn default_stack() -> String {
 fn default_architecture() -> String {
     "x86_64".into()
 }
+/// The template's `CleanupSchedule` default (a test holds them equal): daily, so a backlog
+/// larger than one run can delete clears in a few runs.
 fn default_schedule() -> String {
-    "cron(0 4 ? * SUN *)".into()
+    "rate(1 day)".into()
 }
 fn default_retention() -> u32 {
     dockhand_core::retention::DEFAULT_RETENTION_DAYS
@@ -307,7 +309,7 @@ impl DeployFile {
         let schedule = &self.cleanup.schedule;
         if !(schedule.starts_with("cron(") || schedule.starts_with("rate(")) || !schedule.ends_with(')') {
             return Err(format!(
-                "cleanup.schedule {schedule:?} is not an EventBridge schedule such as \"cron(0 4 ? * SUN *)\" or \"rate(7 days)\""
+                "cleanup.schedule {schedule:?} is not an EventBridge schedule such as \"rate(1 day)\" or \"cron(0 4 * * ? *)\""
             ));
         }
         let key_arn = self.secrets_kms_key_arn.clone().unwrap_or_default();
@@ -480,6 +482,18 @@ mod tests {
     }
 
     #[test]
+    fn the_default_schedule_is_the_templates() {
+        let template = include_str!("../../../cfn/dockhand.yml");
+        let parameter = template.split("\n  CleanupSchedule:\n").nth(1).unwrap();
+        let default = parameter
+            .lines()
+            .take_while(|l| l.starts_with("    "))
+            .find_map(|l| l.trim().strip_prefix("Default: "))
+            .unwrap();
+        assert_eq!(default, default_schedule());
+    }
+
+    #[test]
     fn every_template_parameter_is_set_and_nothing_else() {
         let template = include_str!("../../../cfn/dockhand.yml");
         let s = settings(EXAMPLE).unwrap();
@@ -517,7 +531,7 @@ mod tests {
         assert_eq!(value(&s, "ConcurrentBuildLimit"), "5");
         assert_eq!(value(&s, "QueueRetentionSeconds"), "86400");
         assert_eq!(value(&s, "StartConcurrency"), "2");
-        assert_eq!(value(&s, "CleanupSchedule"), "cron(0 4 ? * SUN *)");
+        assert_eq!(value(&s, "CleanupSchedule"), "rate(1 day)");
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub fn run(workspace: &Path) -> Result<(), String> {
     for (function, kib) in stack.functions.peak_memory_kib() {
         println!("   {function:<9} {:.1} MiB", kib as f64 / 1024.0);
     }
-    println!("\n== the weekly cleanup, run once now (keeps builds younger than 7 days)");
+    println!("\n== the cleanup (daily on AWS), run once now: keeps builds that ended within 7 days");
     let cleanup = stack.cleanup()?;
     println!("   cleanup answered {cleanup}");
 

@@ -323,11 +323,29 @@ pub trait SourceHost {
     ) -> impl Future<Output = Result<Option<Vec<u8>>, HostError>> + Send;
 }
 
-/// The build records of a CodeBuild project.
+/// One page of a project's build ids (ListBuildsForProject).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildPage {
+    /// At most 100 ids.
+    pub ids: Vec<String>,
+    /// Opaque: where the next page starts, to be handed back as it is; `None` on the last.
+    pub next_token: Option<String>,
+    /// True when the pages are in ascending order of build number, oldest first; false
+    /// when the service would only answer in its default order, newest first.
+    pub oldest_first: bool,
+}
+
+/// The build records of a CodeBuild project, a page at a time.
 pub trait BuildHistory {
-    /// Every build id of the project, all pages followed.
-    fn list_build_ids(&self, project: &str) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
-    /// The records of at most 100 builds.
+    /// One page of the project's build ids, oldest first where the service allows it:
+    /// the first page for `token: None`, otherwise the page that an earlier page's
+    /// `next_token` points to.
+    fn list_page(
+        &self,
+        project: &str,
+        token: Option<&str>,
+    ) -> impl Future<Output = Result<BuildPage, PortError>> + Send;
+    /// The records of at most 100 builds; ids the service does not know are left out.
     fn get_builds(&self, ids: &[String]) -> impl Future<Output = Result<Vec<BuildRecord>, PortError>> + Send;
     /// Deletes at most 100 builds, answering those not deleted with the reason.
     fn delete_builds(&self, ids: &[String]) -> impl Future<Output = Result<Vec<(String, String)>, PortError>> + Send;

@@ -433,24 +433,7 @@ fn codebuild(operation: &str, body: &str, state: &Mutex<State>, builds: &Sender<
             let _ = builds.send(id);
             (200, answer)
         }
-        "ListBuildsForProject" => {
-            let project = input["projectName"].as_str().unwrap_or_default();
-            let mut ids: Vec<&BuildRecord> = state.builds.iter().filter(|b| b.project == project).collect();
-            // Newest first, CodeBuild's default order.
-            if input["sortOrder"] != "ASCENDING" {
-                ids.reverse();
-            }
-            let start = input["nextToken"]
-                .as_str()
-                .and_then(|t| t.parse::<usize>().ok())
-                .unwrap_or(0);
-            let page: Vec<&str> = ids.iter().skip(start).take(LIST_PAGE).map(|b| b.id.as_str()).collect();
-            let mut answer = json!({ "ids": page });
-            if start + LIST_PAGE < ids.len() {
-                answer["nextToken"] = json!((start + LIST_PAGE).to_string());
-            }
-            (200, answer)
-        }
+        "ListBuildsForProject" => list_builds(&state, &input),
         "BatchGetBuilds" => {
             let ids = strings(&input["ids"]);
             if ids.len() > 100 {
@@ -470,16 +453,19 @@ fn codebuild(operation: &str, body: &str, state: &Mutex<State>, builds: &Sender<
             if ids.len() > 100 {
                 return client_error("InvalidInputException", "BatchDeleteBuilds takes at most 100 ids");
             }
+            // Builds are named by ARN in the answer, as in the example of
+            // https://docs.aws.amazon.com/codebuild/latest/userguide/delete-builds.html.
+            let arn = |id: &str| format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:build/{id}");
             let mut deleted = Vec::new();
             let mut not_deleted = Vec::new();
             for id in ids {
                 match state.builds.iter().position(|b| b.id == id) {
                     Some(i) if state.builds[i].complete => {
                         state.builds.remove(i);
-                        deleted.push(id);
+                        deleted.push(arn(&id));
                     }
-                    Some(_) => not_deleted.push(json!({ "id": id, "statusCode": "BUILD_IN_PROGRESS" })),
-                    None => not_deleted.push(json!({ "id": id, "statusCode": "BUILD_NOT_FOUND" })),
+                    Some(_) => not_deleted.push(json!({ "id": arn(&id), "statusCode": "BUILD_IN_PROGRESS" })),
+                    None => not_deleted.push(json!({ "id": arn(&id), "statusCode": "BUILD_NOT_FOUND" })),
                 }
             }
             (
@@ -492,6 +478,65 @@ fn codebuild(operation: &str, body: &str, state: &Mutex<State>, builds: &Sender<
             &format!("local mode does not implement {other}"),
         ),
     }
+}
+
+/// ListBuildsForProject
+/// (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ListBuildsForProject.html):
+/// pages of at most 100 ids by build number, newest first unless `sortOrder` is
+/// `ASCENDING`. The order is chosen on the first page and the `nextToken` keeps it: a
+/// `sortOrder` with a `nextToken` is refused with `InvalidInputException`, as CodeBuild
+/// refuses it (https://github.com/aws/aws-cli/issues/5863; the messages are this
+/// stand-in's own), and so is a token it did not issue. Its tokens are offsets, which
+/// deleting builds from earlier pages shifts, as CodeBuild's opaque tokens may.
+fn list_builds(state: &State, input: &Value) -> (u16, Value) {
+    let project = input["projectName"].as_str().unwrap_or_default();
+    let sort = &input["sortOrder"];
+    let (ascending, start) = match input["nextToken"].as_str() {
+        Some(_) if !sort.is_null() => {
+            return client_error(
+                "InvalidInputException",
+                "sortOrder cannot be given with a nextToken: the token keeps the first page's order",
+            );
+        }
+        Some(token) => match parse_list_token(token) {
+            Some(place) => place,
+            None => return client_error("InvalidInputException", &format!("invalid nextToken {token:?}")),
+        },
+        None => match sort.as_str() {
+            None if sort.is_null() => (false, 0),
+            Some("DESCENDING") => (false, 0),
+            Some("ASCENDING") => (true, 0),
+            _ => {
+                return client_error(
+                    "InvalidInputException",
+                    &format!("sortOrder {sort} is not ASCENDING or DESCENDING"),
+                );
+            }
+        },
+    };
+    // Oldest first: the order they were started in, which is their build numbers'.
+    let mut ids: Vec<&BuildRecord> = state.builds.iter().filter(|b| b.project == project).collect();
+    if !ascending {
+        ids.reverse();
+    }
+    let page: Vec<&str> = ids.iter().skip(start).take(LIST_PAGE).map(|b| b.id.as_str()).collect();
+    let mut answer = json!({ "ids": page });
+    if start + LIST_PAGE < ids.len() {
+        let order = if ascending { "ASCENDING" } else { "DESCENDING" };
+        answer["nextToken"] = json!(format!("{order}:{}", start + LIST_PAGE));
+    }
+    (200, answer)
+}
+
+/// The order and offset a token of [`list_builds`] stands for.
+fn parse_list_token(token: &str) -> Option<(bool, usize)> {
+    let (order, offset) = token.split_once(':')?;
+    let ascending = match order {
+        "ASCENDING" => true,
+        "DESCENDING" => false,
+        _ => return None,
+    };
+    Some((ascending, offset.parse().ok()?))
 }
 
 pub const REGION: &str = "us-east-1";
@@ -667,4 +712,138 @@ fn invocation_record(event: &Value, failure: &InvokeFailure) -> Value {
             "errorMessage": failure.message,
         })),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` builds of `dockhand`, numbered from 1 in the order they started, and one of
+    /// another project; build 3 still running.
+    fn state(n: u64) -> Mutex<State> {
+        let record = |project: &str, number: u64| BuildRecord {
+            id: format!("{project}:{number:04}"),
+            arn: String::new(),
+            number,
+            project: project.into(),
+            token: String::new(),
+            request: json!({}),
+            status: if number == 3 { "IN_PROGRESS" } else { "SUCCEEDED" }.into(),
+            running: number == 3,
+            start: number as f64,
+            end: (number != 3).then_some(number as f64 + 1.0),
+            complete: number != 3,
+            log: String::new(),
+            failed_phase: None,
+            started_at: Instant::now(),
+        };
+        let mut builds: Vec<BuildRecord> = (1..=n).map(|i| record("dockhand", i)).collect();
+        builds.insert(5, record("other", 1));
+        Mutex::new(State {
+            builds,
+            ..State::default()
+        })
+    }
+
+    fn call(state: &Mutex<State>, operation: &str, input: Value) -> (u16, Value) {
+        let (tx, _rx) = channel();
+        let say: Say = Arc::new(|_| {});
+        codebuild(operation, &input.to_string(), state, &tx, &say)
+    }
+
+    fn ids(answer: &Value) -> Vec<String> {
+        crate::strings(&answer["ids"])
+    }
+
+    fn numbered(numbers: impl IntoIterator<Item = u64>) -> Vec<String> {
+        numbers.into_iter().map(|i| format!("dockhand:{i:04}")).collect()
+    }
+
+    #[test]
+    fn list_builds_for_project_is_newest_first_unless_ascending() {
+        let state = state(250);
+        for sort in [json!(null), json!("DESCENDING")] {
+            let (status, first) = call(
+                &state,
+                "ListBuildsForProject",
+                json!({"projectName": "dockhand", "sortOrder": sort}),
+            );
+            assert_eq!(status, 200);
+            assert_eq!(ids(&first), numbered((151..=250).rev()));
+            let (_, second) = call(
+                &state,
+                "ListBuildsForProject",
+                json!({"projectName": "dockhand", "nextToken": first["nextToken"]}),
+            );
+            assert_eq!(ids(&second), numbered((51..=150).rev()));
+        }
+        let (_, first) = call(
+            &state,
+            "ListBuildsForProject",
+            json!({"projectName": "dockhand", "sortOrder": "ASCENDING"}),
+        );
+        assert_eq!(ids(&first), numbered(1..=100));
+        // The token keeps the order; the last page has no token.
+        let (_, second) = call(
+            &state,
+            "ListBuildsForProject",
+            json!({"projectName": "dockhand", "nextToken": first["nextToken"]}),
+        );
+        assert_eq!(ids(&second), numbered(101..=200));
+        let (_, third) = call(
+            &state,
+            "ListBuildsForProject",
+            json!({"projectName": "dockhand", "nextToken": second["nextToken"]}),
+        );
+        assert_eq!(ids(&third), numbered(201..=250));
+        assert!(third.get("nextToken").is_none());
+    }
+
+    #[test]
+    fn list_builds_for_project_refuses_a_sort_order_with_a_token_and_unknown_tokens() {
+        let state = state(150);
+        let (_, first) = call(
+            &state,
+            "ListBuildsForProject",
+            json!({"projectName": "dockhand", "sortOrder": "ASCENDING"}),
+        );
+        for input in [
+            json!({"projectName": "dockhand", "sortOrder": "ASCENDING", "nextToken": first["nextToken"]}),
+            json!({"projectName": "dockhand", "nextToken": "100"}),
+            json!({"projectName": "dockhand", "sortOrder": "OLDEST"}),
+        ] {
+            let (status, answer) = call(&state, "ListBuildsForProject", input.clone());
+            assert_eq!(
+                (status, answer["__type"].as_str()),
+                (400, Some("InvalidInputException")),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn batch_delete_builds_keeps_running_builds_and_answers_arns() {
+        let state = state(5);
+        let (status, answer) = call(
+            &state,
+            "BatchDeleteBuilds",
+            json!({"ids": ["dockhand:0001", "dockhand:0003", "dockhand:0009"]}),
+        );
+        assert_eq!(status, 200);
+        let arn = |id: &str| format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:build/{id}");
+        assert_eq!(answer["buildsDeleted"], json!([arn("dockhand:0001")]));
+        assert_eq!(
+            answer["buildsNotDeleted"],
+            json!([
+                {"id": arn("dockhand:0003"), "statusCode": "BUILD_IN_PROGRESS"},
+                {"id": arn("dockhand:0009"), "statusCode": "BUILD_NOT_FOUND"}
+            ])
+        );
+        let (_, left) = call(
+            &state,
+            "ListBuildsForProject",
+            json!({"projectName": "dockhand", "sortOrder": "ASCENDING"}),
+        );
+        assert_eq!(ids(&left), numbered(2..=5));
+    }
 }

@@ -484,7 +484,7 @@ impl Stack {
         ]
     }
 
-    /// Runs the weekly cleanup once, as its schedule would.
+    /// Runs the cleanup once, as its schedule would.
     pub fn cleanup(&self) -> Result<String, String> {
         let event = serde_json::json!({
             "version": "0", "id": "local", "detail-type": "Scheduled Event", "source": "aws.events",

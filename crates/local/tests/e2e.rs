@@ -193,7 +193,7 @@ fn the_whole_pipeline() {
     assert_eq!(latest, stack.registry.digest("acme/web", &c6[..7]).unwrap());
     assert_ne!(latest, stack.registry.digest("acme/web", &c5[..7]).unwrap());
 
-    // The weekly cleanup sees every build and keeps them all (none is a week old).
+    // The cleanup sees every build and keeps them all (none is a week old).
     let cleanup = stack.cleanup().unwrap();
     assert!(stack.functions_log().contains("examined 7, deleted 0"), "{cleanup}");
     assert!(stack.hub.dead_letters().is_empty());
