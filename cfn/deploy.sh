@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The deploy verbs behind `make build|deploy|secret|destroy|outputs|logs`.
+# The deploy verbs behind `make build|deploy|secret|destroy|outputs|logs|deliveries`.
 #
 # Everything user-supplied reaches this script as files written by `dockhand stack-parameters`
 # (one value per file, one CloudFormation parameter per line) and is only ever expanded inside
@@ -339,6 +339,26 @@ logs() {
     fi
 }
 
+# The failed deliveries of REPO's webhook to this stack (`dockhand deliveries`), and with
+# REDELIVER=1 each redelivered once. Every value is passed as one argument, never evaluated.
+deliveries() {
+    local repo=${1:-} since=${2:-} redeliver=${3:-} url args
+    [ -n "$repo" ] || die "REPO is required: make deliveries REPO=owner/name [SINCE=3d] [REDELIVER=1]"
+    [ -n "${GITHUB_TOKEN:-}" ] ||
+        die "set GITHUB_TOKEN to a token that may read REPO's webhooks (fine-grained: the repository's \"Webhooks\" permission, read-only; read and write for REDELIVER=1)"
+    need_credentials
+    url=$(stack_output WebhookUrl) || die "cannot read the stack $stack's outputs (make outputs says why)"
+    [ -n "$url" ] && [ "$url" != None ] || die "the stack $stack has no WebhookUrl output: run 'make deploy' first"
+    args=(deliveries --repo "$repo" --webhook-url "$url")
+    [ -z "$since" ] || args+=(--since "$since")
+    case "$redeliver" in
+    "" | 0 | no | false) ;;
+    1 | yes | true) args+=(--redeliver) ;;
+    *) die "REDELIVER must be 1 (or left out), not $redeliver" ;;
+    esac
+    "$dockhand" "${args[@]}"
+}
+
 verb=${1:-}
 shift || true
 case "$verb" in
@@ -372,5 +392,9 @@ logs)
     load_settings
     logs "${1:-}"
     ;;
-*) die "usage: cfn/deploy.sh build|sizes|deploy|secret [create|rotate|retire]|registry-token|github-token|outputs|destroy|logs FN" ;;
+deliveries)
+    load_settings
+    deliveries "${1:-}" "${2:-}" "${3:-}"
+    ;;
+*) die "usage: cfn/deploy.sh build|sizes|deploy|secret [create|rotate|retire]|registry-token|github-token|outputs|destroy|logs FN|deliveries REPO [SINCE] [REDELIVER]" ;;
 esac
