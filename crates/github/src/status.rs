@@ -37,14 +37,14 @@ impl Access {
         match self {
             Access::Contents => "a fine-grained token needs Contents: read-only on this repository",
             // https://docs.github.com/en/rest/repos/webhooks (the fine-grained permission of
-            // each endpoint) and https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/scopes-for-oauth-apps
-            // (the classic scopes); only a repository's admins see its webhooks
-            // (https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks).
+            // each endpoint), https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/scopes-for-oauth-apps
+            // (the classic scopes) and, for who may redeliver,
+            // https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks.
             Access::ReadWebhooks => {
-                "only the repository's admins see its webhooks: a fine-grained personal access token needs this repository and its \"Webhooks\" repository permission (read-only to list; read and write to redeliver), a classic one the read:repo_hook scope (admin:repo_hook to redeliver)"
+                "a fine-grained personal access token needs this repository and its \"Webhooks\" repository permission (read-only to list; read and write to redeliver), a classic one the read:repo_hook scope (admin:repo_hook to redeliver); only people with admin access to a repository can redeliver its webhooks"
             }
             Access::WriteWebhooks => {
-                "redelivering needs write access to the repository's webhooks: a fine-grained personal access token needs the \"Webhooks\" repository permission set to read and write, a classic one the admin:repo_hook (or repo) scope"
+                "redelivering needs write access to the repository's webhooks: a fine-grained personal access token needs the \"Webhooks\" repository permission set to read and write, a classic one the admin:repo_hook (or repo) scope, and its owner admin access to the repository"
             }
         }
     }
