@@ -137,10 +137,15 @@ outputs: cli ## print the stack's outputs and how to add the webhook in GitHub
 	$(DEPLOY) outputs
 
 dead-letters: cli ## what failed, one line each (the dead-letter queue); REPLAY=1 sends each record back where it came from
-	$(DEPLOY) dead-letters $(if $(REPLAY),replay,list)
+	$(DEPLOY) dead-letters "$${REPLAY:-}"
 
 logs: cli ## the last hour of a function's logs: make logs FN=listener|spawner|notifier|cleanup|build
 	$(DEPLOY) logs $(FN)
+
+# REPO, SINCE and REDELIVER reach the script as the environment make gives a recipe (they
+# come from the command line), expanded by the shell inside quotes: never evaluated.
+deliveries: cli ## failed webhook deliveries of REPO=owner/name since SINCE (3d); REDELIVER=1 redelivers them (GITHUB_TOKEN)
+	$(DEPLOY) deliveries "$${REPO:-}" "$${SINCE:-}" "$${REDELIVER:-}"
 
 destroy: cli ## delete the stack and its uploaded zips (keeps the secret and the bucket)
 	$(DEPLOY) destroy
@@ -152,4 +157,4 @@ clean: ## remove build outputs and installed test tools
 	$(CARGO) clean
 	rm -rf $(VENV) .venv-checkov tests/node_modules
 
-.PHONY: help deps local-deps test check e2e lint-templates demo plan-demo bench cli build deploy secret registry-token github-token outputs logs destroy release clean
+.PHONY: help deps local-deps test check e2e lint-templates demo plan-demo bench cli build deploy secret registry-token github-token outputs dead-letters logs deliveries destroy release clean

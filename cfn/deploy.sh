@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The deploy verbs behind `make build|deploy|secret|destroy|outputs|logs`.
+# The deploy verbs behind `make build|deploy|secret|destroy|outputs|logs|deliveries`.
 #
 # Everything user-supplied reaches this script as files written by `dockhand stack-parameters`
 # (one value per file, one CloudFormation parameter per line) and is only ever expanded inside
@@ -344,7 +344,31 @@ logs() {
 dead_letters() {
     need_credentials
     local args=(dead-letters --stack "$stack")
-    [ "${1:-list}" = replay ] && args+=(--replay)
+    case "${1:-}" in
+    "" | 0 | no | false) ;;
+    1 | yes | true) args+=(--replay) ;;
+    *) die "REPLAY must be 1 (or left out), not $1" ;;
+    esac
+    "$dockhand" "${args[@]}"
+}
+
+# The failed deliveries of REPO's webhook to this stack (`dockhand deliveries`), and with
+# REDELIVER=1 each redelivered once. Every value is passed as one argument, never evaluated.
+deliveries() {
+    local repo=${1:-} since=${2:-} redeliver=${3:-} url args
+    [ -n "$repo" ] || die "REPO is required: make deliveries REPO=owner/name [SINCE=3d] [REDELIVER=1]"
+    [ -n "${GITHUB_TOKEN:-}" ] ||
+        die "set GITHUB_TOKEN to a token that may read REPO's webhooks (fine-grained: the repository's \"Webhooks\" permission, read-only; read and write for REDELIVER=1)"
+    need_credentials
+    url=$(stack_output WebhookUrl) || die "cannot read the stack $stack's outputs (make outputs says why)"
+    [ -n "$url" ] && [ "$url" != None ] || die "the stack $stack has no WebhookUrl output: run 'make deploy' first"
+    args=(deliveries --repo "$repo" --webhook-url "$url")
+    [ -z "$since" ] || args+=(--since "$since")
+    case "$redeliver" in
+    "" | 0 | no | false) ;;
+    1 | yes | true) args+=(--redeliver) ;;
+    *) die "REDELIVER must be 1 (or left out), not $redeliver" ;;
+    esac
     "$dockhand" "${args[@]}"
 }
 
@@ -375,7 +399,7 @@ outputs)
     ;;
 dead-letters)
     load_settings
-    dead_letters "${1:-list}"
+    dead_letters "${1:-}"
     ;;
 destroy)
     load_settings
@@ -385,5 +409,9 @@ logs)
     load_settings
     logs "${1:-}"
     ;;
-*) die "usage: cfn/deploy.sh build|sizes|deploy|secret [create|rotate|retire]|registry-token|github-token|outputs|destroy|logs FN" ;;
+deliveries)
+    load_settings
+    deliveries "${1:-}" "${2:-}" "${3:-}"
+    ;;
+*) die "usage: cfn/deploy.sh build|sizes|deploy|secret [create|rotate|retire]|registry-token|github-token|outputs|dead-letters [REPLAY]|destroy|logs FN|deliveries REPO [SINCE] [REDELIVER]" ;;
 esac

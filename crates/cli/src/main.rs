@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod dead_letters;
+mod deliveries;
 mod deploy;
 mod local;
 
@@ -111,6 +112,37 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         cleanup_function: Option<String>,
     },
+    /// Show the failed deliveries of the repository webhook that points at dockhand, and with
+    /// --redeliver have GitHub deliver each failed event once more. GitHub never redelivers
+    /// a failed delivery by itself.
+    #[command(
+        after_long_help = DELIVERIES_HELP,
+        group(clap::ArgGroup::new("hook").required(true).args(["hook_id", "webhook_url"]))
+    )]
+    Deliveries {
+        /// The repository whose webhook it is.
+        #[arg(long, value_name = "OWNER/NAME")]
+        repo: String,
+        /// How far back to look: minutes, hours or days (30m, 12h, 3d). GitHub keeps
+        /// deliveries for 3 days (7 on GitHub Enterprise Server).
+        #[arg(long, value_name = "DURATION", default_value = "3d")]
+        since: String,
+        /// Ask GitHub to redeliver each failed event once (its newest failed delivery),
+        /// oldest first, at most 100 a run.
+        #[arg(long)]
+        redeliver: bool,
+        /// The webhook's id (the X-GitHub-Hook-ID header of its deliveries).
+        #[arg(long, value_name = "ID")]
+        hook_id: Option<u64>,
+        /// The stack's WebhookUrl output: the webhook whose payload URL it is (make
+        /// deliveries passes it).
+        #[arg(long, value_name = "URL")]
+        webhook_url: Option<String>,
+        /// Milliseconds between two redeliveries: GitHub asks for at least a second between
+        /// requests that change something, against its secondary rate limits.
+        #[arg(long, value_name = "MS", default_value_t = 1000)]
+        pause_ms: u64,
+    },
     /// Check dockhand.json and write what `make deploy` needs into a directory: one file per
     /// setting, and `parameters` with one Key=Value CloudFormation parameter per line.
     StackParameters {
@@ -187,9 +219,69 @@ fn run_dead_letters(
     })
 }
 
+const DELIVERIES_HELP: &str = "\
+What it prints: one line for each event (a guid: redeliveries keep the event's guid) of which a
+delivery failed since --since, newest first: FAILED or RECOVERED, when, the delivery id, the
+guid, the event (event.action when it has an action), the status code and GitHub's status
+text, whether that delivery was a redelivery, and how many attempts failed. A failed event
+later delivered successfully (a successful redelivery) is shown as RECOVERED, with the
+delivery that succeeded, and is not failed any more. A delivery fails when GitHub's status is
+not OK and the listener did not answer 2xx; a push the listener answered 202 and ignored
+(another branch, a repository it does not build) is not a failure. Then one line:
+N failed, M recovered, of K deliveries.
+
+--redeliver asks GitHub to deliver the newest failed delivery of each still-failed event
+again (POST .../deliveries/ID/attempts, answered 202), oldest first, a pause apart, at most
+100 a run (it says so when it stops there), and prints each answer. Redelivering is safe for
+dockhand: builds are keyed on signed content (repository, ref, commit, directory and the
+deployment), never the delivery id, so a redelivered push starts nothing that already
+started.
+
+Exit status: 0 when nothing failed or every failed event was redelivered; 1 when failed
+events remain (not redelivered, refused, or over the cap); 2 when GitHub could not be asked
+or answered an error (the message says what to do).
+
+Token: GITHUB_TOKEN, never printed. A fine-grained personal access token needs this
+repository and its \"Webhooks\" repository permission: read-only to list, read and write to
+redeliver; a classic token read:repo_hook to list, admin:repo_hook (or repo) to redeliver.
+Only the repository's admins see its webhooks. GITHUB_API_URL names another API root
+(GitHub Enterprise: https://HOST/api/v3; default https://api.github.com).
+
+Limits: GitHub keeps deliveries 3 days (7 on GitHub Enterprise Server). A push of more than
+three tags at once creates no push event at all, so there is nothing to redeliver: push tags
+three or fewer at a time.";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Deliveries {
+            repo,
+            since,
+            redeliver,
+            hook_id,
+            webhook_url,
+            pause_ms,
+        } => {
+            let seconds = match deliveries::parse_since(&since) {
+                Ok(seconds) => seconds,
+                Err(e) => {
+                    eprintln!("dockhand: --since: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            return deliveries::run(&deliveries::Options {
+                repository: repo,
+                since: seconds,
+                since_text: since,
+                redeliver,
+                hook: match (hook_id, webhook_url) {
+                    (Some(id), _) => deliveries::HookChoice::Id(id),
+                    (None, Some(url)) => deliveries::HookChoice::Url(url),
+                    (None, None) => unreachable!("clap requires one"),
+                },
+                pause: std::time::Duration::from_millis(pause_ms),
+            });
+        }
         Command::Plan {
             event,
             tree,

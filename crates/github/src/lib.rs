@@ -10,6 +10,7 @@
 //! instead). Nothing taken from a webhook reaches a URL unchecked, and the token never
 //! appears in `Debug` output, logs or errors.
 
+pub mod hooks;
 mod model;
 mod status;
 mod validate;
@@ -20,17 +21,18 @@ use dockhand_core::ports::{ChangedFile, HostError, ObjectId, SourceHost, TreeFil
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::header::{ACCEPT, AUTHORIZATION, HeaderValue, USER_AGENT};
-use hyper::{HeaderMap, Request};
+use hyper::{HeaderMap, Method, Request};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use model::{Comparison, Contents, Tree};
-use status::Verdict;
+use status::{Access, Verdict};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// GitHub's public API.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -78,6 +80,10 @@ pub struct Policy {
     /// `.dockhand.yml` and queueing the builds: a walk of 3,000 listings cannot finish in
     /// it, and retrying one that could not would only fail again.
     pub time_budget: Duration,
+    /// The least time between two requests that change something (a redelivery): GitHub
+    /// asks for at least a second between `POST`s, against its secondary rate limits
+    /// (https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#pause-between-mutative-requests).
+    pub mutation_pause: Duration,
 }
 
 impl Default for Policy {
@@ -91,6 +97,7 @@ impl Default for Policy {
             max_requests: 3000,
             // Twice (the tree, then the comparison) leaves 20 s of the spawner's 60.
             time_budget: Duration::from_secs(20),
+            mutation_pause: Duration::from_secs(1),
         }
     }
 }
@@ -102,6 +109,8 @@ pub struct GitHub {
     token: Option<String>,
     policy: Policy,
     client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    /// When the last request that changes something was sent, shared by every clone.
+    last_mutation: Arc<Mutex<Option<Instant>>>,
 }
 
 impl fmt::Debug for GitHub {
@@ -167,6 +176,7 @@ impl GitHub {
             token,
             policy: Policy::default(),
             client,
+            last_mutation: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -190,12 +200,32 @@ impl GitHub {
     /// `Content-Length` when the server sent one).
     async fn get(&self, path: &str, accept: &str, limit: usize) -> Result<Vec<u8>, HostError> {
         let url = format!("{}{path}", self.api);
-        let what = format!("GET {url}");
+        let answer = self
+            .call(&Method::GET, &url, accept, limit, Access::Contents, &[])
+            .await?;
+        Ok(answer.body)
+    }
+
+    /// One request of `method` to `url` (the API root and a validated path, or a link GitHub
+    /// gave under the API root), with retries: a 2xx answer, or one whose status is in
+    /// `answers` (for the caller to judge), or why there is none. `access` is what the
+    /// endpoint needs, for the messages of a 401, 403 or 404. A body longer than `limit`
+    /// bytes is not read past its first `limit + 1` ([`HostError::FileTooLarge`]).
+    async fn call(
+        &self,
+        method: &Method,
+        url: &str,
+        accept: &str,
+        limit: usize,
+        access: Access,
+        answers: &[u16],
+    ) -> Result<Answer, HostError> {
+        let what = format!("{method} {url}");
         let attempts = self.policy.attempts.max(1);
         let mut failures = 0u32;
         let mut waited = false;
         loop {
-            let answer = tokio::time::timeout(self.policy.request_timeout, self.send(&url, accept, limit)).await;
+            let answer = tokio::time::timeout(self.policy.request_timeout, self.send(method, url, accept, limit)).await;
             let verdict = match answer {
                 Err(_) => Verdict::Retry(format!(
                     "{what}: no complete answer within {:?}",
@@ -203,8 +233,13 @@ impl GitHub {
                 )),
                 Ok(Err(e)) => Verdict::Retry(format!("{what}: {e}")),
                 Ok(Ok((status, headers, body, complete))) => {
-                    match status::verdict(status, &headers, &body, &what, self.token.is_some(), unix_now()) {
-                        Verdict::Done if complete => return Ok(body),
+                    let judged = if answers.contains(&status) {
+                        Verdict::Done
+                    } else {
+                        status::verdict(status, &headers, &body, &what, self.token.is_some(), unix_now(), access)
+                    };
+                    match judged {
+                        Verdict::Done if complete => return Ok(Answer { status, headers, body }),
                         Verdict::Done => {
                             return Err(HostError::FileTooLarge {
                                 path: what,
@@ -254,8 +289,16 @@ impl GitHub {
     /// One request: the status, the headers, at most `limit` bytes of the body, and whether
     /// that is all of it. Reading stops as soon as more than `limit` has arrived, or before
     /// reading at all when `Content-Length` says so.
-    async fn send(&self, url: &str, accept: &str, limit: usize) -> Result<(u16, HeaderMap, Vec<u8>, bool), String> {
-        let mut request = Request::get(url)
+    async fn send(
+        &self,
+        method: &Method,
+        url: &str,
+        accept: &str,
+        limit: usize,
+    ) -> Result<(u16, HeaderMap, Vec<u8>, bool), String> {
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(url)
             .header(ACCEPT, accept)
             .header(USER_AGENT, "dockhand")
             .header("x-github-api-version", API_VERSION);
@@ -467,6 +510,13 @@ impl GitHub {
     }
 }
 
+/// An answer the caller reads: a 2xx, or a status it asked to judge itself.
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
 /// One budgeted call: what it is, for messages, and the requests it made.
 struct Walk<'a> {
     what: &'a str,
@@ -650,7 +700,8 @@ mod tests {
                 p.backoff,
                 p.max_rate_limit_wait,
                 p.max_requests,
-                p.time_budget
+                p.time_budget,
+                p.mutation_pause
             ),
             (
                 Duration::from_secs(10),
@@ -658,7 +709,8 @@ mod tests {
                 Duration::from_millis(500),
                 Duration::ZERO,
                 3000,
-                Duration::from_secs(20)
+                Duration::from_secs(20),
+                Duration::from_secs(1)
             )
         );
         let fast = Policy {

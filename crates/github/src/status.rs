@@ -20,9 +20,48 @@ pub enum Verdict {
     Retry(String),
 }
 
-/// Judges an answer to `what` (`GET <url>`, never holding the token). `authenticated` says
-/// whether the request carried a token; `now` is the Unix time in seconds.
-pub fn verdict(status: u16, headers: &HeaderMap, body: &[u8], what: &str, authenticated: bool, now: u64) -> Verdict {
+/// What an endpoint needs of a token, for the messages of a 401, 403 or 404.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A repository's files: trees, comparisons, contents.
+    Contents,
+    /// A repository's webhooks and their deliveries, read.
+    ReadWebhooks,
+    /// A delivery redelivered.
+    WriteWebhooks,
+}
+
+impl Access {
+    /// What a token needs for this, as a person would set it up.
+    pub fn needs(self) -> &'static str {
+        match self {
+            Access::Contents => "a fine-grained token needs Contents: read-only on this repository",
+            // https://docs.github.com/en/rest/repos/webhooks (the fine-grained permission of
+            // each endpoint), https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/scopes-for-oauth-apps
+            // (the classic scopes) and, for who may redeliver,
+            // https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks.
+            Access::ReadWebhooks => {
+                "a fine-grained personal access token needs this repository and its \"Webhooks\" repository permission (read-only to list; read and write to redeliver), a classic one the read:repo_hook scope (admin:repo_hook to redeliver); only people with admin access to a repository can redeliver its webhooks"
+            }
+            Access::WriteWebhooks => {
+                "redelivering needs write access to the repository's webhooks: a fine-grained personal access token needs the \"Webhooks\" repository permission set to read and write, a classic one the admin:repo_hook (or repo) scope, and its owner admin access to the repository"
+            }
+        }
+    }
+}
+
+/// Judges an answer to `what` (`GET <url>`, never holding the token) from an endpoint that
+/// needs `access`. `authenticated` says whether the request carried a token; `now` is the
+/// Unix time in seconds.
+pub fn verdict(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    what: &str,
+    authenticated: bool,
+    now: u64,
+    access: Access,
+) -> Verdict {
     if (200..300).contains(&status) {
         return Verdict::Done;
     }
@@ -41,7 +80,7 @@ pub fn verdict(status: u16, headers: &HeaderMap, body: &[u8], what: &str, authen
         };
     }
     match status {
-        404 => Verdict::Fail(HostError::NotFound(format!(
+        404 if access == Access::Contents => Verdict::Fail(HostError::NotFound(format!(
             "{what} answered 404 ({message}): the repository, commit or path does not exist, or the repository is private and {}",
             if authenticated {
                 "the token cannot read it"
@@ -49,17 +88,38 @@ pub fn verdict(status: u16, headers: &HeaderMap, body: &[u8], what: &str, authen
                 "the request carried no token (GitHub answers 404, not 403, then): give dockhand a token that can read it"
             }
         ))),
-        401 => Verdict::Fail(HostError::Denied(format!(
-            "{what} answered 401 ({message}): {}",
+        // GitHub answers 404, not 403, for what a token may not see
+        // (https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api).
+        404 => Verdict::Fail(HostError::NotFound(format!(
+            "{what} answered 404 ({message}): the repository or webhook does not exist, or {}: {}",
             if authenticated {
-                "the token is wrong, expired or revoked"
+                "this token cannot see the repository's webhooks"
             } else {
-                "this GitHub requires a token"
-            }
+                "the request carried no token (set GITHUB_TOKEN)"
+            },
+            access.needs()
         ))),
-        403 => Verdict::Fail(HostError::Denied(format!(
-            "{what} answered 403 ({message}): the token lacks access (a fine-grained token needs Contents: read-only on this repository)"
-        ))),
+        401 => Verdict::Fail(HostError::Denied(match (authenticated, access) {
+            (true, _) => format!("{what} answered 401 ({message}): the token is wrong, expired or revoked"),
+            (false, Access::Contents) => format!("{what} answered 401 ({message}): this GitHub requires a token"),
+            (false, _) => format!(
+                "{what} answered 401 ({message}): webhooks are read with a token only: set GITHUB_TOKEN ({})",
+                access.needs()
+            ),
+        })),
+        403 => {
+            // The permissions GitHub would accept, when it says
+            // (https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api#resource-not-accessible).
+            let accepted = headers
+                .get("x-accepted-github-permissions")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| format!("; GitHub accepts {v}"))
+                .unwrap_or_default();
+            Verdict::Fail(HostError::Denied(format!(
+                "{what} answered 403 ({message}): the token lacks access ({}){accepted}",
+                access.needs()
+            )))
+        }
         500..=599 => Verdict::Retry(format!("{what} answered {status} ({message})")),
         _ => Verdict::Fail(HostError::Unavailable(format!("{what} answered {status} ({message})"))),
     }
@@ -118,7 +178,15 @@ mod tests {
     }
 
     fn judge(status: u16, pairs: &[(&'static str, &str)], body: &str, authenticated: bool) -> Verdict {
-        verdict(status, &headers(pairs), body.as_bytes(), WHAT, authenticated, NOW)
+        verdict(
+            status,
+            &headers(pairs),
+            body.as_bytes(),
+            WHAT,
+            authenticated,
+            NOW,
+            Access::Contents,
+        )
     }
 
     #[test]
@@ -163,6 +231,69 @@ mod tests {
             true,
         );
         assert!(matches!(forbidden, Verdict::Fail(HostError::Denied(m)) if m.contains("not accessible")));
+    }
+
+    #[test]
+    fn webhook_endpoints_say_which_permission() {
+        let judge_hooks = |status: u16, pairs: &[(&'static str, &str)], body: &str, authenticated: bool, access| {
+            verdict(
+                status,
+                &headers(pairs),
+                body.as_bytes(),
+                WHAT,
+                authenticated,
+                NOW,
+                access,
+            )
+        };
+        let Verdict::Fail(HostError::NotFound(m)) =
+            judge_hooks(404, &[], r#"{"message":"Not Found"}"#, true, Access::ReadWebhooks)
+        else {
+            panic!()
+        };
+        assert!(
+            m.contains("cannot see the repository's webhooks")
+                && m.contains("\"Webhooks\" repository permission")
+                && m.contains("read:repo_hook"),
+            "{m}"
+        );
+        let Verdict::Fail(HostError::NotFound(m)) = judge_hooks(404, &[], "", false, Access::ReadWebhooks) else {
+            panic!()
+        };
+        assert!(m.contains("set GITHUB_TOKEN"), "{m}");
+        let Verdict::Fail(HostError::Denied(m)) = judge_hooks(
+            401,
+            &[],
+            r#"{"message":"Requires authentication"}"#,
+            false,
+            Access::ReadWebhooks,
+        ) else {
+            panic!()
+        };
+        assert!(
+            m.contains("Requires authentication") && m.contains("set GITHUB_TOKEN"),
+            "{m}"
+        );
+        let Verdict::Fail(HostError::Denied(m)) = judge_hooks(
+            403,
+            &[("x-accepted-github-permissions", "webhooks=write")],
+            r#"{"message":"Resource not accessible by personal access token"}"#,
+            true,
+            Access::WriteWebhooks,
+        ) else {
+            panic!()
+        };
+        assert!(
+            m.contains("Resource not accessible")
+                && m.contains("read and write")
+                && m.contains("GitHub accepts webhooks=write"),
+            "{m}"
+        );
+        // The files' messages are unchanged.
+        let Verdict::Fail(HostError::Denied(m)) = judge(403, &[], "{}", true) else {
+            panic!()
+        };
+        assert!(m.contains("Contents: read-only") && !m.contains("accepts"), "{m}");
     }
 
     #[test]

@@ -203,6 +203,7 @@ fn fast() -> Policy {
         max_rate_limit_wait: Duration::ZERO,
         max_requests: 3000,
         time_budget: Duration::from_secs(20),
+        mutation_pause: Duration::ZERO,
     }
 }
 

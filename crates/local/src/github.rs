@@ -9,6 +9,11 @@
 //! repository asked without its token, 401 for a wrong token, and on request a truncated
 //! recursive listing, a spent rate limit or a few 502s. Everything comes from running
 //! `git` with arguments (never a shell), after checking every id and path taken from a URL.
+//!
+//! [`hooks`] stands in for the repository webhook endpoints (webhooks, their deliveries,
+//! redelivery), answering from data a test gives.
+
+pub mod hooks;
 
 use base64::Engine as _;
 use serde_json::{Value, json};

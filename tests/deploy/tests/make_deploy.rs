@@ -1,16 +1,19 @@
-//! `make deploy`, `outputs`, `secret` and `destroy` against a moto server: a smoke test of the
-//! Makefile, the packaging and the deploy script. moto creates the resource types it knows
-//! (functions, roles, topics, the queue, log groups, rules) and skips the others (the HTTP
-//! API, the CodeBuild project, subscriptions, invoke configs); cfn-lint checks those.
+//! `make deploy`, `outputs`, `deliveries`, `secret` and `destroy` against a moto server: a
+//! smoke test of the Makefile, the packaging and the deploy script. moto creates the
+//! resource types it knows (functions, roles, topics, the queue, log groups, rules) and
+//! skips the others (the HTTP API, the CodeBuild project, subscriptions, invoke configs);
+//! cfn-lint checks those.
 //!
 //! The zips are the suite's own debug builds of the functions (`DOCKHAND_BINARIES`), so the
 //! test compiles nothing; the 4 MiB budget of the release zips is checked by
 //! `zips_over_the_budget_are_refused` here and by `make build` itself.
 
+use dockhand_local::github::hooks::{FakeDelivery, FakeHook, FakeHooks, HooksSetup};
 use dockhand_testkit::{Moto, root};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 struct Env {
     moto: Moto,
@@ -468,6 +471,50 @@ fn deploy_outputs_rotate_and_destroy() {
     assert_eq!(planning["Messages"][0]["Body"].as_str(), Some(request.as_str()));
     let empty = env.make(&["dead-letters"]);
     assert!(String::from_utf8_lossy(&empty.stdout).contains("the dead-letter queue is empty"));
+
+    // Missed deliveries: the stack's WebhookUrl, read with the AWS CLI, finds the webhook
+    // of the repository at a GitHub stand-in, and its failed delivery is redelivered.
+    let stack = env
+        .aws(&["cloudformation", "describe-stacks", "--stack-name", "smoke"])
+        .unwrap();
+    let webhook_url = stack["Stacks"][0]["Outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["OutputKey"] == "WebhookUrl")
+        .and_then(|o| o["OutputValue"].as_str())
+        .unwrap()
+        .to_owned();
+    let github = FakeHooks::start(HooksSetup::new(
+        "acme/web",
+        "github_pat_smoke",
+        vec![FakeHook {
+            id: 7,
+            url: webhook_url.clone(),
+            events: vec!["push".into()],
+            deliveries: vec![FakeDelivery::push(1, "missed", Duration::from_secs(300), 502)],
+        }],
+    ))
+    .unwrap();
+    let missed = env
+        .command("make")
+        .args(["--no-print-directory", "deliveries", "REPO=acme/web", "REDELIVER=1"])
+        .env("GITHUB_API_URL", github.url())
+        .env("GITHUB_TOKEN", "github_pat_smoke")
+        .output()
+        .unwrap();
+    assert!(missed.status.success(), "{}", text(&missed));
+    assert!(
+        text(&missed).contains(&format!("delivers to {webhook_url}")),
+        "{}",
+        text(&missed)
+    );
+    assert!(
+        text(&missed).contains("redelivery of 1 (guid missed): accepted"),
+        "{}",
+        text(&missed)
+    );
+    assert_eq!(github.redelivered(), [1]);
 
     // Rotation: the new secret first, the old one still valid; then the old one retired.
     let rotate = env.make(&["secret", "ROTATE=1"]);
