@@ -404,3 +404,58 @@ fn nothing_that_fails_asynchronously_is_lost() {
     assert_eq!(strings(&pattern["detail"]["project-name"]), ["ProjectName"]);
     assert_eq!(strings(&pattern["source"]), ["aws.codebuild"]);
 }
+
+/// The results topic: CloudWatch publishes to it for this stack's alarms and nothing else,
+/// and the roles that publish build results keep doing so with their own IAM grants.
+#[test]
+fn only_this_stacks_alarms_may_publish_results_by_the_topic_policy() {
+    let t = template();
+    let r = &t["Resources"];
+    // Unencrypted: the AWS-managed key's policy cannot let CloudWatch alarms publish.
+    let topic = &r["BuildResultsTopic"];
+    assert!(topic["Properties"]["KmsMasterKeyId"].is_badvalue());
+    let skips = topic["Metadata"]["checkov"]["skip"].as_vec().unwrap();
+    assert!(
+        skips
+            .iter()
+            .any(|s| s["id"].as_str() == Some("CKV_AWS_26") && !s["comment"].as_str().unwrap_or("").is_empty()),
+        "the encryption check is skipped with its reason"
+    );
+
+    let policy = &r["BuildResultsTopicPolicy"]["Properties"];
+    assert_eq!(strings(&policy["Topics"]), ["BuildResultsTopic"]);
+    let statements = statements(&policy["PolicyDocument"]);
+    assert_eq!(statements.len(), 1, "one statement: CloudWatch's");
+    let s = statements[0];
+    assert_eq!(
+        s["Effect"].as_str(),
+        Some("Allow"),
+        "no Deny: the roles' IAM grants still count"
+    );
+    let principal = s["Principal"].as_hash().unwrap();
+    assert_eq!(principal.len(), 1);
+    assert_eq!(strings(&s["Principal"]["Service"]), ["cloudwatch.amazonaws.com"]);
+    assert_eq!(strings(&s["Action"]), ["sns:Publish"]);
+    assert_eq!(strings(&s["Resource"]), ["BuildResultsTopic"]);
+    let condition = s["Condition"].as_hash().unwrap();
+    assert_eq!(condition.len(), 2);
+    assert_eq!(
+        strings(&s["Condition"]["StringEquals"]["aws:SourceAccount"]),
+        ["AWS::AccountId"]
+    );
+    let alarms = "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}";
+    assert_eq!(
+        strings(&s["Condition"]["ArnLike"]["aws:SourceArn"]),
+        [format!("{alarms}*")]
+    );
+
+    // The two roles that publish results today are granted it in their own policies.
+    for role in ["NotifierRole", "SpawnerRole"] {
+        assert!(
+            grants(&t, role)
+                .get("sns:Publish")
+                .is_some_and(|r| r.contains("BuildResultsTopic")),
+            "{role}"
+        );
+    }
+}
