@@ -281,7 +281,11 @@ deploy() {
     mapfile -t parameters <"$settings/parameters"
     parameters+=("ArtifactBucket=$bucket" "${code_parameters[@]}")
     say "== aws cloudformation deploy --stack-name $stack (region $region)"
+    # The template goes through the bucket too, under the stack's prefix (so destroy removes
+    # it): CloudFormation takes at most 51,200 bytes of template in a request, 1 MB from S3
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html).
     aws cloudformation deploy --stack-name "$stack" --template-file "$template" \
+        --s3-bucket "$bucket" --s3-prefix "$stack" \
         --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
         --tags "dockhand=$stack" --parameter-overrides "${parameters[@]}" >&2
     outputs

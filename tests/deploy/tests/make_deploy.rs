@@ -1,8 +1,9 @@
-//! `make deploy`, `outputs`, `deliveries`, `secret` and `destroy` against a moto server: a
-//! smoke test of the Makefile, the packaging and the deploy script. moto creates the
-//! resource types it knows (functions, roles, topics, the queue, log groups, rules) and
-//! skips the others (the HTTP API, the CodeBuild project, subscriptions, invoke configs);
-//! cfn-lint checks those.
+//! `make deploy`, `outputs`, `dead-letters`, `deliveries`, `secret` and `destroy` against a
+//! moto server: a smoke test of the Makefile, the packaging and the deploy script. moto
+//! creates the resource types it knows (functions, roles, topics, the queues, log groups,
+//! rules) and skips the others (the HTTP API, the CodeBuild project, subscriptions, invoke
+//! configs, topic policies and the CloudWatch alarms: moto 5.2.1's CloudFormation has no
+//! AWS::CloudWatch::Alarm); cfn-lint checks those, and tests/template.rs what they say.
 //!
 //! The zips are the suite's own debug builds of the functions (`DOCKHAND_BINARIES`), so the
 //! test compiles nothing; the 4 MiB budget of the release zips is checked by
@@ -196,6 +197,14 @@ fn deploy_outputs_rotate_and_destroy() {
         .aws(&["cloudformation", "describe-stacks", "--stack-name", "smoke"])
         .unwrap();
     assert_eq!(stack["Stacks"][0]["StackStatus"], "CREATE_COMPLETE");
+
+    // Build requests are encrypted with the AWS-managed key; the results topic is not, so
+    // that CloudWatch alarms can publish to it.
+    for (topic, key) in [("build-requests", Some("alias/aws/sns")), ("build-results", None)] {
+        let arn = format!("arn:aws:sns:eu-west-1:123456789012:smoke-{topic}");
+        let attributes = env.aws(&["sns", "get-topic-attributes", "--topic-arn", &arn]).unwrap();
+        assert_eq!(attributes["Attributes"]["KmsMasterKeyId"].as_str(), key, "{topic}");
+    }
 
     // The webhook secret: 32 random bytes as hex, never printed when stdout is not a terminal.
     let secret = |env: &Env| -> String {

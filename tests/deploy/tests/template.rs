@@ -404,3 +404,357 @@ fn nothing_that_fails_asynchronously_is_lost() {
     assert_eq!(strings(&pattern["detail"]["project-name"]), ["ProjectName"]);
     assert_eq!(strings(&pattern["source"]), ["aws.codebuild"]);
 }
+
+/// The results topic: CloudWatch publishes to it for this stack's alarms and nothing else,
+/// and the roles that publish build results keep doing so with their own IAM grants.
+#[test]
+fn only_this_stacks_alarms_may_publish_results_by_the_topic_policy() {
+    let t = template();
+    let r = &t["Resources"];
+    // Unencrypted: the AWS-managed key's policy cannot let CloudWatch alarms publish.
+    let topic = &r["BuildResultsTopic"];
+    assert!(topic["Properties"]["KmsMasterKeyId"].is_badvalue());
+    let skips = topic["Metadata"]["checkov"]["skip"].as_vec().unwrap();
+    assert!(
+        skips
+            .iter()
+            .any(|s| s["id"].as_str() == Some("CKV_AWS_26") && !s["comment"].as_str().unwrap_or("").is_empty()),
+        "the encryption check is skipped with its reason"
+    );
+
+    let policy = &r["BuildResultsTopicPolicy"]["Properties"];
+    assert_eq!(strings(&policy["Topics"]), ["BuildResultsTopic"]);
+    let statements = statements(&policy["PolicyDocument"]);
+    assert_eq!(statements.len(), 1, "one statement: CloudWatch's");
+    let s = statements[0];
+    assert_eq!(
+        s["Effect"].as_str(),
+        Some("Allow"),
+        "no Deny: the roles' IAM grants still count"
+    );
+    let principal = s["Principal"].as_hash().unwrap();
+    assert_eq!(principal.len(), 1);
+    assert_eq!(strings(&s["Principal"]["Service"]), ["cloudwatch.amazonaws.com"]);
+    assert_eq!(strings(&s["Action"]), ["sns:Publish"]);
+    assert_eq!(strings(&s["Resource"]), ["BuildResultsTopic"]);
+    let condition = s["Condition"].as_hash().unwrap();
+    assert_eq!(condition.len(), 2);
+    assert_eq!(
+        strings(&s["Condition"]["StringEquals"]["aws:SourceAccount"]),
+        ["AWS::AccountId"]
+    );
+    let stack_alarms = "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}";
+    assert_eq!(
+        strings(&s["Condition"]["ArnLike"]["aws:SourceArn"]),
+        [format!("{stack_alarms}*")]
+    );
+    // Every alarm of the stack is one the policy lets publish.
+    for (alarm, a) in alarms(&t) {
+        let name = a["AlarmName"].as_str().unwrap();
+        assert!(name.starts_with("${AWS::StackName} "), "{alarm}: {name}");
+    }
+
+    // The two roles that publish results today are granted it in their own policies.
+    for role in ["NotifierRole", "SpawnerRole"] {
+        assert!(
+            grants(&t, role)
+                .get("sns:Publish")
+                .is_some_and(|r| r.contains("BuildResultsTopic")),
+            "{role}"
+        );
+    }
+}
+
+/// What an alarm watches: namespace, metric and statistic.
+type Metric = (&'static str, &'static str, &'static str);
+const LAMBDA_ERRORS: Metric = ("AWS/Lambda", "Errors", "Sum");
+const LAMBDA_THROTTLES: Metric = ("AWS/Lambda", "Throttles", "Sum");
+const LAMBDA_LOST: Metric = ("AWS/Lambda", "DestinationDeliveryFailures", "Sum");
+const RULE_FAILED: Metric = ("AWS/Events", "FailedInvocations", "Sum");
+const RULE_LOST: Metric = ("AWS/Events", "InvocationsFailedToBeSentToDlq", "Sum");
+const SNS_FAILED: Metric = ("AWS/SNS", "NumberOfNotificationsFailed", "Sum");
+const SNS_LOST: Metric = ("AWS/SNS", "NumberOfNotificationsFailedToRedriveToDlq", "Sum");
+const QUEUE_HOLDS: Metric = ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum");
+
+/// Every alarm of the stack (README: What is watched): its resource, its name after the
+/// stack's, its metric, and its one dimension with the value the template writes (`!Ref X`
+/// reads "X", `!GetAtt X.Y` "X.Y").
+const WATCHES: &[(&str, &str, Metric, (&str, &str))] = &[
+    (
+        "DeadLettersAlarm",
+        "dead letters waiting",
+        QUEUE_HOLDS,
+        ("QueueName", "DeadLetterQueue.QueueName"),
+    ),
+    (
+        "ListenerErrorsAlarm",
+        "listener errors",
+        LAMBDA_ERRORS,
+        ("FunctionName", "ListenerFunction"),
+    ),
+    (
+        "ListenerThrottlesAlarm",
+        "listener throttled",
+        LAMBDA_THROTTLES,
+        ("FunctionName", "ListenerFunction"),
+    ),
+    (
+        "SpawnerErrorsAlarm",
+        "spawner errors",
+        LAMBDA_ERRORS,
+        ("FunctionName", "SpawnerFunction"),
+    ),
+    (
+        "SpawnerThrottlesAlarm",
+        "spawner throttled",
+        LAMBDA_THROTTLES,
+        ("FunctionName", "SpawnerFunction"),
+    ),
+    (
+        "NotifierErrorsAlarm",
+        "notifier errors",
+        LAMBDA_ERRORS,
+        ("FunctionName", "NotifierFunction"),
+    ),
+    (
+        "NotifierThrottlesAlarm",
+        "notifier throttled",
+        LAMBDA_THROTTLES,
+        ("FunctionName", "NotifierFunction"),
+    ),
+    (
+        "NotifierDeadLetterLostAlarm",
+        "notifier dead letter lost",
+        LAMBDA_LOST,
+        ("FunctionName", "NotifierFunction"),
+    ),
+    (
+        "CleanupErrorsAlarm",
+        "cleanup errors",
+        LAMBDA_ERRORS,
+        ("FunctionName", "CleanupFunction"),
+    ),
+    (
+        "CleanupThrottlesAlarm",
+        "cleanup throttled",
+        LAMBDA_THROTTLES,
+        ("FunctionName", "CleanupFunction"),
+    ),
+    (
+        "CleanupDeadLetterLostAlarm",
+        "cleanup dead letter lost",
+        LAMBDA_LOST,
+        ("FunctionName", "CleanupFunction"),
+    ),
+    (
+        "BuildEventsUndeliveredAlarm",
+        "build events undelivered",
+        RULE_FAILED,
+        ("RuleName", "BuildStateRule"),
+    ),
+    (
+        "BuildEventsLostAlarm",
+        "build events lost",
+        RULE_LOST,
+        ("RuleName", "BuildStateRule"),
+    ),
+    (
+        "CleanupScheduleUndeliveredAlarm",
+        "cleanup not started",
+        RULE_FAILED,
+        ("RuleName", "CleanupScheduleRule"),
+    ),
+    (
+        "CleanupScheduleLostAlarm",
+        "cleanup start lost",
+        RULE_LOST,
+        ("RuleName", "CleanupScheduleRule"),
+    ),
+    (
+        "BuildRequestsUndeliveredAlarm",
+        "build requests undelivered",
+        SNS_FAILED,
+        ("TopicName", "BuildRequestsTopic.TopicName"),
+    ),
+    (
+        "BuildRequestsLostAlarm",
+        "build requests lost",
+        SNS_LOST,
+        ("TopicName", "BuildRequestsTopic.TopicName"),
+    ),
+    (
+        "ResultsUndeliveredAlarm",
+        "results undelivered",
+        SNS_FAILED,
+        ("TopicName", "BuildResultsTopic.TopicName"),
+    ),
+];
+
+/// The template's alarms by resource name.
+fn alarms(t: &Yaml) -> BTreeMap<String, &Yaml> {
+    t["Resources"]
+        .as_hash()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .map(|(n, r)| (n.as_str().unwrap().to_owned(), &r["Properties"]))
+        .collect()
+}
+
+/// What an alarm watches: (namespace, metric, dimension name, dimension value).
+fn watched(alarm: &Yaml) -> (String, String, String, String) {
+    let dimensions = alarm["Dimensions"].as_vec().expect("Dimensions is a list");
+    assert_eq!(dimensions.len(), 1, "one dimension: {alarm:?}");
+    let s = |y: &Yaml| y.as_str().unwrap().to_owned();
+    (
+        s(&alarm["Namespace"]),
+        s(&alarm["MetricName"]),
+        s(&dimensions[0]["Name"]),
+        s(&dimensions[0]["Value"]),
+    )
+}
+
+#[test]
+fn every_alarm_watches_its_metric_and_tells_the_results_topic() {
+    let t = template();
+    let alarms = alarms(&t);
+    let listed: BTreeSet<&str> = WATCHES.iter().map(|w| w.0).collect();
+    assert_eq!(listed.len(), WATCHES.len(), "an alarm listed twice");
+    assert_eq!(
+        alarms.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        listed,
+        "the template's alarms are the ones listed here"
+    );
+    let mut names = BTreeSet::new();
+    for &(alarm, name, (namespace, metric, statistic), (dimension, value)) in WATCHES {
+        let a = alarms[alarm];
+        let resource = &t["Resources"][alarm];
+        let full = format!("${{AWS::StackName}} {name}");
+        assert_eq!(a["AlarmName"].as_str(), Some(full.as_str()), "{alarm}");
+        // What an SMS shows: short, plain ASCII, and within 255 with a 128-character stack name.
+        assert!(name.len() <= 30 && name.bytes().all(|b| b.is_ascii_lowercase() || b == b' '));
+        assert!(names.insert(name), "{alarm}: two alarms named alike");
+        assert_eq!(
+            watched(a),
+            (namespace.into(), metric.into(), dimension.into(), value.into()),
+            "{alarm}"
+        );
+        assert_eq!(a["Statistic"].as_str(), Some(statistic), "{alarm}");
+        assert_eq!(a["Period"].as_i64(), Some(300), "{alarm}");
+        assert_eq!(a["EvaluationPeriods"].as_i64(), Some(1), "{alarm}");
+        assert_eq!(a["Threshold"].as_i64(), Some(0), "{alarm}");
+        assert_eq!(
+            a["ComparisonOperator"].as_str(),
+            Some("GreaterThanThreshold"),
+            "{alarm}"
+        );
+        assert_eq!(a["TreatMissingData"].as_str(), Some("notBreaching"), "{alarm}");
+        assert_eq!(strings(&a["AlarmActions"]), ["BuildResultsTopic"], "{alarm}");
+        assert!(a["OKActions"].is_badvalue() && a["InsufficientDataActions"].is_badvalue());
+        // Created once the topic lets CloudWatch publish, so a first ALARM is heard.
+        assert_eq!(
+            resource["DependsOn"].as_str(),
+            Some("BuildResultsTopicPolicy"),
+            "{alarm}"
+        );
+        // The email carries the description: what failed and what to run next.
+        let description = a["AlarmDescription"].as_str().unwrap();
+        assert!(description.len() <= 1024, "{alarm}: {} characters", description.len());
+        assert!(description.is_ascii(), "{alarm}");
+        assert!(
+            [
+                "make dead-letters",
+                "make logs FN=",
+                "make deliveries",
+                "aws sns",
+                "GitHub"
+            ]
+            .iter()
+            .any(|next| description.contains(next)),
+            "{alarm}: no next step in {description:?}"
+        );
+    }
+}
+
+/// A function, rule, dead-letter queue or topic added later without its alarms fails here.
+#[test]
+fn every_function_rule_dead_letter_queue_and_delivery_is_watched() {
+    let t = template();
+    let watched: BTreeSet<_> = alarms(&t).values().map(|a| watched(a)).collect();
+    let expect = |namespace: &str, metric: &str, dimension: &str, value: String| {
+        let key = (namespace.to_owned(), metric.to_owned(), dimension.to_owned(), value);
+        assert!(watched.contains(&key), "no alarm on {key:?}");
+    };
+    let resources = t["Resources"].as_hash().unwrap();
+    let of_type = |kind: &'static str| {
+        resources
+            .iter()
+            .filter(move |(_, r)| r["Type"].as_str() == Some(kind))
+            .map(|(n, r)| (n.as_str().unwrap().to_owned(), r))
+    };
+    let mut covered = 0;
+    for (function, _) in of_type("AWS::Lambda::Function") {
+        for metric in ["Errors", "Throttles"] {
+            expect("AWS/Lambda", metric, "FunctionName", function.clone());
+        }
+        covered += 1;
+    }
+    assert!(covered >= 4, "the four functions");
+    // Asynchronous invocations whose failures go to a destination: a destination that
+    // cannot take them loses them.
+    let mut destinations = 0;
+    for (_, config) in of_type("AWS::Lambda::EventInvokeConfig") {
+        let p = &config["Properties"];
+        if !p["DestinationConfig"]["OnFailure"].is_badvalue() {
+            let function = p["FunctionName"].as_str().unwrap().to_owned();
+            expect("AWS/Lambda", "DestinationDeliveryFailures", "FunctionName", function);
+            destinations += 1;
+        }
+    }
+    assert!(destinations >= 2, "the notifier's and the cleanup's");
+    let mut rules = 0;
+    for (rule, _) in of_type("AWS::Events::Rule") {
+        for metric in ["FailedInvocations", "InvocationsFailedToBeSentToDlq"] {
+            expect("AWS/Events", metric, "RuleName", rule.clone());
+        }
+        rules += 1;
+    }
+    assert!(rules >= 2, "the build state and the cleanup schedule");
+    // Every queue something dead-letters into.
+    let mut dead_letter_queues = BTreeSet::new();
+    for (_, resource) in resources {
+        for target in [
+            &resource["Properties"]["RedrivePolicy"]["deadLetterTargetArn"],
+            &resource["Properties"]["DestinationConfig"]["OnFailure"]["Destination"],
+        ] {
+            if let Some(arn) = target.as_str() {
+                dead_letter_queues.insert(arn.trim_end_matches(".Arn").to_owned());
+            }
+        }
+    }
+    assert_eq!(dead_letter_queues, BTreeSet::from(["DeadLetterQueue".to_owned()]));
+    for queue in dead_letter_queues {
+        expect(
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            format!("{queue}.QueueName"),
+        );
+    }
+    // Every topic's deliveries; and where a subscription redrives, the redrive too.
+    for (name, subscription) in of_type("AWS::SNS::Subscription") {
+        let p = &subscription["Properties"];
+        let topic = format!("{}.TopicName", p["TopicArn"].as_str().unwrap());
+        expect("AWS/SNS", "NumberOfNotificationsFailed", "TopicName", topic.clone());
+        if !p["RedrivePolicy"].is_badvalue() {
+            expect(
+                "AWS/SNS",
+                "NumberOfNotificationsFailedToRedriveToDlq",
+                "TopicName",
+                topic,
+            );
+        } else {
+            assert_ne!(p["Protocol"].as_str(), Some("sqs"), "{name}: a queue without redrive");
+        }
+    }
+}
