@@ -130,7 +130,10 @@ impl BuildStarter for CodeBuildStarter {
             .client
             .list_builds_for_project()
             .project_name(project)
-            .sort_order(SortOrderType::Descending)
+            // Newest first is the default order. Naming it would be an error: the paginator
+            // sends it with every nextToken, and CodeBuild refuses a sort order on a project
+            // of more than 100 builds ("setting the sort order will result in an error",
+            // https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ListBuildsForProject.html).
             .into_paginator()
             .send();
         let mut read = 0;

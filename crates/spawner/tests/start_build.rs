@@ -581,12 +581,16 @@ async fn an_attempt_in_doubt_is_found_among_the_projects_builds_not_started_agai
     // Ten minutes later the token can no longer be trusted: the project's builds since
     // the attempt are read, and the one carrying the key is recorded.
     spawner.clock.advance(600);
-    let listed = mock!(Client::list_builds_for_project).then_output(|| {
-        ListBuildsForProjectOutput::builder()
-            .ids("dockhand:other")
-            .ids("dockhand:web")
-            .build()
-    });
+    // No sort order: CodeBuild refuses one on a project of more than 100 builds, and the
+    // default is the newest first anyway.
+    let listed = mock!(Client::list_builds_for_project)
+        .match_requests(|i| i.sort_order().is_none())
+        .then_output(|| {
+            ListBuildsForProjectOutput::builder()
+                .ids("dockhand:other")
+                .ids("dockhand:web")
+                .build()
+        });
     let key_for_mock = key.clone();
     let got = mock!(Client::batch_get_builds).then_output(move || {
         let build = |id: &str, key: &str| {
