@@ -335,6 +335,10 @@ fn nothing_that_fails_asynchronously_is_lost() {
         );
         assert!(p["MaximumRetryAttempts"].as_i64().unwrap() <= 2);
     }
+    // The dead letters take SQS's largest message: a failure record is never refused.
+    let dead = &r["DeadLetterQueue"]["Properties"];
+    assert_eq!(dead["MaximumMessageSize"].as_i64(), Some(1_048_576));
+    assert_eq!(dead["MessageRetentionPeriod"].as_i64(), Some(14 * 24 * 3600));
     // SNS into the requests queue, raw; what SNS cannot deliver goes to the dead letters.
     let subscription = &r["RequestsSubscription"]["Properties"];
     assert_eq!(subscription["Protocol"].as_str(), Some("sqs"));
