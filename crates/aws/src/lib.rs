@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// The error text for a failed SDK call, with the service's own error code and message.
-pub(crate) fn describe<E, R>(what: &str, err: &SdkError<E, R>) -> PortError
+pub fn describe<E, R>(what: &str, err: &SdkError<E, R>) -> PortError
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,

@@ -16,6 +16,7 @@
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use dockhand_aws::describe;
 use dockhand_core::dead_letter::{self, DeadLetter, Functions, Received, Replay};
 use std::collections::HashSet;
 use std::io::Write;
@@ -73,7 +74,7 @@ pub async fn stack(sqs: &aws_sdk_sqs::Client, name: &str, functions: Functions) 
             .map_err(|e| {
                 format!(
                     "cannot find the queue {queue} ({}): is the stack {name} deployed in this region and account?",
-                    aws_sdk_sqs::error::DisplayErrorContext(&e)
+                    describe("SQS GetQueueUrl", &e)
                 )
             })?
             .queue_url
@@ -118,7 +119,7 @@ pub async fn run(clients: &Clients, stack: &Stack, replay: bool, out: &mut impl 
             .message_system_attribute_names(MessageSystemAttributeName::DeadLetterQueueSourceArn)
             .send()
             .await
-            .map_err(|e| format!("SQS ReceiveMessage on {}: {}", stack.dead_letters, sqs_error(&e)))?;
+            .map_err(|e| describe(&format!("SQS ReceiveMessage on {}", stack.dead_letters), &e).0)?;
         let messages = answer.messages.unwrap_or_default();
         let mut new = 0;
         for message in messages {
@@ -181,7 +182,10 @@ pub async fn run(clients: &Clients, stack: &Stack, replay: bool, out: &mut impl 
                 // Replayed but still here: a second replay is harmless (the ledger), and
                 // the record says so rather than vanish.
                 Err(e) => {
-                    let why = format!("replayed to {destination}, but not deleted: {}", sqs_error(&e));
+                    let why = format!(
+                        "replayed to {destination}, but not deleted: {}",
+                        describe("SQS DeleteMessage", &e)
+                    );
                     write(out, &format!("  {why}"))?;
                     summary.left.push((line, why));
                 }
@@ -268,12 +272,7 @@ async fn invoke(
         .payload(Blob::new(event.as_bytes()))
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "Lambda Invoke of {function}: {}",
-                aws_sdk_lambda::error::DisplayErrorContext(&e)
-            )
-        })
+        .map_err(|e| describe(&format!("Lambda Invoke of {function}"), &e).0)
 }
 
 async fn send(sqs: &aws_sdk_sqs::Client, queue: &str, body: &str) -> Result<String, String> {
@@ -282,7 +281,7 @@ async fn send(sqs: &aws_sdk_sqs::Client, queue: &str, body: &str) -> Result<Stri
         .message_body(body)
         .send()
         .await
-        .map_err(|e| format!("SQS SendMessage to {queue}: {}", sqs_error(&e)))?;
+        .map_err(|e| describe(&format!("SQS SendMessage to {queue}"), &e).0)?;
     Ok(queue.rsplit('/').next().unwrap_or(queue).to_owned())
 }
 
@@ -311,8 +310,4 @@ async fn queue_depth(sqs: &aws_sdk_sqs::Client, stack: &Stack) -> Option<u64> {
         .get(&QueueAttributeName::ApproximateNumberOfMessages)?
         .parse()
         .ok()
-}
-
-fn sqs_error<E: std::error::Error + 'static>(e: &E) -> String {
-    aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
 }

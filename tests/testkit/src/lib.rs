@@ -150,30 +150,33 @@ impl TopicProbe {
 
     /// Every message waiting in the queue, removed from it.
     pub async fn drain(&self) -> Vec<String> {
-        let mut bodies = Vec::new();
-        loop {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
+        drain_queue(&self.sqs, &self.queue_url).await
+    }
+}
+
+/// Every message waiting in a queue, in the order received, removed from it.
+pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return bodies;
+        }
+        for m in messages {
+            bodies.push(m.body.unwrap_or_default());
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle.unwrap())
                 .send()
                 .await
                 .unwrap();
-            let messages = out.messages.unwrap_or_default();
-            if messages.is_empty() {
-                return bodies;
-            }
-            for m in messages {
-                bodies.push(m.body.unwrap_or_default());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(m.receipt_handle.unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
         }
     }
 }
