@@ -90,7 +90,9 @@ enum Command {
         #[command(subcommand)]
         what: LocalCommand,
     },
-    /// List the stack's dead-letter queue, one line per record: when, which step failed
+    /// List what failed (the stack's dead-letter queue); --replay sends each record back.
+    ///
+    /// One line per record: when, which step failed
     /// (the spawner planning or starting, the notifier, the cleanup, or the EventBridge rule
     /// that could not deliver), repository, ref, commit, image, and why. `--replay` sends
     /// each record back where it came from (a push to the requests queue, a build to the
