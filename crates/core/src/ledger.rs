@@ -100,7 +100,10 @@ pub fn step(current: Option<&Versioned>, me: &str, now: u64) -> Step {
         };
     }
     let mine = record.owner == me;
-    if !mine && now.saturating_sub(record.updated_at) < ABANDONED_AFTER {
+    // A claim given up on ([`abandoned`]) is free at once; any other lapses when its owner
+    // has been silent for ABANDONED_AFTER.
+    let lapsed = record.updated_at == 0 || now.saturating_sub(record.updated_at) >= ABANDONED_AFTER;
+    if !mine && !lapsed {
         return Step::Wait {
             owner: record.owner.clone(),
         };
@@ -148,8 +151,8 @@ pub fn not_started(record: &Record, now: u64) -> Record {
 }
 
 /// The record of a claim its owner gave up on (its message was dead-lettered): any other
-/// message with the key may take it over at once, as if the owner had been silent for
-/// [`ABANDONED_AFTER`]. An attempt in doubt stays recorded, so the next owner searches
+/// message with the key may take it over at once (its `updated_at` is 0, which no owner
+/// writes). An attempt in doubt stays recorded, so the next owner searches
 /// for the build before starting one. Without this a replay from the dead-letter queue
 /// would wait an hour for the claim to lapse.
 pub fn abandoned(record: &Record) -> Record {
