@@ -112,7 +112,9 @@ build() { (
     export PATH="$tools:$PATH"
     need_build_tools
     local args=()
-    for fn in "${functions[@]}"; do args+=(--bin "$fn"); done
+    # Only the four functions' packages: features are unified over the packages a build
+    # selects, so the CLI's dependencies (the Lambda SDK, local mode) stay out of the zips.
+    for fn in "${functions[@]}"; do args+=(--package "dockhand-$fn" --bin "$fn"); done
     say "== cargo lambda build --release --arm64 (a first build compiles the AWS SDK for arm64: several minutes)"
     (cd "$root" && cargo lambda build --release --arm64 --output-format zip --locked "${args[@]}")
     check_sizes
