@@ -32,6 +32,7 @@
 use crate::notification::{clean_line, short_sha};
 use crate::queue::QueuedBuild;
 use crate::request::BuildRequest;
+use crate::time::{unix_seconds, utc_minute};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -153,7 +154,7 @@ impl DeadLetter {
         };
         format!(
             "{}  {}  {} {} {} {}  {}",
-            self.when.map_or("-".to_owned(), utc),
+            self.when.map_or("-".to_owned(), |t| utc_minute(t as i64)),
             origin,
             field(&self.repository, 100),
             field(&self.git_ref, 100),
@@ -280,7 +281,7 @@ fn invocation_record(value: &Value, functions: &Functions) -> DeadLetter {
         "{condition} after {attempts} attempt(s): {}",
         if error.is_empty() { "no error recorded" } else { &error }
     );
-    letter.when = value["timestamp"].as_str().and_then(parse_utc);
+    letter.when = value["timestamp"].as_str().and_then(seconds);
     letter
 }
 
@@ -309,8 +310,13 @@ fn event(value: &Value) -> DeadLetter {
         letter.commit = get("SOURCE_COMMIT");
         letter.image = get("DOCKER_REPO");
     }
-    letter.when = value["time"].as_str().and_then(parse_utc);
+    letter.when = value["time"].as_str().and_then(seconds);
     letter
+}
+
+/// An RFC 3339 time in seconds since the epoch; none before 1970.
+fn seconds(text: &str) -> Option<u64> {
+    unix_seconds(text).and_then(|t| u64::try_from(t).ok())
 }
 
 fn replay_to(origin: Origin, payload: &Value) -> Replay {
@@ -319,68 +325,6 @@ fn replay_to(origin: Origin, payload: &Value) -> Replay {
         Origin::Cleanup => Replay::Cleanup(payload.to_string()),
         _ => Replay::Never("an event of no function of dockhand's".into()),
     }
-}
-
-/// `YYYY-MM-DD HH:MMZ` for seconds since the epoch.
-pub fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rest = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}Z", rest / 3600, rest % 3600 / 60)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as Lambda stamps an invocation record.
-pub fn rfc3339(secs: u64, millis: u32) -> String {
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let rest = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-        millis.min(999)
-    )
-}
-
-/// Seconds since the epoch of an RFC 3339 UTC time (`2026-12-01T19:40:05Z`, fractions
-/// ignored), as Lambda and EventBridge write them.
-pub fn parse_utc(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<u64>().ok();
-    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let days = days_from_civil(y as i64, mo as i64, d as i64);
-    u64::try_from(days)
-        .ok()
-        .map(|days| days * 86_400 + h * 3600 + mi * 60 + se)
-}
-
-// The proleptic Gregorian calendar in days since 1970-01-01, by eras of 400 years.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let d = day_of_year - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = year_of_era + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

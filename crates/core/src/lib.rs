@@ -27,6 +27,7 @@ pub mod signature;
 pub mod source;
 #[cfg(test)]
 mod testing;
+pub mod time;
 pub mod trust;
 
 pub use config::{Config, Deployment, Naming, Registry};

@@ -694,7 +694,7 @@ fn invocation_record(event: &Value, failure: &InvokeFailure) -> Value {
     let secs = now();
     json!({
         "version": "1.0",
-        "timestamp": dockhand_core::dead_letter::rfc3339(secs as u64, ((secs.fract()) * 1000.0) as u32),
+        "timestamp": dockhand_core::time::rfc3339_millis(secs as i64, (secs.fract() * 1000.0) as u32),
         "requestContext": {
             "requestId": dockhand_runner::random_uuid(),
             "functionArn": format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:notifier:$LATEST"),

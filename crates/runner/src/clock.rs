@@ -56,9 +56,8 @@ fn civil(t: SystemTime) -> Civil {
     }
 }
 
-/// EventBridge's event `time`: `2026-11-21T21:05:38Z` (and GitHub's, such as a webhook
-/// delivery's `delivered_at`).
-pub fn rfc3339(t: SystemTime) -> String {
+/// EventBridge's event `time`: `2026-11-21T21:05:38Z`.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     let c = civil(t);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",

@@ -54,7 +54,6 @@ mod state_change_event;
 mod transitions;
 
 pub use buildspec::{Buildspec, OnFailure, Phase};
-pub use clock::rfc3339;
 pub use settings::{BuildSettings, EnvironmentVariable, random_uuid};
 pub use transitions::{PhaseStatus, PhaseType, next_phase};
 

@@ -430,7 +430,7 @@ impl State {
         json!({
             "id": d.id,
             "guid": d.guid,
-            "delivered_at": dockhand_runner::rfc3339(d.delivered_at),
+            "delivered_at": dockhand_core::time::rfc3339(unix(d.delivered_at)),
             "redelivery": d.redelivery,
             "duration": 0.27,
             "status": d.status,
@@ -512,4 +512,10 @@ impl State {
         self.redelivered.push(id);
         Answer::json(202, json!({}))
     }
+}
+
+/// Seconds since the epoch; a time before it reads as the epoch.
+fn unix(t: SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
