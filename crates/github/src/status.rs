@@ -178,6 +178,16 @@ mod tests {
     }
 
     fn judge(status: u16, pairs: &[(&'static str, &str)], body: &str, authenticated: bool) -> Verdict {
+        judge_as(status, pairs, body, authenticated, Access::Contents)
+    }
+
+    fn judge_as(
+        status: u16,
+        pairs: &[(&'static str, &str)],
+        body: &str,
+        authenticated: bool,
+        access: Access,
+    ) -> Verdict {
         verdict(
             status,
             &headers(pairs),
@@ -185,7 +195,7 @@ mod tests {
             WHAT,
             authenticated,
             NOW,
-            Access::Contents,
+            access,
         )
     }
 
@@ -235,17 +245,7 @@ mod tests {
 
     #[test]
     fn webhook_endpoints_say_which_permission() {
-        let judge_hooks = |status: u16, pairs: &[(&'static str, &str)], body: &str, authenticated: bool, access| {
-            verdict(
-                status,
-                &headers(pairs),
-                body.as_bytes(),
-                WHAT,
-                authenticated,
-                NOW,
-                access,
-            )
-        };
+        let judge_hooks = judge_as;
         let Verdict::Fail(HostError::NotFound(m)) =
             judge_hooks(404, &[], r#"{"message":"Not Found"}"#, true, Access::ReadWebhooks)
         else {

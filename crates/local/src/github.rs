@@ -175,6 +175,21 @@ impl Answer {
         )
     }
 
+    /// Sends the answer with the headers every GitHub response carries.
+    fn send(self, request: tiny_http::Request) {
+        let mut response = tiny_http::Response::from_data(self.body).with_status_code(self.status);
+        let headers = [
+            ("Content-Type".to_owned(), self.content_type.to_owned()),
+            ("X-GitHub-Api-Version-Selected".to_owned(), "2022-11-28".to_owned()),
+        ];
+        for (name, value) in headers.into_iter().chain(self.headers) {
+            if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                response.add_header(h);
+            }
+        }
+        let _ = request.respond(response);
+    }
+
     fn not_found() -> Answer {
         Answer::error(404, "Not Found")
     }
@@ -200,17 +215,7 @@ fn serve(server: &tiny_http::Server, mut state: Serving, log: &Mutex<Vec<String>
             authorization.as_deref(),
             accept.as_deref(),
         );
-        let mut response = tiny_http::Response::from_data(answer.body).with_status_code(answer.status);
-        let headers = [
-            ("Content-Type".to_owned(), answer.content_type.to_owned()),
-            ("X-GitHub-Api-Version-Selected".to_owned(), "2022-11-28".to_owned()),
-        ];
-        for (name, value) in headers.into_iter().chain(answer.headers) {
-            if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-                response.add_header(h);
-            }
-        }
-        let _ = request.respond(response);
+        answer.send(request);
     }
 }
 
@@ -259,22 +264,11 @@ impl Serving {
         if *method != tiny_http::Method::Get {
             return Answer::not_found();
         }
-        let (path, query) = url.split_once('?').unwrap_or((url, ""));
-        let query: Vec<(&str, &str)> = query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| p.split_once('=').unwrap_or((p, "")))
-            .collect();
-        let param = |name: &str| query.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-        let Some(segments) = path
-            .split('/')
-            .skip(1)
-            .map(percent_decode)
-            .collect::<Option<Vec<String>>>()
-        else {
+        let Some(request) = RequestUrl::parse(url) else {
             return Answer::not_found();
         };
-        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let param = |name: &str| request.param(name);
+        let segments = request.segments();
         let ["repos", owner, name, rest @ ..] = segments.as_slice() else {
             return Answer::not_found();
         };
@@ -674,6 +668,35 @@ fn parse_numstat(text: &str) -> Vec<(u64, u64)> {
 }
 
 /// Decodes `%XX` escapes; `None` for a malformed escape or bytes that are not UTF-8.
+/// A request's path, cut into percent-decoded segments, and its query parameters.
+pub(crate) struct RequestUrl<'a> {
+    segments: Vec<String>,
+    query: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> RequestUrl<'a> {
+    /// `None` when a segment does not decode (GitHub answers such a path 404).
+    pub(crate) fn parse(url: &'a str) -> Option<Self> {
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        Some(RequestUrl {
+            segments: path.split('/').skip(1).map(percent_decode).collect::<Option<_>>()?,
+            query: query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| p.split_once('=').unwrap_or((p, "")))
+                .collect(),
+        })
+    }
+
+    pub(crate) fn segments(&self) -> Vec<&str> {
+        self.segments.iter().map(String::as_str).collect()
+    }
+
+    pub(crate) fn param(&self, name: &str) -> Option<&'a str> {
+        self.query.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    }
+}
+
 fn percent_decode(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

@@ -32,7 +32,7 @@
 //! request the first redeliveries meet GitHub's secondary rate limit (`403` with
 //! `retry-after`).
 
-use super::{Answer, percent_decode};
+use super::{Answer, RequestUrl};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io;
@@ -230,17 +230,7 @@ fn serve(server: &tiny_http::Server, state: &Mutex<State>) {
             state.log.push(format!("{} {}", request.method(), request.url()));
             state.answer(request.method(), request.url(), authorization.as_deref())
         };
-        let mut response = tiny_http::Response::from_data(answer.body).with_status_code(answer.status);
-        let headers = [
-            ("Content-Type".to_owned(), answer.content_type.to_owned()),
-            ("X-GitHub-Api-Version-Selected".to_owned(), "2022-11-28".to_owned()),
-        ];
-        for (name, value) in headers.into_iter().chain(answer.headers) {
-            if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-                response.add_header(h);
-            }
-        }
-        let _ = request.respond(response);
+        answer.send(request);
     }
 }
 
@@ -269,22 +259,11 @@ impl State {
             }
             Some(_) => {}
         }
-        let (path, query) = url.split_once('?').unwrap_or((url, ""));
-        let query: Vec<(&str, &str)> = query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| p.split_once('=').unwrap_or((p, "")))
-            .collect();
-        let param = |name: &str| query.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-        let Some(segments) = path
-            .split('/')
-            .skip(1)
-            .map(percent_decode)
-            .collect::<Option<Vec<String>>>()
-        else {
+        let Some(request) = RequestUrl::parse(url) else {
             return Answer::not_found();
         };
-        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let param = |name: &str| request.param(name);
+        let segments = request.segments();
         let rest = match segments.as_slice() {
             // GitHub's owner and repository names are case-insensitive.
             ["repos", owner, name, rest @ ..]
