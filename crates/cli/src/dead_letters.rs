@@ -15,15 +15,17 @@
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
 use dockhand_aws::describe;
 use dockhand_core::dead_letter::{self, DeadLetter, Functions, Received, Replay};
 use std::collections::HashSet;
 use std::io::Write;
 
-/// SQS answers at most 10 messages per ReceiveMessage.
+/// SQS answers at most 10 messages per ReceiveMessage, and takes at most 10 entries per
+/// batch call.
 const RECEIVE_BATCH: i32 = 10;
-/// One run reads at most this many records; the rest wait for the next run.
+/// One run reads at most this many records unless told otherwise; the rest wait for the
+/// next run.
 pub const MAX_RECORDS: usize = 1000;
 
 /// Where the stack's queues and functions are.
@@ -59,7 +61,7 @@ pub struct Summary {
     pub replayed: usize,
     /// (line, why) of every record that stays in the queue after a replay.
     pub left: Vec<(String, String)>,
-    /// More records than [`MAX_RECORDS`] were waiting.
+    /// More records than the run's limit were waiting.
     pub capped: bool,
 }
 
@@ -94,7 +96,13 @@ struct Record {
 }
 
 /// Lists (and with `replay`, replays) the dead-letter queue, writing one line per record.
-pub async fn run(clients: &Clients, stack: &Stack, replay: bool, out: &mut impl Write) -> Result<Summary, String> {
+pub async fn run(
+    clients: &Clients,
+    stack: &Stack,
+    replay: bool,
+    max_records: usize,
+    out: &mut impl Write,
+) -> Result<Summary, String> {
     let sqs = &clients.sqs;
     // Long enough to replay every record read before any comes back.
     let hide_for = if replay { 900 } else { 120 };
@@ -102,14 +110,15 @@ pub async fn run(clients: &Clients, stack: &Stack, replay: bool, out: &mut impl 
     let mut records = Vec::new();
     let mut summary = Summary::default();
     loop {
-        if records.len() >= MAX_RECORDS {
+        if records.len() >= max_records {
             summary.capped = true;
             break;
         }
         let answer = sqs
             .receive_message()
             .queue_url(&stack.dead_letters)
-            .max_number_of_messages(RECEIVE_BATCH)
+            // Never more than the limit leaves room for.
+            .max_number_of_messages(RECEIVE_BATCH.min((max_records - records.len()) as i32))
             // Long polling asks every SQS server, so an empty answer means an empty queue
             // (short polling samples a few and may answer empty while messages wait).
             .wait_time_seconds(1)
@@ -161,10 +170,13 @@ pub async fn run(clients: &Clients, stack: &Stack, replay: bool, out: &mut impl 
         write(out, "the dead-letter queue is empty")?;
         return Ok(summary);
     }
+    // What stays in the queue, made visible again at the end.
+    let mut release = Vec::new();
     for record in &records {
         let line = record.letter.line();
         write(out, &line)?;
         if !replay {
+            release.push(record.receipt.as_str());
             continue;
         }
         match send_back(clients, stack, &record.letter.replay).await {
@@ -193,18 +205,17 @@ pub async fn run(clients: &Clients, stack: &Stack, replay: bool, out: &mut impl 
             Err(why) => {
                 write(out, &format!("  not replayed: {why}"))?;
                 summary.left.push((line, why));
-                show_again(sqs, stack, &record.receipt).await;
+                release.push(record.receipt.as_str());
             }
         }
     }
-    if !replay {
-        for record in &records {
-            show_again(sqs, stack, &record.receipt).await;
-        }
-    }
-    let total = match queue_depth(sqs, stack).await {
-        Some(n) if summary.capped => format!(" (about {n} in the queue; run again for the rest)"),
-        _ => String::new(),
+    show_again(sqs, stack, &release).await;
+    let total = match summary.capped {
+        false => String::new(),
+        true => match queue_depth(sqs, stack).await {
+            Some(n) => format!(" (about {n} in the queue; run again for the rest)"),
+            None => " (more wait; run again for the rest)".to_owned(),
+        },
     };
     write(
         out,
@@ -285,16 +296,30 @@ async fn send(sqs: &aws_sdk_sqs::Client, queue: &str, body: &str) -> Result<Stri
     Ok(queue.rsplit('/').next().unwrap_or(queue).to_owned())
 }
 
-/// Makes a record visible again now, rather than when its hiding ends.
-async fn show_again(sqs: &aws_sdk_sqs::Client, stack: &Stack, receipt: &str) {
-    // A failure is harmless: the record comes back when its visibility timeout ends.
-    let _ = sqs
-        .change_message_visibility()
-        .queue_url(&stack.dead_letters)
-        .receipt_handle(receipt)
-        .visibility_timeout(0)
-        .send()
-        .await;
+/// Makes records visible again now, rather than when their hiding ends, ten to a call
+/// (ChangeMessageVisibilityBatch takes at most 10 entries). A failure is harmless: a
+/// record comes back when its visibility timeout ends.
+async fn show_again(sqs: &aws_sdk_sqs::Client, stack: &Stack, receipts: &[&str]) {
+    for chunk in receipts.chunks(RECEIVE_BATCH as usize) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, receipt)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(*receipt)
+                    .visibility_timeout(0)
+                    .build()
+                    .ok()
+            })
+            .collect::<Vec<_>>();
+        let _ = sqs
+            .change_message_visibility_batch()
+            .queue_url(&stack.dead_letters)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+    }
 }
 
 async fn queue_depth(sqs: &aws_sdk_sqs::Client, stack: &Stack) -> Option<u64> {

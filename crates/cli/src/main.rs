@@ -113,6 +113,10 @@ enum Command {
         /// The cleanup's function name, when it is not STACK-cleanup.
         #[arg(long, value_name = "NAME")]
         cleanup_function: Option<String>,
+        /// Read at most this many records; the rest wait for the next run.
+        #[arg(long, value_name = "N", default_value_t = dead_letters::MAX_RECORDS as u64,
+              value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        max: u64,
     },
     /// Show the failed deliveries of the repository webhook that points at dockhand, and with
     /// --redeliver have GitHub deliver each failed event once more. GitHub never redelivers
@@ -196,6 +200,7 @@ fn run_dead_letters(
     replay: bool,
     notifier: Option<String>,
     cleanup: Option<String>,
+    max: usize,
 ) -> Result<(), String> {
     let mut functions = dockhand_core::dead_letter::Functions::of_stack(stack);
     if let Some(name) = notifier {
@@ -211,7 +216,7 @@ fn run_dead_letters(
     runtime.block_on(async {
         let clients = dead_letters::Clients::from_env().await;
         let resolved = dead_letters::stack(&clients.sqs, stack, functions).await?;
-        let summary = dead_letters::run(&clients, &resolved, replay, &mut std::io::stdout().lock()).await?;
+        let summary = dead_letters::run(&clients, &resolved, replay, max, &mut std::io::stdout().lock()).await?;
         match summary.left.len() {
             0 => Ok(()),
             n => Err(format!(
@@ -315,7 +320,8 @@ fn main() -> ExitCode {
             replay,
             notifier_function,
             cleanup_function,
-        } => run_dead_letters(&stack, replay, notifier_function, cleanup_function),
+            max,
+        } => run_dead_letters(&stack, replay, notifier_function, cleanup_function, max as usize),
         Command::Local {
             what: LocalCommand::Demo { workspace },
         } => workspace

@@ -384,3 +384,43 @@ async fn the_functions_can_be_named_and_an_unknown_one_keeps_the_record() {
     assert!(out.contains("replayed: the cleanup (cleanup) runs again"), "{out}");
     assert_eq!(stack.visible().await, 0);
 }
+
+/// One run reads at most its limit (1,000 unless `--max` says otherwise) and says that
+/// more wait; everything it read is visible again afterwards (released ten to a call), and
+/// a limit that is not a multiple of SQS's batch of ten is kept exactly.
+#[tokio::test]
+async fn a_run_reads_at_most_its_limit_and_says_more_wait() {
+    let stack = Stack::create("t").await;
+    let lambda = Lambda::start(&[]);
+    let body = queued_build();
+    for batch in 0..4 {
+        let entries = (0..10)
+            .map(|i| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(format!("{batch}-{i}"))
+                    .message_body(&body)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        stack
+            .sqs
+            .send_message_batch()
+            .queue_url(&stack.queues["dead"])
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (code, out, err) = stack.run(&lambda, &["--stack", "t", "--max", "25"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().filter(|l| l.contains("spawner (start)")).count(), 25);
+    assert!(
+        out.ends_with("25 record(s) (about 40 in the queue; run again for the rest); `make dead-letters REPLAY=1` sends each back where it came from\n"),
+        "{}",
+        out.lines().last().unwrap_or_default()
+    );
+    assert_eq!(stack.visible().await, 40);
+    let (code, _, err) = stack.run(&lambda, &["--stack", "t", "--max", "0"]);
+    assert_eq!(code, Some(2), "{err}");
+}
