@@ -10,11 +10,11 @@
 use crate::buildspec::Buildspec;
 use crate::container_log::ContainerLog;
 use crate::environment;
+use crate::outcome::{BuildResult, BuildStatus, PhaseContext, PhaseRecord};
 use crate::persistent_shell::{PersistentShell, find_bash};
 use crate::settings::{BuildIdentity, BuildSettings};
 use crate::state_change_event::{Snapshot, build_status_name, state_change};
 use crate::transitions::{PhaseStatus, PhaseType, next_phase};
-use crate::{BuildResult, BuildStatus, PhaseContext, PhaseRecord};
 use serde_json::Value;
 use std::io::Write;
 use std::time::SystemTime;

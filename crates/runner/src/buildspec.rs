@@ -5,18 +5,23 @@
 //! CodeBuild. Unknown keys are refused too: a typo like `comands` must not silently
 //! produce an empty phase.
 
-use crate::RunnerError;
-use crate::environment::is_variable_name;
-use crate::transitions::PhaseType;
+use crate::settings::is_variable_name;
+use crate::transitions::{OnFailure, PhaseType};
 use yaml_rust2::{Yaml, YamlLoader, yaml::Hash};
 
-/// What a phase does when one of its commands fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OnFailure {
-    /// End the build: the remaining phases are skipped, FINALIZING runs.
-    Abort,
-    /// Go on to the next phase; the build still ends FAILED.
-    Continue,
+/// Why a buildspec cannot be run. Every message names the key at fault and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunnerError {
+    #[error("the buildspec is not valid YAML: {0}")]
+    Yaml(String),
+    #[error("{at} {problem}")]
+    Invalid { at: String, problem: String },
+    #[error(
+        "the buildspec uses {} which CodeBuild supports but the local runner does not; \
+         remove them, or run this build on CodeBuild",
+        .0.join(", ")
+    )]
+    Unsupported(Vec<String>),
 }
 
 /// One of `install`, `pre_build`, `build`, `post_build`.

@@ -11,18 +11,11 @@
 //! so no value can become code.
 
 use crate::buildspec::Buildspec;
-use crate::settings::{BuildIdentity, BuildSettings};
+use crate::settings::{BuildIdentity, BuildSettings, is_variable_name};
 use std::time::SystemTime;
 
 /// PATH when the caller gives none: the directories CodeBuild's Linux images search.
 pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// A name bash imports from the environment as a variable: `[A-Za-z_][A-Za-z0-9_]*`.
-pub(crate) fn is_variable_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
-}
 
 /// Settings problems that CodeBuild's StartBuild would refuse, or that would let a
 /// caller quietly replace CodeBuild's own variables. The message names the variable.

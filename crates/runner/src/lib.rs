@@ -43,129 +43,21 @@
 //! one command to the next (each starts with bash's defaults), and a background process
 //! a command starts is not stopped at the end of the build.
 
-mod build_lifecycle;
-mod buildspec;
-mod clock;
-mod container_log;
-mod environment;
-mod persistent_shell;
-mod settings;
-mod state_change_event;
-mod transitions;
+mod clock; // Unix times and CodeBuild's log stamps.
+mod settings; // What a build is started with: its identity, variables and parameters.
+mod transitions; // Phases, their statuses, and which phase follows which.
+mod buildspec; // The buildspec, parsed and checked against what the runner honours.
+mod environment; // The variables a build sees, in CodeBuild's order of precedence.
+mod container_log; // The build log, in CodeBuild's format.
+mod persistent_shell; // One bash whose state carries from command to command.
+mod outcome; // How a build and each phase ended.
+mod state_change_event; // The EventBridge events CodeBuild sends.
+mod build_lifecycle; // A build, phase by phase.
 
-pub use buildspec::{Buildspec, OnFailure, Phase};
+pub use buildspec::{Buildspec, Phase, RunnerError};
+pub use outcome::{BuildResult, BuildStatus, PhaseContext, PhaseRecord};
 pub use settings::{BuildSettings, EnvironmentVariable, random_uuid};
-pub use transitions::{PhaseStatus, PhaseType, next_phase};
-
-use std::time::SystemTime;
-
-/// Why a buildspec cannot be run. Every message names the key at fault and what to do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RunnerError {
-    #[error("the buildspec is not valid YAML: {0}")]
-    Yaml(String),
-    #[error("{at} {problem}")]
-    Invalid { at: String, problem: String },
-    #[error(
-        "the buildspec uses {} which CodeBuild supports but the local runner does not; \
-         remove them, or run this build on CodeBuild",
-        .0.join(", ")
-    )]
-    Unsupported(Vec<String>),
-}
-
-/// How a build ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BuildStatus {
-    Succeeded,
-    Failed,
-}
-
-/// Why a phase failed, as CodeBuild reports it: `COMMAND_EXECUTION_ERROR` and
-/// `Error while executing command: make. Reason: exit status 2`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PhaseContext {
-    pub status_code: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for PhaseContext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.status_code, self.message)
-    }
-}
-
-/// One phase of a build. COMPLETED, and a phase an event catches while it runs, have a
-/// start only.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PhaseRecord {
-    pub phase_type: PhaseType,
-    pub status: Option<PhaseStatus>,
-    pub start: SystemTime,
-    pub end: Option<SystemTime>,
-    /// Whole seconds between the whole-second start and end, so it agrees with the
-    /// second-resolution times the events carry.
-    pub duration_seconds: Option<u64>,
-    pub contexts: Vec<PhaseContext>,
-}
-
-impl PhaseRecord {
-    pub(crate) fn started(phase_type: PhaseType, start: SystemTime) -> Self {
-        PhaseRecord {
-            phase_type,
-            status: None,
-            start,
-            end: None,
-            duration_seconds: None,
-            contexts: vec![],
-        }
-    }
-
-    pub(crate) fn finished(
-        phase_type: PhaseType,
-        start: SystemTime,
-        end: SystemTime,
-        status: PhaseStatus,
-        contexts: Vec<PhaseContext>,
-    ) -> Self {
-        let mut record = PhaseRecord::started(phase_type, start);
-        record.finish(end, status, contexts);
-        record
-    }
-
-    pub(crate) fn finish(&mut self, end: SystemTime, status: PhaseStatus, contexts: Vec<PhaseContext>) {
-        self.end = Some(end);
-        self.status = Some(status);
-        self.duration_seconds = Some(clock::unix_seconds(end).saturating_sub(clock::unix_seconds(self.start)));
-        self.contexts = contexts;
-    }
-}
-
-/// A finished build.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BuildResult {
-    /// `project:uuid`, CodeBuild's build id.
-    pub build_id: String,
-    /// `arn:aws:codebuild:REGION:ACCOUNT:build/project:uuid`
-    pub arn: String,
-    pub status: BuildStatus,
-    /// Every phase the build went through, in order, ending with COMPLETED.
-    pub phases: Vec<PhaseRecord>,
-    /// The events passed to `on_event`: IN_PROGRESS, then the final status.
-    pub events: Vec<serde_json::Value>,
-}
-
-impl BuildResult {
-    /// The record of `phase`, if the build went through it.
-    pub fn phase(&self, phase: PhaseType) -> Option<&PhaseRecord> {
-        self.phases.iter().find(|p| p.phase_type == phase)
-    }
-
-    /// The first phase that failed.
-    pub fn failed_phase(&self) -> Option<&PhaseRecord> {
-        self.phases.iter().find(|p| p.status == Some(PhaseStatus::Failed))
-    }
-}
+pub use transitions::{OnFailure, PhaseStatus, PhaseType, next_phase};
 
 /// Runs `spec` as CodeBuild would, writing the build log to `log` and passing the
 /// IN_PROGRESS and final state-change events to `on_event` as they happen. A build that

@@ -143,6 +143,13 @@ pub fn random_uuid() -> String {
     )
 }
 
+/// A name bash imports from the environment as a variable: `[A-Za-z_][A-Za-z0-9_]*`.
+pub(crate) fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,9 @@
 //! running has no `end-time`, `duration-in-seconds` or `phase-status`, and
 //! `phase-context` holds `STATUS_CODE: message` strings.
 
+use crate::clock;
+use crate::outcome::{BuildStatus, PhaseRecord};
 use crate::settings::{BuildIdentity, BuildSettings};
-use crate::{BuildStatus, PhaseRecord, clock};
 use serde_json::{Value, json};
 use std::time::SystemTime;
 

@@ -10,8 +10,6 @@
 //! build: the phases left are skipped and FINALIZING runs. Without `on-failure` the
 //! diagram decides, which is why ABORT and "not said" differ only for BUILD and POST_BUILD.
 
-use crate::buildspec::OnFailure;
-
 /// A build phase, as CodeBuild names them in `phase-type` and in `BatchGetBuilds`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PhaseType {
@@ -105,6 +103,15 @@ impl std::fmt::Display for PhaseStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// What a phase does when one of its commands fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OnFailure {
+    /// End the build: the remaining phases are skipped, FINALIZING runs.
+    Abort,
+    /// Go on to the next phase; the build still ends FAILED.
+    Continue,
 }
 
 /// The phase after `phase` ended with `status`; `on_failure` is the buildspec's key for
