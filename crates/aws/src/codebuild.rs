@@ -5,10 +5,13 @@ use aws_sdk_codebuild::types::{Build, EnvironmentVariable, EnvironmentVariableTy
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
-use dockhand_core::job::StartBuildRequest;
-use dockhand_core::ports::{BuildHistory, BuildPage, BuildStarter, PortError, StartError};
-use dockhand_core::queue::BUILD_KEY_VARIABLE;
+use dockhand_core::error::PortError;
+use dockhand_core::ports::{BuildHistory, BuildStarter};
+use dockhand_core::retention::BuildPage;
 use dockhand_core::retention::{BATCH_LIMIT, BuildRecord};
+use dockhand_core::start_build::BUILD_KEY_VARIABLE;
+use dockhand_core::start_build::StartBuildRequest;
+use dockhand_core::start_build::StartError;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

@@ -9,8 +9,10 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use dockhand_core::error::PortError;
+use dockhand_core::ledger::Written;
 use dockhand_core::ledger::{Record, Versioned};
-use dockhand_core::ports::{Ledger, PortError, Written};
+use dockhand_core::ports::Ledger;
 use std::collections::HashMap;
 
 /// The table's partition key and its other attributes, as the stack creates it.

@@ -1,4 +1,5 @@
-//! The AWS side of dockhand's ports: SNS, SSM Parameter Store, CodeBuild, SQS and DynamoDB.
+//! The AWS side of dockhand's ports: SNS, SSM Parameter Store, CodeBuild, SQS and DynamoDB,
+//! and the system clock.
 //!
 //! Every call returns its error as a [`PortError`] naming the service, the resource and
 //! what AWS said; retries are the SDK's standard mode with explicit, bounded settings.
@@ -10,7 +11,20 @@ pub mod sns;
 pub mod sqs;
 pub mod ssm;
 
-pub use dockhand_core::ports::PortError;
+pub use dockhand_core::error::PortError;
+
+/// The system clock: the functions' [`dockhand_core::ports::Clock`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl dockhand_core::ports::Clock for SystemClock {
+    fn now(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+}
 
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;

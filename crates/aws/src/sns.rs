@@ -2,8 +2,9 @@
 
 use crate::describe;
 use aws_sdk_sns::types::MessageAttributeValue;
+use dockhand_core::error::PortError;
 use dockhand_core::notification::PublishRequest;
-use dockhand_core::ports::{NotificationSink, PortError, Publisher};
+use dockhand_core::ports::{NotificationSink, Publisher};
 
 #[derive(Debug, Clone)]
 pub struct SnsPublisher {

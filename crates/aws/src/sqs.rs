@@ -4,7 +4,8 @@
 use crate::describe;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use dockhand_core::dead_letter;
-use dockhand_core::ports::{PortError, Queues};
+use dockhand_core::error::PortError;
+use dockhand_core::ports::Queues;
 use dockhand_core::queue::send_batches;
 use dockhand_core::retry::MAX_DELAY_SECONDS;
 

@@ -1,7 +1,9 @@
 //! The webhook secrets, from an SSM SecureString holding one secret per line.
 
 use crate::describe;
-use dockhand_core::ports::{PortError, Secret, SecretStore, parse_secrets};
+use dockhand_core::error::PortError;
+use dockhand_core::ports::SecretStore;
+use dockhand_core::signature::{Secret, parse_secrets};
 
 #[derive(Debug, Clone)]
 pub struct SsmSecrets {

@@ -29,7 +29,8 @@
 //! lists what earlier runs kept (builds still running, without an end time, or ended
 //! within the retention, few) and then exactly where this one stopped.
 
-use dockhand_core::ports::{BuildHistory, PortError};
+use dockhand_core::error::PortError;
+use dockhand_core::ports::BuildHistory;
 use dockhand_core::retention::{BATCH_LIMIT, all_started_after_cutoff, expired};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;

@@ -763,7 +763,7 @@ async fn the_error_for_10000_failures_stays_under_1_kib() {
     let message = CleanupError::NotDeleted(long).to_string();
     assert!(message.len() < 1_024, "{} bytes", message.len());
     let failed = CleanupError::Failed {
-        error: dockhand_core::ports::PortError("x".repeat(50_000)),
+        error: dockhand_core::error::PortError("x".repeat(50_000)),
         summary: Summary::default(),
     };
     assert!(failed.to_string().len() < 1_024);

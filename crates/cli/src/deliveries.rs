@@ -7,7 +7,7 @@
 //! group them by guid (the event; redeliveries keep it), call an event failed when none of
 //! its deliveries succeeded, and redeliver the newest failed delivery of each.
 
-use dockhand_core::ports::HostError;
+use dockhand_core::tree::HostError;
 use dockhand_github::hooks::{self, Delivery, Failure, Hook, Redelivery};
 use dockhand_github::{GitHub, Policy};
 use std::process::ExitCode;

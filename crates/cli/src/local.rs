@@ -143,16 +143,16 @@ pub fn run_repository(options: &RunOptions) -> Result<(), String> {
     // What should have been built: the spawner's own planner, on the same stand-in.
     let deployment = dockhand_core::Deployment::from_json(&stack.config).map_err(|e| e.to_string())?;
     let body = serde_json::to_vec(&event).expect("an event serializes");
-    let dockhand_core::github::Event::Push(push) =
-        dockhand_core::github::parse_event("push", Some("application/json"), &body).map_err(|e| e.to_string())?
+    let dockhand_core::webhook::Event::Push(push) =
+        dockhand_core::webhook::parse_event("push", Some("application/json"), &body).map_err(|e| e.to_string())?
     else {
         return Err("not a push".into());
     };
-    let planned = match dockhand_core::request::intake(&push, "plan", &deployment).map_err(|e| e.to_string())? {
-        dockhand_core::request::Intake::Build(request) => {
+    let planned = match dockhand_core::intake::intake(&push, "plan", &deployment).map_err(|e| e.to_string())? {
+        dockhand_core::intake::Intake::Build(request) => {
             crate::plan_online(&request, &deployment, &stack.github.url(), None)?
         }
-        dockhand_core::request::Intake::Ignored { reason } => {
+        dockhand_core::intake::Intake::Ignored { reason } => {
             println!("\n== nothing to build: {reason}");
             return Err(format!("the push builds nothing: {reason}"));
         }

@@ -3,11 +3,12 @@
 use clap::{Parser, Subcommand};
 use dockhand_core::config::{Config, DEFAULT_COMPUTE_TYPE, DEFAULT_PROJECT, DEFAULT_TIMEOUT_MINUTES};
 use dockhand_core::diff::parse_name_status;
-use dockhand_core::github::{Event, parse_event};
 use dockhand_core::index::{DockerfileIndex, PushIndex, TreeIndex};
-use dockhand_core::request::{Changes, Intake, intake};
+use dockhand_core::intake::{Intake, intake};
+use dockhand_core::request::Changes;
 use dockhand_core::rules::RefRules;
 use dockhand_core::source::{Unresolved, resolve};
+use dockhand_core::webhook::{Event, parse_event};
 use dockhand_core::{BuildRequest, ChangeSource, Deployment, PlanEntry, Registry, RepoConfig, Skip, plan};
 use std::io::Write;
 use std::path::PathBuf;
@@ -602,7 +603,7 @@ impl dockhand_core::ports::NotificationSink for NoSink {
     async fn send(
         &self,
         _: &dockhand_core::notification::PublishRequest,
-    ) -> Result<(), dockhand_core::ports::PortError> {
+    ) -> Result<(), dockhand_core::error::PortError> {
         unreachable!("dockhand notify only decides")
     }
 }

@@ -68,7 +68,8 @@ fn recorded_pushes_plan_byte_for_byte() {
                 .replace(&here, "@/")
                 .replace(&checkout_text, "@repo")
         };
-        let expected = |ext: &str| std::fs::read_to_string(dir.join("out").join(format!("{}.{ext}", case.name))).unwrap();
+        let expected =
+            |ext: &str| std::fs::read_to_string(dir.join("out").join(format!("{}.{ext}", case.name))).unwrap();
         let (stdout, stderr) = (normal(&out.stdout), normal(&out.stderr));
         let status = out.status.code().unwrap_or(-1);
         if stdout != expected("out") || stderr != expected("err") || status != case.status {

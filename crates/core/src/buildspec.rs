@@ -12,7 +12,7 @@ const LOGIN_PULL_ECR: &str = include_str!("../../../buildspecs/login-pull-ecr.sh
 
 /// The buildspec every build of this deployment runs. Which snippets it holds depends on
 /// the configuration (the registry's login, a GitHub token, a pull credential); the values
-/// themselves travel as environment variables ([`crate::job`]).
+/// themselves travel as environment variables ([`crate::start_build`]).
 pub fn render_for(config: &Config) -> String {
     let login = match &config.registry {
         Registry::DockerHub { .. } | Registry::Generic { .. } => LOGIN_TOKEN,

@@ -1,7 +1,7 @@
 //! Deployment configuration: one JSON document shared by every function and the CLI
 //! (the `DOCKHAND_CONFIG` environment variable, or `dockhand plan --config FILE`).
 
-use crate::naming::validate_repository_path;
+use crate::docker_ref::validate_repository_path;
 use crate::rules::{RefRule, RefRules};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

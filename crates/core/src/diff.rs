@@ -3,7 +3,7 @@
 //! spawner does with the host's comparison.
 
 use crate::index::unquote;
-use crate::ports::ChangedFile;
+use crate::tree::ChangedFile;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line} of the `git diff --name-status` output: {message}")]

@@ -1,10 +1,8 @@
 //! Which directories hold a Dockerfile at the pushed commit.
 
-use crate::ports::{FileKind, TreeFile};
 use crate::request::Changes;
+use crate::tree::{FileKind, TreeFile, dockerfile_dir};
 use std::collections::BTreeSet;
-
-const DOCKERFILE: &str = "Dockerfile";
 
 /// What an index knows about one directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,11 +39,15 @@ pub struct PushIndex {
 
 impl PushIndex {
     pub fn new(changes: &Changes) -> Self {
-        let removed: BTreeSet<String> = changes.removed.iter().filter_map(|p| dockerfile_dir(p)).collect();
+        let removed: BTreeSet<String> = changes
+            .removed
+            .iter()
+            .filter_map(|p| dockerfile_dir(p).map(str::to_owned))
+            .collect();
         let present = changes
             .paths
             .iter()
-            .filter_map(|p| dockerfile_dir(p))
+            .filter_map(|p| dockerfile_dir(p).map(str::to_owned))
             .filter(|d| !removed.contains(d))
             .collect();
         Self { present, removed }
@@ -109,7 +111,10 @@ impl TreeIndex {
 
     /// From every file path at the commit, repository-relative (symlinks left out).
     pub fn from_paths<S: AsRef<str>>(paths: impl IntoIterator<Item = S>) -> Self {
-        let dirs = paths.into_iter().filter_map(|p| dockerfile_dir(p.as_ref())).collect();
+        let dirs = paths
+            .into_iter()
+            .filter_map(|p| dockerfile_dir(p.as_ref()).map(str::to_owned))
+            .collect();
         Self { dirs }
     }
 }
@@ -156,15 +161,6 @@ fn ls_tree_entry(record: &str) -> Option<(Option<FileKind>, &str)> {
 /// A listing's path: `-z` output is never quoted.
 fn quoted(path: &str, nul: bool) -> String {
     if nul { path.to_owned() } else { unquote(path) }
-}
-
-/// The directory of `path` if it names a Dockerfile.
-fn dockerfile_dir(path: &str) -> Option<String> {
-    match path.rsplit_once('/') {
-        Some((dir, DOCKERFILE)) => Some(dir.to_owned()),
-        None if path == DOCKERFILE => Some(".".to_owned()),
-        _ => None,
-    }
 }
 
 /// Undoes git's C-style quoting of unusual paths (`core.quotePath`): `"a\tb/\303\251"`.

@@ -1,7 +1,7 @@
 //! Exactly once: the durable record that starts each build once, whatever SQS, Lambda,
 //! GitHub or a person replays.
 //!
-//! Every planned build has a key derived from signed content only ([`crate::queue::build_key`]:
+//! Every planned build has a key derived from signed content only ([`crate::start_build::build_key`]:
 //! repository, ref, commit, directory, deployment configuration). Before StartBuild the
 //! spawner claims the key in the ledger (a DynamoDB table written with conditions); after
 //! it, it records the build id. A second message with the same key (a redelivered webhook,
@@ -160,6 +160,15 @@ pub fn abandoned(record: &Record) -> Record {
         updated_at: 0,
         ..record.clone()
     }
+}
+
+/// The answer to a conditional write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Written; the record's new version.
+    Done(u64),
+    /// The record was not at the version expected (another message wrote first).
+    Conflict,
 }
 
 #[cfg(test)]

@@ -1,36 +1,49 @@
-//! dockhand's core: every decision, no I/O.
+//! dockhand's core: every decision, no I/O. Modules in layers, each using only those above
+//! it (`tests/layers.rs` fails on a cycle):
 //!
-//! A push is verified ([`signature`]), decoded ([`github`]), judged by the ref rules
-//! ([`rules`]) and reduced to a [`request::BuildRequest`]. The spawner plans it ([`plan`])
-//! against a [`index::DockerfileIndex`], names each image ([`naming`]) and turns each job
-//! into a StartBuild request ([`job`]) carrying the rendered [`buildspec`].
+//! - leaves: wire formats and facts that need nothing else;
+//! - data: configuration and the requests that travel between the functions;
+//! - decisions: what to build, name, start, retry and tell;
+//! - ports: the outside world as traits, with in-memory fakes;
+//! - source: planning a push with what a source host says about it.
 
-pub mod buildspec;
-pub mod config;
-pub mod dead_letter;
-pub mod diff;
-pub mod github;
-pub mod index;
-pub mod job;
-pub mod ledger;
-pub mod naming;
-pub mod notification;
-pub mod plan;
-pub mod ports;
-pub mod queue;
-pub mod repo_config;
-pub mod request;
-pub mod retention;
-pub mod retry;
-pub mod rules;
-pub mod signature;
-pub mod source;
+// Leaves.
+pub mod error; // PortError: an outside system failed.
+pub mod webhook; // GitHub's push payload, decoded borrowed or owned.
+pub mod signature; // X-Hub-Signature-256, and secrets that never print.
+pub mod docker_ref; // What Docker accepts as a repository path and a tag.
+pub mod tree; // A repository's files and changes as a host answers them; the Dockerfile rule.
+pub mod time; // RFC 3339 and the civil calendar.
+pub mod retry; // Bounded backoff within a queue's retention.
+pub mod retention; // Which build records the cleanup removes.
+// Data.
+pub mod rules; // Ref rules: which refs build, with which tags.
+pub mod config; // The deployment configuration (DOCKHAND_CONFIG).
+pub mod repo_config; // A repository's .dockhand.yml.
+pub mod request; // The BuildRequest between listener and spawner.
+pub mod index; // Where the Dockerfiles are: a tree, or the push alone.
+pub mod diff; // `git diff --name-status` as changed files.
+// Decisions.
+pub mod trust; // The checks every untrusted field passes, at both ends of the topic.
+pub mod intake; // A push becomes a BuildRequest, or is ignored with the reason.
+pub mod naming; // Directory to image name and tags.
+pub mod buildspec; // The inline buildspec every build runs.
+pub mod start_build; // One job's StartBuild request, and its build key.
+pub mod plan; // A request and an index become builds and skips, one line per directory.
+pub mod queue; // The builds queue's message, and its batches.
+pub mod ledger; // Exactly once: the claim on each build key.
+pub mod notification; // What people are told, as SNS messages.
+pub mod dead_letter; // Reading, explaining and replaying the dead-letter queue.
+// Ports.
+pub mod ports; // The outside world as traits; `ports::memory` fakes them.
+// Source.
+pub mod source; // plan_push: a push planned from what its source host says.
+
 #[cfg(test)]
 mod testing;
-pub mod time;
-pub mod trust;
 
 pub use config::{Config, Deployment, Naming, Registry};
+pub use intake::{Intake, intake};
 pub use plan::{BuildJob, PlanEntry, Skip, plan};
 pub use repo_config::{RepoConfig, RepoConfigError};
-pub use request::{BuildRequest, ChangeSource, Intake};
+pub use request::{BuildRequest, ChangeSource};

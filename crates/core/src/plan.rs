@@ -11,11 +11,11 @@
 
 use crate::config::Deployment;
 use crate::index::{DockerfileIndex, Presence};
-use crate::job::{StartBuildRequest, Target, start_build_request};
 use crate::naming::image_and_tags;
 use crate::repo_config::{REPO_CONFIG_PATH, RepoConfig, RepoConfigError};
 use crate::request::{BuildRequest, ChangeSource};
 use crate::rules::{is_default_branch, is_reserved_tag, reserved_reason};
+use crate::start_build::{StartBuildRequest, Target, start_build_request};
 use crate::trust::check_path;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,7 +31,7 @@ pub struct BuildJob {
     pub image: String,
     /// Every tag pushed, after the naming preset and `.dockhand.yml`'s extra tags.
     pub tags: Vec<String>,
-    /// The build's key: what makes it start once ([`crate::queue::build_key`]).
+    /// The build's key: what makes it start once ([`crate::start_build::build_key`]).
     pub key: String,
     /// The exact StartBuild request the spawner sends.
     pub request: StartBuildRequest,

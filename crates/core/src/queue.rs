@@ -2,11 +2,10 @@
 //! planning step and read by its starting step. One definition for both ends.
 
 use crate::config::Deployment;
-use crate::job::StartBuildRequest;
 use crate::plan::BuildJob;
 use crate::request::BuildRequest;
+use crate::start_build::{BUILD_KEY_VARIABLE, StartBuildRequest};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// SendMessageBatch takes at most 10 messages
 /// (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html).
@@ -98,30 +97,6 @@ impl QueuedBuild {
         }
         Ok(())
     }
-}
-
-/// The environment variable that carries a build's key, so that a build can be found by
-/// its key among the project's builds.
-pub const BUILD_KEY_VARIABLE: &str = "DOCKHAND_BUILD_KEY";
-
-/// The key of the build of `context` for a push: repository, ref, commit, directory and
-/// the deployment's configuration, all covered by the webhook's signature or chosen by the
-/// operator. The delivery id is not part of it: GitHub does not sign that header, so a
-/// replayed body under a new id is the same build.
-pub fn build_key(request: &BuildRequest, context: &str, deployment: &Deployment) -> String {
-    let mut h = Sha256::new();
-    for part in [
-        "dockhand-build-v1",
-        &request.repository.full_name,
-        &request.git_ref,
-        &request.commit,
-        context,
-        &deployment.digest,
-    ] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
-    }
-    hex::encode(h.finalize())
 }
 
 /// Splits encoded messages into SendMessageBatch calls: at most [`SEND_BATCH_LIMIT`]

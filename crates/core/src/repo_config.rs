@@ -18,7 +18,7 @@
 //! ```
 
 use crate::config::Naming;
-use crate::naming::validate_tag;
+use crate::docker_ref::validate_tag;
 use std::fmt;
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};

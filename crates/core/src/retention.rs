@@ -45,6 +45,18 @@ pub fn all_started_after_cutoff(starts: &[Option<i64>], now: i64, retention_secs
     !starts.is_empty() && starts.iter().all(|s| s.is_some_and(|start| start >= cutoff))
 }
 
+/// One page of a project's build ids (ListBuildsForProject).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildPage {
+    /// At most 100 ids.
+    pub ids: Vec<String>,
+    /// Opaque: where the next page starts, to be handed back as it is; `None` on the last.
+    pub next_token: Option<String>,
+    /// True when the pages are in ascending order of build number, oldest first; false
+    /// when the service would only answer in its default order, newest first.
+    pub oldest_first: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,8 +11,8 @@
 //! than merging to the default branch, so only a push to the default branch may produce
 //! them; a rule that would produce one for another ref refuses that ref, with the reason.
 
-use crate::github::ref_name;
-use crate::naming::validate_tag;
+use crate::docker_ref::validate_tag;
+use crate::webhook::ref_name;
 use serde::{Deserialize, Serialize};
 
 /// One rule as written in configuration.

@@ -2,6 +2,7 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+use std::fmt;
 
 /// Why a delivery's signature was not accepted. Each message says what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +62,42 @@ fn parse_header(header: &str) -> Result<[u8; 32], SignatureError> {
     let mut digest = [0u8; 32];
     hex::decode_to_slice(hex_digest, &mut digest).map_err(|_| SignatureError::Malformed)?;
     Ok(digest)
+}
+
+/// A secret value whose `Debug` and `Display` never show it, so it cannot leak into logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl AsRef<[u8]> for Secret {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// Parses a webhook secret parameter: one secret per line, so two can be valid during a
+/// rotation. Blank lines and surrounding whitespace are ignored.
+pub fn parse_secrets(value: &str) -> Vec<Secret> {
+    value
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(Secret::new)
+        .collect()
 }
 
 #[cfg(test)]
@@ -151,5 +188,18 @@ mod tests {
         fn arbitrary_headers_never_panic(header in "\\PC{0,100}") {
             let _ = verify(Some(&header), false, b"x", &["s"]);
         }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert_eq!(
+            parse_secrets("  new \n\nold\r\n")
+                .iter()
+                .map(Secret::expose)
+                .collect::<Vec<_>>(),
+            ["new", "old"]
+        );
     }
 }

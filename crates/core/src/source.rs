@@ -4,9 +4,10 @@
 //! share this, so both plan from the same facts.
 
 use crate::index::TreeIndex;
-use crate::ports::{ChangedFile, FileKind, HostError, SourceHost, TreeFile};
+use crate::ports::SourceHost;
 use crate::repo_config::{MAX_FILE_BYTES, REPO_CONFIG_PATH, RepoConfig, RepoConfigError};
 use crate::request::{BuildRequest, ChangeSource, Changes};
+use crate::tree::{ChangedFile, FileKind, HostError, TreeFile};
 
 /// A request made complete, ready for [`crate::plan`].
 #[derive(Debug)]

@@ -4,9 +4,9 @@
 use crate::buildspec;
 use crate::config::{Deployment, Registry};
 use crate::naming::ImageName;
-use crate::queue::{BUILD_KEY_VARIABLE, build_key};
 use crate::request::BuildRequest;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// A StartBuild request, with the CodeBuild API's JSON member names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +140,47 @@ impl StartBuildRequest {
             .find(|v| v.name == name)
             .map(|v| v.value.as_str())
     }
+}
+
+/// Why StartBuild did not answer with a build.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// CodeBuild has no room now and started nothing: the project's concurrent build limit
+    /// or the account's concurrency and queue are full (`AccountLimitExceededException`,
+    /// the one limit error StartBuild documents), or the calls are throttled. Try later.
+    #[error("no capacity now: {0}")]
+    NoCapacity(String),
+    /// CodeBuild refused the request and would refuse it again (`InvalidInputException`,
+    /// `ResourceNotFoundException`: a missing project, a bad override): a person must act.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// No answer (a timeout, a 5xx, a dropped connection): a build may have started.
+    #[error("no answer: {0}")]
+    Unknown(String),
+}
+
+/// The environment variable that carries a build's key, so that a build can be found by
+/// its key among the project's builds.
+pub const BUILD_KEY_VARIABLE: &str = "DOCKHAND_BUILD_KEY";
+
+/// The key of the build of `context` for a push: repository, ref, commit, directory and
+/// the deployment's configuration, all covered by the webhook's signature or chosen by the
+/// operator. The delivery id is not part of it: GitHub does not sign that header, so a
+/// replayed body under a new id is the same build.
+pub fn build_key(request: &BuildRequest, context: &str, deployment: &Deployment) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        "dockhand-build-v1",
+        &request.repository.full_name,
+        &request.git_ref,
+        &request.commit,
+        context,
+        &deployment.digest,
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! What the core's unit tests share: a build request of `acme/images` to build from.
 
-use crate::job::StartBuildRequest;
 use crate::queue::QueuedBuild;
 use crate::request::{BuildRequest, Changes, HeadCommit, SourceRepository};
+use crate::start_build::StartBuildRequest;
 
 /// A push of `commit` to `main` of `acme/images`, tagged `latest`, that changes nothing;
 /// each test sets what it is about.

@@ -4,6 +4,32 @@
 
 use std::fmt;
 
+/// The file an image is built from, at the top of its directory (its build context).
+pub const DOCKERFILE: &str = "Dockerfile";
+
+/// The Dockerfile of a directory ("." for the repository root), as a path from the root.
+pub fn dockerfile_of(dir: &str) -> String {
+    if dir == "." {
+        DOCKERFILE.to_owned()
+    } else {
+        format!("{dir}/{DOCKERFILE}")
+    }
+}
+
+/// The directory whose Dockerfile `path` is, if it names one ("." for the root's).
+pub fn dockerfile_dir(path: &str) -> Option<&str> {
+    match path.rsplit_once('/') {
+        Some((dir, DOCKERFILE)) => Some(dir),
+        None if path == DOCKERFILE => Some("."),
+        _ => None,
+    }
+}
+
+/// The directory of a path, "." for the root.
+pub fn directory_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or(".", |(dir, _)| dir)
+}
+
 /// A git object id (SHA-1, the only kind GitHub serves), held as its 20 bytes rather than
 /// 40 hexadecimal characters: a large repository's tree holds half a million of them.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

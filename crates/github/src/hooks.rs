@@ -17,8 +17,8 @@
 
 use crate::status::Access;
 use crate::{GitHub, JSON, MAX_JSON_BYTES, validate};
-use dockhand_core::ports::HostError;
 pub use dockhand_core::time::{rfc3339, unix_seconds};
+use dockhand_core::tree::HostError;
 use hyper::{HeaderMap, Method};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};

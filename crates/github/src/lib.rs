@@ -17,7 +17,8 @@ mod validate;
 
 pub use model::{COMPARE_FILE_LIMIT, tree_diff};
 
-use dockhand_core::ports::{ChangedFile, HostError, ObjectId, SourceHost, TreeFile};
+use dockhand_core::ports::SourceHost;
+use dockhand_core::tree::{ChangedFile, HostError, ObjectId, TreeFile};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::header::{ACCEPT, AUTHORIZATION, HeaderValue, USER_AGENT};

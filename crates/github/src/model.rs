@@ -2,7 +2,7 @@
 //! [`ChangedFile`]s. Pure: no I/O, so every mapping is tested here.
 
 use base64::Engine as _;
-use dockhand_core::ports::{ChangedFile, FileKind, ObjectId, TreeFile};
+use dockhand_core::tree::{ChangedFile, FileKind, ObjectId, TreeFile};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use std::borrow::Cow;

@@ -1,7 +1,7 @@
 //! What an HTTP answer from GitHub means: success, a final error, a rate limit to wait
 //! out, or a failure worth retrying. Pure, so every rule is tested here.
 
-use dockhand_core::ports::HostError;
+use dockhand_core::tree::HostError;
 use hyper::HeaderMap;
 
 /// How long to wait on a rate limit that names no time (GitHub: "wait at least one minute").

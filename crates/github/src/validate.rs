@@ -1,7 +1,7 @@
 //! What may go into a URL: every repository name, commit and path is checked before a
 //! request is built, so nothing from a webhook can reach another endpoint or host.
 
-use dockhand_core::ports::{HostError, ObjectId};
+use dockhand_core::tree::{HostError, ObjectId};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Characters a path segment keeps as they are: RFC 3986's unreserved set.

@@ -4,7 +4,7 @@
 //! which recovered, who may list and redeliver, redeliveries accepted and refused, and the
 //! pause and rate limits between redeliveries.
 
-use dockhand_core::ports::HostError;
+use dockhand_core::tree::HostError;
 use dockhand_github::hooks::{Deliveries, Redelivery, failures};
 use dockhand_github::{GitHub, Policy};
 use dockhand_local::github::hooks::{FakeDelivery, FakeHook, FakeHooks, HooksSetup, TokenAccess};

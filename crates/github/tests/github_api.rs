@@ -4,7 +4,8 @@
 //! tree, rate limits, a flaky server) against the request log.
 
 use dockhand_core::index::{DockerfileIndex, TreeIndex};
-use dockhand_core::ports::{ChangedFile, FileKind, HostError, SourceHost, TreeFile};
+use dockhand_core::ports::SourceHost;
+use dockhand_core::tree::{ChangedFile, FileKind, HostError, TreeFile};
 use dockhand_github::{GitHub, Policy};
 use dockhand_local::github::{FakeGitHub, FakeOptions};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dockhand_core::Deployment;
-use dockhand_core::ports::Secret;
+use dockhand_core::signature::Secret;
 use dockhand_listener::{Delivery, Outcome, interpret, verify};
 use serde_json::{Value, json};
 use std::hint::black_box;

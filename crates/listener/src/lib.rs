@@ -4,11 +4,12 @@
 mod secrets;
 
 use dockhand_core::Deployment;
-use dockhand_core::github::{self, Event, JsonStr};
-use dockhand_core::ports::{Publisher, Secret, SecretStore};
-use dockhand_core::request::{Intake, accept};
+use dockhand_core::intake::{Intake, accept};
+use dockhand_core::ports::{Publisher, SecretStore};
+use dockhand_core::signature::Secret;
 use dockhand_core::signature::{self, SignatureError};
 use dockhand_core::trust::validate;
+use dockhand_core::webhook::{self, Event, JsonStr};
 use serde_json::{Value, json};
 
 pub use secrets::SecretCache;
@@ -89,7 +90,7 @@ pub fn interpret(d: &Delivery<'_>, deployment: &Deployment) -> Outcome {
     // The commits' paths are borrowed from the payload, never copied: a push may name
     // a hundred thousand.
     let mut payload = Vec::new();
-    let event = match github::parse_event_in::<JsonStr>(event_name, d.content_type, d.body, &mut payload) {
+    let event = match webhook::parse_event_in::<JsonStr>(event_name, d.content_type, d.body, &mut payload) {
         Ok(event) => event,
         Err(e) => return Outcome::Reply(Reply::error(400, e.to_string())),
     };

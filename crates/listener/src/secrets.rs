@@ -1,7 +1,9 @@
 //! The webhook secrets, read once per container and refreshed at most once a minute after
 //! a verification failure, so a rotation takes effect without a redeploy.
 
-use dockhand_core::ports::{PortError, Secret, SecretStore};
+use dockhand_core::error::PortError;
+use dockhand_core::ports::SecretStore;
+use dockhand_core::signature::Secret;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 use tokio::time::{Duration, Instant};

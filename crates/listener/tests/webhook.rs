@@ -2,7 +2,9 @@
 //! crafted pushes, signed here, through in-memory ports.
 
 use dockhand_core::BuildRequest;
-use dockhand_core::ports::{PortError, Publisher, Secret, SecretStore, parse_secrets};
+use dockhand_core::error::PortError;
+use dockhand_core::ports::{Publisher, SecretStore};
+use dockhand_core::signature::{Secret, parse_secrets};
 use dockhand_listener::{Delivery, Listener, Reply, SecretCache, Settings, handle_http};
 use dockhand_testkit::{fixture, octokit_examples, sign};
 use serde_json::{Value, json};

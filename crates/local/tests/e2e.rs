@@ -273,10 +273,10 @@ fn twelve_images_two_at_a_time_each_started_once() {
     stack.wait_idle().unwrap();
     // The request redriven from the dead-letter queue days later, as a person would.
     let event = stack.repo.push_event(&c0, &c1).unwrap();
-    let push: dockhand_core::github::PushEvent = serde_json::from_value(event).unwrap();
+    let push: dockhand_core::webhook::PushEvent = serde_json::from_value(event).unwrap();
     let deployment = dockhand_core::Deployment::from_json(&stack.config).unwrap();
-    let dockhand_core::request::Intake::Build(request) =
-        dockhand_core::request::intake(&push, "twelve-1", &deployment).unwrap()
+    let dockhand_core::intake::Intake::Build(request) =
+        dockhand_core::intake::intake(&push, "twelve-1", &deployment).unwrap()
     else {
         panic!("not built")
     };

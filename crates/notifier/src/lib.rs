@@ -3,8 +3,9 @@
 //! publishes the report to the build-results topic.
 
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
+use dockhand_core::error::PortError;
 use dockhand_core::notification::{BuildOutcome, DEFAULT_STATUSES, PublishRequest, build_notification};
-use dockhand_core::ports::{NotificationSink, PortError};
+use dockhand_core::ports::NotificationSink;
 use serde_json::Value;
 use std::collections::HashMap;
 

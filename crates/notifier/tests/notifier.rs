@@ -1,8 +1,9 @@
 //! The notifier on CodeBuild state-change events carrying dockhand's environment.
 
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
+use dockhand_core::error::PortError;
 use dockhand_core::notification::{PublishRequest, subject};
-use dockhand_core::ports::{NotificationSink, PortError};
+use dockhand_core::ports::NotificationSink;
 use dockhand_notifier::{Decision, Notifier, outcome, statuses};
 use dockhand_testkit::fixture;
 use serde_json::Value;

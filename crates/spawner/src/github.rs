@@ -1,7 +1,8 @@
 //! GitHub as the spawner reaches it: the token, if the deployment has one, is read from its
 //! SSM SecureString on first use (not at cold start) and kept for the life of the sandbox.
 
-use dockhand_core::ports::{ChangedFile, HostError, SourceHost, TreeFile};
+use dockhand_core::ports::SourceHost;
+use dockhand_core::tree::{ChangedFile, HostError, TreeFile};
 use dockhand_github::GitHub;
 use tokio::sync::OnceCell;
 

@@ -17,16 +17,17 @@ pub mod github;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use dockhand_core::index::PushIndex;
+use dockhand_core::ledger::Written;
 use dockhand_core::ledger::{self, Step};
 use dockhand_core::notification::{
     Notification, dead_letter_notification, not_started_notification, short_sha, skip_notification,
 };
-use dockhand_core::ports::{
-    BuildStarter, Clock, HostError, Ledger, NotificationSink, Queues, SourceHost, StartError, Written,
-};
+use dockhand_core::ports::{BuildStarter, Clock, Ledger, NotificationSink, Queues, SourceHost};
 use dockhand_core::queue::QueuedBuild;
 use dockhand_core::retry::{self, Next, RetryPolicy};
 use dockhand_core::source::{Unresolved, resolve};
+use dockhand_core::start_build::StartError;
+use dockhand_core::tree::HostError;
 use dockhand_core::trust::validate;
 use dockhand_core::{BuildRequest, Deployment, PlanEntry, RepoConfig, Skip, plan};
 use std::time::{Duration, Instant};

@@ -19,10 +19,12 @@
 
 mod support;
 
-use dockhand_core::job::StartBuildRequest;
-use dockhand_core::ports::{BuildStarter, PortError, StartError};
+use dockhand_core::error::PortError;
+use dockhand_core::ports::BuildStarter;
 use dockhand_core::queue::QueuedBuild;
 use dockhand_core::request::ChangeSource;
+use dockhand_core::start_build::StartBuildRequest;
+use dockhand_core::start_build::StartError;
 use dockhand_github::{GitHub, Policy};
 use std::fmt::Write as _;
 use std::process::Command;

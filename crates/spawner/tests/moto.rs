@@ -11,12 +11,13 @@ use aws_sdk_codebuild::types::{
     ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment, ProjectSource, SourceType,
 };
 use aws_sdk_sqs::types::MessageSystemAttributeName;
+use dockhand_aws::SystemClock;
 use dockhand_aws::codebuild::CodeBuildStarter;
 use dockhand_aws::dynamodb::{DynamoLedger, create_table};
 use dockhand_aws::sns::SnsPublisher;
 use dockhand_aws::sqs::SqsQueues;
+use dockhand_core::ports::Publisher;
 use dockhand_core::ports::memory::MemorySink;
-use dockhand_core::ports::{Publisher, SystemClock};
 use dockhand_spawner::{Settings, Spawner};
 use dockhand_testkit::{Moto, create_queue};
 use support::{deployment, failed, request_for};

@@ -10,9 +10,9 @@ use aws_sdk_codebuild::types::{Build, ComputeType, EnvironmentVariableType, Sour
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use dockhand_aws::codebuild::{CodeBuildStarter, MAX_ATTEMPTS, retry_config};
 use dockhand_core::buildspec;
-use dockhand_core::ports::{ChangedFile, FileKind, HostError, TreeFile};
 use dockhand_core::queue::QueuedBuild;
 use dockhand_core::request::ChangeSource;
+use dockhand_core::tree::{ChangedFile, FileKind, HostError, TreeFile};
 use dockhand_testkit::monorepo_host;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -78,7 +78,7 @@ async fn every_field_of_the_start_build_request() {
     assert_eq!(web.idempotency_token(), Some(queued.key.as_str()));
     assert_eq!(
         queued.key,
-        dockhand_core::queue::build_key(&request(), "web", &deployment())
+        dockhand_core::start_build::build_key(&request(), "web", &deployment())
     );
     assert_eq!(web.compute_type_override(), Some(&ComputeType::BuildGeneral1Small));
     assert_eq!(web.timeout_in_minutes_override(), Some(30));

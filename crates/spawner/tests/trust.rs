@@ -4,9 +4,11 @@
 
 mod support;
 
-use dockhand_core::job::StartBuildRequest;
-use dockhand_core::ports::{BuildStarter, PortError, StartError};
+use dockhand_core::error::PortError;
+use dockhand_core::ports::BuildStarter;
 use dockhand_core::queue::QueuedBuild;
+use dockhand_core::start_build::StartBuildRequest;
+use dockhand_core::start_build::StartError;
 use dockhand_testkit::monorepo_host;
 use proptest::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};

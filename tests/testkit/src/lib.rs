@@ -235,7 +235,7 @@ impl dockhand_core::ports::NotificationSink for NoAlerts {
     async fn send(
         &self,
         request: &dockhand_core::notification::PublishRequest,
-    ) -> Result<(), dockhand_core::ports::PortError> {
+    ) -> Result<(), dockhand_core::error::PortError> {
         panic!("unexpected notification: {}", request.subject)
     }
 }
@@ -258,7 +258,7 @@ pub fn monorepo_host() -> dockhand_core::source::ListedHost {
             .map(|p| {
                 let mut sha = [0; 20];
                 sha[19] = p.len() as u8;
-                dockhand_core::ports::TreeFile::new(*p, sha.into(), dockhand_core::ports::FileKind::Regular)
+                dockhand_core::tree::TreeFile::new(*p, sha.into(), dockhand_core::tree::FileKind::Regular)
             })
             .collect(),
         ..Default::default()

@@ -1,6 +1,8 @@
 use super::*;
 use crate::request::*;
+use crate::tree::ChangedFile;
 use crate::webhook::{Commit, Owner, Repository};
+use std::collections::BTreeMap;
 
 fn commit(added: &[&str], modified: &[&str], removed: &[&str]) -> Commit {
     let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();

@@ -257,7 +257,10 @@ fn the_start_build_request() {
     assert_eq!(req.source_type_override, "NO_SOURCE");
     assert_eq!(req.buildspec_override, buildspec::render(&deployment().config.registry));
     // The build's key: the same for every delivery of this push.
-    assert_eq!(req.idempotency_token, crate::queue::build_key(&r, "web", &deployment()));
+    assert_eq!(
+        req.idempotency_token,
+        crate::start_build::build_key(&r, "web", &deployment())
+    );
     assert_eq!(req.idempotency_token, jobs(&p)[0].key);
     assert_eq!(req.compute_type_override, "BUILD_GENERAL1_SMALL");
     assert_eq!(req.timeout_in_minutes_override, 60);
@@ -379,7 +382,7 @@ proptest! {
             prop_assert_eq!(req.env("DOCKERFILE_PATH"), Some(dockerfile.as_str()));
             prop_assert_eq!(req.env("DOCKER_REPO"), Some("docker.io/acme/mapped"));
             // Round trip through the JSON that crosses SNS and the CLI: still byte for byte.
-            let back: crate::job::StartBuildRequest = serde_json::from_str(&serde_json::to_string(req).unwrap()).unwrap();
+            let back: crate::start_build::StartBuildRequest = serde_json::from_str(&serde_json::to_string(req).unwrap()).unwrap();
             prop_assert_eq!(&back, req);
         }
     }
@@ -392,7 +395,7 @@ proptest! {
         for e in payload_plan(&r) {
             match e {
                 PlanEntry::Build(j) => {
-                    prop_assert!(crate::naming::validate_repository_path(j.image.strip_prefix("docker.io/").unwrap()).is_ok());
+                    prop_assert!(crate::docker_ref::validate_repository_path(j.image.strip_prefix("docker.io/").unwrap()).is_ok());
                     prop_assert!(check_path(&j.context).is_ok());
                 }
                 PlanEntry::Skip(s) => prop_assert!(!s.reason.is_empty()),

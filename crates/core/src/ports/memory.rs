@@ -1,7 +1,9 @@
 //! In-memory stand-ins for the ports, shared by every test: the same behaviour as the real
 //! adapters where the tests rely on it (conditional writes, batch answers), inspectable.
 
-use super::{Clock, Ledger, NotificationSink, PortError, Queues, Written};
+use super::{Clock, Ledger, NotificationSink, Queues};
+use crate::error::PortError;
+use crate::ledger::Written;
 use crate::ledger::{Record, Versioned};
 use crate::notification::PublishRequest;
 use std::collections::BTreeMap;

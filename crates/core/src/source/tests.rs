@@ -1,5 +1,5 @@
 use super::*;
-use crate::ports::FileKind;
+use crate::tree::FileKind;
 
 use std::future::Future;
 use std::task::{Context, Poll, Waker};

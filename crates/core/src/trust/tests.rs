@@ -1,6 +1,6 @@
 use super::*;
-use crate::github::{Commit, Owner, PushEvent, Repository};
-use crate::request::{Intake, intake};
+use crate::intake::{Intake, intake};
+use crate::webhook::{Commit, Owner, PushEvent, Repository};
 use proptest::prelude::*;
 
 const AFTER: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";

@@ -4,9 +4,9 @@
 #![allow(dead_code)]
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use dockhand_core::github::{Event, parse_event};
+use dockhand_core::intake::{Intake, intake};
 use dockhand_core::ports::memory::{ManualClock, MemoryLedger, MemoryQueues, MemorySink};
-use dockhand_core::request::{Intake, intake};
+use dockhand_core::webhook::{Event, parse_event};
 use dockhand_core::{BuildRequest, Deployment};
 use dockhand_spawner::{Report, Settings, Spawner};
 use dockhand_testkit::fixture;
