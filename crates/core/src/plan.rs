@@ -16,8 +16,10 @@ use crate::repo_config::{REPO_CONFIG_PATH, RepoConfig, RepoConfigError};
 use crate::request::{BuildRequest, ChangeSource};
 use crate::rules::{is_default_branch, is_reserved_tag, reserved_reason};
 use crate::start_build::{StartBuildRequest, Target, start_build_request};
+use crate::tree::{directory_of, dockerfile_dir, dockerfile_of};
 use crate::trust::check_path;
 use serde::Serialize;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One image to build.
@@ -57,10 +59,225 @@ pub enum PlanEntry {
     Skip(Skip),
 }
 
+impl Skip {
+    fn new(context: &str, attention: bool, reason: String) -> Self {
+        Skip {
+            context: context.to_owned(),
+            reason,
+            attention,
+        }
+    }
+
+    /// A repository the deployment cannot clone: private, and no token to read it.
+    pub fn unclonable(request: &BuildRequest, deployment: &Deployment) -> Option<Self> {
+        (request.repository.private && deployment.config.github_token_parameter.is_none()).then(|| {
+            Skip::new(
+                ".",
+                true,
+                format!(
+                    "{} is private, and the build needs a token to clone it: put a GitHub token that can read the repository (fine-grained: Contents read-only) in an SSM SecureString and set `github_token_parameter` to its name in the deployment configuration",
+                    request.repository.full_name
+                ),
+            )
+        })
+    }
+
+    /// A push the listener does not build (another ref, a deletion): the reason it gave.
+    pub fn not_built(reason: String) -> Self {
+        Skip::new(".", false, reason)
+    }
+
+    /// A push that could not be planned, with what a person must do.
+    pub fn unplanned(reason: &str) -> Self {
+        Skip::new(".", true, format!("{reason}. Nothing was built"))
+    }
+
+    fn bad_repo_config(e: &RepoConfigError) -> Self {
+        Skip::new(
+            ".",
+            true,
+            format!("{e}. Nothing was built: fix {REPO_CONFIG_PATH} and push again"),
+        )
+    }
+
+    fn no_files_changed(commit: &str) -> Self {
+        Skip::new(
+            ".",
+            false,
+            format!(
+                "this push changes no files at {commit} (an empty commit, or a merge that changed nothing): nothing to build"
+            ),
+        )
+    }
+
+    fn no_dockerfile(index: &dyn DockerfileIndex) -> Self {
+        Skip::new(
+            ".",
+            false,
+            format!("{} lists no Dockerfile at this commit", index.describe()),
+        )
+    }
+
+    fn unlistable(index: &dyn DockerfileIndex, commit: &str) -> Self {
+        Skip::new(
+            ".",
+            true,
+            format!(
+                "this push is a new branch or tag, so every image should be built, but {} cannot list the repository's Dockerfiles; run `dockhand plan --tree` with `git ls-tree -r {commit}`",
+                index.describe()
+            ),
+        )
+    }
+
+    fn not_compared(base: &str, commit: &str) -> Self {
+        Skip::new(
+            ".",
+            true,
+            format!(
+                "this push's commit list is empty, capped or rewritten (a forced push), so its changes must be compared from {base} to {commit}, and they were not; run `dockhand plan --changes` with `git diff --name-status -M {base} {commit}`"
+            ),
+        )
+    }
+
+    /// `dir`, under the entry `ignored` of `.dockhand.yml`'s `ignore`.
+    fn ignored(dir: &str, ignored: &str) -> Self {
+        Skip::new(
+            dir,
+            false,
+            format!("changes under {ignored} are ignored ({REPO_CONFIG_PATH} `ignore`)"),
+        )
+    }
+
+    fn dockerfile_removed(dir: &str) -> Self {
+        Skip::new(dir, false, "its Dockerfile was removed by this push".into())
+    }
+
+    fn bad_path(dir: &str, origin: &str, why: &str) -> Self {
+        Skip::new(dir, true, format!("the changed path {origin:?} {why}"))
+    }
+
+    fn unplaced_root_changes(count: usize, index: &dyn DockerfileIndex) -> Self {
+        Skip::new(
+            ".",
+            false,
+            format!(
+                "{count} changed file(s) at the repository root, but {} shows no Dockerfile there; if the root has one, plan with the repository tree (`dockhand plan --tree`)",
+                index.describe()
+            ),
+        )
+    }
+
+    fn tags_not_allowed(tags: &[String]) -> Self {
+        Skip::new(
+            ".",
+            true,
+            format!(
+                "{REPO_CONFIG_PATH} adds the image tags {tags:?}, and this deployment does not let repositories add tags (`repository_tags` is off): nothing was built; remove `tags` from {REPO_CONFIG_PATH}, or set `repository_tags: true` in the deployment configuration"
+            ),
+        )
+    }
+
+    fn reserved_repo_tag(request: &BuildRequest, tag: &str) -> Self {
+        Skip::new(
+            ".",
+            true,
+            format!(
+                "{REPO_CONFIG_PATH} adds the tag {}",
+                reserved_reason(&request.git_ref, tag, request.repository.default_branch.as_deref())
+            ),
+        )
+    }
+
+    fn reserved_tag(dir: &str, request: &BuildRequest, tag: &str) -> Self {
+        Skip::new(
+            dir,
+            true,
+            reserved_reason(&request.git_ref, tag, request.repository.default_branch.as_deref()),
+        )
+    }
+
+    fn unnamed(dir: &str, reason: String) -> Self {
+        Skip::new(dir, true, reason)
+    }
+
+    fn clash(dir: &str, reference: &str, others: &BTreeSet<String>) -> Self {
+        let others: Vec<&String> = others.iter().collect();
+        Skip::new(
+            dir,
+            true,
+            format!(
+                "it would push {reference}, as would {others:?} in this repository; map one of them to another name in `images`, or rename a directory"
+            ),
+        )
+    }
+}
+
+/// Why a directory is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Why {
+    /// The index knows it holds a Dockerfile.
     Known,
+    /// The payload-only index assumes it does, by convention.
     Assumed,
+}
+
+/// The plan's one line per directory, as it is decided: a build, or a skip, and a skip
+/// wins. The map is the invariant: a directory cannot be both, nor listed twice.
+#[derive(Debug, Default)]
+struct Lines(BTreeMap<String, Line>);
+
+#[derive(Debug)]
+enum Line {
+    Build(Why),
+    Skip(Skip),
+}
+
+impl Lines {
+    /// Builds `dir`, unless it is skipped; a known Dockerfile replaces an assumed one.
+    fn build(&mut self, dir: String, why: Why) {
+        match self.0.entry(dir) {
+            Entry::Vacant(v) => {
+                v.insert(Line::Build(why));
+            }
+            Entry::Occupied(mut o) => {
+                if why == Why::Known && matches!(o.get(), Line::Build(_)) {
+                    o.insert(Line::Build(why));
+                }
+            }
+        }
+    }
+
+    /// Skips a directory, whatever was decided before; a person still hears of it when
+    /// an earlier skip needed them.
+    fn skip(&mut self, skip: Skip) {
+        let mut skip = skip;
+        if let Some(Line::Skip(earlier)) = self.0.get(&skip.context) {
+            skip.attention |= earlier.attention;
+        }
+        self.0.insert(skip.context.clone(), Line::Skip(skip));
+    }
+
+    /// Skips a directory unless it is skipped already (the first reason stays).
+    fn skip_once(&mut self, skip: Skip) {
+        if !matches!(self.0.get(&skip.context), Some(Line::Skip(_))) {
+            self.0.insert(skip.context.clone(), Line::Skip(skip));
+        }
+    }
+
+    fn builds(&self, dir: &str) -> bool {
+        matches!(self.0.get(dir), Some(Line::Build(_)))
+    }
+
+    /// The directories to build, in order.
+    fn to_build(&self) -> Vec<(String, Why)> {
+        self.0
+            .iter()
+            .filter_map(|(dir, line)| match line {
+                Line::Build(why) => Some((dir.clone(), *why)),
+                Line::Skip(_) => None,
+            })
+            .collect()
+    }
 }
 
 /// Plans a request. The result is sorted by context and is a pure function of its inputs.
@@ -74,122 +291,82 @@ pub fn plan(
     deployment: &Deployment,
     repo: Result<&RepoConfig, &RepoConfigError>,
 ) -> Vec<PlanEntry> {
-    if request.repository.private && deployment.config.github_token_parameter.is_none() {
-        return vec![skip(
-            ".",
-            true,
-            format!(
-                "{} is private, and the build needs a token to clone it: put a GitHub token that can read the repository (fine-grained: Contents read-only) in an SSM SecureString and set `github_token_parameter` to its name in the deployment configuration",
-                request.repository.full_name
-            ),
-        )];
+    if let Some(skip) = Skip::unclonable(request, deployment) {
+        return vec![PlanEntry::Skip(skip)];
     }
     let repo = match repo {
         Ok(repo) => repo,
-        Err(e) => {
-            return vec![skip(
-                ".",
-                true,
-                format!("{e}. Nothing was built: fix {REPO_CONFIG_PATH} and push again"),
-            )];
-        }
+        Err(e) => return vec![PlanEntry::Skip(Skip::bad_repo_config(e))],
     };
-    let mut contexts: BTreeMap<String, Why> = BTreeMap::new();
-    let mut skips: BTreeMap<String, String> = BTreeMap::new();
-    let mut attention: BTreeSet<String> = BTreeSet::new();
     let changes = &request.changes;
-    let ignored = |dir: &str| format!("changes under {dir} are ignored ({REPO_CONFIG_PATH} `ignore`)");
-
-    // Every image: a new branch or tag.
-    let everything = matches!(changes.source, ChangeSource::NewRef);
     if changes.source == ChangeSource::Commits && changes.is_empty() {
-        return vec![skip(
-            ".",
-            false,
-            format!(
-                "this push changes no files at {} (an empty commit, or a merge that changed nothing): nothing to build",
-                request.commit
-            ),
-        )];
+        return vec![PlanEntry::Skip(Skip::no_files_changed(&request.commit))];
     }
+    let mut lines = Lines::default();
+    // Every image: a new branch or tag, when the index can list them.
     let mut plan_paths = true;
-    if everything {
+    if changes.source == ChangeSource::NewRef {
         match index.all() {
             Some(all) if all.is_empty() => {
                 plan_paths = false;
-                skips.insert(
-                    ".".into(),
-                    format!("{} lists no Dockerfile at this commit", index.describe()),
-                );
+                lines.skip(Skip::no_dockerfile(index));
             }
             Some(all) => {
                 plan_paths = false;
                 for dir in all {
                     match repo.ignored(&dir) {
-                        Some(ignore) => {
-                            skips.insert(dir.clone(), ignored(ignore));
-                        }
-                        None => {
-                            contexts.insert(dir, Why::Known);
-                        }
+                        Some(ignore) => lines.skip(Skip::ignored(&dir, ignore)),
+                        None => lines.build(dir, Why::Known),
                     }
                 }
             }
             // Not listable: the paths the payload named, if any, are planned below.
             None if !changes.is_empty() => {}
-            None => {
-                attention.insert(".".into());
-                skips.insert(
-                    ".".into(),
-                    format!(
-                        "this push is a new branch or tag, so every image should be built, but {} cannot list the repository's Dockerfiles; run `dockhand plan --tree` with `git ls-tree -r {}`",
-                        index.describe(),
-                        request.commit
-                    ),
-                );
-            }
+            None => lines.skip(Skip::unlistable(index, &request.commit)),
         }
     }
     if let ChangeSource::Compare { base } = &changes.source
         && changes.is_empty()
     {
-        attention.insert(".".into());
-        skips.insert(
-            ".".into(),
-            format!(
-                "this push's commit list is empty, capped or rewritten (a forced push), so its changes must be compared from {base} to {}, and they were not; run `dockhand plan --changes` with `git diff --name-status -M {base} {}`",
-                request.commit, request.commit
-            ),
-        );
+        lines.skip(Skip::not_compared(base, &request.commit));
     }
-
     if plan_paths {
-        plan_changed_paths(request, index, repo, &mut contexts, &mut skips, &mut attention);
+        plan_changed_paths(request, index, repo, &mut lines);
     }
+    if let Some(skip) = refused_repo_tags(request, deployment, repo) {
+        return vec![PlanEntry::Skip(skip)];
+    }
+    name_and_start(request, index, deployment, repo, lines)
+}
 
+/// `.dockhand.yml`'s tags, when the deployment refuses them: not allowed at all, or a tag
+/// only the default branch may push.
+fn refused_repo_tags(request: &BuildRequest, deployment: &Deployment, repo: &RepoConfig) -> Option<Skip> {
+    if repo.tags.is_empty() {
+        return None;
+    }
+    if !deployment.config.repository_tags {
+        return Some(Skip::tags_not_allowed(&repo.tags));
+    }
+    let on_default_branch = is_default_branch(&request.git_ref, request.repository.default_branch.as_deref());
+    repo.tags
+        .iter()
+        .find(|t| is_reserved_tag(t) && !on_default_branch)
+        .map(|t| Skip::reserved_repo_tag(request, t))
+}
+
+/// Names every directory to build and makes its StartBuild request; a directory that
+/// cannot be named, would push a reserved tag, or would push over another's image is
+/// skipped instead.
+fn name_and_start(
+    request: &BuildRequest,
+    index: &dyn DockerfileIndex,
+    deployment: &Deployment,
+    repo: &RepoConfig,
+    mut lines: Lines,
+) -> Vec<PlanEntry> {
     let config = &deployment.config;
     let on_default_branch = is_default_branch(&request.git_ref, request.repository.default_branch.as_deref());
-    if !repo.tags.is_empty() {
-        let refused = if !config.repository_tags {
-            Some(format!(
-                "{REPO_CONFIG_PATH} adds the image tags {:?}, and this deployment does not let repositories add tags (`repository_tags` is off): nothing was built; remove `tags` from {REPO_CONFIG_PATH}, or set `repository_tags: true` in the deployment configuration",
-                repo.tags
-            ))
-        } else {
-            repo.tags
-                .iter()
-                .find(|t| is_reserved_tag(t) && !on_default_branch)
-                .map(|t| {
-                    format!(
-                        "{REPO_CONFIG_PATH} adds the tag {}",
-                        reserved_reason(&request.git_ref, t, request.repository.default_branch.as_deref())
-                    )
-                })
-        };
-        if let Some(reason) = refused {
-            return vec![skip(".", true, reason)];
-        }
-    }
     let naming = repo.naming.unwrap_or(config.naming);
     let tags: Vec<String> = request.tags.iter().chain(&repo.tags).cloned().collect();
     let fixed: Vec<String> = request
@@ -209,7 +386,7 @@ pub fn plan(
         )
     };
     let build_args = repo.build_args_env();
-    let mut jobs: Vec<BuildJob> = Vec::new();
+    let mut jobs: BTreeMap<String, BuildJob> = BTreeMap::new();
     // (image, tag) → the directories that would push it: every Dockerfile directory of the
     // tree when the index can list them, so a directory this push did not change still
     // owns what it pushes; the planned ones otherwise.
@@ -222,34 +399,22 @@ pub fn plan(
             }
         }
     }
-    for (context, why) in contexts {
-        if skips.contains_key(&context) {
-            continue;
-        }
+    for (context, why) in lines.to_build() {
         let (image, tags) = match name(&context, &tags) {
             Ok(named) => named,
             Err(reason) => {
-                attention.insert(context.clone());
-                skips.insert(context, reason);
+                lines.skip(Skip::unnamed(&context, reason));
                 continue;
             }
         };
         if !on_default_branch && let Some(tag) = tags.iter().find(|t| is_reserved_tag(t)) {
-            attention.insert(context.clone());
-            skips.insert(
-                context,
-                reserved_reason(&request.git_ref, tag, request.repository.default_branch.as_deref()),
-            );
+            lines.skip(Skip::reserved_tag(&context, request, tag));
             continue;
         }
         // The same naming applied to the tags that name the commit: those never move.
         let fixed_tags = name(&context, &fixed).map(|(_, t)| t).unwrap_or_default();
         let moving_tags: Vec<String> = tags.iter().filter(|t| !fixed_tags.contains(t)).cloned().collect();
-        let dockerfile = if context == "." {
-            "Dockerfile".to_owned()
-        } else {
-            format!("{context}/Dockerfile")
-        };
+        let dockerfile = dockerfile_of(&context);
         for tag in &tags {
             pushed
                 .entry((image.repository(), tag.clone()))
@@ -265,22 +430,24 @@ pub fn plan(
             build_args: &build_args,
         };
         let start = start_build_request(request, deployment, &target);
-        jobs.push(BuildJob {
-            image: image.repository(),
-            key: start.idempotency_token.clone(),
-            tags,
-            context,
-            dockerfile,
-            request: start,
-            assumed: why == Why::Assumed,
-        });
+        jobs.insert(
+            context.clone(),
+            BuildJob {
+                image: image.repository(),
+                key: start.idempotency_token.clone(),
+                tags,
+                context,
+                dockerfile,
+                request: start,
+                assumed: why == Why::Assumed,
+            },
+        );
     }
     // Two directories must never push over each other's image and tag, whether or not the
     // other one changed in this push.
-    let planned: BTreeSet<&str> = jobs.iter().map(|j| j.context.as_str()).collect();
     let mut clashes: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
     for ((image, tag), clashing) in pushed.iter().filter(|(_, c)| c.len() > 1) {
-        for context in clashing.iter().filter(|c| planned.contains(c.as_str())) {
+        for context in clashing.iter().filter(|c| jobs.contains_key(c.as_str())) {
             let entry = clashes
                 .entry(context.clone())
                 .or_insert_with(|| (format!("{image}:{tag}"), BTreeSet::new()));
@@ -288,57 +455,29 @@ pub fn plan(
         }
     }
     for (context, (reference, others)) in &clashes {
-        let others: Vec<&String> = others.iter().collect();
-        attention.insert(context.clone());
-        skips.insert(
-            context.clone(),
-            format!(
-                "it would push {reference}, as would {others:?} in this repository; map one of them to another name in `images`, or rename a directory"
-            ),
-        );
+        lines.skip(Skip::clash(context, reference, others));
     }
-    jobs.retain(|j| !clashes.contains_key(&j.context));
-
-    let mut entries: Vec<(String, PlanEntry)> = jobs
+    lines
+        .0
         .into_iter()
-        .map(|j| (j.context.clone(), PlanEntry::Build(Box::new(j))))
-        .collect();
-    entries.extend(skips.into_iter().map(|(context, reason)| {
-        let attention = attention.contains(&context);
-        (
-            context.clone(),
-            PlanEntry::Skip(Skip {
-                context,
-                reason,
-                attention,
-            }),
-        )
-    }));
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    entries.into_iter().map(|(_, e)| e).collect()
+        .map(|(context, line)| match line {
+            Line::Build(_) => PlanEntry::Build(Box::new(jobs.remove(&context).expect("every build is named"))),
+            Line::Skip(skip) => PlanEntry::Skip(skip),
+        })
+        .collect()
 }
 
 /// The directories the changed paths affect, by the nearest-ancestor rule.
-fn plan_changed_paths(
-    request: &BuildRequest,
-    index: &dyn DockerfileIndex,
-    repo: &RepoConfig,
-    contexts: &mut BTreeMap<String, Why>,
-    skips: &mut BTreeMap<String, String>,
-    attention: &mut BTreeSet<String>,
-) {
+fn plan_changed_paths(request: &BuildRequest, index: &dyn DockerfileIndex, repo: &RepoConfig, lines: &mut Lines) {
     let changes = &request.changes;
-    let ignored = |dir: &str| format!("changes under {dir} are ignored ({REPO_CONFIG_PATH} `ignore`)");
     // A removed Dockerfile's directory is not built; its remaining files now belong to the
     // nearest ancestor with a Dockerfile, which the removal itself marks as changed below.
     for removed in &changes.removed {
-        if let Some(dir) = removed
-            .strip_suffix("/Dockerfile")
-            .or((removed == "Dockerfile").then_some("."))
+        if let Some(dir) = dockerfile_dir(removed)
             && index.presence(dir) != Presence::Present
             && repo.ignored(removed).is_none()
         {
-            skips.insert(dir.to_owned(), "its Dockerfile was removed by this push".into());
+            lines.skip(Skip::dockerfile_removed(dir));
         }
     }
 
@@ -346,47 +485,31 @@ fn plan_changed_paths(
     let starts = changes
         .paths
         .iter()
-        .map(|p| (p.as_str(), p.rsplit_once('/').map_or(".", |(d, _)| d)))
+        .map(|p| (p.as_str(), directory_of(p)))
         .chain(changes.directories.iter().map(|d| (d.as_str(), d.as_str())));
     for (origin, dir) in starts {
         if let Err(why) = check_path(origin) {
-            skips.insert(dir.to_owned(), format!("the changed path {origin:?} {why}"));
-            attention.insert(dir.to_owned());
+            lines.skip(Skip::bad_path(dir, origin, why));
             continue;
         }
         if let Some(ignore) = repo.ignored(origin) {
-            skips.entry(ignore.to_owned()).or_insert_with(|| ignored(ignore));
+            lines.skip_once(Skip::ignored(ignore, ignore));
             continue;
         }
         match nearest(index, dir) {
-            Some((found, Presence::Present)) => {
-                contexts.insert(found, Why::Known);
-            }
+            Some((found, Presence::Present)) => lines.build(found, Why::Known),
             Some((_, _)) => {} // removed here: already a skip
             None => match index.assumed_context(dir) {
-                Some(assumed) => {
-                    contexts.entry(assumed).or_insert(Why::Assumed);
-                }
+                Some(assumed) => lines.build(assumed, Why::Assumed),
                 // The root's Dockerfile is unknown to this index, not known to be absent.
                 None if dir == "." && index.presence(".") == Presence::Unknown => unplaced_root_changes += 1,
                 None => {}
             },
         }
     }
-    if unplaced_root_changes > 0 && !contexts.contains_key(".") {
-        skips.entry(".".into()).or_insert(format!(
-            "{unplaced_root_changes} changed file(s) at the repository root, but {} shows no Dockerfile there; if the root has one, plan with the repository tree (`dockhand plan --tree`)",
-            index.describe()
-        ));
+    if unplaced_root_changes > 0 && !lines.builds(".") {
+        lines.skip_once(Skip::unplaced_root_changes(unplaced_root_changes, index));
     }
-}
-
-fn skip(context: &str, attention: bool, reason: String) -> PlanEntry {
-    PlanEntry::Skip(Skip {
-        context: context.to_owned(),
-        reason,
-        attention,
-    })
 }
 
 /// The nearest directory at or above `dir` that the index has an answer for.
@@ -400,7 +523,7 @@ fn nearest(index: &dyn DockerfileIndex, dir: &str) -> Option<(String, Presence)>
         if current == "." {
             return None;
         }
-        current = current.rsplit_once('/').map_or(".", |(parent, _)| parent);
+        current = directory_of(current);
     }
 }
 

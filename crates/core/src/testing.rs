@@ -1,8 +1,35 @@
-//! What the core's unit tests share: a build request of `acme/images` to build from.
+//! What the core's unit tests share: a deployment that builds `acme/images`, and a build
+//! request of it to build from.
 
+use crate::config::{Config, Deployment, Naming, Registry};
 use crate::queue::QueuedBuild;
 use crate::request::{BuildRequest, Changes, HeadCommit, SourceRepository};
+use crate::rules::RefRules;
 use crate::start_build::StartBuildRequest;
+
+/// Docker Hub under `acme`, the default ref rules and the `path` preset, building
+/// `acme/images` only.
+pub(crate) fn deployment() -> Deployment {
+    Deployment::new(Config {
+        project: "dockhand".into(),
+        registry: Registry::DockerHub {
+            namespace: "acme".into(),
+            username: None,
+            token_parameter: None,
+        },
+        rules: RefRules::default_rules(),
+        images: Default::default(),
+        compute_type: "BUILD_GENERAL1_SMALL".into(),
+        timeout_minutes: 60,
+        naming: Naming::Path,
+        github_token_parameter: None,
+        repositories: Some(vec!["acme/images".into()]),
+        github_host: "github.com".into(),
+        repository_tags: false,
+        pull_credential: None,
+    })
+    .unwrap()
+}
 
 /// A push of `commit` to `main` of `acme/images`, tagged `latest`, that changes nothing;
 /// each test sets what it is about.

@@ -1,35 +1,13 @@
 use super::*;
 use crate::buildspec;
-use crate::config::{Config, Naming, Registry};
+use crate::config::Naming;
 use crate::index::{PushIndex, TreeIndex};
 use crate::repo_config::RepoConfig;
 use crate::request::{ChangeSource, Changes, HeadCommit, SourceRepository};
-use crate::rules::RefRules;
+use crate::testing::deployment;
 use proptest::prelude::*;
 
 const SHA: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
-
-fn deployment() -> Deployment {
-    Deployment::new(Config {
-        project: "dockhand".into(),
-        registry: Registry::DockerHub {
-            namespace: "acme".into(),
-            username: None,
-            token_parameter: None,
-        },
-        rules: RefRules::default_rules(),
-        images: Default::default(),
-        compute_type: "BUILD_GENERAL1_SMALL".into(),
-        timeout_minutes: 60,
-        naming: Naming::Path,
-        github_token_parameter: None,
-        repositories: Some(vec!["acme/images".into()]),
-        github_host: "github.com".into(),
-        repository_tags: false,
-        pull_credential: None,
-    })
-    .unwrap()
-}
 
 fn request(paths: &[&str], removed: &[&str]) -> BuildRequest {
     BuildRequest {
