@@ -3,11 +3,12 @@
 use clap::{Parser, Subcommand};
 use dockhand_core::config::{Config, DEFAULT_COMPUTE_TYPE, DEFAULT_PROJECT, DEFAULT_TIMEOUT_MINUTES};
 use dockhand_core::diff::parse_name_status;
-use dockhand_core::index::{DockerfileIndex, PushIndex, TreeIndex};
+use dockhand_core::index::PushIndex;
 use dockhand_core::intake::{Intake, intake};
+use dockhand_core::repo_config::REPO_CONFIG_PATH;
 use dockhand_core::request::Changes;
 use dockhand_core::rules::RefRules;
-use dockhand_core::source::{Unresolved, resolve};
+use dockhand_core::source::{ListedHost, Unresolved, plan_push};
 use dockhand_core::webhook::{Event, parse_event};
 use dockhand_core::{BuildRequest, ChangeSource, Deployment, PlanEntry, Registry, RepoConfig, Skip, plan};
 use std::io::Write;
@@ -405,13 +406,11 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
         )?,
     };
     // Read every input before printing anything, so a mistake prints no partial plan.
-    let repo = match files.repo_config {
+    let repo_config = match files.repo_config {
         Some(path) => {
-            let bytes =
-                std::fs::read(path).map_err(|e| format!("cannot read the .dockhand.yml {}: {e}", path.display()))?;
-            RepoConfig::from_file(Some(&bytes))
+            Some(std::fs::read(path).map_err(|e| format!("cannot read the .dockhand.yml {}: {e}", path.display()))?)
         }
-        None => Ok(RepoConfig::default()),
+        None => None,
     };
     let changed = match files.changes {
         Some(path) => {
@@ -420,24 +419,21 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
         None => None,
     };
     let tree = match files.tree {
-        Some(path) => Some(TreeIndex::from_ls_tree(&read(path, "the tree listing")?)),
+        Some(path) => Some(ListedHost::from_ls_tree(&read(path, "the tree listing")?)),
         None => None,
     };
     let mut out = std::io::stdout().lock();
-    let mut emit = |entry: &PlanEntry| -> Result<(), String> {
-        let line = serde_json::to_string(entry).expect("plan entries serialize");
-        writeln!(out, "{line}").map_err(|e| format!("cannot write the plan: {e}"))
+    let mut emit = |entries: &[PlanEntry]| -> Result<(), String> {
+        for entry in entries {
+            let line = serde_json::to_string(entry).expect("plan entries serialize");
+            writeln!(out, "{line}").map_err(|e| format!("cannot write the plan: {e}"))?;
+        }
+        Ok(())
     };
     // The listener's half, then the spawner's, with the SNS message in between.
     let request = match intake(&push, files.delivery, &deployment).map_err(|e| e.to_string())? {
         Intake::Build(request) => request,
-        Intake::Ignored { reason } => {
-            return emit(&PlanEntry::Skip(Skip {
-                context: ".".into(),
-                reason,
-                attention: false,
-            }));
-        }
+        Intake::Ignored { reason } => return emit(&[PlanEntry::Skip(Skip::not_built(reason))]),
     };
     let (_, message) = request.encode_for_sns().map_err(|e| e.to_string())?;
     let mut request: BuildRequest = serde_json::from_str(&message).expect("a BuildRequest decodes what it encodes");
@@ -449,24 +445,20 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
             dockhand_local::github::FakeOptions::default(),
         )
         .map_err(|e| format!("cannot read the repository {}: {e}", path.display()))?;
-        for entry in plan_online(&request, &deployment, &github.url(), None)? {
-            emit(&entry)?;
-        }
-        return Ok(());
+        return emit(&plan_online(&request, &deployment, &github.url(), None)?);
     }
     if online {
         let api = dockhand_github::api_url_from_env();
         let token = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty());
-        for entry in plan_online(&request, &deployment, &api, token)? {
-            emit(&entry)?;
-        }
-        return Ok(());
+        return emit(&plan_online(&request, &deployment, &api, token)?);
     }
-    // The spawner's comparison, offline: the changes the user gives replace the payload's.
+    // Offline: the changes the user gives stand for the spawner's comparison.
+    let mut compared = None;
     match (&request.changes.source, changed) {
         (ChangeSource::NewRef, Some(_)) => eprintln!(
             "dockhand: this push is a new branch or tag, which builds every image (with --tree); --changes is not used"
         ),
+        (ChangeSource::Compare { .. }, Some(changed)) => compared = Some(changed),
         (_, Some(changed)) => request.changes = Changes::from_changed_files(&changed),
         (ChangeSource::Compare { base }, None) => {
             return Err(format!(
@@ -476,14 +468,47 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
         }
         _ => {}
     }
-    let index: Box<dyn DockerfileIndex> = match tree {
-        Some(tree) => Box::new(tree),
-        None => Box::new(PushIndex::new(&request.changes)),
+    let Some(mut host) = tree else {
+        // --payload-only: the planner alone, on what the payload names.
+        if let Some(changed) = compared {
+            request.changes = Changes::from_changed_files(&changed);
+        }
+        let repo = repo_config.map_or(Ok(RepoConfig::default()), |bytes| RepoConfig::from_file(Some(&bytes)));
+        return emit(&plan(
+            &request,
+            &PushIndex::new(&request.changes),
+            &deployment,
+            repo.as_ref(),
+        ));
     };
-    for entry in plan(&request, index.as_ref(), &deployment, repo.as_ref()) {
-        emit(&entry)?;
+    // --tree: the spawner's own way, the listings answering for GitHub.
+    match (host.lists_repo_config(), repo_config) {
+        (true, None) => {
+            return Err(format!(
+                "the tree lists {REPO_CONFIG_PATH}, which the spawner would apply: pass it with --repo-config FILE (the output of `git show {}:{REPO_CONFIG_PATH}`)",
+                request.commit
+            ));
+        }
+        (false, Some(_)) => eprintln!(
+            "dockhand: the tree lists no {REPO_CONFIG_PATH}, so --repo-config is not applied (the spawner would find none to read)"
+        ),
+        (_, content) => host.repo_config = content,
     }
-    Ok(())
+    host.changes = compared;
+    let planned = block_on(plan_push(&host, &request, &deployment))?.map_err(|e| e.to_string())?;
+    for note in &planned.notes {
+        eprintln!("dockhand: {note}");
+    }
+    emit(&planned.entries)
+}
+
+/// Runs a future to completion on a runtime of this thread.
+fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    Ok(runtime.block_on(future))
 }
 
 /// The spawner's way: GitHub's tree, comparison and `.dockhand.yml` at the pushed commit,
@@ -494,27 +519,13 @@ pub(crate) fn plan_online(
     api: &str,
     token: Option<String>,
 ) -> Result<Vec<PlanEntry>, String> {
-    // A private repository the deployment cannot clone: the plan says so, GitHub unasked.
-    if request.repository.private && deployment.config.github_token_parameter.is_none() {
-        let index = PushIndex::new(&request.changes);
-        return Ok(plan(request, &index, deployment, Ok(&RepoConfig::default())));
-    }
     let host = dockhand_github::GitHub::new(api, token).map_err(|e| format!("GITHUB_API_URL {api:?}: {e}"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    match runtime.block_on(resolve(&host, request)) {
-        Ok(resolved) => {
-            for note in &resolved.notes {
+    match block_on(plan_push(&host, request, deployment))? {
+        Ok(planned) => {
+            for note in &planned.notes {
                 eprintln!("dockhand: {note}");
             }
-            Ok(plan(
-                &resolved.request,
-                &resolved.index,
-                deployment,
-                resolved.repo.as_ref(),
-            ))
+            Ok(planned.entries)
         }
         Err(Unresolved::Retry(e)) => Err(format!(
             "GitHub could not answer ({e}): try again later, or plan offline with --tree"

@@ -166,3 +166,66 @@ fn errors_name_the_file_and_the_problem() {
     assert!(!ok);
     assert!(stderr.contains("configuration is not valid"), "{stderr}");
 }
+
+/// `--tree` plans through the spawner's own code (`plan_push`, the listings answering for
+/// GitHub), so `.dockhand.yml` is read exactly when the spawner would read it.
+#[test]
+fn with_tree_the_repository_file_is_read_as_the_spawner_reads_it() {
+    let dir = std::env::temp_dir().join(format!("dockhand-plan-repo-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let listing = std::fs::read_to_string(fixture("monorepo.tree")).unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let with_file = write("with-file.tree", &format!("{listing}.dockhand.yml\n"));
+    let with_link = write(
+        "with-link.tree",
+        &format!("{listing}120000 blob {} \t.dockhand.yml\n", "a".repeat(40)),
+    );
+    let repo_config = write("dockhand.yml", "naming: suite\n");
+    let base = [
+        "--event",
+        &fixture("push-monorepo.json"),
+        "--config",
+        &fixture("config.json"),
+    ];
+    let args = |tree: &str, extra: &[&str]| -> Vec<String> {
+        base.iter()
+            .chain(["--tree", tree].iter())
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |args: Vec<String>| plan(&args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    // The tree holds the file and it is not given: the plan would be wrong, so none is made.
+    let (lines, stderr, ok) = run(args(&with_file, &[]));
+    assert!(!ok && lines.is_empty(), "{stderr}");
+    assert!(
+        stderr.contains("the tree lists .dockhand.yml") && stderr.contains("--repo-config"),
+        "{stderr}"
+    );
+    // Given, it applies: the suite preset names tools/lint `tools:lint`.
+    let (lines, stderr, ok) = run(args(&with_file, &["--repo-config", &repo_config]));
+    assert!(ok, "{stderr}");
+    let lint = lines.iter().find(|l| l["context"] == "tools/lint").unwrap();
+    assert_eq!(lint["image"], "docker.io/acme/tools", "{lint}");
+    // Not in the tree: the spawner would read none, and neither does the plan; it says so.
+    let (lines, stderr, ok) = run(args(&fixture("monorepo.tree"), &["--repo-config", &repo_config]));
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("--repo-config is not applied"), "{stderr}");
+    let lint = lines.iter().find(|l| l["context"] == "tools/lint").unwrap();
+    assert_eq!(lint["image"], "docker.io/acme/tools-lint", "{lint}");
+    // A symbolic link is refused, as the spawner refuses it.
+    let (lines, stderr, ok) = run(args(&with_link, &["--repo-config", &repo_config]));
+    assert!(ok, "{stderr}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0]["reason"].as_str().unwrap().contains("is a symbolic link"),
+        "{}",
+        lines[0]
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

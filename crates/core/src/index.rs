@@ -1,7 +1,7 @@
 //! Which directories hold a Dockerfile at the pushed commit.
 
 use crate::request::Changes;
-use crate::tree::{FileKind, TreeFile, dockerfile_dir};
+use crate::tree::{FileKind, ObjectId, TreeFile, dockerfile_dir};
 use std::collections::BTreeSet;
 
 /// What an index knows about one directory.
@@ -86,22 +86,9 @@ pub struct TreeIndex {
 }
 
 impl TreeIndex {
-    /// From `git ls-tree -r <commit>` output (`<mode> SP <type> SP <object> TAB <path>`, with
-    /// `-l` a size before the tab, with `-z` NUL-terminated and unquoted), which tells
-    /// symlinks apart, or from `--name-only` output, which cannot (a symlinked Dockerfile
-    /// then counts as one).
+    /// From `git ls-tree -r <commit>` output: see [`files_from_ls_tree`].
     pub fn from_ls_tree(listing: &str) -> Self {
-        let nul = listing.contains('\0');
-        let records = listing
-            .split(if nul { '\0' } else { '\n' })
-            .map(|r| r.strip_suffix('\r').unwrap_or(r))
-            .filter(|r| !r.is_empty());
-        Self::from_paths(records.filter_map(|record| match ls_tree_entry(record) {
-            Some((Some(FileKind::Regular | FileKind::Executable), path)) => Some(quoted(path, nul)),
-            // A symlink, a submodule or a directory (`-t`): not a file that can be a Dockerfile.
-            Some((_, _)) => None,
-            None => Some(quoted(record, nul)),
-        }))
+        Self::from_files(&files_from_ls_tree(listing))
     }
 
     /// From the source host's listing of the commit.
@@ -137,10 +124,35 @@ impl DockerfileIndex for TreeIndex {
     }
 }
 
+/// The files of `git ls-tree -r <commit>` output (`<mode> SP <type> SP <object> TAB <path>`,
+/// with `-l` a size before the tab, with `-z` NUL-terminated and unquoted), which tells
+/// symlinks apart, or of `--name-only` output, which cannot (every path is then a regular
+/// file, so a symlinked Dockerfile counts as one). Trees and submodules are left out. An
+/// object id that is not SHA-1 (or a name-only listing's missing one) reads as zeros:
+/// planning reads paths and kinds only.
+pub fn files_from_ls_tree(listing: &str) -> Vec<TreeFile> {
+    let nul = listing.contains('\0');
+    listing
+        .split(if nul { '\0' } else { '\n' })
+        .map(|r| r.strip_suffix('\r').unwrap_or(r))
+        .filter(|r| !r.is_empty())
+        .filter_map(|record| match ls_tree_entry(record) {
+            Some((Some(kind), id, path)) => Some(TreeFile::new(
+                quoted(path, nul),
+                ObjectId::from_hex(id).unwrap_or([0; 20].into()),
+                kind,
+            )),
+            // A submodule or a directory (`-t`): not a file that can be a Dockerfile.
+            Some((None, _, _)) => None,
+            None => Some(TreeFile::new(quoted(record, nul), [0; 20].into(), FileKind::Regular)),
+        })
+        .collect()
+}
+
 /// A record of `git ls-tree` without `--name-only`: the kind of file its mode says (`None`
-/// for a tree or a submodule) and its path, still quoted. `None` when the record is not in
+/// for a tree or a submodule), its object id and its path, still quoted. `None` when the record is not in
 /// that format, so a plain path.
-fn ls_tree_entry(record: &str) -> Option<(Option<FileKind>, &str)> {
+fn ls_tree_entry(record: &str) -> Option<(Option<FileKind>, &str, &str)> {
     let (meta, path) = record.split_once('\t')?;
     let mut fields = meta.split_whitespace();
     let (mode, kind, id) = (fields.next()?, fields.next()?, fields.next()?);
@@ -155,7 +167,7 @@ fn ls_tree_entry(record: &str) -> Option<(Option<FileKind>, &str)> {
         && size_ok
         && fields.next().is_none();
     // git quotes a path holding a tab, so a raw tab is the format's separator.
-    well_formed.then(|| ((kind == "blob").then(|| FileKind::from_mode(mode)).flatten(), path))
+    well_formed.then(|| ((kind == "blob").then(|| FileKind::from_mode(mode)).flatten(), id, path))
 }
 
 /// A listing's path: `-z` output is never quoted.

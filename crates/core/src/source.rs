@@ -1,15 +1,49 @@
-//! What the source host says about a push before it is planned: the files at the pushed
-//! commit (the exact Dockerfile index), the complete changes when the push's commit list
-//! cannot give them, and the repository's `.dockhand.yml`. The spawner and `dockhand plan`
-//! share this, so both plan from the same facts.
+//! A push planned from what its source host says: the files at the pushed commit (the
+//! exact Dockerfile index), the complete changes when the push's commit list cannot give
+//! them, and the repository's `.dockhand.yml`. [`plan_push`] is the one way through: the
+//! spawner asks GitHub, `dockhand plan` asks GitHub, a checkout (`--repo`) or listings it
+//! was given (`--tree`, through [`ListedHost`]); only `--payload-only` calls
+//! [`crate::plan()`] itself.
 
-use crate::index::TreeIndex;
+use crate::config::Deployment;
+use crate::index::{TreeIndex, files_from_ls_tree};
+use crate::plan::{PlanEntry, Skip, plan};
 use crate::ports::SourceHost;
 use crate::repo_config::{MAX_FILE_BYTES, REPO_CONFIG_PATH, RepoConfig, RepoConfigError};
 use crate::request::{BuildRequest, ChangeSource, Changes};
 use crate::tree::{ChangedFile, FileKind, HostError, TreeFile};
 
-/// A request made complete, ready for [`crate::plan`].
+/// A push planned.
+#[derive(Debug)]
+pub struct Planned {
+    /// One line per directory: a build, or a skip and why.
+    pub entries: Vec<PlanEntry>,
+    /// What a person reading the logs should know (a comparison that fell back).
+    pub notes: Vec<String>,
+}
+
+/// Plans a push with what `host` says about it. A private repository the deployment cannot
+/// clone is one skip that says what to do, and the host is not asked (GitHub answers 404
+/// to a request without a token).
+pub async fn plan_push<H: SourceHost>(
+    host: &H,
+    request: &BuildRequest,
+    deployment: &Deployment,
+) -> Result<Planned, Unresolved> {
+    if let Some(skip) = Skip::unclonable(request, deployment) {
+        return Ok(Planned {
+            entries: vec![PlanEntry::Skip(skip)],
+            notes: Vec::new(),
+        });
+    }
+    let resolved = resolve(host, request).await?;
+    Ok(Planned {
+        entries: plan(&resolved.request, &resolved.index, deployment, resolved.repo.as_ref()),
+        notes: resolved.notes,
+    })
+}
+
+/// A request made complete, ready for [`crate::plan()`].
 #[derive(Debug)]
 pub struct Resolved {
     /// The request, its changes complete (`Commits`) or `NewRef` (every image).
@@ -127,6 +161,7 @@ pub async fn resolve<H: SourceHost>(host: &H, request: &BuildRequest) -> Result<
 
 /// A source host that answers from listings it was given: `dockhand plan`'s offline mode
 /// (`--tree`, `--changes`, `--repo-config`) and tests. A `fail_*` error answers that call.
+/// It is the in-memory source host every test uses.
 #[derive(Debug, Clone, Default)]
 pub struct ListedHost {
     pub files: Vec<TreeFile>,
@@ -137,6 +172,21 @@ pub struct ListedHost {
     pub fail_tree: Option<HostError>,
     pub fail_compare: Option<HostError>,
     pub fail_file: Option<HostError>,
+}
+
+impl ListedHost {
+    /// The files of `git ls-tree -r <commit>` output ([`files_from_ls_tree`]).
+    pub fn from_ls_tree(listing: &str) -> Self {
+        ListedHost {
+            files: files_from_ls_tree(listing),
+            ..ListedHost::default()
+        }
+    }
+
+    /// True when the files include `.dockhand.yml` (its content is [`Self::repo_config`]).
+    pub fn lists_repo_config(&self) -> bool {
+        self.files.iter().any(|f| &*f.path == REPO_CONFIG_PATH)
+    }
 }
 
 impl SourceHost for ListedHost {

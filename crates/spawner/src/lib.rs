@@ -1,7 +1,7 @@
 //! The spawner: two steps joined by SQS queues, in one function with two event sources.
 //!
 //! - **Plan** (the requests queue, fed by the build-requests topic): reads GitHub's view of
-//!   the pushed commit, plans the push ([`dockhand_core::plan`]) and sends one message per
+//!   the pushed commit, plans the push ([`dockhand_core::source::plan_push`]) and sends one message per
 //!   build to the builds queue. A GitHub that is rate limited or down makes the request
 //!   wait in its queue (until the rate limit resets, or with a growing delay).
 //! - **Start** (the builds queue): claims each build's key in the ledger, calls StartBuild
@@ -16,7 +16,6 @@
 pub mod github;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use dockhand_core::index::PushIndex;
 use dockhand_core::ledger::Written;
 use dockhand_core::ledger::{self, Step};
 use dockhand_core::notification::{
@@ -25,11 +24,11 @@ use dockhand_core::notification::{
 use dockhand_core::ports::{BuildStarter, Clock, Ledger, NotificationSink, Queues, SourceHost};
 use dockhand_core::queue::QueuedBuild;
 use dockhand_core::retry::{self, Next, RetryPolicy};
-use dockhand_core::source::{Unresolved, resolve};
+use dockhand_core::source::{Unresolved, plan_push};
 use dockhand_core::start_build::StartError;
 use dockhand_core::tree::HostError;
 use dockhand_core::trust::validate;
-use dockhand_core::{BuildRequest, Deployment, PlanEntry, RepoConfig, Skip, plan};
+use dockhand_core::{BuildRequest, Deployment, PlanEntry, Skip};
 use std::time::{Duration, Instant};
 
 /// What one invocation did, for its log line and for tests.
@@ -343,42 +342,23 @@ where
                 why: format!("the build request fails the listener's checks, so nothing was planned: {e}"),
             };
         }
-        let entries = if request.repository.private && self.deployment.config.github_token_parameter.is_none() {
-            // The plan says what to do, without asking GitHub (which would answer 404).
-            plan(
-                &request,
-                &PushIndex::new(&request.changes),
-                &self.deployment,
-                Ok(&RepoConfig::default()),
-            )
-        } else {
-            match resolve(&self.host, &request).await {
-                Ok(resolved) => {
-                    for note in &resolved.notes {
-                        tracing::warn!(delivery = %request.delivery, note = %note, "planning");
-                    }
-                    plan(
-                        &resolved.request,
-                        &resolved.index,
-                        &self.deployment,
-                        resolved.repo.as_ref(),
-                    )
+        let entries = match plan_push(&self.host, &request, &self.deployment).await {
+            Ok(planned) => {
+                for note in &planned.notes {
+                    tracing::warn!(delivery = %request.delivery, note = %note, "planning");
                 }
-                Err(Unresolved::Retry(HostError::RateLimited { reset, detail })) => {
-                    let now = self.clock.now();
-                    // A few seconds past the reset: GitHub's clock and ours differ a little.
-                    return later(
-                        Delay::Exactly(reset.saturating_sub(now) + 5),
-                        format!("GitHub is rate limited until {reset}: {detail}"),
-                    );
-                }
-                Err(Unresolved::Retry(e)) => return later(Delay::Backoff, format!("GitHub could not answer: {e}")),
-                Err(Unresolved::Stop(reason)) => vec![PlanEntry::Skip(Skip {
-                    context: ".".into(),
-                    reason: format!("{reason}. Nothing was built"),
-                    attention: true,
-                })],
+                planned.entries
             }
+            Err(Unresolved::Retry(HostError::RateLimited { reset, detail })) => {
+                let now = self.clock.now();
+                // A few seconds past the reset: GitHub's clock and ours differ a little.
+                return later(
+                    Delay::Exactly(reset.saturating_sub(now) + 5),
+                    format!("GitHub is rate limited until {reset}: {detail}"),
+                );
+            }
+            Err(Unresolved::Retry(e)) => return later(Delay::Backoff, format!("GitHub could not answer: {e}")),
+            Err(Unresolved::Stop(reason)) => vec![PlanEntry::Skip(Skip::unplanned(&reason))],
         };
         let mut bodies = Vec::new();
         let mut attention = Vec::new();

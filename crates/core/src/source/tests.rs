@@ -238,3 +238,64 @@ fn host_failures_are_retried_or_stop_with_what_to_do() {
         }
     }
 }
+
+#[test]
+fn a_push_is_planned_with_what_the_host_says_and_its_notes() {
+    let deployment = crate::testing::deployment();
+    let r = request(ChangeSource::Compare { base: BASE.into() }, &[]);
+    let mut listed = host();
+    // The base is gone: every image is built, and the plan says why.
+    let planned = now(plan_push(&listed, &r, &deployment)).unwrap();
+    let contexts: Vec<&str> = planned
+        .entries
+        .iter()
+        .map(|e| match e {
+            PlanEntry::Build(job) => job.context.as_str(),
+            PlanEntry::Skip(skip) => panic!("{skip:?}"),
+        })
+        .collect();
+    assert_eq!(contexts, ["api", "web"]);
+    assert_eq!(planned.notes.len(), 1, "{:?}", planned.notes);
+    assert!(planned.notes[0].contains("cannot be compared"), "{:?}", planned.notes);
+    // The comparison's answer decides: only web changed.
+    listed.changes = Some(vec![changed("web/app.py", false)]);
+    let planned = now(plan_push(&listed, &r, &deployment)).unwrap();
+    assert!(matches!(&planned.entries[..], [PlanEntry::Build(job)] if job.context == "web"));
+    // A host that cannot answer is the caller's to wait for.
+    listed.fail_tree = Some(HostError::Unavailable("502".into()));
+    assert!(matches!(
+        now(plan_push(&listed, &r, &deployment)),
+        Err(Unresolved::Retry(HostError::Unavailable(_)))
+    ));
+}
+
+#[test]
+fn a_private_repository_without_a_token_is_one_skip_and_the_host_is_not_asked() {
+    let deployment = crate::testing::deployment();
+    let mut r = request(ChangeSource::Commits, &["web/app.py"]);
+    r.repository.private = true;
+    let refusing = ListedHost {
+        fail_tree: Some(HostError::NotFound(
+            "a private repository, asked without a token".into(),
+        )),
+        ..host()
+    };
+    let planned = now(plan_push(&refusing, &r, &deployment)).unwrap();
+    match &planned.entries[..] {
+        [PlanEntry::Skip(skip)] => {
+            assert!(skip.attention);
+            assert!(skip.reason.contains("is private") && skip.reason.contains("github_token_parameter"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same rule as the planner's own, which --payload-only calls directly.
+    assert_eq!(
+        planned.entries,
+        crate::plan(
+            &r,
+            &crate::index::PushIndex::new(&r.changes),
+            &deployment,
+            Ok(&RepoConfig::default())
+        )
+    );
+}
