@@ -2,64 +2,29 @@
 //! crafted pushes, signed here, through in-memory ports.
 
 use dockhand_core::BuildRequest;
-use dockhand_core::error::PortError;
-use dockhand_core::ports::{Publisher, SecretStore};
-use dockhand_core::signature::{Secret, parse_secrets};
+use dockhand_core::ports::memory::{MemorySecrets, MemoryTopic};
 use dockhand_listener::{Delivery, Listener, Reply, SecretCache, Settings, handle_http};
 use dockhand_testkit::{fixture, octokit_examples, sign};
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 const SECRET: &str = "It's a Secret to Everybody";
 const DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
 
-#[derive(Clone, Default)]
-struct Topic {
-    messages: Arc<Mutex<Vec<String>>>,
-    down: Arc<AtomicBool>,
-}
+type Topic = MemoryTopic;
+type Parameter = MemorySecrets;
 
-impl Publisher for Topic {
-    async fn publish(&self, message: &str) -> Result<(), PortError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(PortError("SNS Publish: InternalError: try again".into()));
-        }
-        self.messages.lock().unwrap().push(message.to_owned());
-        Ok(())
-    }
-}
-
-impl Topic {
-    fn published(&self) -> Vec<BuildRequest> {
-        self.messages
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|m| serde_json::from_str(m).unwrap())
-            .collect()
-    }
-}
-
-#[derive(Clone)]
-struct Parameter {
-    value: Arc<Mutex<String>>,
-    reads: Arc<AtomicUsize>,
-}
-
-impl SecretStore for Parameter {
-    async fn webhook_secrets(&self) -> Result<Vec<Secret>, PortError> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        Ok(parse_secrets(&self.value.lock().unwrap()))
-    }
+/// The build requests published, decoded.
+fn published(topic: &Topic) -> Vec<BuildRequest> {
+    topic
+        .messages()
+        .iter()
+        .map(|m| serde_json::from_str(m).unwrap())
+        .collect()
 }
 
 fn listener_with(secret: &str, max_body_bytes: usize) -> (Listener<Topic, Parameter>, Topic, Parameter) {
     let topic = Topic::default();
-    let parameter = Parameter {
-        value: Arc::new(Mutex::new(secret.into())),
-        reads: Arc::default(),
-    };
+    let parameter = Parameter::new(secret);
     let listener = Listener {
         settings: Settings {
             deployment: dockhand_testkit::deployment(),
@@ -112,7 +77,7 @@ async fn octokit_ping_examples_answer_200() {
         assert_eq!(reply.body["event"], "ping");
         assert_eq!(reply.body["hook_id"], ping["hook_id"]);
     }
-    assert!(topic.published().is_empty());
+    assert!(published(&topic).is_empty());
 }
 
 #[tokio::test]
@@ -135,7 +100,7 @@ async fn octokit_push_examples() {
         }
     }
     // The created tag and the first push to the default branch (master) are published.
-    let published = topic.published();
+    let published = published(&topic);
     let built: Vec<(&str, Vec<String>)> = published.iter().map(|r| (r.git_ref.as_str(), r.tags.clone())).collect();
     assert!(
         built.contains(&("refs/tags/simple-tag", vec!["simple-tag".into()])),
@@ -185,7 +150,7 @@ async fn crafted_pushes() {
     assert_eq!(reply.status, 202, "{}", reply.body);
     assert_eq!(reply.body["changed_paths"], 6);
     assert_eq!(reply.body["tags"], json!(["latest", "3e8a1f5"]));
-    let r = topic.published().pop().unwrap();
+    let r = published(&topic).pop().unwrap();
     assert_eq!(
         r.changes.paths,
         [
@@ -207,7 +172,7 @@ async fn crafted_pushes() {
     )
     .await;
     assert_eq!(reply.status, 202);
-    assert_eq!(topic.published().pop().unwrap().changes.paths, ["Dockerfile"]);
+    assert_eq!(published(&topic).pop().unwrap().changes.paths, ["Dockerfile"]);
 
     // A tag.
     let reply = deliver_json(&l, "push", &crafted("refs/tags/v2.0.1", json!([]))).await;
@@ -215,7 +180,7 @@ async fn crafted_pushes() {
     assert_eq!(reply.body["tags"], json!(["2.0.1", "2.0", "2"]));
 
     // A branch that is not built, and a branch deletion: answered, nothing published.
-    let before = topic.published().len();
+    let before = published(&topic).len();
     let reply = deliver_json(
         &l,
         "push",
@@ -231,7 +196,7 @@ async fn crafted_pushes() {
     deletion["after"] = json!("0000000000000000000000000000000000000000");
     let reply = deliver_json(&l, "push", &deletion).await;
     assert_eq!(reply.body["ignored"], "refs/heads/main was deleted");
-    assert_eq!(topic.published().len(), before);
+    assert_eq!(published(&topic).len(), before);
 }
 
 #[tokio::test]
@@ -241,7 +206,7 @@ async fn form_encoded_bodies_are_verified_raw_and_decoded() {
     let form = format!("payload={}", urlencode(&push.to_string()));
     let reply = deliver(&l, "push", "application/x-www-form-urlencoded", form.as_bytes()).await;
     assert_eq!(reply.status, 202, "{}", reply.body);
-    assert_eq!(topic.published().pop().unwrap().changes.paths, ["web/index.html"]);
+    assert_eq!(published(&topic).pop().unwrap().changes.paths, ["web/index.html"]);
 }
 
 fn urlencode(s: &str) -> String {
@@ -297,7 +262,7 @@ async fn bad_or_missing_signatures_are_401_and_publish_nothing() {
         })
         .await;
     assert_eq!(reply.status, 401);
-    assert!(topic.published().is_empty());
+    assert!(published(&topic).is_empty());
 }
 
 #[tokio::test]
@@ -334,7 +299,7 @@ async fn malformed_bodies_are_400_with_the_reason() {
     let reply = deliver_json(&l, "push", &bad_commit).await;
     assert_eq!(reply.status, 400);
     assert!(reply.body["error"].as_str().unwrap().contains("not a commit id"));
-    assert!(topic.published().is_empty());
+    assert!(published(&topic).is_empty());
 }
 
 #[tokio::test]
@@ -355,7 +320,7 @@ async fn other_events_are_acknowledged_and_ignored() {
         })
         .await;
     assert_eq!(reply.status, 400);
-    assert!(topic.published().is_empty());
+    assert!(published(&topic).is_empty());
 }
 
 #[tokio::test]
@@ -365,14 +330,14 @@ async fn bodies_over_the_cap_are_413_before_any_work() {
     let reply = deliver(&l, "push", "application/json", &body).await;
     assert_eq!(reply.status, 413);
     assert!(reply.body["error"].as_str().unwrap().contains("1001 bytes"));
-    assert_eq!(parameter.reads.load(Ordering::SeqCst), 0);
-    assert!(topic.published().is_empty());
+    assert_eq!(parameter.reads(), 0);
+    assert!(published(&topic).is_empty());
 }
 
 #[tokio::test]
 async fn sns_failure_is_502_so_github_can_redeliver() {
     let (l, topic, _) = listener();
-    topic.down.store(true, Ordering::SeqCst);
+    *topic.fail.lock().unwrap() = Some("SNS Publish: InternalError: try again".into());
     let reply = deliver_json(
         &l,
         "push",
@@ -406,26 +371,26 @@ async fn secrets_are_cached_and_a_rotation_is_picked_up_at_most_once_a_minute() 
     };
     assert_eq!(send("old-secret").await, 202);
     assert_eq!(send("old-secret").await, 202);
-    assert_eq!(parameter.reads.load(Ordering::SeqCst), 1, "read once per container");
+    assert_eq!(parameter.reads(), 1, "read once per container");
 
     // Rotation starts: both secrets valid. Within a minute of the last read, no re-read.
-    *parameter.value.lock().unwrap() = "new-secret\nold-secret".into();
+    parameter.set("new-secret\nold-secret");
     assert_eq!(send("new-secret").await, 401);
-    assert_eq!(parameter.reads.load(Ordering::SeqCst), 1);
+    assert_eq!(parameter.reads(), 1);
     tokio::time::advance(std::time::Duration::from_secs(61)).await;
     assert_eq!(
         send("new-secret").await,
         202,
         "a failure after a minute re-reads the parameter"
     );
-    assert_eq!(parameter.reads.load(Ordering::SeqCst), 2);
+    assert_eq!(parameter.reads(), 2);
     assert_eq!(send("old-secret").await, 202, "both valid during the rotation");
     // Repeated bad deliveries do not hammer SSM.
     for _ in 0..5 {
         assert_eq!(send("attacker").await, 401);
     }
-    assert_eq!(parameter.reads.load(Ordering::SeqCst), 2);
-    assert_eq!(topic.published().len(), 4);
+    assert_eq!(parameter.reads(), 2);
+    assert_eq!(published(&topic).len(), 4);
 }
 
 #[tokio::test]
@@ -444,7 +409,7 @@ async fn api_gateway_v2_events_through_lambda_http() {
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
     assert_eq!(body["changed_paths"], 1);
-    assert_eq!(topic.published().pop().unwrap().changes.paths, ["api/app.py"]);
+    assert_eq!(published(&topic).pop().unwrap().changes.paths, ["api/app.py"]);
 }
 
 /// Pushes signed with the right secret that this deployment must still not build.
@@ -487,5 +452,5 @@ async fn trust_boundaries_of_a_signed_push() {
             reply.body
         );
     }
-    assert!(topic.published().is_empty());
+    assert!(published(&topic).is_empty());
 }

@@ -1,23 +1,13 @@
 //! The notifier on CodeBuild state-change events carrying dockhand's environment.
 
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
-use dockhand_core::error::PortError;
 use dockhand_core::notification::{PublishRequest, subject};
-use dockhand_core::ports::NotificationSink;
+use dockhand_core::ports::memory::MemorySink;
 use dockhand_notifier::{Decision, Notifier, outcome, statuses};
 use dockhand_testkit::fixture;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
 
-#[derive(Clone, Default)]
-struct Outbox(Arc<Mutex<Vec<PublishRequest>>>);
-
-impl NotificationSink for Outbox {
-    async fn send(&self, request: &PublishRequest) -> Result<(), PortError> {
-        self.0.lock().unwrap().push(request.clone());
-        Ok(())
-    }
-}
+type Outbox = MemorySink;
 
 fn event(name: &str) -> CodeBuildEvent {
     serde_json::from_str(&fixture(name)).unwrap()
@@ -42,7 +32,7 @@ fn message(request: &PublishRequest) -> Value {
 async fn succeeded() {
     let (n, outbox) = notifier();
     n.handle(&event("codebuild-succeeded.json")).await.unwrap();
-    let sent = outbox.0.lock().unwrap().pop().unwrap();
+    let sent = outbox.sent().pop().unwrap();
     assert_eq!(
         sent.subject,
         "dockhand SUCCEEDED: acme/web @3e8a1f5 web: bump nginx to 1.27"
@@ -72,7 +62,7 @@ async fn succeeded() {
 async fn failed_reports_the_phase_and_its_context() {
     let (n, outbox) = notifier();
     n.handle(&event("codebuild-failed.json")).await.unwrap();
-    let sent = outbox.0.lock().unwrap().pop().unwrap();
+    let sent = outbox.sent().pop().unwrap();
     let email = message(&sent)["email"].as_str().unwrap().to_owned();
     assert!(email.contains("Tags:       latest, 3e8a1f5 (not pushed)"), "{email}");
     assert!(
@@ -90,7 +80,7 @@ async fn failed_reports_the_phase_and_its_context() {
 async fn stopped() {
     let (n, outbox) = notifier();
     n.handle(&event("codebuild-stopped.json")).await.unwrap();
-    let sent = outbox.0.lock().unwrap().pop().unwrap();
+    let sent = outbox.sent().pop().unwrap();
     assert_eq!(sent.message_attributes["status"].string_value, "STOPPED");
     let email = message(&sent)["email"].as_str().unwrap().to_owned();
     assert!(
@@ -107,7 +97,7 @@ async fn in_progress_is_off_by_default_and_can_be_turned_on() {
         matches!(d, Decision::Ignore(ref r) if r.contains("IN_PROGRESS")),
         "{d:?}"
     );
-    assert!(outbox.0.lock().unwrap().is_empty());
+    assert!(outbox.sent().is_empty());
     let on = Notifier {
         statuses: statuses(Some("in_progress, failed")),
         ..n

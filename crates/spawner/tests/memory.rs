@@ -19,11 +19,9 @@
 
 mod support;
 
-use dockhand_core::error::PortError;
-use dockhand_core::ports::BuildStarter;
+use dockhand_core::ports::memory::MemoryCodeBuild;
 use dockhand_core::queue::QueuedBuild;
 use dockhand_core::request::ChangeSource;
-use dockhand_core::start_build::StartBuildRequest;
 use dockhand_core::start_build::StartError;
 use dockhand_github::{GitHub, Policy};
 use std::fmt::Write as _;
@@ -232,18 +230,6 @@ fn serve(server: &tiny_http::Server) {
     }
 }
 
-/// Never asked: planning only queues builds.
-struct NoStarts;
-
-impl BuildStarter for NoStarts {
-    async fn start_build(&self, _request: &StartBuildRequest) -> Result<String, StartError> {
-        Err(StartError::Refused("this test only plans".into()))
-    }
-    async fn find_build(&self, _project: &str, _key: &str, _since: u64) -> Result<Option<String>, PortError> {
-        Ok(None)
-    }
-}
-
 fn vm_hwm_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     status
@@ -318,7 +304,11 @@ async fn child() {
         backoff: Duration::from_millis(10),
         ..Policy::default()
     });
-    let spawner = spawner(NoStarts, github);
+    // Never asked: planning only queues builds.
+    let spawner = spawner(
+        MemoryCodeBuild::refusing(StartError::Refused("this test only plans".into())),
+        github,
+    );
     let mut request = request();
     request.commit = commit_id(true);
     // The tags the rules give the new commit: the spawner checks them as the listener does.

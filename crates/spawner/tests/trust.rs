@@ -4,34 +4,15 @@
 
 mod support;
 
-use dockhand_core::error::PortError;
-use dockhand_core::ports::BuildStarter;
+use dockhand_core::ports::memory::MemoryCodeBuild;
 use dockhand_core::queue::QueuedBuild;
-use dockhand_core::start_build::StartBuildRequest;
-use dockhand_core::start_build::StartError;
 use dockhand_testkit::monorepo_host;
 use proptest::prelude::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use support::*;
-
-/// CodeBuild that counts the builds it is asked to start, and starts them.
-#[derive(Default)]
-struct Counting(AtomicUsize);
-
-impl BuildStarter for Counting {
-    async fn start_build(&self, request: &StartBuildRequest) -> Result<String, StartError> {
-        let n = self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(format!("{}:{n}", request.project_name))
-    }
-
-    async fn find_build(&self, _project: &str, _key: &str, _since: u64) -> Result<Option<String>, PortError> {
-        Ok(None)
-    }
-}
 
 /// Hands `body` to the spawner from `arn`; answers (report, dead letters, notifications).
 fn deliver(body: &str, arn: &str) -> (dockhand_spawner::Report, usize, usize, usize) {
-    let spawner = spawner(Counting::default(), monorepo_host());
+    let spawner = spawner(MemoryCodeBuild::default(), monorepo_host());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -42,7 +23,7 @@ fn deliver(body: &str, arn: &str) -> (dockhand_spawner::Report, usize, usize, us
         report,
         spawner.queues.log().dead.len(),
         spawner.alerts.sent().len(),
-        spawner.starter.0.load(Ordering::SeqCst) + spawner.queues.log().sent.len(),
+        spawner.starter.started().len() + spawner.queues.log().sent.len(),
     )
 }
 
@@ -113,7 +94,7 @@ fn a_forged_build_request_is_refused_with_a_notification() {
 
 /// A queued build as the planning step wrote it for the monorepo push.
 fn queued() -> serde_json::Value {
-    let spawner = spawner(Counting::default(), monorepo_host());
+    let spawner = spawner(MemoryCodeBuild::default(), monorepo_host());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

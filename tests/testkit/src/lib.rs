@@ -228,18 +228,6 @@ pub fn deployment() -> dockhand_core::Deployment {
     dockhand_core::Deployment::from_json(&fixture("config.json")).unwrap()
 }
 
-/// A notification sink for tests that expect no notification: sending one fails the test.
-pub struct NoAlerts;
-
-impl dockhand_core::ports::NotificationSink for NoAlerts {
-    async fn send(
-        &self,
-        request: &dockhand_core::notification::PublishRequest,
-    ) -> Result<(), dockhand_core::error::PortError> {
-        panic!("unexpected notification: {}", request.subject)
-    }
-}
-
 /// GitHub's view of `push-monorepo.json`'s pushed commit: `web`, `api` and `tools/lint`
 /// hold Dockerfiles, the root and the removed `legacy-api` do not.
 pub fn monorepo_host() -> dockhand_core::source::ListedHost {

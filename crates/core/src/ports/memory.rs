@@ -1,13 +1,15 @@
 //! In-memory stand-ins for the ports, shared by every test: the same behaviour as the real
 //! adapters where the tests rely on it (conditional writes, batch answers), inspectable.
 
-use super::{Clock, Ledger, NotificationSink, Queues};
+use super::{BuildStarter, Clock, Ledger, NotificationSink, Publisher, Queues, SecretStore};
 use crate::error::PortError;
 use crate::ledger::Written;
 use crate::ledger::{Record, Versioned};
 use crate::notification::PublishRequest;
+use crate::signature::{Secret, parse_secrets};
+use crate::start_build::{BUILD_KEY_VARIABLE, StartBuildRequest, StartError};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A clock moved by hand.
@@ -180,5 +182,171 @@ impl NotificationSink for MemorySink {
         }
         self.sent.lock().expect("sink").push(request.clone());
         Ok(())
+    }
+}
+
+/// A topic that keeps what is published to it; while `fail` holds a message, every
+/// publish fails with it, as SNS does when it is down.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryTopic {
+    messages: Arc<Mutex<Vec<String>>>,
+    pub fail: Arc<Mutex<Option<String>>>,
+}
+
+impl MemoryTopic {
+    /// The messages published, in order.
+    pub fn messages(&self) -> Vec<String> {
+        self.messages.lock().expect("topic").clone()
+    }
+}
+
+impl Publisher for MemoryTopic {
+    async fn publish(&self, message: &str) -> Result<(), PortError> {
+        if let Some(e) = &*self.fail.lock().expect("topic") {
+            return Err(PortError(e.clone()));
+        }
+        self.messages.lock().expect("topic").push(message.to_owned());
+        Ok(())
+    }
+}
+
+/// The webhook secret parameter: its value (one secret per line, as SSM holds it), which a
+/// test may change as a rotation does, and how many times it was read.
+#[derive(Debug, Clone, Default)]
+pub struct MemorySecrets {
+    value: Arc<Mutex<String>>,
+    reads: Arc<AtomicUsize>,
+}
+
+impl MemorySecrets {
+    pub fn new(value: &str) -> Self {
+        let secrets = Self::default();
+        secrets.set(value);
+        secrets
+    }
+
+    pub fn set(&self, value: &str) {
+        *self.value.lock().expect("secrets") = value.to_owned();
+    }
+
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+}
+
+impl SecretStore for MemorySecrets {
+    async fn webhook_secrets(&self) -> Result<Vec<Secret>, PortError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        Ok(parse_secrets(&self.value.lock().expect("secrets")))
+    }
+}
+
+/// CodeBuild that starts every build it is asked to (ids `project:1`, `project:2`, ...)
+/// and finds a started build by its key, as the real one does by the build's
+/// `DOCKHAND_BUILD_KEY` variable; while `refuse` holds an error, every start answers it.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryCodeBuild {
+    started: Arc<Mutex<Vec<(String, StartBuildRequest)>>>,
+    pub refuse: Arc<Mutex<Option<StartError>>>,
+}
+
+impl MemoryCodeBuild {
+    /// A CodeBuild that answers every start with `error`.
+    pub fn refusing(error: StartError) -> Self {
+        let codebuild = Self::default();
+        *codebuild.refuse.lock().expect("codebuild") = Some(error);
+        codebuild
+    }
+
+    /// (build id, request) of every build started, in order.
+    pub fn started(&self) -> Vec<(String, StartBuildRequest)> {
+        self.started.lock().expect("codebuild").clone()
+    }
+}
+
+impl BuildStarter for MemoryCodeBuild {
+    async fn start_build(&self, request: &StartBuildRequest) -> Result<String, StartError> {
+        if let Some(e) = &*self.refuse.lock().expect("codebuild") {
+            return Err(e.clone());
+        }
+        let mut started = self.started.lock().expect("codebuild");
+        let id = format!("{}:{}", request.project_name, started.len() + 1);
+        started.push((id.clone(), request.clone()));
+        Ok(id)
+    }
+
+    async fn find_build(&self, project: &str, key: &str, _since: u64) -> Result<Option<String>, PortError> {
+        Ok(self
+            .started
+            .lock()
+            .expect("codebuild")
+            .iter()
+            .rev()
+            .find(|(_, r)| {
+                r.project_name == project
+                    && r.environment_variables_override
+                        .iter()
+                        .any(|v| v.name == BUILD_KEY_VARIABLE && v.value == key)
+            })
+            .map(|(id, _)| id.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::start_build::EnvironmentVariable;
+    use std::task::{Context, Poll, Waker};
+
+    /// The fakes answer at once: one poll runs a call to its end.
+    fn now<T>(future: impl Future<Output = T>) -> T {
+        let mut future = std::pin::pin!(future);
+        match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(value) => value,
+            Poll::Pending => panic!("an in-memory port never waits"),
+        }
+    }
+
+    fn request(key: &str) -> StartBuildRequest {
+        let mut request = crate::testing::queued_build("6113728f27ae82c7b1a177c8d03f9e96e0adf246").request;
+        request.environment_variables_override = vec![EnvironmentVariable {
+            name: BUILD_KEY_VARIABLE.into(),
+            value: key.into(),
+            kind: "PLAINTEXT".into(),
+        }];
+        request
+    }
+
+    #[test]
+    fn codebuild_starts_finds_by_key_and_refuses_when_told() {
+        let codebuild = MemoryCodeBuild::default();
+        assert_eq!(now(codebuild.start_build(&request("k1"))), Ok("dockhand:1".into()));
+        assert_eq!(now(codebuild.start_build(&request("k2"))), Ok("dockhand:2".into()));
+        assert_eq!(
+            now(codebuild.find_build("dockhand", "k2", 0)),
+            Ok(Some("dockhand:2".into()))
+        );
+        assert_eq!(now(codebuild.find_build("dockhand", "k3", 0)), Ok(None));
+        assert_eq!(now(codebuild.find_build("other", "k1", 0)), Ok(None));
+        let full = MemoryCodeBuild::refusing(StartError::NoCapacity("AccountLimitExceededException".into()));
+        assert!(matches!(
+            now(full.start_build(&request("k1"))),
+            Err(StartError::NoCapacity(_))
+        ));
+        assert!(full.started().is_empty());
+    }
+
+    #[test]
+    fn topic_and_secrets_keep_what_they_are_given() {
+        let topic = MemoryTopic::default();
+        now(topic.publish("one")).unwrap();
+        *topic.fail.lock().unwrap() = Some("SNS is down".into());
+        assert_eq!(now(topic.publish("two")), Err(PortError("SNS is down".into())));
+        assert_eq!(topic.messages(), ["one"]);
+        let secrets = MemorySecrets::new("old");
+        secrets.set(" new \nold\n");
+        let read = now(secrets.webhook_secrets()).unwrap();
+        assert_eq!(read.iter().map(Secret::expose).collect::<Vec<_>>(), ["new", "old"]);
+        assert_eq!(secrets.reads(), 1);
     }
 }
