@@ -40,7 +40,7 @@ impl Moto {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "cannot start {}: {e}. Run `make test`, which installs moto into .venv",
+                    "cannot start {}: {e}. Run `make test`, which installs moto into .venv (or `make deps` once, then cargo test)",
                     program.display()
                 )
             });
@@ -199,7 +199,7 @@ pub fn octokit_examples(event: &str) -> Vec<serde_json::Value> {
     let path = root().join("tests/node_modules/@octokit/webhooks-examples/api.github.com/index.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {}: {e}. Run `make test`, which installs the npm package",
+            "cannot read {}: {e}. Run `make test`, which installs the npm package (or `make deps` once, then cargo test)",
             path.display()
         )
     });
