@@ -1,7 +1,8 @@
 //! `dockhand.json`: the one file a user edits to deploy, checked by the same code the
 //! functions run, and turned into CloudFormation parameters for `make deploy`.
 
-use dockhand_core::config::{Config, is_ssm_name};
+use dockhand_core::config::{COMPUTE_TYPES, Config, is_ssm_name};
+use dockhand_core::notification::STATUSES;
 use dockhand_core::{Deployment, Registry};
 use serde::Deserialize;
 use std::path::Path;
@@ -13,14 +14,25 @@ const MAX_STACK_NAME: usize = 48;
 const LOG_RETENTION_DAYS: [u32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ];
-const STATUSES: [&str; 6] = ["SUCCEEDED", "FAILED", "FAULT", "STOPPED", "TIMED_OUT", "IN_PROGRESS"];
-const COMPUTE_TYPES: [&str; 5] = [
-    "BUILD_GENERAL1_SMALL",
-    "BUILD_GENERAL1_MEDIUM",
-    "BUILD_GENERAL1_LARGE",
-    "BUILD_GENERAL1_XLARGE",
-    "BUILD_GENERAL1_2XLARGE",
-];
+
+// Each default, once.
+const DEFAULT_STACK: &str = "dockhand";
+const DEFAULT_ARCHITECTURE: &str = "x86_64";
+/// The template's `CleanupSchedule` default (a test holds them equal): daily, so a backlog
+/// larger than one run can delete clears in a few runs.
+const DEFAULT_SCHEDULE: &str = "rate(1 day)";
+const DEFAULT_LOG_RETENTION_DAYS: u32 = 30;
+const DEFAULT_CONCURRENT_BUILDS: u32 = 5;
+/// Lambda's minimum.
+const DEFAULT_START_CONCURRENCY: u32 = 2;
+const DEFAULT_RATE_LIMIT: u32 = 10;
+const DEFAULT_BURST_LIMIT: u32 = 20;
+const DEFAULT_LISTENER_CONCURRENCY: u32 = 5;
+
+/// The secret's name when dockhand.json does not name one.
+fn default_secret_parameter(stack: &str) -> String {
+    format!("/dockhand/{stack}/webhook-secret")
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,57 +55,44 @@ pub struct DeployFile {
     pub webhook: Webhook,
     #[serde(default)]
     pub cleanup: CleanupSettings,
-    #[serde(default = "thirty")]
+    #[serde(default = "default_log_retention")]
     pub log_retention_days: u32,
     /// A customer-managed KMS key of the SecureStrings; the default aws/ssm key when absent.
     #[serde(default)]
     pub secrets_kms_key_arn: Option<String>,
 }
 
+/// A missing field takes its value from `Build::default()`, as do the other sections.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Build {
     /// `x86_64` (amd64 images, the default) or `arm64`.
-    #[serde(default = "default_architecture")]
     pub architecture: String,
     /// A CodeBuild image; the architecture's Amazon Linux standard image when absent.
-    #[serde(default)]
     pub image: Option<String>,
     /// The project's concurrent build limit: at most this many run, the rest wait in
     /// dockhand's builds queue. 0 sets none (builds then queue in CodeBuild, at most five
     /// times the account's concurrency, each for at most 8 hours).
-    #[serde(default = "five")]
     pub concurrent_builds: u32,
     /// How long a build (or a push) waits for room (or for GitHub) before it is
     /// dead-lettered and notified.
-    #[serde(default = "default_queue_hours")]
     pub queue_retention_hours: u32,
     /// How many spawner invocations start builds at once (2 is Lambda's minimum).
-    #[serde(default = "two")]
     pub start_concurrency: u32,
-    #[serde(default = "thirty")]
     pub log_retention_days: u32,
 }
 
 impl Default for Build {
     fn default() -> Self {
         Self {
-            architecture: default_architecture(),
+            architecture: DEFAULT_ARCHITECTURE.into(),
             image: None,
-            concurrent_builds: 5,
-            queue_retention_hours: default_queue_hours(),
-            start_concurrency: 2,
-            log_retention_days: 30,
+            concurrent_builds: DEFAULT_CONCURRENT_BUILDS,
+            queue_retention_hours: (dockhand_core::retry::RetryPolicy::BUILDS.retention / 3600) as u32,
+            start_concurrency: DEFAULT_START_CONCURRENCY,
+            log_retention_days: DEFAULT_LOG_RETENTION_DAYS,
         }
     }
-}
-
-fn default_queue_hours() -> u32 {
-    (dockhand_core::retry::RetryPolicy::BUILDS.retention / 3600) as u32
-}
-
-fn two() -> u32 {
-    2
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,74 +109,48 @@ pub struct Notify {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Webhook {
-    #[serde(default = "ten")]
     pub rate_limit: u32,
-    #[serde(default = "twenty")]
     pub burst_limit: u32,
     /// Reserved concurrency of the listener; 0 reserves none.
-    #[serde(default = "five")]
     pub listener_concurrency: u32,
     /// The SecureString of the webhook secret(s); `/dockhand/<stack>/webhook-secret` when absent.
-    #[serde(default)]
     pub secret_parameter: Option<String>,
 }
 
 impl Default for Webhook {
     fn default() -> Self {
         Self {
-            rate_limit: 10,
-            burst_limit: 20,
-            listener_concurrency: 5,
+            rate_limit: DEFAULT_RATE_LIMIT,
+            burst_limit: DEFAULT_BURST_LIMIT,
+            listener_concurrency: DEFAULT_LISTENER_CONCURRENCY,
             secret_parameter: None,
         }
     }
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct CleanupSettings {
-    #[serde(default = "default_retention")]
     pub retention_days: u32,
-    #[serde(default = "default_schedule")]
     pub schedule: String,
 }
 
 impl Default for CleanupSettings {
     fn default() -> Self {
         Self {
-            retention_days: default_retention(),
-            schedule: default_schedule(),
+            retention_days: dockhand_core::retention::DEFAULT_RETENTION_DAYS,
+            schedule: DEFAULT_SCHEDULE.into(),
         }
     }
 }
 
 fn default_stack() -> String {
-    "dockhand".into()
+    DEFAULT_STACK.into()
 }
-fn default_architecture() -> String {
-    "x86_64".into()
-}
-/// The template's `CleanupSchedule` default (a test holds them equal): daily, so a backlog
-/// larger than one run can delete clears in a few runs.
-fn default_schedule() -> String {
-    "rate(1 day)".into()
-}
-fn default_retention() -> u32 {
-    dockhand_core::retention::DEFAULT_RETENTION_DAYS
-}
-fn five() -> u32 {
-    5
-}
-fn ten() -> u32 {
-    10
-}
-fn twenty() -> u32 {
-    20
-}
-fn thirty() -> u32 {
-    30
+fn default_log_retention() -> u32 {
+    DEFAULT_LOG_RETENTION_DAYS
 }
 
 /// What `make deploy` needs, checked.
@@ -301,7 +274,7 @@ impl DeployFile {
                     "webhook.secret_parameter {p:?} is not an SSM parameter name (starting with /, then A-Z a-z 0-9 _ . - /)"
                 ));
             }
-            None => format!("/dockhand/{}/webhook-secret", self.stack),
+            None => default_secret_parameter(&self.stack),
         };
         if self.cleanup.retention_days == 0 {
             return Err("cleanup.retention_days must be at least 1".into());
@@ -490,7 +463,7 @@ mod tests {
             .take_while(|l| l.starts_with("    "))
             .find_map(|l| l.trim().strip_prefix("Default: "))
             .unwrap();
-        assert_eq!(default, default_schedule());
+        assert_eq!(default, DEFAULT_SCHEDULE);
     }
 
     #[test]
@@ -514,6 +487,31 @@ mod tests {
             .collect();
         let set: Vec<&str> = s.parameters.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(declared, set);
+    }
+
+    /// A parameter's `AllowedValues: [a, b]` in the template.
+    fn allowed_values(parameter: &str) -> Vec<&'static str> {
+        let template = include_str!("../../../cfn/dockhand.yml");
+        let section = template.split(&format!("\n  {parameter}:\n")).nth(1).unwrap();
+        let line = section
+            .lines()
+            .take_while(|l| l.starts_with("    "))
+            .find_map(|l| l.trim().strip_prefix("AllowedValues: ["))
+            .unwrap();
+        line.trim_end_matches(']').split(", ").collect()
+    }
+
+    #[test]
+    fn the_lists_are_the_templates_and_cores() {
+        assert_eq!(allowed_values("BuildComputeType"), COMPUTE_TYPES);
+        let days: Vec<String> = LOG_RETENTION_DAYS.iter().map(u32::to_string).collect();
+        for parameter in ["BuildLogRetentionDays", "FunctionLogRetentionDays"] {
+            assert_eq!(allowed_values(parameter), days, "{parameter}");
+        }
+        // The notifier's default statuses are among those dockhand.json may name.
+        let notifier = dockhand_core::notification::DEFAULT_STATUSES;
+        assert!(notifier.iter().all(|s| STATUSES.contains(s)));
+        assert!(STATUSES.contains(&"IN_PROGRESS"));
     }
 
     #[test]
