@@ -1242,4 +1242,27 @@ mod tests {
         .unwrap();
         assert_eq!(f["deliveries-args"], "deliveries\n--repo\nacme/web\n");
     }
+
+    /// `stack-parameters` is plumbing of the deploy verbs: not in `dockhand --help`, but
+    /// its own help still answers.
+    #[test]
+    fn stack_parameters_is_hidden_from_help_but_answers_its_own() {
+        use clap::{CommandFactory, Parser};
+        // What `dockhand -h` and `dockhand --help` print.
+        for help in [
+            crate::Cli::command().render_help(),
+            crate::Cli::command().render_long_help(),
+        ] {
+            let help = help.to_string();
+            assert!(help.contains("plan"), "{help}");
+            assert!(!help.contains("stack-parameters"), "{help}");
+        }
+        let err = match crate::Cli::try_parse_from(["dockhand", "stack-parameters", "--help"]) {
+            Err(e) => e,
+            Ok(_) => panic!("--help parsed as a command"),
+        };
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+        let own = err.to_string();
+        assert!(own.contains("--out <DIR>") && own.contains("--account <ID>"), "{own}");
+    }
 }

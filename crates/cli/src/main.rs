@@ -151,6 +151,8 @@ enum Command {
     },
     /// Check dockhand.json and the values cfn/deploy.sh passes, and write each value the
     /// script needs into a directory, one file per value (crates/cli/src/deploy.rs, FILES).
+    /// Plumbing of the make deploy verbs: hidden from --help.
+    #[command(hide = true)]
     StackParameters(deploy::Args),
 }
 
