@@ -136,14 +136,15 @@ github-token: cli ## store a GitHub token (read from the terminal, never echoed)
 outputs: cli ## print the stack's outputs and how to add the webhook in GitHub
 	$(DEPLOY) outputs
 
+# FN, REPLAY, REPO, SINCE and REDELIVER reach the script as the environment make gives a
+# recipe (they come from the command line), expanded by the shell inside quotes: never
+# evaluated. `dockhand stack-parameters` checks each (cfn/deploy.sh passes them on).
 dead-letters: cli ## what failed, one line each (the dead-letter queue); REPLAY=1 sends each record back where it came from
 	$(DEPLOY) dead-letters "$${REPLAY:-}"
 
 logs: cli ## the last hour of a function's logs: make logs FN=listener|spawner|notifier|cleanup|build
-	$(DEPLOY) logs $(FN)
+	$(DEPLOY) logs "$${FN:-}"
 
-# REPO, SINCE and REDELIVER reach the script as the environment make gives a recipe (they
-# come from the command line), expanded by the shell inside quotes: never evaluated.
 deliveries: cli ## failed webhook deliveries of REPO=owner/name since SINCE (3d); REDELIVER=1 redelivers them (GITHUB_TOKEN)
 	$(DEPLOY) deliveries "$${REPO:-}" "$${SINCE:-}" "$${REDELIVER:-}"
 

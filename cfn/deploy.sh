@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # The deploy verbs behind `make build|deploy|secret|destroy|outputs|logs|deliveries`.
 #
-# Everything user-supplied reaches this script as files written by `dockhand stack-parameters`
-# (one value per file, one CloudFormation parameter per line) and is only ever expanded inside
-# double quotes or passed as an array element: nothing from dockhand.json is evaluated.
+# A one-way seam: `dockhand stack-parameters` decides, this script only does. Rust checks
+# dockhand.json, the values make passes (FN, REPLAY, REPO, SINCE, REDELIVER), the environment
+# (DOCKHAND_FILE, AWS_REGION...) and what the AWS CLI answered (the account, its region), and
+# writes each value used here into a file of its own in $settings (crates/cli/src/deploy.rs,
+# FILES): read with $(<file), or a list of one item per line read with mapfile. Values are
+# only ever expanded inside double quotes or passed as array elements; nothing from
+# dockhand.json or the command line is evaluated, parsed or defaulted here.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+# Where make runs it: a relative path (DOCKHAND_FILE too) is the repository's.
+cd "$root"
 template="$here/dockhand.yml"
+# The functions `make build` compiles and packages, without dockhand.json and so without the
+# CLI; everything else about them (keys, parameters, log groups) deploy.rs decides, and a test
+# there holds its list equal to this one.
 functions=(listener spawner notifier cleanup)
 # Where `make build` leaves the zips (cargo's target directory, wherever it is), and the budget
 # each must fit.
@@ -17,11 +26,15 @@ zips="${DOCKHAND_ZIPS:-$target/lambda}"
 max_zip_bytes=$((4 * 1024 * 1024))
 settings="${DOCKHAND_SETTINGS_DIR:-$root/.work/deploy}"
 dockhand="${DOCKHAND_CLI:-$target/debug/dockhand}"
-file="${DOCKHAND_FILE:-$root/dockhand.json}"
 # Where make installed cargo-lambda and zig; used for the build only, so the AWS CLI on the
 # user's PATH stays the one they chose.
 tools="${DOCKHAND_TOOLS:-$root/.venv/bin}"
 
+# What `dockhand stack-parameters` is told, growing as the script learns more: the verb's
+# values, then the account and the CLI's region, then the zips. Each call decides every file
+# anew from all of it, and removes those it cannot decide yet.
+told=(--out "$settings")
+account=""
 secret_file=""
 trap 'rm -f "$secret_file"' EXIT
 
@@ -37,15 +50,15 @@ need_aws() {
         die "the AWS CLI is not installed: see https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"
 }
 
+# Once per run: the account and the AWS CLI's region, passed on to decide the region and the
+# artifact bucket.
 need_credentials() {
+    [ -z "$account" ] || return 0
     need_aws
     account=$(aws sts get-caller-identity --query Account --output text 2>"$settings/sts.err") ||
         die "no usable AWS credentials ($(tr '\n' ' ' <"$settings/sts.err")): run 'aws configure' or 'aws sso login', or set AWS_PROFILE"
-    region=$(aws configure get region || true)
-    region=${AWS_REGION:-${AWS_DEFAULT_REGION:-$region}}
-    [ -n "$region" ] ||
-        die "no AWS region: set \"region\" in dockhand.json, or AWS_REGION, or run 'aws configure set region eu-west-1'"
-    export AWS_REGION="$region" AWS_DEFAULT_REGION="$region"
+    decide --account "$account" --configured-region "$(aws configure get region || true)"
+    bucket=$(<"$settings/artifact-bucket")
 }
 
 need_build_tools() {
@@ -61,24 +74,23 @@ need_build_tools() {
     fi
 }
 
-# Reads dockhand.json through the same checks the functions run.
+# Reads dockhand.json through the same checks the functions run, with the verb's own values
+# (decide --logs "$FN"...), before any AWS call.
 load_settings() {
-    [ -f "$file" ] ||
-        die "no $(basename "$file"): copy dockhand.example.json to dockhand.json and edit it (README: Deploy to AWS)"
     [ -x "$dockhand" ] || die "$dockhand is missing: run 'cargo build -p dockhand-cli' (make does this)"
     mkdir -p "$settings"
-    "$dockhand" stack-parameters --file "$file" --out "$settings"
+    decide "$@"
     stack=$(<"$settings/stack")
     secret_parameter=$(<"$settings/secret-parameter")
-    project=$(<"$settings/project")
-    local wanted
-    wanted=$(<"$settings/region")
-    if [ -n "$wanted" ]; then export AWS_REGION="$wanted" AWS_DEFAULT_REGION="$wanted"; fi
 }
 
-bucket_name() {
-    bucket=$(<"$settings/artifact-bucket")
-    [ -n "$bucket" ] || bucket="dockhand-artifacts-$account-$region"
+# Tells stack-parameters what was learned, and takes the region it decided for every aws call
+# from here on (none yet, before the credentials, when nothing names one).
+decide() {
+    told+=("$@")
+    "$dockhand" stack-parameters "${told[@]}"
+    region=$(<"$settings/region")
+    [ -z "$region" ] || export AWS_REGION="$region" AWS_DEFAULT_REGION="$region"
 }
 
 stack_output() {
@@ -156,39 +168,33 @@ ensure_bucket() {
     if aws s3api head-bucket --bucket "$bucket" >/dev/null 2>&1; then
         return
     fi
+    local create
+    mapfile -t create <"$settings/create-bucket"
     say "== creating the artifact bucket s3://$bucket"
-    if [ "$region" = us-east-1 ]; then
-        aws s3api create-bucket --bucket "$bucket" >/dev/null
-    else
-        aws s3api create-bucket --bucket "$bucket" \
-            --create-bucket-configuration "LocationConstraint=$region" >/dev/null
-    fi
+    aws s3api create-bucket "${create[@]}" >/dev/null
     aws s3api put-public-access-block --bucket "$bucket" --public-access-block-configuration \
         BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
     aws s3api put-bucket-encryption --bucket "$bucket" --server-side-encryption-configuration \
         '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'
 }
 
-# Uploads each zip under a key named by its SHA-256, so an unchanged function is not updated.
+# Uploads each zip under the key stack-parameters named by its SHA-256, unless it is there
+# already: an unchanged function is not updated.
 upload() {
-    code_parameters=()
-    for fn in "${functions[@]}"; do
-        local zip="$zips/$fn/bootstrap.zip" digest key name
-        [ -f "$zip" ] || die "$zip is missing: run 'make build'"
-        digest=$(sha256sum "$zip" | cut -d' ' -f1)
-        key="$stack/$fn-$digest.zip"
-        if ! aws s3api head-object --bucket "$bucket" --key "$key" >/dev/null 2>&1; then
-            say "   uploading $fn to s3://$bucket/$key"
-            aws s3api put-object --bucket "$bucket" --key "$key" --body "$zip" >/dev/null
+    local files keys i
+    mapfile -t files <"$settings/upload-files"
+    mapfile -t keys <"$settings/upload-keys"
+    for i in "${!keys[@]}"; do
+        if ! aws s3api head-object --bucket "$bucket" --key "${keys[i]}" >/dev/null 2>&1; then
+            say "   uploading ${files[i]} to s3://$bucket/${keys[i]}"
+            aws s3api put-object --bucket "$bucket" --key "${keys[i]}" --body "${files[i]}" >/dev/null
         fi
-        name="$(tr '[:lower:]' '[:upper:]' <<<"${fn:0:1}")${fn:1}CodeKey"
-        code_parameters+=("$name=$key")
     done
 }
 
 secret() {
     need_credentials
-    local mode=${1:-create} current="" fresh tmp
+    local mode=$1 current="" fresh tmp
     tmp=$(mktemp) # mode 600; removed on exit, whatever happens
     secret_file=$tmp
     if aws ssm get-parameter --name "$secret_parameter" --with-decryption \
@@ -259,7 +265,7 @@ store_token() {
 registry_token() {
     need_credentials
     local name
-    name=$(sed -n 's/^RegistryTokenParameter=//p' "$settings/parameters")
+    name=$(<"$settings/registry-token-parameter")
     [ -n "$name" ] || die "this deployment pushes to ECR, which needs no token: builds log in with their own role"
     store_token "$name" "Docker Hub access token" "https://app.docker.com/settings/personal-access-tokens (Read & Write)"
 }
@@ -267,7 +273,7 @@ registry_token() {
 github_token() {
     need_credentials
     local name
-    name=$(sed -n 's/^GitHubTokenParameter=//p' "$settings/parameters")
+    name=$(<"$settings/github-token-parameter")
     [ -n "$name" ] || die "set \"github_token_parameter\" in dockhand.json's config first (e.g. \"/dockhand/github-token\"); public repositories need no token"
     store_token "$name" "GitHub token" "https://github.com/settings/personal-access-tokens (fine-grained, the repositories you build, Contents: read-only)"
 }
@@ -275,21 +281,21 @@ github_token() {
 deploy() {
     need_credentials
     build
-    bucket_name
+    decide --zips "$zips"
     secret create
     ensure_bucket
     upload
-    local parameters=()
+    local parameters tags
     mapfile -t parameters <"$settings/parameters"
-    parameters+=("ArtifactBucket=$bucket" "${code_parameters[@]}")
+    mapfile -t tags <"$settings/tags"
     say "== aws cloudformation deploy --stack-name $stack (region $region)"
     # The template goes through the bucket too, under the stack's prefix (so destroy removes
     # it): CloudFormation takes at most 51,200 bytes of template in a request, 1 MB from S3
     # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html).
     aws cloudformation deploy --stack-name "$stack" --template-file "$template" \
-        --s3-bucket "$bucket" --s3-prefix "$stack" \
+        --s3-bucket "$bucket" --s3-prefix "$(<"$settings/artifact-prefix")" \
         --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
-        --tags "dockhand=$stack" --parameter-overrides "${parameters[@]}" >&2
+        --tags "${tags[@]}" --parameter-overrides "${parameters[@]}" >&2
     outputs
 }
 
@@ -313,30 +319,28 @@ EOF
 
 destroy() {
     need_credentials
-    bucket_name
+    local prefix
+    prefix=$(<"$settings/artifact-prefix")
     say "== deleting the stack $stack (region $region)"
     aws cloudformation delete-stack --stack-name "$stack"
     aws cloudformation wait stack-delete-complete --stack-name "$stack"
     if aws s3api head-bucket --bucket "$bucket" >/dev/null 2>&1; then
         local keys
-        keys=$(aws s3api list-objects-v2 --bucket "$bucket" --prefix "$stack/" --query 'Contents[].Key' --output text)
+        keys=$(aws s3api list-objects-v2 --bucket "$bucket" --prefix "$prefix/" --query 'Contents[].Key' --output text)
         for key in $keys; do
             [ "$key" = None ] || aws s3api delete-object --bucket "$bucket" --key "$key" >/dev/null
         done
-        say "== removed the stack's zips from s3://$bucket/$stack/"
+        say "== removed the stack's zips from s3://$bucket/$prefix/"
     fi
     say "== kept: the webhook secret $secret_parameter, the registry token, and the bucket s3://$bucket"
     say "   (aws ssm delete-parameter --name $secret_parameter; aws s3 rb s3://$bucket)"
 }
 
+# The log group of `make logs FN=...`, which stack-parameters chose (decide --logs).
 logs() {
     need_credentials
-    local fn=${1:-} group
-    case "$fn" in
-    listener | spawner | notifier | cleanup) group="/aws/lambda/$stack-$fn" ;;
-    build) group="/aws/codebuild/$project" ;;
-    *) die "FN must be one of listener, spawner, notifier, cleanup, build (make logs FN=spawner)" ;;
-    esac
+    local group
+    group=$(<"$settings/log-group")
     if aws logs tail help >/dev/null 2>&1; then
         aws logs tail "$group" --since 1h --follow
     else # AWS CLI v1 has no 'logs tail'
@@ -347,35 +351,24 @@ logs() {
 
 # `make dead-letters [REPLAY=1]`: the dead-letter queue, one line per record; with replay,
 # each record sent back where it came from (the dockhand CLI, with the caller's credentials).
+# The command is the one stack-parameters wrote (decide --replay).
 dead_letters() {
     need_credentials
-    local args=(dead-letters --stack "$stack")
-    case "${1:-}" in
-    "" | 0 | no | false) ;;
-    1 | yes | true) args+=(--replay) ;;
-    *) die "REPLAY must be 1 (or left out), not $1" ;;
-    esac
+    local args
+    mapfile -t args <"$settings/dead-letters-args"
     "$dockhand" "${args[@]}"
 }
 
 # The failed deliveries of REPO's webhook to this stack (`dockhand deliveries`), and with
-# REDELIVER=1 each redelivered once. Every value is passed as one argument, never evaluated.
+# REDELIVER=1 each redelivered once: the command stack-parameters wrote (decide --repo ...),
+# given the stack's webhook URL. Every value is passed as one argument, never evaluated.
 deliveries() {
-    local repo=${1:-} since=${2:-} redeliver=${3:-} url args
-    [ -n "$repo" ] || die "REPO is required: make deliveries REPO=owner/name [SINCE=3d] [REDELIVER=1]"
-    [ -n "${GITHUB_TOKEN:-}" ] ||
-        die "set GITHUB_TOKEN to a token that may read REPO's webhooks (fine-grained: the repository's \"Webhooks\" permission, read-only; read and write for REDELIVER=1)"
+    local url args
     need_credentials
     url=$(stack_output WebhookUrl) || die "cannot read the stack $stack's outputs (make outputs says why)"
     [ -n "$url" ] && [ "$url" != None ] || die "the stack $stack has no WebhookUrl output: run 'make deploy' first"
-    args=(deliveries --repo "$repo" --webhook-url "$url")
-    [ -z "$since" ] || args+=(--since "$since")
-    case "$redeliver" in
-    "" | 0 | no | false) ;;
-    1 | yes | true) args+=(--redeliver) ;;
-    *) die "REDELIVER must be 1 (or left out), not $redeliver" ;;
-    esac
-    "$dockhand" "${args[@]}"
+    mapfile -t args <"$settings/deliveries-args"
+    "$dockhand" "${args[@]}" --webhook-url "$url"
 }
 
 verb=${1:-}
@@ -389,7 +382,7 @@ deploy)
     ;;
 secret)
     load_settings
-    secret "${1:-create}"
+    secret "${1-}"
     ;;
 registry-token)
     load_settings
@@ -404,20 +397,20 @@ outputs)
     outputs
     ;;
 dead-letters)
-    load_settings
-    dead_letters "${1:-}"
+    load_settings --replay "${1-}"
+    dead_letters
     ;;
 destroy)
     load_settings
     destroy
     ;;
 logs)
-    load_settings
-    logs "${1:-}"
+    load_settings --logs "${1-}"
+    logs
     ;;
 deliveries)
-    load_settings
-    deliveries "${1:-}" "${2:-}" "${3:-}"
+    load_settings --repo "${1-}" --since "${2-}" --redeliver "${3-}"
+    deliveries
     ;;
 *) die "usage: cfn/deploy.sh build|sizes|deploy|secret [create|rotate|retire]|registry-token|github-token|outputs|dead-letters [REPLAY]|destroy|logs FN|deliveries REPO [SINCE] [REDELIVER]" ;;
 esac

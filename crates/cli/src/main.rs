@@ -151,16 +151,11 @@ enum Command {
         #[arg(long, value_name = "MS", default_value_t = 1000)]
         pause_ms: u64,
     },
-    /// Check dockhand.json and write what `make deploy` needs into a directory: one file per
-    /// setting, and `parameters` with one Key=Value CloudFormation parameter per line.
-    StackParameters {
-        /// The deployment file.
-        #[arg(long, value_name = "FILE", default_value = "dockhand.json")]
-        file: PathBuf,
-        /// The directory to write into.
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-    },
+    /// Check dockhand.json and the values cfn/deploy.sh passes, and write each value the
+    /// script needs into a directory, one file per value (crates/cli/src/deploy.rs, FILES).
+    /// Plumbing of the make deploy verbs: hidden from --help.
+    #[command(hide = true)]
+    StackParameters(deploy::Args),
 }
 
 #[derive(Subcommand)]
@@ -316,7 +311,7 @@ fn main() -> ExitCode {
             statuses,
             topic_arn,
         } => run_notify(&event, config.as_deref(), statuses.as_deref(), topic_arn),
-        Command::StackParameters { file, out } => deploy::run(&file, &out),
+        Command::StackParameters(args) => deploy::run(&args),
         Command::DeadLetters {
             stack,
             replay,

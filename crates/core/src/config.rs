@@ -8,6 +8,15 @@ use std::collections::BTreeMap;
 
 pub const DEFAULT_PROJECT: &str = "dockhand";
 pub const DEFAULT_COMPUTE_TYPE: &str = "BUILD_GENERAL1_SMALL";
+/// The compute types that run docker builds (the template's `BuildComputeType`); the
+/// BUILD_LAMBDA ones cannot.
+pub const COMPUTE_TYPES: &[&str] = &[
+    DEFAULT_COMPUTE_TYPE,
+    "BUILD_GENERAL1_MEDIUM",
+    "BUILD_GENERAL1_LARGE",
+    "BUILD_GENERAL1_XLARGE",
+    "BUILD_GENERAL1_2XLARGE",
+];
 pub const DEFAULT_TIMEOUT_MINUTES: u32 = 60;
 pub const DEFAULT_GITHUB_HOST: &str = "github.com";
 

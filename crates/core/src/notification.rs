@@ -11,8 +11,11 @@ use std::collections::BTreeMap;
 pub const MAX_SUBJECT: usize = 100;
 /// One SMS: 140 characters, kept to ASCII so no carrier re-encodes it into two.
 pub const MAX_SMS: usize = 140;
-/// Statuses notified unless configured otherwise. FAULT and TIMED_OUT are failures too.
-pub const DEFAULT_STATUSES: &[&str] = &["SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED"];
+/// Every status a build can be notified of: the final ones, then IN_PROGRESS (a start).
+pub const STATUSES: &[&str] = &["SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED", "IN_PROGRESS"];
+/// Statuses notified unless configured otherwise: every final one. FAULT and TIMED_OUT are
+/// failures too.
+pub const DEFAULT_STATUSES: &[&str] = STATUSES.split_at(STATUSES.len() - 1).0;
 
 /// A finished (or running) build as the notifier reads it back from the event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

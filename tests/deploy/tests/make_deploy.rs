@@ -243,10 +243,15 @@ fn deploy_outputs_rotate_and_destroy() {
             .unwrap(),
     )
     .unwrap();
+    // What stack-parameters decided and deploy.sh did: its files name the bucket and the keys.
+    let settings = |name: &str| std::fs::read_to_string(env.dir.join("settings").join(name)).unwrap();
+    assert_eq!(settings("artifact-bucket"), bucket);
+    let uploaded = settings("upload-keys");
     for function in ["listener", "spawner", "notifier", "cleanup"] {
         let zip = zips.join(function).join("bootstrap.zip");
         let key = format!("smoke/{function}-{}.zip", sha256(&zip));
         assert!(keys.contains(&key.as_str()), "{key} not in {keys:?}");
+        assert!(uploaded.lines().any(|k| k == key), "{key} not in {uploaded}");
         // What Lambda's provided.al2023 runtime runs: one executable file named bootstrap.
         assert_eq!(zip_entries(&zip), [("bootstrap".to_owned(), 0o755)], "{function}");
 
@@ -592,6 +597,26 @@ fn missing_prerequisites_are_named_before_anything_happens() {
         .unwrap();
     assert!(!out.status.success());
     assert!(text(&out).contains("the AWS CLI is not installed"), "{}", text(&out));
+
+    // make's values are checked by stack-parameters before any AWS call, saying what to do,
+    // and never evaluated.
+    let marker = env.dir.join("evaluated");
+    let hostile = format!("FN=`touch {}`", marker.display());
+    let out = env.make(&["logs", &hostile]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("FN must be one of listener, spawner, notifier, cleanup, build (make logs FN=spawner)"),
+        "{}",
+        text(&out)
+    );
+    assert!(!marker.exists(), "a value was evaluated");
+    let out = env.make(&["dead-letters", "REPLAY=maybe"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("REPLAY must be 1 (or left out), not maybe"),
+        "{}",
+        text(&out)
+    );
 
     // Nothing was created on the way.
     let stacks = env.aws(&["cloudformation", "list-stacks"]).unwrap();
