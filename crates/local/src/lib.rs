@@ -134,7 +134,7 @@ impl Stack {
             engine.name
         ));
         let (config, token_parameter) = deployment(&registry, &repo)?;
-        let webhook_secret = random_hex(32);
+        let webhook_secret = random_hex(32).map_err(|e| format!("the webhook secret: {e}"))?;
         let server = hub::bind()?;
         let aws = Aws::connect(&moto_endpoint)?;
         let wiring = aws.wire(&[
@@ -797,11 +797,40 @@ pub(crate) fn strings(value: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `bytes` random bytes as hex.
-pub fn random_hex(bytes: usize) -> String {
+/// `bytes` random bytes from the kernel, as hex: the webhook secret and the registry
+/// password. An error when /dev/urandom cannot be read, never a predictable value.
+pub fn random_hex(bytes: usize) -> Result<String, String> {
+    random_hex_from(Path::new("/dev/urandom"), bytes)
+}
+
+fn random_hex_from(source: &Path, bytes: usize) -> Result<String, String> {
     let mut buf = vec![0u8; bytes];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut buf);
+    std::fs::File::open(source)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
+        .map_err(|e| format!("cannot read {bytes} random bytes from {}: {e}", source.display()))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_hex_is_random_or_an_error() {
+        let a = random_hex(32).unwrap();
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, random_hex(32).unwrap());
+        // Nothing to read, or too little: an error naming the source, not zeros.
+        let missing = random_hex_from(Path::new("/nonexistent/urandom"), 16).unwrap_err();
+        assert!(
+            missing.starts_with("cannot read 16 random bytes from /nonexistent/urandom: "),
+            "{missing}"
+        );
+        let empty = random_hex_from(Path::new("/dev/null"), 16).unwrap_err();
+        assert!(
+            empty.starts_with("cannot read 16 random bytes from /dev/null: "),
+            "{empty}"
+        );
     }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -288,8 +288,8 @@ fn twelve_images_two_at_a_time_each_started_once() {
 }
 
 fn a_wrong_registry_password_fails_the_build_and_is_never_logged() {
-    let password = format!("right-{}", dockhand_local::random_hex(8));
-    let token = format!("wrong-{}", dockhand_local::random_hex(8));
+    let password = format!("right-{}", dockhand_local::random_hex(8).unwrap());
+    let token = format!("wrong-{}", dockhand_local::random_hex(8).unwrap());
     let run = start("password", &password, &token, Limits::default());
     let stack = &run.stack;
     let c0 = stack.repo.head();
