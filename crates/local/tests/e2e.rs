@@ -18,6 +18,11 @@ fn workspace() -> PathBuf {
         .unwrap()
 }
 
+/// The dockhand command, built where cargo builds (the functions' build makes it).
+fn dockhand() -> PathBuf {
+    dockhand_local::lambda::target_dir(&workspace()).join("debug/dockhand")
+}
+
 struct Run {
     stack: Stack,
     said: Arc<Mutex<String>>,
@@ -374,7 +379,7 @@ fn a_repository_of_yours_through_dockhand_local_run() {
     git(&["commit", "--quiet", "-am", "alpha two"]);
 
     let run = |extra: &[&str]| {
-        let out = std::process::Command::new(workspace().join("target/debug/dockhand"))
+        let out = std::process::Command::new(dockhand())
             .args(["local", "run", "--repo"])
             .arg(&dir)
             .args([
@@ -418,7 +423,7 @@ fn a_repository_of_yours_through_dockhand_local_run() {
 
 /// `dockhand dead-letters` against local mode, as an operator runs it against AWS.
 fn dead_letters(stack: &Stack, replay: bool) -> (bool, String) {
-    let mut command = std::process::Command::new(workspace().join("target/debug/dockhand"));
+    let mut command = std::process::Command::new(dockhand());
     command.args([
         "dead-letters",
         "--stack",
