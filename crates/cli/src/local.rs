@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 pub fn run(workspace: &Path) -> Result<(), String> {
     let say: dockhand_local::hub::Say = Arc::new(|line: &str| println!("{line}"));
-    let password = dockhand_local::random_hex(16);
+    let password = dockhand_local::random_hex(16).map_err(|e| format!("the registry password: {e}"))?;
     let stack = Stack::start(Options {
         workspace: workspace.to_owned(),
         dir: workspace.join(".work/local"),
@@ -103,7 +103,7 @@ pub struct RunOptions {
 /// `dockhand local run`: a push of your repository through the local pipeline.
 pub fn run_repository(options: &RunOptions) -> Result<(), String> {
     let say: dockhand_local::hub::Say = Arc::new(|line: &str| println!("{line}"));
-    let password = dockhand_local::random_hex(16);
+    let password = dockhand_local::random_hex(16).map_err(|e| format!("the registry password: {e}"))?;
     let stack = Stack::start(Options {
         workspace: options.workspace.clone(),
         dir: options.workspace.join(".work/local-run"),

@@ -434,10 +434,10 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
     let mut request: BuildRequest = serde_json::from_str(&message).expect("a BuildRequest decodes what it encodes");
     if let Some(path) = files.repo {
         // GitHub's REST API answered from the checkout, as the spawner would be answered.
-        let github = dockhand_local::github::FakeGitHub::start(
+        let github = dockhand_fake_github::FakeGitHub::start(
             &request.repository.full_name,
             path,
-            dockhand_local::github::FakeOptions::default(),
+            dockhand_fake_github::FakeOptions::default(),
         )
         .map_err(|e| format!("cannot read the repository {}: {e}", path.display()))?;
         return emit(&plan_online(&request, &deployment, &github.url(), None)?);

@@ -1,9 +1,9 @@
 //! `dockhand deliveries` as a user runs it, against the stand-in of GitHub's webhook
-//! endpoints (`dockhand_local::github::hooks`): what it prints, what it redelivers, and its
+//! endpoints (`dockhand_fake_github::hooks`): what it prints, what it redelivers, and its
 //! exit status; and `make deliveries` through cfn/deploy.sh, with the stack's WebhookUrl
 //! read by a stand-in `aws`.
 
-use dockhand_local::github::hooks::{FakeDelivery, FakeHook, FakeHooks, HooksSetup, TokenAccess};
+use dockhand_fake_github::hooks::{FakeDelivery, FakeHook, FakeHooks, HooksSetup, TokenAccess};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;

@@ -8,7 +8,7 @@
 //! images and tags). Then the push shapes without a usable commit list: a new branch, a new
 //! tag, a forced push and an empty commit list, planned with `--changes`.
 
-use dockhand_local::github::{FakeGitHub, FakeOptions};
+use dockhand_fake_github::{FakeGitHub, FakeOptions};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -224,4 +224,35 @@ mod tests {
         assert_ne!(a, build_key(&r, "web", &d));
         assert_eq!(a.len(), 64);
     }
+
+    /// Local mode's CodeBuild stand-in reads the request the spawner wrote, by the same
+    /// CodeBuild member names.
+    #[test]
+    fn a_start_build_request_reads_back_as_it_was_written() {
+        let image = ImageName {
+            registry: "docker.io".into(),
+            path: "acme/web".into(),
+        };
+        let tags = ["latest".to_owned(), "6113728".to_owned()];
+        let target = Target {
+            context: "web",
+            dockerfile: "web/Dockerfile",
+            image: &image,
+            tags: &tags,
+            moving_tags: &tags[..1],
+            build_args: "A=1",
+        };
+        let written = start_build_request(&request("d1", &"a".repeat(40)), &deployment("dockhand"), &target);
+        let json = serde_json::to_string(&written).unwrap();
+        for member in [
+            r#""projectName":"dockhand""#,
+            r#""timeoutInMinutesOverride":60"#,
+            r#""privilegedModeOverride":true"#,
+            r#"{"name":"BUILD_CONTEXT","value":"web","type":"PLAINTEXT"}"#,
+        ] {
+            assert!(json.contains(member), "{member} in {json}");
+        }
+        let read: StartBuildRequest = serde_json::from_str(&json).unwrap();
+        assert_eq!(read, written);
+    }
 }

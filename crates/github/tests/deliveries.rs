@@ -1,13 +1,13 @@
 //! The webhook and delivery endpoints of the GitHub client against the stand-in of
-//! GitHub's documented answers (`dockhand_local::github::hooks`): paging by the cursor the
+//! GitHub's documented answers (`dockhand_fake_github::hooks`): paging by the cursor the
 //! `link` header gives, stopping at `since` in the middle of a page, which events failed and
 //! which recovered, who may list and redeliver, redeliveries accepted and refused, and the
 //! pause and rate limits between redeliveries.
 
 use dockhand_core::tree::HostError;
+use dockhand_fake_github::hooks::{FakeDelivery, FakeHook, FakeHooks, HooksSetup, TokenAccess};
 use dockhand_github::hooks::{Deliveries, Redelivery, failures};
 use dockhand_github::{GitHub, Policy};
-use dockhand_local::github::hooks::{FakeDelivery, FakeHook, FakeHooks, HooksSetup, TokenAccess};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -6,8 +6,8 @@
 use dockhand_core::index::{DockerfileIndex, TreeIndex};
 use dockhand_core::ports::SourceHost;
 use dockhand_core::tree::{ChangedFile, FileKind, HostError, TreeFile};
+use dockhand_fake_github::{FakeGitHub, FakeOptions};
 use dockhand_github::{GitHub, Policy};
-use dockhand_local::github::{FakeGitHub, FakeOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -6,7 +6,9 @@
 //!   StartBuild with idempotency tokens and CodeBuild's concurrency rules,
 //!   ListBuildsForProject, BatchGetBuilds and BatchDeleteBuilds. A started build runs the
 //!   very buildspec it was given with the local runner, and its state changes go to the
-//!   notifier as EventBridge would send them.
+//!   notifier as EventBridge would send them. StartBuild's input is read as the spawner
+//!   writes it (core's `StartBuildRequest`, by CodeBuild's member names); one that does
+//!   not read as such is answered `InvalidInputException` naming what is wrong.
 //!
 //! Concurrency, as https://docs.aws.amazon.com/codebuild/latest/userguide/builds-working.html
 //! documents it: with a project concurrent build limit, StartBuild "returns an error" once
@@ -22,6 +24,7 @@
 
 use crate::lambda::{Functions, InvokeFailure};
 use crate::strings;
+use dockhand_core::start_build::StartBuildRequest;
 use dockhand_runner::{BuildSettings, BuildStatus, Buildspec, EnvironmentVariable};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -81,7 +84,7 @@ pub struct BuildRecord {
     pub project: String,
     pub token: String,
     /// The StartBuild request as received.
-    pub request: Value,
+    pub request: StartBuildRequest,
     pub status: String,
     /// False while it waits in CodeBuild's queue for the account's concurrency.
     pub running: bool,
@@ -96,12 +99,7 @@ pub struct BuildRecord {
 impl BuildRecord {
     /// The value of one of the build's environment overrides.
     pub fn env(&self, name: &str) -> Option<String> {
-        self.request["environmentVariablesOverride"]
-            .as_array()?
-            .iter()
-            .find(|v| v["name"] == name)
-            .and_then(|v| v["value"].as_str())
-            .map(str::to_owned)
+        self.request.env(name).map(str::to_owned)
     }
 
     fn to_json(&self) -> Value {
@@ -119,9 +117,9 @@ impl BuildRecord {
             "environment": {
                 "type": "LINUX_CONTAINER",
                 "image": "dockhand-local",
-                "computeType": self.request["computeTypeOverride"].as_str().unwrap_or("BUILD_GENERAL1_SMALL"),
-                "privilegedMode": self.request["privilegedModeOverride"].as_bool().unwrap_or(false),
-                "environmentVariables": self.request["environmentVariablesOverride"],
+                "computeType": self.request.compute_type_override,
+                "privilegedMode": self.request.privileged_mode_override,
+                "environmentVariables": self.request.environment_variables_override,
             },
         });
         if let Some(end) = self.end {
@@ -356,8 +354,12 @@ fn codebuild(operation: &str, body: &str, state: &Mutex<State>, builds: &Sender<
     let mut state = state.lock().expect("state");
     match operation {
         "StartBuild" => {
-            let project = input["projectName"].as_str().unwrap_or_default().to_owned();
-            let token = input["idempotencyToken"].as_str().unwrap_or_default().to_owned();
+            let input = match serde_json::from_value::<StartBuildRequest>(input) {
+                Ok(input) => input,
+                Err(e) => return client_error("InvalidInputException", &format!("StartBuild: {e}")),
+            };
+            let project = input.project_name.clone();
+            let token = input.idempotency_token.clone();
             if project.is_empty() {
                 return client_error("InvalidInputException", "projectName is required");
             }
@@ -593,7 +595,7 @@ fn run_one(
     let request = &record.request;
     let context = record.env("BUILD_CONTEXT").unwrap_or_else(|| ".".into());
     say(&format!("== build {} ({context}) started", record.id));
-    let spec = match Buildspec::parse(request["buildspecOverride"].as_str().unwrap_or_default()) {
+    let spec = match Buildspec::parse(&request.buildspec_override) {
         Ok(spec) => spec,
         Err(e) => {
             say(&format!("   the buildspec cannot run: {e}"));
@@ -607,27 +609,16 @@ fn run_one(
     settings.build_number = record.number;
     settings.region = environment.region.clone();
     settings.account_id = environment.account.clone();
-    settings.compute_type = request["computeTypeOverride"]
-        .as_str()
-        .unwrap_or("BUILD_GENERAL1_SMALL")
-        .to_owned();
-    settings.privileged = request["privilegedModeOverride"].as_bool().unwrap_or(false);
-    settings.timeout_minutes = request["timeoutInMinutesOverride"].as_u64().unwrap_or(60) as u32;
+    settings.compute_type = request.compute_type_override.clone();
+    settings.privileged = request.privileged_mode_override;
+    settings.timeout_minutes = request.timeout_in_minutes_override;
     settings.image = "dockhand-local (this machine)".into();
     settings.initiator = "dockhand-local".into();
-    settings.overrides = request["environmentVariablesOverride"]
-        .as_array()
-        .map(|vars| {
-            vars.iter()
-                .map(|v| {
-                    EnvironmentVariable::new(
-                        v["name"].as_str().unwrap_or_default(),
-                        v["value"].as_str().unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    settings.overrides = request
+        .environment_variables_override
+        .iter()
+        .map(|v| EnvironmentVariable::new(&v.name, &v.value))
+        .collect();
     settings.process_env = environment.process_env.clone();
     let mut parameters = Vec::new();
     for (variable, name) in spec.parameter_store() {
@@ -727,7 +718,7 @@ mod tests {
             number,
             project: project.into(),
             token: String::new(),
-            request: json!({}),
+            request: start_build(project, ""),
             status: if number == 3 { "IN_PROGRESS" } else { "SUCCEEDED" }.into(),
             running: number == 3,
             start: number as f64,
@@ -743,6 +734,24 @@ mod tests {
             builds,
             ..State::default()
         })
+    }
+
+    /// A StartBuild of `project` as the spawner sends it, with idempotency token `token`.
+    fn start_build(project: &str, token: &str) -> StartBuildRequest {
+        StartBuildRequest {
+            project_name: project.into(),
+            source_type_override: "NO_SOURCE".into(),
+            buildspec_override: "version: 0.2\nphases:\n  build:\n    commands:\n      - true\n".into(),
+            environment_variables_override: vec![dockhand_core::start_build::EnvironmentVariable {
+                name: "BUILD_CONTEXT".into(),
+                value: "web".into(),
+                kind: "PLAINTEXT".into(),
+            }],
+            idempotency_token: token.into(),
+            compute_type_override: "BUILD_GENERAL1_SMALL".into(),
+            timeout_in_minutes_override: 60,
+            privileged_mode_override: true,
+        }
     }
 
     fn call(state: &Mutex<State>, operation: &str, input: Value) -> (u16, Value) {
@@ -845,5 +854,79 @@ mod tests {
             json!({"projectName": "dockhand", "sortOrder": "ASCENDING"}),
         );
         assert_eq!(ids(&left), numbered(2..=5));
+    }
+
+    #[test]
+    fn start_build_reads_the_request_the_spawner_writes() {
+        let state = Mutex::new(State::default());
+        let request = start_build("dockhand", "key-1");
+        let (status, answer) = call(&state, "StartBuild", json!(request));
+        assert_eq!(status, 200, "{answer}");
+        let build = &answer["build"];
+        assert_eq!(build["projectName"], "dockhand");
+        assert_eq!(build["environment"]["computeType"], "BUILD_GENERAL1_SMALL");
+        assert_eq!(build["environment"]["privilegedMode"], true);
+        assert_eq!(
+            build["environment"]["environmentVariables"],
+            json!([{"name": "BUILD_CONTEXT", "value": "web", "type": "PLAINTEXT"}])
+        );
+        let builds = state.lock().unwrap().builds.clone();
+        assert_eq!(builds.len(), 1);
+        assert_eq!(builds[0].request, request);
+        assert_eq!(builds[0].env("BUILD_CONTEXT").as_deref(), Some("web"));
+
+        // The same token: the same build; with other parameters: CodeBuild's refusal.
+        let (status, again) = call(&state, "StartBuild", json!(request));
+        assert_eq!((status, &again["build"]["id"]), (200, &build["id"]));
+        let mut other = request.clone();
+        other.timeout_in_minutes_override = 30;
+        let (status, refused) = call(&state, "StartBuild", json!(other));
+        assert_eq!(
+            (status, refused["__type"].as_str()),
+            (400, Some("IdempotentParameterMismatchException"))
+        );
+        assert_eq!(state.lock().unwrap().builds.len(), 1);
+    }
+
+    #[test]
+    fn start_build_refuses_what_does_not_read_as_a_request_with_what_is_wrong() {
+        let state = Mutex::new(State::default());
+        let request = json!(start_build("dockhand", "key-1"));
+        let without = |member: &str| {
+            let mut input = request.clone();
+            input.as_object_mut().unwrap().remove(member);
+            input
+        };
+        let mut mistyped = request.clone();
+        mistyped["timeoutInMinutesOverride"] = json!("sixty");
+        let mut empty_project = request.clone();
+        empty_project["projectName"] = json!("");
+        for (input, named) in [
+            (without("buildspecOverride"), "buildspecOverride"),
+            (without("projectName"), "projectName"),
+            (mistyped, "sixty"),
+            (empty_project, "projectName is required"),
+            (json!([1, 2]), "StartBuild"),
+        ] {
+            let (status, answer) = call(&state, "StartBuild", input.clone());
+            assert_eq!(
+                (status, answer["__type"].as_str()),
+                (400, Some("InvalidInputException")),
+                "{input}"
+            );
+            let message = answer["message"].as_str().unwrap();
+            assert!(message.contains(named), "{message:?} names {named:?}");
+        }
+        let (tx, _rx) = channel();
+        let say: Say = Arc::new(|_| {});
+        let (status, answer) = codebuild("StartBuild", "{not json", &state, &tx, &say);
+        assert_eq!(
+            (status, &answer),
+            (
+                400,
+                &json!({"__type": "InvalidInputException", "message": "the request is not JSON"})
+            )
+        );
+        assert!(state.lock().unwrap().builds.is_empty());
     }
 }

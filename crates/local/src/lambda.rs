@@ -65,6 +65,13 @@ pub struct InvokeFailure {
     pub error: Option<serde_json::Value>,
 }
 
+/// Where cargo puts the workspace's binaries: `CARGO_TARGET_DIR`, or `target/`.
+pub fn target_dir(workspace: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"))
+}
+
 impl Functions {
     /// Builds the functions, starts the emulator and one process per function with the
     /// shared `env` plus Lambda's own variables; logs go to `logs/<function>.log`.
@@ -82,9 +89,7 @@ impl Functions {
         if !status.success() {
             return Err("cargo build of the functions failed (see above)".into());
         }
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace.join("target"));
+        let target = target_dir(workspace);
         let port = free_port();
         let mut command = Command::new(cargo_lambda);
         command

@@ -20,13 +20,16 @@
 //! the stack's.
 
 pub mod engine;
-pub mod github;
 pub mod gitrepo;
 pub mod hub;
 pub mod lambda;
 pub mod process;
 pub mod queues;
 pub mod registry;
+
+/// The GitHub stand-in, its own crate so that what tests GitHub's client needs not build
+/// local mode; [`Stack::github`] is one.
+pub use dockhand_fake_github as github;
 
 use dockhand_core::signature;
 use hub::{BuildEnvironment, Hub, Limits, Say};
@@ -108,43 +111,20 @@ impl Drop for Files {
 }
 
 impl Stack {
+    /// Starts everything, in the order each piece needs the ones before it: the hub's
+    /// socket is bound before the functions (they are given its address) and serves after
+    /// them (it invokes them).
     pub fn start(options: Options) -> Result<Stack, String> {
         options.limits.check()?;
         process::stop_everything_on_interrupt();
         let say = options.say.clone();
         let dir = options.dir.clone();
-        let _ = std::fs::remove_dir_all(&dir);
-        for sub in ["registry", "git", "engine", "builds", "logs"] {
-            std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
-        let venv = options.workspace.join(".venv/bin");
-        let tool = |name: &str, how: &str| -> Result<PathBuf, String> {
-            let path = venv.join(name);
-            if path.is_file() {
-                Ok(path)
-            } else {
-                Err(format!("{} is missing: {how}", path.display()))
-            }
-        };
-        let moto_server = tool("moto_server", "run 'make demo' or 'make deps', which install it")?;
-        let cargo_lambda = tool("cargo-lambda", "run 'make demo' or 'make deps', which install it")?;
-        let aws_cli = tool("aws", "run 'make demo' or 'make deps', which install it")?;
-
+        make_dirs(&dir)?;
+        let tools = Tools::find(&options.workspace)?;
         say("== starting moto (SNS, SQS, DynamoDB, SSM), the registry, the git server");
-        let moto_port = process::free_port();
-        let mut command = std::process::Command::new(&moto_server);
-        command.args(["-H", "127.0.0.1", "-p", &moto_port.to_string()]);
-        let mut moto = Service::spawn("moto", command, &dir.join("logs/moto.log"))?;
-        moto.wait_for_port(moto_port, Duration::from_secs(60))?;
-        let moto_endpoint = format!("http://127.0.0.1:{moto_port}");
-
+        let (moto, moto_endpoint) = start_moto(&tools.moto_server, &dir)?;
         let registry = registry::Registry::start(&dir.join("registry"), REGISTRY_USER, &options.registry_password)?;
-        let repo = match &options.repository {
-            Some(path) => gitrepo::Repo::existing(&dir.join("git"), path, "local")?,
-            None => gitrepo::Repo::start(&dir.join("git"))?,
-        };
-        let github = github::FakeGitHub::start(&repo.full_name(), &repo.work, github::FakeOptions::default())
-            .map_err(|e| format!("cannot start the GitHub stand-in: {e}"))?;
+        let (repo, github) = start_git(options.repository.as_deref(), &dir)?;
         let engine = engine::detect(&dir.join("engine"), &registry.host)?;
         say(&format!(
             "   moto {moto_endpoint}, registry {} (user {REGISTRY_USER}), git daemon 127.0.0.1:{}, GitHub API {}, engine {}",
@@ -153,233 +133,40 @@ impl Stack {
             github.url(),
             engine.name
         ));
-
-        let config = serde_json::json!({
-            "project": PROJECT,
-            "registry": { "type": "registry", "host": registry.host, "namespace": repo.owner, "username": REGISTRY_USER },
-            "repositories": [format!("{}/{}", repo.owner, repo.name)],
-            "timeout_minutes": 15,
-        })
-        .to_string();
-        let deployment = dockhand_core::Deployment::from_json(&config).map_err(|e| e.to_string())?;
-        let token_parameter = deployment.config.registry.token_parameter().unwrap_or_default();
-        let webhook_secret = random_hex(32);
-
-        let aws_env = |endpoint: &str| -> Vec<(String, String)> {
-            vec![
-                ("AWS_ENDPOINT_URL".into(), endpoint.to_owned()),
-                ("AWS_ACCESS_KEY_ID".into(), "local".into()),
-                ("AWS_SECRET_ACCESS_KEY".into(), "local".into()),
-                ("AWS_REGION".into(), hub::REGION.into()),
-                ("AWS_DEFAULT_REGION".into(), hub::REGION.into()),
-                ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-                ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
-                ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
-            ]
-        };
+        let (config, token_parameter) = deployment(&registry, &repo)?;
+        let webhook_secret = random_hex(32).map_err(|e| format!("the webhook secret: {e}"))?;
         let server = hub::bind()?;
-        let hub_port = server.1;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start a runtime: {e}"))?;
-        let sdk = runtime.block_on(sdk_config(&moto_endpoint));
-        let sns = aws_sdk_sns::Client::new(&sdk);
-        let ssm = aws_sdk_ssm::Client::new(&sdk);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let queues = runtime.block_on(create_queues(&sqs))?;
-        let ledger_table = "dockhand-local-builds".to_owned();
-        runtime
-            .block_on(dockhand_aws::dynamodb::create_table(
-                &aws_sdk_dynamodb::Client::new(&sdk),
-                &ledger_table,
-            ))
-            .map_err(|e| format!("moto: {e}"))?;
-        let (requests_topic, results_topic) = runtime.block_on(async {
-            let topic = |name: &'static str| {
-                let sns = sns.clone();
-                async move {
-                    sns.create_topic()
-                        .name(name)
-                        .send()
-                        .await
-                        .map_err(|e| format!("moto CreateTopic {name}: {e}"))
-                        .map(|t| t.topic_arn().unwrap_or_default().to_owned())
-                }
-            };
-            let requests = topic("dockhand-local-build-requests").await?;
-            let results = topic("dockhand-local-build-results").await?;
-            for (name, value) in [
-                (SECRET_PARAMETER, webhook_secret.as_str()),
-                (token_parameter.as_str(), options.registry_token.as_str()),
-            ] {
-                ssm.put_parameter()
-                    .name(name)
-                    .value(value)
-                    .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-                    .overwrite(true)
-                    .send()
-                    .await
-                    .map_err(|e| format!("moto PutParameter {name}: {e}"))?;
-            }
-            Ok::<_, String>((requests, results))
-        })?;
-        // Subscribed after the hub is listening, below.
-        let functions_env: Vec<(String, String)> = aws_env(&moto_endpoint)
-            .into_iter()
-            .chain([
-                ("DOCKHAND_CONFIG".into(), config.clone()),
-                ("BUILD_REQUESTS_TOPIC_ARN".into(), requests_topic.clone()),
-                ("WEBHOOK_SECRET_PARAMETER".into(), SECRET_PARAMETER.into()),
-                ("RESULTS_TOPIC_ARN".into(), results_topic.clone()),
-                ("BUILDS_QUEUE_ARN".into(), queues.builds_arn.clone()),
-                ("BUILDS_QUEUE_URL".into(), queues.builds.clone()),
-                ("DEAD_LETTER_QUEUE_URL".into(), queues.dead_letters.clone()),
-                ("LEDGER_TABLE".into(), ledger_table.clone()),
-                // The stack's delays are minutes; here they are seconds.
-                ("BUILDS_RETRY_BASE_SECONDS".into(), "1".into()),
-                ("BUILDS_RETRY_CAP_SECONDS".into(), "4".into()),
-                ("REQUESTS_RETRY_BASE_SECONDS".into(), "1".into()),
-                ("REQUESTS_RETRY_CAP_SECONDS".into(), "4".into()),
-                ("RETENTION_DAYS".into(), "7".into()),
-                (
-                    "REQUESTS_QUEUE_RETENTION_SECONDS".into(),
-                    options.queue_retention_seconds.unwrap_or(86_400).to_string(),
-                ),
-                (
-                    "BUILDS_QUEUE_RETENTION_SECONDS".into(),
-                    options.queue_retention_seconds.unwrap_or(86_400).to_string(),
-                ),
-                ("RUST_LOG".into(), "info".into()),
-                ("GITHUB_API_URL".into(), github.url()),
-                // CodeBuild is the hub; SNS and SSM stay on moto.
-                (
-                    "AWS_ENDPOINT_URL_CODEBUILD".into(),
-                    format!("http://127.0.0.1:{hub_port}"),
-                ),
-            ])
-            .collect();
-        let functions = Arc::new(Functions::start(
-            &options.workspace,
-            &cargo_lambda,
-            &functions_env,
-            &dir.join("logs"),
-            &*say,
-        )?);
-
-        let mut process_env = aws_env(&moto_endpoint);
-        let mut path = Vec::new();
-        if let Some(bin) = &engine.bin_dir {
-            path.push(bin.clone());
-        }
-        path.push(aws_cli.parent().expect("a directory").to_owned());
-        path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
-        process_env.push((
-            "PATH".into(),
-            std::env::join_paths(path)
-                .map_err(|e| format!("PATH: {e}"))?
-                .to_string_lossy()
-                .into_owned(),
-        ));
-        process_env.push(("HOME".into(), dir.join("builds").display().to_string()));
-        process_env.extend(engine.env.clone());
-        process_env.extend(repo.clone_env());
-        let parameter_ssm = ssm.clone();
-        let environment = BuildEnvironment {
-            dir: dir.join("builds"),
-            region: hub::REGION.into(),
-            account: hub::ACCOUNT.into(),
-            process_env,
-            parameter: Arc::new(move |name: &str| {
-                let ssm = parameter_ssm.clone();
-                let name = name.to_owned();
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())?
-                    .block_on(async move {
-                        ssm.get_parameter()
-                            .name(&name)
-                            .with_decryption(true)
-                            .send()
-                            .await
-                            .map_err(|e| format!("SSM GetParameter {name}: {e}"))
-                            .map(|p| p.parameter().and_then(|p| p.value()).unwrap_or_default().to_owned())
-                    })
-            }),
-            dead_letter: {
-                let (sqs, url) = (sqs.clone(), queues.dead_letters.clone());
-                Arc::new(move |body: &str| {
-                    let (sqs, url, body) = (sqs.clone(), url.clone(), body.to_owned());
-                    tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| e.to_string())?
-                        .block_on(async move {
-                            sqs.send_message()
-                                .queue_url(&url)
-                                .message_body(body)
-                                .send()
-                                .await
-                                .map(|_| ())
-                                .map_err(|e| format!("SQS SendMessage to {url}: {e}"))
-                        })
-                })
-            },
-        };
-        let hub = Hub::start(server, functions.clone(), environment, options.limits, say.clone());
-        runtime.block_on(async {
-            sns.subscribe()
-                .topic_arn(&results_topic)
-                .protocol("http")
-                .endpoint(hub.url("/sns/build-results"))
-                .send()
-                .await
-                .map_err(|e| format!("moto Subscribe {results_topic}: {e}"))?;
-            // As the stack subscribes the requests queue: the raw request, no SNS envelope.
-            sns.subscribe()
-                .topic_arn(&requests_topic)
-                .protocol("sqs")
-                .endpoint(&queues.requests_arn)
-                .attributes("RawMessageDelivery", "true")
-                .send()
-                .await
-                .map_err(|e| format!("moto Subscribe {requests_topic}: {e}"))?;
-            Ok::<_, String>(())
-        })?;
-        // The stack's event source mappings: one request, or ten builds, per invocation.
-        let pollers = queues::Pollers::start(
-            &[
-                queues::Mapping {
-                    queue_url: queues.requests.clone(),
-                    queue_arn: queues.requests_arn.clone(),
-                    function: "spawner".into(),
-                    batch_size: 1,
-                    maximum_concurrency: 2,
-                },
-                queues::Mapping {
-                    queue_url: queues.builds.clone(),
-                    queue_arn: queues.builds_arn.clone(),
-                    function: "spawner".into(),
-                    batch_size: 10,
-                    maximum_concurrency: 2,
-                },
-            ],
-            &sdk,
-            functions.clone(),
+        let aws = Aws::connect(&moto_endpoint)?;
+        let wiring = aws.wire(&[
+            (SECRET_PARAMETER, &webhook_secret),
+            (&token_parameter, &options.registry_token),
+        ])?;
+        let env = functions_env(
+            &aws.endpoint,
+            &github.url(),
+            server.1,
+            &config,
+            &wiring,
+            options.queue_retention_seconds,
         );
+        let functions = start_functions(&options, &tools.cargo_lambda, &env)?;
+        let environment = build_environment(&dir, &engine, &tools.aws_cli, &repo, &aws, &wiring)?;
+        let hub = Hub::start(server, functions.clone(), environment, options.limits, say.clone());
+        aws.subscribe(&hub, &wiring)?;
+        let pollers = start_pollers(&wiring.queues, &aws.sdk, functions.clone());
         say(&format!(
             "   CodeBuild concurrency: {} per project, {} for the account",
             options.limits.project.map_or("no limit".to_owned(), |p| p.to_string()),
             options.limits.account
         ));
+        let Aws { runtime, sns, sqs, .. } = aws;
         Ok(Stack {
             pollers,
-            queues,
-            ledger_table,
+            queues: wiring.queues,
+            ledger_table: wiring.ledger_table,
             sqs,
             sns,
-            results_topic,
+            results_topic: wiring.results_topic,
             runtime,
             hub,
             functions,
@@ -455,15 +242,7 @@ impl Stack {
             if arn != self.results_topic {
                 return Err(format!("the topic came back as {arn}, not {}", self.results_topic));
             }
-            self.sns
-                .subscribe()
-                .topic_arn(&arn)
-                .protocol("http")
-                .endpoint(self.hub.url("/sns/build-results"))
-                .send()
-                .await
-                .map_err(|e| format!("moto Subscribe {arn}: {e}"))?;
-            Ok(())
+            subscribe_results(&self.sns, &arn, &self.hub.url("/sns/build-results")).await
         })
     }
 
@@ -587,6 +366,367 @@ impl Stack {
     }
 }
 
+/// Local mode's directory, emptied, with a subdirectory for each thing that writes there.
+fn make_dirs(dir: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_dir_all(dir);
+    for sub in ["registry", "git", "engine", "builds", "logs"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The programs `make demo` and `make deps` install in the workspace's `.venv`.
+struct Tools {
+    moto_server: PathBuf,
+    cargo_lambda: PathBuf,
+    aws_cli: PathBuf,
+}
+
+impl Tools {
+    fn find(workspace: &Path) -> Result<Tools, String> {
+        let venv = workspace.join(".venv/bin");
+        let tool = |name: &str| -> Result<PathBuf, String> {
+            let path = venv.join(name);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(format!(
+                    "{} is missing: run 'make demo' or 'make deps', which install it",
+                    path.display()
+                ))
+            }
+        };
+        Ok(Tools {
+            moto_server: tool("moto_server")?,
+            cargo_lambda: tool("cargo-lambda")?,
+            aws_cli: tool("aws")?,
+        })
+    }
+}
+
+/// moto, standing in for SNS, SQS, DynamoDB and SSM; and its endpoint.
+fn start_moto(moto_server: &Path, dir: &Path) -> Result<(Service, String), String> {
+    let port = process::free_port();
+    let mut command = std::process::Command::new(moto_server);
+    command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    let mut moto = Service::spawn("moto", command, &dir.join("logs/moto.log"))?;
+    moto.wait_for_port(port, Duration::from_secs(60))?;
+    Ok((moto, format!("http://127.0.0.1:{port}")))
+}
+
+/// The git server with the repository (`repository`, or the sample one), and the GitHub
+/// stand-in answering for it.
+fn start_git(repository: Option<&Path>, dir: &Path) -> Result<(gitrepo::Repo, github::FakeGitHub), String> {
+    let repo = match repository {
+        Some(path) => gitrepo::Repo::existing(&dir.join("git"), path, "local")?,
+        None => gitrepo::Repo::start(&dir.join("git"))?,
+    };
+    let github = github::FakeGitHub::start(&repo.full_name(), &repo.work, github::FakeOptions::default())
+        .map_err(|e| format!("cannot start the GitHub stand-in: {e}"))?;
+    Ok((repo, github))
+}
+
+/// The deployment file the functions get (`DOCKHAND_CONFIG`): the local registry and the
+/// one repository; and the name of the registry token's parameter it implies.
+fn deployment(registry: &registry::Registry, repo: &gitrepo::Repo) -> Result<(String, String), String> {
+    let config = serde_json::json!({
+        "project": PROJECT,
+        "registry": { "type": "registry", "host": registry.host, "namespace": repo.owner, "username": REGISTRY_USER },
+        "repositories": [format!("{}/{}", repo.owner, repo.name)],
+        "timeout_minutes": 15,
+    })
+    .to_string();
+    let deployment = dockhand_core::Deployment::from_json(&config).map_err(|e| e.to_string())?;
+    let token_parameter = deployment.config.registry.token_parameter().unwrap_or_default();
+    Ok((config, token_parameter))
+}
+
+/// What points a process's AWS SDK or CLI at moto, and nowhere else.
+fn aws_env(endpoint: &str) -> Vec<(String, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL".into(), endpoint.to_owned()),
+        ("AWS_ACCESS_KEY_ID".into(), "local".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "local".into()),
+        ("AWS_REGION".into(), hub::REGION.into()),
+        ("AWS_DEFAULT_REGION".into(), hub::REGION.into()),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
+        ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
+    ]
+}
+
+/// The stack's own clients of moto, and the runtime their calls run on.
+struct Aws {
+    endpoint: String,
+    runtime: tokio::runtime::Runtime,
+    sdk: aws_config::SdkConfig,
+    sns: aws_sdk_sns::Client,
+    ssm: aws_sdk_ssm::Client,
+    sqs: aws_sdk_sqs::Client,
+}
+
+/// What the stack makes on moto: queues, the ledger table and the topics.
+struct Wiring {
+    queues: QueueUrls,
+    ledger_table: String,
+    requests_topic: String,
+    results_topic: String,
+}
+
+impl Aws {
+    fn connect(endpoint: &str) -> Result<Aws, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        let sdk = runtime.block_on(sdk_config(endpoint));
+        Ok(Aws {
+            endpoint: endpoint.to_owned(),
+            sns: aws_sdk_sns::Client::new(&sdk),
+            ssm: aws_sdk_ssm::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            sdk,
+            runtime,
+        })
+    }
+
+    /// The queues, the ledger table and the topics, as the stack makes them; and the
+    /// `(name, value)` SecureString parameters.
+    fn wire(&self, parameters: &[(&str, &str)]) -> Result<Wiring, String> {
+        let queues = self.runtime.block_on(create_queues(&self.sqs))?;
+        let ledger_table = "dockhand-local-builds".to_owned();
+        self.runtime
+            .block_on(dockhand_aws::dynamodb::create_table(
+                &aws_sdk_dynamodb::Client::new(&self.sdk),
+                &ledger_table,
+            ))
+            .map_err(|e| format!("moto: {e}"))?;
+        let requests_topic = self
+            .runtime
+            .block_on(create_topic(&self.sns, "dockhand-local-build-requests"))?;
+        let results_topic = self
+            .runtime
+            .block_on(create_topic(&self.sns, "dockhand-local-build-results"))?;
+        for (name, value) in parameters {
+            self.runtime.block_on(put_secure_string(&self.ssm, name, value))?;
+        }
+        Ok(Wiring {
+            queues,
+            ledger_table,
+            requests_topic,
+            results_topic,
+        })
+    }
+
+    /// The topics' subscriptions: build-results to the hub, as an email or SMS subscriber
+    /// would get them; build-requests to the requests queue.
+    fn subscribe(&self, hub: &Hub, wiring: &Wiring) -> Result<(), String> {
+        self.runtime.block_on(async {
+            subscribe_results(&self.sns, &wiring.results_topic, &hub.url("/sns/build-results")).await?;
+            // As the stack subscribes the requests queue: the raw request, no SNS envelope.
+            let topic = &wiring.requests_topic;
+            self.sns
+                .subscribe()
+                .topic_arn(topic)
+                .protocol("sqs")
+                .endpoint(&wiring.queues.requests_arn)
+                .attributes("RawMessageDelivery", "true")
+                .send()
+                .await
+                .map_err(|e| format!("moto Subscribe {topic}: {e}"))?;
+            Ok(())
+        })
+    }
+}
+
+async fn create_topic(sns: &aws_sdk_sns::Client, name: &str) -> Result<String, String> {
+    sns.create_topic()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| format!("moto CreateTopic {name}: {e}"))
+        .map(|t| t.topic_arn().unwrap_or_default().to_owned())
+}
+
+async fn put_secure_string(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) -> Result<(), String> {
+    ssm.put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .map_err(|e| format!("moto PutParameter {name}: {e}"))?;
+    Ok(())
+}
+
+/// Subscribes `endpoint` to the build-results topic over HTTP.
+async fn subscribe_results(sns: &aws_sdk_sns::Client, topic: &str, endpoint: &str) -> Result<(), String> {
+    sns.subscribe()
+        .topic_arn(topic)
+        .protocol("http")
+        .endpoint(endpoint)
+        .send()
+        .await
+        .map_err(|e| format!("moto Subscribe {topic}: {e}"))?;
+    Ok(())
+}
+
+/// The functions' environment: the stack's, with moto, the GitHub stand-in and the hub
+/// (CodeBuild) for endpoints, and retry delays of seconds instead of minutes.
+fn functions_env(
+    moto_endpoint: &str,
+    github_url: &str,
+    hub_port: u16,
+    config: &str,
+    wiring: &Wiring,
+    queue_retention_seconds: Option<u64>,
+) -> Vec<(String, String)> {
+    let retention = queue_retention_seconds.unwrap_or(86_400).to_string();
+    let queues = &wiring.queues;
+    aws_env(moto_endpoint)
+        .into_iter()
+        .chain([
+            ("DOCKHAND_CONFIG".into(), config.to_owned()),
+            ("BUILD_REQUESTS_TOPIC_ARN".into(), wiring.requests_topic.clone()),
+            ("WEBHOOK_SECRET_PARAMETER".into(), SECRET_PARAMETER.into()),
+            ("RESULTS_TOPIC_ARN".into(), wiring.results_topic.clone()),
+            ("BUILDS_QUEUE_ARN".into(), queues.builds_arn.clone()),
+            ("BUILDS_QUEUE_URL".into(), queues.builds.clone()),
+            ("DEAD_LETTER_QUEUE_URL".into(), queues.dead_letters.clone()),
+            ("LEDGER_TABLE".into(), wiring.ledger_table.clone()),
+            // The stack's delays are minutes; here they are seconds.
+            ("BUILDS_RETRY_BASE_SECONDS".into(), "1".into()),
+            ("BUILDS_RETRY_CAP_SECONDS".into(), "4".into()),
+            ("REQUESTS_RETRY_BASE_SECONDS".into(), "1".into()),
+            ("REQUESTS_RETRY_CAP_SECONDS".into(), "4".into()),
+            ("RETENTION_DAYS".into(), "7".into()),
+            ("REQUESTS_QUEUE_RETENTION_SECONDS".into(), retention.clone()),
+            ("BUILDS_QUEUE_RETENTION_SECONDS".into(), retention),
+            ("RUST_LOG".into(), "info".into()),
+            ("GITHUB_API_URL".into(), github_url.to_owned()),
+            // CodeBuild is the hub; SNS and SSM stay on moto.
+            (
+                "AWS_ENDPOINT_URL_CODEBUILD".into(),
+                format!("http://127.0.0.1:{hub_port}"),
+            ),
+        ])
+        .collect()
+}
+
+/// The functions, built and running under the Lambda emulator; logs go to `logs/`.
+fn start_functions(options: &Options, cargo_lambda: &Path, env: &[(String, String)]) -> Result<Arc<Functions>, String> {
+    let logs = options.dir.join("logs");
+    let functions = Functions::start(&options.workspace, cargo_lambda, env, &logs, &*options.say)?;
+    Ok(Arc::new(functions))
+}
+
+/// What the builds run with: the build image's environment, SSM for
+/// `env.parameter-store` and the dead-letter queue for the notifier's failures.
+fn build_environment(
+    dir: &Path,
+    engine: &engine::Engine,
+    aws_cli: &Path,
+    repo: &gitrepo::Repo,
+    aws: &Aws,
+    wiring: &Wiring,
+) -> Result<BuildEnvironment, String> {
+    let builds = dir.join("builds");
+    Ok(BuildEnvironment {
+        process_env: build_image_env(&builds, engine, aws_cli, repo, &aws.endpoint)?,
+        dir: builds,
+        region: hub::REGION.into(),
+        account: hub::ACCOUNT.into(),
+        parameter: parameter_reader(aws.ssm.clone()),
+        dead_letter: dead_letter_sender(aws.sqs.clone(), wiring.queues.dead_letters.clone()),
+    })
+}
+
+/// The build image's environment: PATH with the engine's `docker` and the AWS CLI, moto
+/// for AWS, `home` for HOME, the engine's settings and the git server's.
+fn build_image_env(
+    home: &Path,
+    engine: &engine::Engine,
+    aws_cli: &Path,
+    repo: &gitrepo::Repo,
+    moto_endpoint: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let mut path = Vec::new();
+    if let Some(bin) = &engine.bin_dir {
+        path.push(bin.clone());
+    }
+    path.push(aws_cli.parent().expect("a directory").to_owned());
+    path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    let path = std::env::join_paths(path).map_err(|e| format!("PATH: {e}"))?;
+    let mut env = aws_env(moto_endpoint);
+    env.push(("PATH".into(), path.to_string_lossy().into_owned()));
+    env.push(("HOME".into(), home.display().to_string()));
+    env.extend(engine.env.clone());
+    env.extend(repo.clone_env());
+    Ok(env)
+}
+
+/// Reads a SecureString from moto's SSM, decrypted, as CodeBuild does for
+/// `env.parameter-store`. Called from the builders' threads, each call on a runtime of its own.
+fn parameter_reader(ssm: aws_sdk_ssm::Client) -> hub::ParameterReader {
+    Arc::new(move |name: &str| {
+        let (ssm, name) = (ssm.clone(), name.to_owned());
+        block_on(async move {
+            ssm.get_parameter()
+                .name(&name)
+                .with_decryption(true)
+                .send()
+                .await
+                .map_err(|e| format!("SSM GetParameter {name}: {e}"))
+                .map(|p| p.parameter().and_then(|p| p.value()).unwrap_or_default().to_owned())
+        })
+    })
+}
+
+/// Sends a message to the dead-letter queue `url`: the notifier's on-failure destination.
+fn dead_letter_sender(sqs: aws_sdk_sqs::Client, url: String) -> hub::DeadLetterSender {
+    Arc::new(move |body: &str| {
+        let (sqs, url, body) = (sqs.clone(), url.clone(), body.to_owned());
+        block_on(async move {
+            sqs.send_message()
+                .queue_url(&url)
+                .message_body(body)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("SQS SendMessage to {url}: {e}"))
+        })
+    })
+}
+
+/// Runs `future` to its end on a runtime of its own, for calls from plain threads.
+fn block_on<T>(future: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?
+        .block_on(future)
+}
+
+/// The stack's event source mappings: one request, or ten builds, per invocation.
+fn start_pollers(queues: &QueueUrls, sdk: &aws_config::SdkConfig, functions: Arc<Functions>) -> queues::Pollers {
+    let spawner = |queue_url: &str, queue_arn: &str, batch_size| queues::Mapping {
+        queue_url: queue_url.to_owned(),
+        queue_arn: queue_arn.to_owned(),
+        function: "spawner".into(),
+        batch_size,
+        maximum_concurrency: 2,
+    };
+    queues::Pollers::start(
+        &[
+            spawner(&queues.requests, &queues.requests_arn, 1),
+            spawner(&queues.builds, &queues.builds_arn, 10),
+        ],
+        sdk,
+        functions,
+    )
+}
+
 /// The stack's queues: requests and builds, each with the redrive policy to the one
 /// dead-letter queue.
 async fn create_queues(sqs: &aws_sdk_sqs::Client) -> Result<QueueUrls, String> {
@@ -657,11 +797,40 @@ pub(crate) fn strings(value: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `bytes` random bytes as hex.
-pub fn random_hex(bytes: usize) -> String {
+/// `bytes` random bytes from the kernel, as hex: the webhook secret and the registry
+/// password. An error when /dev/urandom cannot be read, never a predictable value.
+pub fn random_hex(bytes: usize) -> Result<String, String> {
+    random_hex_from(Path::new("/dev/urandom"), bytes)
+}
+
+fn random_hex_from(source: &Path, bytes: usize) -> Result<String, String> {
     let mut buf = vec![0u8; bytes];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut buf);
+    std::fs::File::open(source)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
+        .map_err(|e| format!("cannot read {bytes} random bytes from {}: {e}", source.display()))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_hex_is_random_or_an_error() {
+        let a = random_hex(32).unwrap();
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, random_hex(32).unwrap());
+        // Nothing to read, or too little: an error naming the source, not zeros.
+        let missing = random_hex_from(Path::new("/nonexistent/urandom"), 16).unwrap_err();
+        assert!(
+            missing.starts_with("cannot read 16 random bytes from /nonexistent/urandom: "),
+            "{missing}"
+        );
+        let empty = random_hex_from(Path::new("/dev/null"), 16).unwrap_err();
+        assert!(
+            empty.starts_with("cannot read 16 random bytes from /dev/null: "),
+            "{empty}"
+        );
     }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
 }

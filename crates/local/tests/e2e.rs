@@ -18,6 +18,11 @@ fn workspace() -> PathBuf {
         .unwrap()
 }
 
+/// The dockhand command, built where cargo builds (the functions' build makes it).
+fn dockhand() -> PathBuf {
+    dockhand_local::lambda::target_dir(&workspace()).join("debug/dockhand")
+}
+
 struct Run {
     stack: Stack,
     said: Arc<Mutex<String>>,
@@ -288,8 +293,8 @@ fn twelve_images_two_at_a_time_each_started_once() {
 }
 
 fn a_wrong_registry_password_fails_the_build_and_is_never_logged() {
-    let password = format!("right-{}", dockhand_local::random_hex(8));
-    let token = format!("wrong-{}", dockhand_local::random_hex(8));
+    let password = format!("right-{}", dockhand_local::random_hex(8).unwrap());
+    let token = format!("wrong-{}", dockhand_local::random_hex(8).unwrap());
     let run = start("password", &password, &token, Limits::default());
     let stack = &run.stack;
     let c0 = stack.repo.head();
@@ -374,7 +379,7 @@ fn a_repository_of_yours_through_dockhand_local_run() {
     git(&["commit", "--quiet", "-am", "alpha two"]);
 
     let run = |extra: &[&str]| {
-        let out = std::process::Command::new(workspace().join("target/debug/dockhand"))
+        let out = std::process::Command::new(dockhand())
             .args(["local", "run", "--repo"])
             .arg(&dir)
             .args([
@@ -418,7 +423,7 @@ fn a_repository_of_yours_through_dockhand_local_run() {
 
 /// `dockhand dead-letters` against local mode, as an operator runs it against AWS.
 fn dead_letters(stack: &Stack, replay: bool) -> (bool, String) {
-    let mut command = std::process::Command::new(workspace().join("target/debug/dockhand"));
+    let mut command = std::process::Command::new(dockhand());
     command.args([
         "dead-letters",
         "--stack",

@@ -32,7 +32,7 @@
 //! request the first redeliveries meet GitHub's secondary rate limit (`403` with
 //! `retry-after`).
 
-use super::{Answer, RequestUrl};
+use crate::{Answer, RequestUrl};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io;
