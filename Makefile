@@ -87,7 +87,7 @@ TEST_PATH := $(abspath $(VENV))/bin:$(PATH)
 test: ## run every test: installs, templates, fmt, clippy, one build, then unit, property, handler, moto, deploy and end-to-end tests, with each stage's time
 	@CARGO="$(CARGO)" MAKE="$(MAKE)" $(PYTHON) tests/suite.py test
 
-check: ## the inner loop: fmt, clippy and the tests that need nothing installed (not e2e, deploy, moto)
+check: $(FIXTURES) ## the inner loop: fmt, clippy and the plain tests (not e2e, deploy, moto); installs only GitHub's example payloads
 	@CARGO="$(CARGO)" MAKE="$(MAKE)" $(PYTHON) tests/suite.py check
 
 demo: $(MOTO) $(LAMBDA) $(AWSCLI) local-deps ## the whole pipeline on this machine: a signed push, real builds, a real registry, the notifications

@@ -167,13 +167,7 @@ struct State {
 
 impl FakeHooks {
     pub fn start(setup: HooksSetup) -> io::Result<Self> {
-        let server = tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?;
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map(|a| a.port())
-            .ok_or_else(|| io::Error::other("the server has no port"))?;
-        let server = Arc::new(server);
+        let (server, port) = crate::bind_loopback()?;
         let state = Arc::new(Mutex::new(State {
             setup,
             base: format!("http://127.0.0.1:{port}"),

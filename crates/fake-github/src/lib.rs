@@ -84,13 +84,7 @@ impl FakeGitHub {
                 format!("{} is not a directory", git_dir.display()),
             ));
         }
-        let server = tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?;
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map(|a| a.port())
-            .ok_or_else(|| io::Error::other("the server has no port"))?;
-        let server = Arc::new(server);
+        let (server, port) = crate::bind_loopback()?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let state = Serving {
@@ -129,6 +123,17 @@ impl FakeGitHub {
     pub fn requests(&self) -> Vec<String> {
         self.log.lock().expect("request log").clone()
     }
+}
+
+/// An HTTP server on a free loopback port, and the port.
+fn bind_loopback() -> io::Result<(Arc<tiny_http::Server>, u16)> {
+    let server = tiny_http::Server::http("127.0.0.1:0").map_err(io::Error::other)?;
+    let port = server
+        .server_addr()
+        .to_ip()
+        .map(|a| a.port())
+        .ok_or_else(|| io::Error::other("the server has no port"))?;
+    Ok((Arc::new(server), port))
 }
 
 impl Drop for FakeGitHub {
