@@ -10,8 +10,7 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use dockhand_core::error::PortError;
-use dockhand_core::ledger::Written;
-use dockhand_core::ledger::{Record, Versioned};
+use dockhand_core::ledger::{Record, Versioned, Written};
 use dockhand_core::ports::Ledger;
 use std::collections::HashMap;
 

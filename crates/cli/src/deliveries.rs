@@ -64,11 +64,7 @@ pub fn parse_since(text: &str) -> Result<u64, String> {
 
 /// Runs the command: prints what it finds on stdout, notes and errors on stderr.
 pub fn run(options: &Options) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => return error(&format!("cannot start the async runtime: {e}")),
-    };
-    runtime.block_on(run_async(options))
+    crate::block_on(run_async(options)).unwrap_or_else(|e| error(&e))
 }
 
 fn error(message: &str) -> ExitCode {

@@ -206,11 +206,7 @@ fn run_dead_letters(
     if let Some(name) = cleanup {
         functions.cleanup = name;
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async {
+    block_on(async {
         let clients = dead_letters::Clients::from_env().await;
         let resolved = dead_letters::stack(&clients.sqs, stack, functions).await?;
         let summary = dead_letters::run(&clients, &resolved, replay, max, &mut std::io::stdout().lock()).await?;
@@ -220,7 +216,7 @@ fn run_dead_letters(
                 "{n} record(s) were not replayed and stay in the dead-letter queue"
             )),
         }
-    })
+    })?
 }
 
 const DELIVERIES_HELP: &str = "\
@@ -498,7 +494,7 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
 }
 
 /// Runs a future to completion on a runtime of this thread.
-fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, String> {
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -43,17 +43,17 @@ pub async fn plan_push<H: SourceHost>(
     })
 }
 
-/// A request made complete, ready for [`crate::plan()`].
+/// A request made complete, ready for [`crate::plan()`]: what [`plan_push`] plans from.
 #[derive(Debug)]
-pub struct Resolved {
+struct Resolved {
     /// The request, its changes complete (`Commits`) or `NewRef` (every image).
-    pub request: BuildRequest,
+    request: BuildRequest,
     /// Every Dockerfile directory at the pushed commit.
-    pub index: TreeIndex,
+    index: TreeIndex,
     /// `.dockhand.yml` at the commit, or why it cannot be used.
-    pub repo: Result<RepoConfig, RepoConfigError>,
+    repo: Result<RepoConfig, RepoConfigError>,
     /// What a person reading the logs should know (a comparison that fell back).
-    pub notes: Vec<String>,
+    notes: Vec<String>,
 }
 
 /// Why a request could not be resolved.
@@ -94,7 +94,7 @@ impl Unresolved {
 
 /// Asks `host` for the tree, the comparison the request needs, and `.dockhand.yml` (only
 /// when the tree has one).
-pub async fn resolve<H: SourceHost>(host: &H, request: &BuildRequest) -> Result<Resolved, Unresolved> {
+async fn resolve<H: SourceHost>(host: &H, request: &BuildRequest) -> Result<Resolved, Unresolved> {
     let repository = request.repository.full_name.as_str();
     let files = host
         .tree(repository, &request.commit)

@@ -16,8 +16,7 @@
 pub mod github;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use dockhand_core::ledger::Written;
-use dockhand_core::ledger::{self, Step};
+use dockhand_core::ledger::{self, Step, Written};
 use dockhand_core::notification::{
     Notification, dead_letter_notification, not_started_notification, short_sha, skip_notification,
 };

@@ -3,8 +3,7 @@
 #![recursion_limit = "256"]
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use dockhand_aws::SystemClock;
-use dockhand_aws::{codebuild, dynamodb::DynamoLedger, lambda_env, sns::SnsPublisher, sqs::SqsQueues};
+use dockhand_aws::{SystemClock, codebuild, dynamodb::DynamoLedger, lambda_env, sns::SnsPublisher, sqs::SqsQueues};
 use dockhand_spawner::github::LazyGitHub;
 use dockhand_spawner::{Settings, Spawner};
 use lambda_runtime::{Error, LambdaEvent, service_fn};

@@ -6,14 +6,12 @@
 mod support;
 
 use dockhand_core::error::PortError;
-use dockhand_core::ledger::Written;
-use dockhand_core::ledger::{Record, Versioned};
+use dockhand_core::ledger::{Record, Versioned, Written};
 use dockhand_core::ports::memory::{ManualClock, MemoryLedger};
 use dockhand_core::ports::{BuildStarter, Clock, Ledger, Queues};
 use dockhand_core::request::{ChangeSource, Changes};
 use dockhand_core::source::ListedHost;
-use dockhand_core::start_build::StartBuildRequest;
-use dockhand_core::start_build::StartError;
+use dockhand_core::start_build::{StartBuildRequest, StartError};
 use dockhand_core::tree::{FileKind, TreeFile};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

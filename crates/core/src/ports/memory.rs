@@ -3,8 +3,7 @@
 
 use super::{BuildStarter, Clock, Ledger, NotificationSink, Publisher, Queues, SecretStore};
 use crate::error::PortError;
-use crate::ledger::Written;
-use crate::ledger::{Record, Versioned};
+use crate::ledger::{Record, Versioned, Written};
 use crate::notification::PublishRequest;
 use crate::signature::{Secret, parse_secrets};
 use crate::start_build::{BUILD_KEY_VARIABLE, StartBuildRequest, StartError};
