@@ -240,14 +240,33 @@ impl SecretStore for MemorySecrets {
     }
 }
 
-/// CodeBuild that starts every build it is asked to (ids `project:1`, `project:2`, ...)
-/// and finds a started build by its key, as the real one does by the build's
-/// `DOCKHAND_BUILD_KEY` variable; while `refuse` holds an error, every start answers it.
+/// CodeBuild that starts every build it is asked to (ids `project:1`, `project:2`, ...),
+/// at the time of its clock, and finds a started build by its key, as the real one does
+/// by the build's `DOCKHAND_BUILD_KEY` variable; while `refuse` holds an error, every
+/// start answers it.
+///
+/// The idempotency token behaves as StartBuild documents it
+/// (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_StartBuild.html): it is
+/// valid for 5 minutes; a repeat within them answers the build already started, and a
+/// repeat that changes a parameter is a parameter mismatch error. After them the same
+/// token starts a new build.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryCodeBuild {
-    started: Arc<Mutex<Vec<(String, StartBuildRequest)>>>,
+    started: Arc<Mutex<Vec<Started>>>,
     pub refuse: Arc<Mutex<Option<StartError>>>,
+    /// When builds start; a test moves it with the spawner's clock.
+    pub clock: ManualClock,
 }
+
+#[derive(Debug, Clone)]
+struct Started {
+    id: String,
+    request: StartBuildRequest,
+    at: u64,
+}
+
+/// How long StartBuild's idempotency token is valid, in seconds.
+pub const IDEMPOTENCY_WINDOW: u64 = 5 * 60;
 
 impl MemoryCodeBuild {
     /// A CodeBuild that answers every start with `error`.
@@ -259,7 +278,12 @@ impl MemoryCodeBuild {
 
     /// (build id, request) of every build started, in order.
     pub fn started(&self) -> Vec<(String, StartBuildRequest)> {
-        self.started.lock().expect("codebuild").clone()
+        self.started
+            .lock()
+            .expect("codebuild")
+            .iter()
+            .map(|b| (b.id.clone(), b.request.clone()))
+            .collect()
     }
 }
 
@@ -268,26 +292,46 @@ impl BuildStarter for MemoryCodeBuild {
         if let Some(e) = &*self.refuse.lock().expect("codebuild") {
             return Err(e.clone());
         }
+        let now = self.clock.now();
         let mut started = self.started.lock().expect("codebuild");
+        let repeat = started
+            .iter()
+            .rev()
+            .find(|b| b.request.idempotency_token == request.idempotency_token && now < b.at + IDEMPOTENCY_WINDOW);
+        match repeat {
+            Some(b) if b.request == *request => return Ok(b.id.clone()),
+            Some(_) => {
+                return Err(StartError::Refused(
+                    "InvalidInputException: idempotency token parameter mismatch".into(),
+                ));
+            }
+            None => {}
+        }
         let id = format!("{}:{}", request.project_name, started.len() + 1);
-        started.push((id.clone(), request.clone()));
+        started.push(Started {
+            id: id.clone(),
+            request: request.clone(),
+            at: now,
+        });
         Ok(id)
     }
 
-    async fn find_build(&self, project: &str, key: &str, _since: u64) -> Result<Option<String>, PortError> {
+    async fn find_build(&self, project: &str, key: &str, since: u64) -> Result<Option<String>, PortError> {
         Ok(self
             .started
             .lock()
             .expect("codebuild")
             .iter()
             .rev()
-            .find(|(_, r)| {
-                r.project_name == project
-                    && r.environment_variables_override
+            .find(|b| {
+                b.at >= since
+                    && b.request.project_name == project
+                    && b.request
+                        .environment_variables_override
                         .iter()
                         .any(|v| v.name == BUILD_KEY_VARIABLE && v.value == key)
             })
-            .map(|(id, _)| id.clone()))
+            .map(|b| b.id.clone()))
     }
 }
 
@@ -313,6 +357,7 @@ mod tests {
             value: key.into(),
             kind: "PLAINTEXT".into(),
         }];
+        request.idempotency_token = key.into();
         request
     }
 
@@ -327,6 +372,21 @@ mod tests {
         );
         assert_eq!(now(codebuild.find_build("dockhand", "k3", 0)), Ok(None));
         assert_eq!(now(codebuild.find_build("other", "k1", 0)), Ok(None));
+        // The token: a repeat within 5 minutes is the same build, a changed one a mismatch,
+        // and after them a new build.
+        assert_eq!(now(codebuild.start_build(&request("k1"))), Ok("dockhand:1".into()));
+        let mut changed = request("k1");
+        changed.timeout_in_minutes_override = 30;
+        assert!(matches!(now(codebuild.start_build(&changed)), Err(StartError::Refused(e)) if e.contains("mismatch")));
+        codebuild.clock.advance(IDEMPOTENCY_WINDOW);
+        assert_eq!(now(codebuild.start_build(&request("k1"))), Ok("dockhand:3".into()));
+        assert_eq!(codebuild.started().len(), 3);
+        // Found only among the builds started since the time asked.
+        assert_eq!(
+            now(codebuild.find_build("dockhand", "k1", IDEMPOTENCY_WINDOW)),
+            Ok(Some("dockhand:3".into()))
+        );
+        assert_eq!(now(codebuild.find_build("dockhand", "k2", 1)), Ok(None));
         let full = MemoryCodeBuild::refusing(StartError::NoCapacity("AccountLimitExceededException".into()));
         assert!(matches!(
             now(full.start_build(&request("k1"))),
