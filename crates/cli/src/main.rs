@@ -549,6 +549,7 @@ fn default_deployment(owner: &str, full_name: &str) -> Result<Deployment, String
         timeout_minutes: DEFAULT_TIMEOUT_MINUTES,
         naming: Default::default(),
         github_token_parameter: None,
+        platforms: Vec::new(),
         repositories: Some(vec![full_name.to_owned()]),
         github_host: dockhand_core::config::DEFAULT_GITHUB_HOST.into(),
         repository_tags: false,
@@ -583,6 +584,7 @@ fn run_notify(
         statuses: dockhand_notifier::statuses(statuses),
         topic_arn,
         sink: NoSink,
+        records: NoSink,
     };
     match notifier.decide(&event) {
         dockhand_notifier::Decision::Send(request) => {
@@ -600,6 +602,19 @@ fn run_notify(
 }
 
 struct NoSink;
+
+impl dockhand_core::ports::ImageRecords for NoSink {
+    async fn recorded(
+        &self,
+        _: &[String],
+    ) -> Result<std::collections::HashSet<String>, dockhand_core::error::PortError> {
+        unreachable!("dockhand notify only decides")
+    }
+
+    async fn record(&self, _: &str, _: u64) -> Result<(), dockhand_core::error::PortError> {
+        unreachable!("dockhand notify only decides")
+    }
+}
 
 impl dockhand_core::ports::NotificationSink for NoSink {
     async fn send(
