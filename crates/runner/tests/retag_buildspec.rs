@@ -224,7 +224,7 @@ fn hostile_values_stay_data() {
     );
     settings.overrides.push(EnvironmentVariable::new(
         "COMMIT_MSG",
-        &format!("\"; touch {} #", marker.display()),
+        format!("\"; touch {} #", marker.display()),
     ));
     let o = run(&buildspec(), &settings);
     assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
