@@ -124,7 +124,7 @@ impl Fixture {
         std::fs::read_to_string(self.tools.join("calls"))
             .unwrap_or_default()
             .lines()
-            .filter(|c| c.starts_with("docker [buildx]"))
+            .filter(|c| c.starts_with("docker [buildx]") && !c.ends_with("[--help]"))
             .map(str::to_owned)
             .collect()
     }
