@@ -1,7 +1,7 @@
 //! Deployment configuration: one JSON document shared by every function and the CLI
 //! (the `DOCKHAND_CONFIG` environment variable, or `dockhand plan --config FILE`).
 
-use crate::docker_ref::validate_repository_path;
+use crate::docker_ref::{MAX_NAME_LEN, validate_repository_path};
 use crate::rules::{RefRule, RefRules};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -66,6 +66,29 @@ pub struct Config {
     /// without one.
     #[serde(default)]
     pub github_token_parameter: Option<String>,
+    /// BuildKit's layer cache in the registry (`--cache-from`/`--cache-to type=registry`),
+    /// so a build on CodeBuild's fresh host reuses the layers of the last one. On unless
+    /// turned off here or by a repository's `.dockhand.yml` (`cache: false`).
+    #[serde(default = "default_true")]
+    pub cache: bool,
+    /// Where the cache goes: by default the image's own repository, tag `buildcache`; with
+    /// a repository path here, that repository of the same registry, one tag per image.
+    #[serde(default)]
+    pub cache_repository: Option<String>,
+    /// The BuildKit image the build's `docker-container` builder runs.
+    #[serde(default = "default_buildkit_image")]
+    pub buildkit_image: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// BuildKit's release image that buildx itself starts by default.
+pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:buildx-stable-1";
+
+fn default_buildkit_image() -> String {
+    DEFAULT_BUILDKIT_IMAGE.to_owned()
 }
 
 /// A registry login for pulling private base images during `docker build`: a user and an
@@ -291,6 +314,18 @@ impl Deployment {
                 config.timeout_minutes
             ));
         }
+        if let Some(path) = &config.cache_repository
+            && let Err(why) = validate_repository_path(path)
+        {
+            return invalid(format!("cache_repository {path:?} {why}"));
+        }
+        if !is_image_reference(&config.buildkit_image) {
+            return invalid(format!(
+                "buildkit_image {:?} is not an image reference such as {DEFAULT_BUILDKIT_IMAGE} \
+                 (letters, digits and . _ - / : @, at most {MAX_NAME_LEN} characters)",
+                config.buildkit_image
+            ));
+        }
         if let Some(p) = &config.github_token_parameter
             && !is_ssm_name(p)
         {
@@ -406,6 +441,15 @@ fn check_repository_pattern(entry: &str) -> Result<(), &'static str> {
         Some((owner, name)) if part(owner) && part(name) => Ok(()),
         _ => Err("is not owner/name or owner/* (letters, digits, . _ -)"),
     }
+}
+
+/// An image reference as `docker pull` takes it (`name[:tag][@digest]`), in the characters
+/// references are made of: it reaches the build as one quoted argument.
+fn is_image_reference(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_NAME_LEN
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b))
 }
 
 fn is_safe_word(s: &str, max: usize) -> bool {

@@ -428,6 +428,7 @@ fn name_and_start(
             tags: &tags,
             moving_tags: &moving_tags,
             build_args: &build_args,
+            cache: repo.cache.unwrap_or(config.cache),
         };
         let start = start_build_request(request, deployment, &target);
         jobs.insert(

@@ -33,6 +33,36 @@ pub const SAMPLE: [Change<'static>; 7] = [
     ("tools/lint/rules.txt", Some("no-tabs\n")),
 ];
 
+/// Debian's busybox-static: one statically linked file that is a shell and the usual tools,
+/// so an image `FROM scratch` can have a shell without pulling anything.
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// How long the `slow` image's RUN step takes: it stands for a compile or a package install.
+pub const SLOW_SECONDS: u32 = 10;
+
+/// Two images with a shell, each with its own copy of [`BUSYBOX`] (written by
+/// [`Repo::commit_shell_sample`]): `shell`, a base image with busybox's applets installed,
+/// and `slow`, whose RUN step takes [`SLOW_SECONDS`] before a file copied after it, so that
+/// a change to that file rebuilds only what the layer cache cannot give back.
+pub const SHELL_SAMPLE: [Change<'static>; 3] = [
+    (
+        "shell/Dockerfile",
+        Some(
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCMD [\"/bin/sh\"]\n",
+        ),
+    ),
+    (
+        "slow/Dockerfile",
+        Some(
+            "FROM scratch\nCOPY busybox /bin/busybox\n\
+             # Stands for a long compile: the layer the cache saves.\n\
+             RUN [\"/bin/busybox\", \"sh\", \"-c\", \"sleep 10 && echo compiled > /compiled.txt\"]\n\
+             COPY app.txt /app.txt\n",
+        ),
+    ),
+    ("slow/app.txt", Some("version 1\n")),
+];
+
 pub struct Repo {
     /// The working copy commits are made in (for a served repository of yours, yours: it
     /// is only read).
@@ -222,6 +252,28 @@ impl Repo {
         Ok(self.head())
     }
 
+    /// Commits [`SHELL_SAMPLE`] with [`BUSYBOX`] copied into both directories.
+    pub fn commit_shell_sample(&self, message: &str) -> Result<String, String> {
+        let busybox = std::fs::read(BUSYBOX).map_err(|e| {
+            format!("cannot read {BUSYBOX} ({e}): the sample's shell images need Debian's busybox-static ('apt-get install busybox-static')")
+        })?;
+        // A dynamically linked busybox (Debian's `busybox` package) cannot run in an image
+        // FROM scratch: it has no loader there.
+        if busybox.windows(8).any(|w| w == b"ld-linux") {
+            return Err(format!(
+                "{BUSYBOX} is dynamically linked; the sample's shell images need the static one: 'apt-get install busybox-static'"
+            ));
+        }
+        for dir in ["shell", "slow"] {
+            let path = self.work.join(dir).join("busybox");
+            std::fs::create_dir_all(self.work.join(dir)).map_err(|e| format!("cannot create {dir}: {e}"))?;
+            std::fs::write(&path, &busybox).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .map_err(|e| format!("cannot make {} executable: {e}", path.display()))?;
+        }
+        self.commit(message, &SHELL_SAMPLE)
+    }
+
     /// The push event GitHub would deliver for `before..after` on the default branch.
     pub fn push_event(&self, before: &str, after: &str) -> Result<Value, String> {
         self.push_event_for(&format!("refs/heads/{}", self.branch), before, after)
@@ -346,4 +398,24 @@ fn git(dir: &Path) -> Command {
         .env("GIT_COMMITTER_NAME", "Octo Cat")
         .env("GIT_COMMITTER_EMAIL", "octocat@example.com");
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slow_step_takes_what_the_demo_and_the_benchmark_say() {
+        let slow = SHELL_SAMPLE
+            .iter()
+            .find(|(path, _)| *path == "slow/Dockerfile")
+            .unwrap()
+            .1
+            .unwrap();
+        let run = slow
+            .find(&format!("sleep {SLOW_SECONDS} "))
+            .expect("the RUN step sleeps SLOW_SECONDS");
+        // The file a change rebuilds is copied after the slow step.
+        assert!(slow.find("COPY app.txt").unwrap() > run);
+    }
 }
