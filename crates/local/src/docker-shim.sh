@@ -23,7 +23,11 @@ set -euo pipefail
 
 store=()
 if [ -n "${CODEBUILD_SRC_DIR:-}" ]; then
-  store=(--root "$CODEBUILD_SRC_DIR/.dockhand-podman/graph" --runroot "$CODEBUILD_SRC_DIR/.dockhand-podman/run")
+  # podman refuses a runroot longer than 50 characters: a short one per build, under /tmp.
+  build_id="$(
+    printf '%s' "$CODEBUILD_SRC_DIR" | sha256sum | cut -c1-16
+  )"
+  store=(--root "$CODEBUILD_SRC_DIR/.dockhand-podman" --runroot "/tmp/dockhand-podman-$build_id")
 fi
 
 fail() {
@@ -51,7 +55,7 @@ cache_repository() {
 
 buildx_build() {
   local platforms="" cache_from="" cache_to="" ignore_cache_error=0 name="" push=0 context=""
-  local pass=() option
+  local pass=() metadata=() option
   while [ $# -gt 0 ]; do
     case "$1" in
       --builder | --progress | --provenance | --sbom) shift 2 ;;
@@ -76,8 +80,9 @@ buildx_build() {
         shift 2
         ;;
       # podman takes an annotation without buildx's `manifest:` level.
-      --annotation) pass+=(--annotation "${2#manifest:}"); shift 2 ;;
-      --file | --build-arg | --label) pass+=("$1" "$2"); shift 2 ;;
+      --annotation) metadata+=(--annotation "${2#manifest:}"); shift 2 ;;
+      --label) metadata+=("$1" "$2"); shift 2 ;;
+      --file | --build-arg) pass+=("$1" "$2"); shift 2 ;;
       -*) fail "docker buildx build $1 is not emulated" ;;
       *) context="$1"; shift ;;
     esac
@@ -93,14 +98,19 @@ buildx_build() {
       local platform
       IFS=, read -ra each <<< "$platforms"
       for platform in "${each[@]}"; do
-        podman "${store[@]}" build --no-cache --format oci "${pass[@]}" --platform "$platform" --manifest "$name" "$context"
+        podman "${store[@]}" build --no-cache --format oci "${pass[@]}" "${metadata[@]}" --platform "$platform" --manifest "$name" "$context"
       done
       if [ "$push" = 1 ]; then podman "${store[@]}" manifest push --all "$name" "docker://$name"; fi
       return 0
       ;;
-    ?*) args+=(--platform "$platforms" --tag "$name") ;;
-    *) args+=(--tag "$name") ;;
+    ?*) args+=(--platform "$platforms") ;;
   esac
+  # The build, then the labels and annotations in a step of their own: BuildKit writes them
+  # into the image's configuration, where buildah would make each one a cached step that
+  # changes with every commit (and pushes each to the cache).
+  local built
+  built="$(mktemp)"
+  args+=(--iidfile "$built")
   local cache=()
   if [ -n "$cache_from" ]; then cache+=(--cache-from "$cache_from"); fi
   if [ -n "$cache_to" ]; then cache+=(--cache-to "$cache_to"); fi
@@ -119,6 +129,11 @@ buildx_build() {
   fi
   rm -f "$log"
   [ "$status" = 0 ] || exit "$status"
+  local empty
+  empty="$(mktemp -d)"
+  printf 'FROM %s\n' "$(cat "$built")" > "$empty/Dockerfile"
+  podman "${store[@]}" build --quiet --layers=false --pull=never --format oci "${metadata[@]}" --tag "$name" "$empty"
+  rm -rf "$built" "$empty"
   if [ "$push" = 1 ]; then podman "${store[@]}" push "$name"; fi
 }
 

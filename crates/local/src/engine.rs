@@ -124,6 +124,14 @@ mod tests {
         (status.status.success(), calls.lines().map(str::to_owned).collect())
     }
 
+    /// A call's argv with the shim's temporary files (`/tmp/tmp.…`) as `TMP`.
+    fn without_temporary_paths(call: &str) -> String {
+        call.split(' ')
+            .map(|arg| if arg.starts_with("[/tmp/tmp.") { "[TMP]" } else { arg })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     #[test]
     fn a_cache_that_cannot_be_written_is_a_warning_only_with_ignore_error() {
         let dir = std::env::temp_dir().join(format!("dockhand-shim-{}", std::process::id()));
@@ -154,19 +162,24 @@ mod tests {
                 ],
             )
         };
-        let store = "[--root] [/src/.dockhand-podman/graph] [--runroot] [/src/.dockhand-podman/run]";
+        let store = "[--root] [/src/.dockhand-podman] [--runroot] [/tmp/dockhand-podman-56c9e1c4b5360a5b]";
         let common = format!(
-            "podman {store} [build] [--layers] [--format] [oci] [--file] [./web/Dockerfile] [--label] [a=$(b)] \
-             [--annotation] [k=v] [--tag] [127.0.0.1:5000/acme/web:dockhand-k] \
-             [--cache-from] [127.0.0.1:5000/acme/web/buildcache]"
+            "podman {store} [build] [--layers] [--format] [oci] [--file] [./web/Dockerfile] \
+             [--iidfile] [TMP] [--cache-from] [127.0.0.1:5000/acme/web/buildcache]"
         );
         let (ok, calls) = build(",ignore-error=true");
         assert!(ok, "{calls:?}");
         assert_eq!(
-            calls,
+            calls.iter().map(|c| without_temporary_paths(c)).collect::<Vec<_>>(),
             [
                 format!("{common} [--cache-to] [127.0.0.1:5000/acme/web/buildcache] [./web]"),
                 format!("{common} [./web]"),
+                // The labels and annotations, in one step of their own on the built image.
+                format!(
+                    "podman {store} [build] [--quiet] [--layers=false] [--pull=never] [--format] [oci] \
+                     [--label] [a=$(b)] [--annotation] [k=v] [--tag] [127.0.0.1:5000/acme/web:dockhand-k] \
+                     [TMP]"
+                ),
                 format!("podman {store} [push] [127.0.0.1:5000/acme/web:dockhand-k]"),
             ]
         );

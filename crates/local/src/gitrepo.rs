@@ -37,8 +37,10 @@ pub const SAMPLE: [Change<'static>; 7] = [
 /// so an image `FROM scratch` can have a shell without pulling anything.
 pub const BUSYBOX: &str = "/bin/busybox";
 
-/// How long the `slow` image's RUN step takes: it stands for a compile or a package install.
-pub const SLOW_SECONDS: u32 = 10;
+/// How long the `slow` image's RUN step takes: it stands for a compile or a package install,
+/// which take tens of seconds to minutes; what the cache saves is this step, what it
+/// cannot save (clone, logins, pushes) is the same with or without it.
+pub const SLOW_SECONDS: u32 = 20;
 
 /// Two images with a shell, each with its own copy of [`BUSYBOX`] (written by
 /// [`Repo::commit_shell_sample`]): `shell`, a base image with busybox's applets installed,
@@ -56,7 +58,7 @@ pub const SHELL_SAMPLE: [Change<'static>; 3] = [
         Some(
             "FROM scratch\nCOPY busybox /bin/busybox\n\
              # Stands for a long compile: the layer the cache saves.\n\
-             RUN [\"/bin/busybox\", \"sh\", \"-c\", \"sleep 10 && echo compiled > /compiled.txt\"]\n\
+             RUN [\"/bin/busybox\", \"sh\", \"-c\", \"sleep 20 && echo compiled > /compiled.txt\"]\n\
              COPY app.txt /app.txt\n",
         ),
     ),
@@ -259,7 +261,7 @@ impl Repo {
         })?;
         // A dynamically linked busybox (Debian's `busybox` package) cannot run in an image
         // FROM scratch: it has no loader there.
-        if busybox.windows(8).any(|w| w == b"ld-linux") {
+        if has_interpreter(&busybox) {
             return Err(format!(
                 "{BUSYBOX} is dynamically linked; the sample's shell images need the static one: 'apt-get install busybox-static'"
             ));
@@ -400,9 +402,36 @@ fn git(dir: &Path) -> Command {
     c
 }
 
+/// Whether an ELF64 little-endian executable names a program interpreter (`PT_INTERP`):
+/// a dynamically linked one, which cannot run alone in an image FROM scratch.
+fn has_interpreter(elf: &[u8]) -> bool {
+    let read = |at: usize, len: usize| -> Option<u64> {
+        let bytes = elf.get(at..at + len)?;
+        Some(bytes.iter().rev().fold(0, |n, b| (n << 8) | u64::from(*b)))
+    };
+    if !elf.starts_with(b"\x7fELF") || elf.get(4) != Some(&2) {
+        return false;
+    }
+    let (Some(offset), Some(size), Some(count)) = (read(0x20, 8), read(0x36, 2), read(0x38, 2)) else {
+        return false;
+    };
+    (0..count).any(|i| read((offset + i * size) as usize, 4) == Some(3))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dynamically_linked_program_is_told_from_a_static_one() {
+        // This test's own binary is linked dynamically; Debian's busybox-static is not.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(has_interpreter(&me));
+        if let Ok(busybox) = std::fs::read(BUSYBOX) {
+            assert!(!has_interpreter(&busybox));
+        }
+        assert!(!has_interpreter(b"not an ELF file"));
+    }
 
     #[test]
     fn the_slow_step_takes_what_the_demo_and_the_benchmark_say() {
