@@ -368,7 +368,7 @@ fn a_wrong_registry_password_fails_the_build_and_is_never_logged() {
     assert!(
         notes
             .iter()
-            .all(|n| n.subject.contains("FAILED") && n.message.contains("POST_BUILD"))
+            .all(|n| n.subject.contains("FAILED") && n.message.contains("BUILD") && !n.message.contains("POST_BUILD"))
     );
     let everything = format!(
         "{}{}{}",
