@@ -314,10 +314,22 @@ impl Deployment {
                 config.timeout_minutes
             ));
         }
-        if let Some(path) = &config.cache_repository
-            && let Err(why) = validate_repository_path(path)
-        {
-            return invalid(format!("cache_repository {path:?} {why}"));
+        if let Some(path) = &config.cache_repository {
+            if let Err(why) = validate_repository_path(path) {
+                return invalid(format!("cache_repository {path:?} {why}"));
+            }
+            // The build role may push only under the prefix (cfn/dockhand.yml): a cache
+            // elsewhere would never be written, a warning in every build.
+            if let Registry::Ecr {
+                prefix: Some(prefix), ..
+            } = &config.registry
+                && !path.starts_with(&format!("{prefix}/"))
+            {
+                return invalid(format!(
+                    "cache_repository {path:?} is outside registry.prefix {prefix:?}, where the builds may push: \
+                     name it {prefix}/{path}, or leave it out to keep each image's cache in its own repository"
+                ));
+            }
         }
         if !is_image_reference(&config.buildkit_image) {
             return invalid(format!(
@@ -712,6 +724,18 @@ mod tests {
             err(r#"{"compute_type":"big; rm","repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}"#)
                 .contains("compute type")
         );
+        let hub = r#""repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}"#;
+        assert!(err(&format!(r#"{{{hub},"cache_repository":"Acme/Cache"}}"#)).contains("cache_repository"));
+        assert!(err(&format!(r#"{{{hub},"buildkit_image":"moby/buildkit; rm -rf /"}}"#)).contains("buildkit_image"));
+        assert!(err(&format!(r#"{{{hub},"buildkit_image":""}}"#)).contains("buildkit_image"));
+        assert!(err(&format!(r#"{{{hub},"cache":"yes"}}"#)).contains("boolean"));
+        let ecr = r#""repositories":["acme/*"],"registry":{"type":"ecr","registry":"123456789012.dkr.ecr.eu-west-1.amazonaws.com","prefix":"builds"}"#;
+        assert!(err(&format!(r#"{{{ecr},"cache_repository":"cache"}}"#)).contains("outside registry.prefix"));
+        let ok = Deployment::from_json(&format!(
+            r#"{{{ecr},"cache":false,"cache_repository":"builds/cache","buildkit_image":"123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror/buildkit:v0.16@sha256:abc"}}"#
+        ))
+        .unwrap();
+        assert!(!ok.config.cache);
         assert!(
             err(r#"{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"},"rules":[{"ref":"(","tags":["x"]}]}"#)
                 .contains("regular expression")
