@@ -60,20 +60,22 @@ $(FIXTURES): tests/package.json tests/package-lock.json
 	npm ci --prefix tests --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Local mode's Debian packages: a registry with htpasswd auth, and podman where no Docker
-# engine runs. Installed with apt-get when missing and root; otherwise named.
-LOCAL_PKGS  := podman docker-registry apache2-utils
+# Local mode's Debian packages: a registry with htpasswd auth, podman where no Docker
+# engine runs, skopeo (re-tags: buildx imagetools' stand-in) and busybox-static (the sample
+# repository's shell). Installed with apt-get when missing and root; otherwise named.
+LOCAL_PKGS  := podman docker-registry apache2-utils skopeo busybox-static
 
 local-deps: ## install what local mode needs: podman, docker-registry, htpasswd (apt-get, as root)
 	@need=0; \
-	for tool in docker-registry htpasswd; do command -v $$tool >/dev/null || need=1; done; \
+	for tool in docker-registry htpasswd skopeo; do command -v $$tool >/dev/null || need=1; done; \
+	[ -x /bin/busybox ] || need=1; \
 	command -v podman >/dev/null || docker info >/dev/null 2>&1 || need=1; \
 	if [ $$need = 1 ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "== installing $(LOCAL_PKGS) (Debian packages)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LOCAL_PKGS) >/dev/null; \
 	  else \
-	    echo "local mode needs podman (or a running Docker engine), docker-registry and htpasswd: run 'sudo apt-get install $(LOCAL_PKGS)'"; exit 1; \
+	    echo "local mode needs podman (or a running Docker engine), docker-registry, htpasswd, skopeo and busybox-static: run 'sudo apt-get install $(LOCAL_PKGS)'"; exit 1; \
 	  fi; \
 	fi
 
@@ -103,6 +105,10 @@ e2e: deps ## the end-to-end test of local mode alone (real functions, buildspec,
 	PATH="$(TEST_PATH)" $(BINS)
 	PATH="$(TEST_PATH)" MOTO_SERVER=$(abspath $(MOTO)) \
 	  $(CARGO) test --workspace --locked --test e2e -- --nocapture
+
+bench-build: $(MOTO) $(LAMBDA) $(AWSCLI) local-deps ## local mode: the sample's slow image rebuilt without and with the registry layer cache, each on an empty image store
+	$(BINS)
+	$(CARGO_TARGET)/debug/dockhand local bench-build --workspace .
 
 bench: deps ## criterion benchmark of the listener's pure path (typical push and a 5 MB push)
 	$(CARGO) bench --locked -p dockhand-listener --bench listener
@@ -158,4 +164,4 @@ clean: ## remove build outputs and installed test tools
 	$(CARGO) clean
 	rm -rf $(VENV) .venv-checkov tests/node_modules
 
-.PHONY: help deps local-deps test check e2e lint-templates demo plan-demo bench cli build deploy secret registry-token github-token outputs dead-letters logs deliveries destroy release clean
+.PHONY: help deps local-deps test check e2e lint-templates demo plan-demo bench bench-build cli build deploy secret registry-token github-token outputs dead-letters logs deliveries destroy release clean

@@ -5,19 +5,24 @@ use dockhand_local::{Options, Stack, gitrepo};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub fn run(workspace: &Path) -> Result<(), String> {
-    let say: dockhand_local::hub::Say = Arc::new(|line: &str| println!("{line}"));
+/// Local mode on the sample repository, with CodeBuild's default limits, under `dir` of
+/// the workspace.
+fn sample_stack(workspace: &Path, dir: &str, say: dockhand_local::hub::Say) -> Result<Stack, String> {
     let password = dockhand_local::random_hex(16).map_err(|e| format!("the registry password: {e}"))?;
-    let stack = Stack::start(Options {
+    Stack::start(Options {
         workspace: workspace.to_owned(),
-        dir: workspace.join(".work/local"),
+        dir: workspace.join(dir),
         registry_token: password.clone(),
         registry_password: password,
         limits: dockhand_local::hub::Limits::default(),
         repository: None,
         queue_retention_seconds: None,
-        say: say.clone(),
-    })?;
+        say,
+    })
+}
+
+pub fn run(workspace: &Path) -> Result<(), String> {
+    let stack = sample_stack(workspace, ".work/local", Arc::new(|line: &str| println!("{line}")))?;
     let before = stack.repo.head();
     let after = stack
         .repo
@@ -64,6 +69,7 @@ pub fn run(workspace: &Path) -> Result<(), String> {
             pushed += 1;
         }
     }
+    cache_demo(&stack)?;
     println!("\n== peak memory of each function (VmHWM; the stack gives each 128 MB)");
     for (function, kib) in stack.functions.peak_memory_kib() {
         println!("   {function:<9} {:.1} MiB", kib as f64 / 1024.0);
@@ -216,4 +222,107 @@ pub fn run_repository(options: &RunOptions) -> Result<(), String> {
             stack.functions.log_dir().display()
         ))
     }
+}
+
+/// Commits `changes` (the shell sample when `None`), delivers the push and waits until
+/// everything it started is done; answers the builds it started.
+fn push_and_wait(
+    stack: &Stack,
+    message: &str,
+    changes: Option<&[gitrepo::Change<'_>]>,
+) -> Result<Vec<dockhand_local::hub::BuildRecord>, String> {
+    let before = stack.repo.head();
+    let started = stack.hub.builds().len();
+    let after = match changes {
+        Some(changes) => stack.repo.commit(message, changes)?,
+        None => stack.repo.commit_shell_sample(message)?,
+    };
+    let delivery = format!("00000000-0000-4000-8000-{:012}", started + 1);
+    let answer = stack.deliver(&before, &after, &delivery, None)?;
+    if answer.status != 202 {
+        return Err(format!(
+            "the listener refused the push: {} {}",
+            answer.status, answer.body
+        ));
+    }
+    stack.wait_idle()?;
+    Ok(stack.hub.builds().split_off(started))
+}
+
+/// The whole CodeBuild build of `context` among `builds` (clone, build, push, tags), in
+/// seconds; an error unless exactly one build of it ran and succeeded.
+fn build_seconds(builds: &[dockhand_local::hub::BuildRecord], context: &str) -> Result<f64, String> {
+    let ran: Vec<_> = builds
+        .iter()
+        .filter(|b| b.env("BUILD_CONTEXT").as_deref() == Some(context))
+        .collect();
+    match ran.as_slice() {
+        [b] if b.status == "SUCCEEDED" => Ok(b.end.unwrap_or(b.start) - b.start),
+        [b] => Err(format!("the build of {context} {}:\n{}", b.status, b.log)),
+        _ => Err(format!("expected one build of {context}, {} ran", ran.len())),
+    }
+}
+
+/// The demo's second part: the two images with a shell, then a change to the file copied
+/// after `slow`'s long RUN step, built again on an empty image store with the cache.
+fn cache_demo(stack: &Stack) -> Result<(), String> {
+    println!(
+        "\n== push two images with a shell (busybox FROM scratch): shell, and slow, whose RUN step takes {} s",
+        gitrepo::SLOW_SECONDS
+    );
+    let builds = push_and_wait(stack, "Two images with a shell", None)?;
+    let cold = build_seconds(&builds, "slow")?;
+    build_seconds(&builds, "shell")?;
+    println!("   slow built in {cold:.1} s, its layers written to the registry cache");
+    println!("\n== change slow/app.txt, copied after the RUN step, and push");
+    let builds = push_and_wait(stack, "slow: version 2", Some(&[("slow/app.txt", Some("version 2\n"))]))?;
+    let warm = build_seconds(&builds, "slow")?;
+    println!(
+        "   slow rebuilt in {warm:.1} s on an empty image store: the RUN step's layer came from the registry cache ({:.1}x faster)",
+        cold / warm
+    );
+    Ok(())
+}
+
+/// `make bench-build`: the `slow` image rebuilt after a change to the file copied after its
+/// RUN step, `rounds` times without the registry cache and `rounds` times with it, each on
+/// an empty image store as CodeBuild's hosts are; prints each time, the medians and the
+/// ratio. Each time is the whole build as CodeBuild bills it: clone, build, push, tags.
+pub fn bench_build(workspace: &Path, rounds: usize) -> Result<(), String> {
+    let stack = sample_stack(workspace, ".work/bench-build", Arc::new(|_: &str| {}))?;
+    println!(
+        "== bench-build: the sample's slow image (a {} s RUN step, then COPY app.txt), engine {}",
+        gitrepo::SLOW_SECONDS,
+        stack.engine
+    );
+    // The first build writes the cache that the cached rounds read.
+    build_seconds(&push_and_wait(&stack, "Two images with a shell", None)?, "slow")?;
+    let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        for (cache, times) in [(false, &mut cold), (true, &mut warm)] {
+            let setting = format!("cache: {cache}\n");
+            let app = format!("round {round}, cache {cache}\n");
+            let builds = push_and_wait(
+                &stack,
+                &format!("bench round {round}, cache {cache}"),
+                Some(&[(".dockhand.yml", Some(&setting)), ("slow/app.txt", Some(&app))]),
+            )?;
+            let seconds = build_seconds(&builds, "slow")?;
+            println!(
+                "   round {round}: {:<16} {seconds:6.2} s",
+                if cache { "registry cache" } else { "no cache" }
+            );
+            times.push(seconds);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (cold, warm) = (median(&mut cold), median(&mut warm));
+    println!(
+        "== median of {rounds}: no cache {cold:.2} s, registry cache {warm:.2} s: {:.1}x faster",
+        cold / warm
+    );
+    Ok(())
 }

@@ -171,6 +171,16 @@ enum LocalCommand {
         #[arg(long, default_value = ".")]
         workspace: PathBuf,
     },
+    /// Measure the registry layer cache (`make bench-build`): the sample's slow image rebuilt
+    /// after a change, without and with the cache, each on an empty image store.
+    BenchBuild {
+        /// Rebuilds of each kind; the medians are compared.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// The dockhand workspace whose functions run (its .venv holds moto and cargo-lambda).
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+    },
     /// Push a commit of your own repository through the pipeline: every planned image is
     /// built into a local registry; ends with `N pushed, M failed, K not built`, and exits
     /// 0 only when every planned build pushed.
@@ -328,6 +338,17 @@ fn main() -> ExitCode {
             .canonicalize()
             .map_err(|e| format!("workspace {}: {e}", workspace.display()))
             .and_then(|w| local::run(&w)),
+        Command::Local {
+            what: LocalCommand::BenchBuild { rounds, workspace },
+        } => workspace
+            .canonicalize()
+            .map_err(|e| format!("workspace {}: {e}", workspace.display()))
+            .and_then(|w| {
+                if rounds == 0 {
+                    return Err("--rounds must be at least 1".into());
+                }
+                local::bench_build(&w, rounds)
+            }),
         Command::Local {
             what:
                 LocalCommand::Run {
@@ -602,6 +623,9 @@ fn default_deployment(owner: &str, full_name: &str) -> Result<Deployment, String
         github_host: dockhand_core::config::DEFAULT_GITHUB_HOST.into(),
         repository_tags: false,
         pull_credential: None,
+        cache: true,
+        cache_repository: None,
+        buildkit_image: dockhand_core::config::DEFAULT_BUILDKIT_IMAGE.into(),
     })
     .map_err(|e| {
         format!("the repository owner {owner:?} cannot serve as the Docker Hub namespace ({e}); pass --config")

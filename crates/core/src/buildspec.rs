@@ -9,6 +9,7 @@ const LOGIN_ECR: &str = include_str!("../../../buildspecs/login-ecr.sh");
 const CLONE_AUTH: &str = include_str!("../../../buildspecs/clone-auth.sh");
 const LOGIN_PULL: &str = include_str!("../../../buildspecs/login-pull.sh");
 const LOGIN_PULL_ECR: &str = include_str!("../../../buildspecs/login-pull-ecr.sh");
+const PUSH_TAGS: &str = include_str!("../../../buildspecs/push-tags.sh");
 const RETAG: &str = include_str!("../../../buildspecs/retag.yml");
 const REF_HEAD: &str = include_str!("../../../buildspecs/ref-head.sh");
 
@@ -26,7 +27,8 @@ pub fn revision() -> &'static str {
 /// the configuration (the registry's login, a GitHub token, a pull credential); the values
 /// themselves travel as environment variables ([`crate::start_build`]).
 pub fn render_for(config: &Config) -> String {
-    let text = replace_line(TEMPLATE, "{{login}}", Some(login_for(&config.registry)));
+    let text = replace_line(TEMPLATE, "{{push_tags}}", Some(PUSH_TAGS.trim()));
+    let text = replace_line(&text, "{{login}}", Some(login_for(&config.registry)));
     let clone_auth = config.github_token_parameter.as_ref().map(|_| CLONE_AUTH.trim());
     let text = replace_line(&text, "{{clone_auth}}", clone_auth);
     let pull = config.pull_credential.as_ref().map(|p| {
@@ -186,12 +188,12 @@ mod tests {
     }
 
     #[test]
-    fn the_push_login_comes_after_the_build_and_a_pull_login_before_it() {
+    fn the_logins_come_before_the_build_the_pull_one_first() {
         let mut config = with_token(hub());
         let text = render_for(&config);
-        let build = text.find("docker build").unwrap();
-        let login = text.find("docker login").unwrap();
-        assert!(build < login, "{text}");
+        let build = text.find("docker buildx build").unwrap();
+        let login = text.find(r#"--password-stdin "$DOCKHAND_REGISTRY""#).unwrap();
+        assert!(login < build, "{text}");
         assert!(!text.contains("DOCKHAND_PULL"));
         config.pull_credential = Some(crate::config::PullCredential {
             host: "docker.io".into(),
@@ -200,8 +202,7 @@ mod tests {
         });
         let text = render_for(&config);
         let pull = text.find(r#"--password-stdin "$DOCKHAND_PULL_REGISTRY""#).unwrap();
-        assert!(pull < text.find("docker build").unwrap());
-        assert!(text.find(r#"--password-stdin "$DOCKHAND_REGISTRY""#).unwrap() > text.find("docker build").unwrap());
+        assert!(pull < text.find(r#"--password-stdin "$DOCKHAND_REGISTRY""#).unwrap());
         config.pull_credential = Some(crate::config::PullCredential {
             host: "123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
             username: None,
@@ -232,11 +233,13 @@ mod tests {
             let doc = &docs[0];
             assert_eq!(doc["version"].as_f64(), Some(0.2));
             assert_eq!(doc["env"]["shell"].as_str(), Some("bash"));
-            for phase in ["pre_build", "build", "post_build"] {
+            for phase in ["install", "pre_build", "build", "post_build"] {
                 assert!(!doc["phases"][phase]["commands"].is_badvalue(), "{phase}");
             }
+            let build = doc["phases"]["build"]["commands"][0].as_str().unwrap();
+            assert!(build.contains("--password-stdin"), "{build}");
             let post = doc["phases"]["post_build"]["commands"][0].as_str().unwrap();
-            assert!(post.contains("--password-stdin"), "{post}");
+            assert!(post.contains("docker buildx imagetools create"), "{post}");
             assert!(!text.contains("{{"));
         }
     }
@@ -250,7 +253,11 @@ mod tests {
         assert!(text.contains(r#"--file "./$DOCKERFILE_PATH""#));
         assert!(text.contains(r#""./$BUILD_CONTEXT""#));
         assert!(text.contains(r#"[ "${CODEBUILD_BUILD_SUCCEEDING:-0}" = 1 ]"#));
-        assert!(text.contains(r#"docker push "$DOCKER_REPO:$tag""#));
+        assert!(
+            text.contains(r#"--output "type=image,name=$DOCKER_REPO:$DOCKHAND_KEY_TAG,push=true,oci-mediatypes=true""#)
+        );
+        assert!(text.contains(r#"--tag "$DOCKER_REPO:$tag" "$source_image""#));
+        assert!(!text.contains("docker push"));
         assert!(text.contains("aws ssm get-parameter"));
         assert!(
             render(&Registry::Ecr {
@@ -265,8 +272,8 @@ mod tests {
     fn build_args_are_passed_one_quoted_argument_per_line() {
         let text = render(&hub());
         assert!(text.contains(r#"mapfile -t lines <<< "$DOCKHAND_BUILD_ARGS""#));
-        assert!(text.contains(r#"*=*) build_args+=(--build-arg "$line") ;;"#));
-        assert!(text.contains(r#""${build_args[@]}" \"#));
+        assert!(text.contains(r#"*=*) args+=(--build-arg "$line") ;;"#));
+        assert!(text.contains(r#"--file "./$DOCKERFILE_PATH" "${args[@]}" \"#));
     }
 
     #[test]

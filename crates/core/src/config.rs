@@ -1,7 +1,7 @@
 //! Deployment configuration: one JSON document shared by every function and the CLI
 //! (the `DOCKHAND_CONFIG` environment variable, or `dockhand plan --config FILE`).
 
-use crate::docker_ref::validate_repository_path;
+use crate::docker_ref::{MAX_NAME_LEN, validate_repository_path};
 use crate::rules::{RefRule, RefRules};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -71,6 +71,29 @@ pub struct Config {
     /// Left out of the canonical JSON when empty, so existing deployments keep their digest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<String>,
+    /// BuildKit's layer cache in the registry (`--cache-from`/`--cache-to type=registry`),
+    /// so a build on CodeBuild's fresh host reuses the layers of the last one. On unless
+    /// turned off here or by a repository's `.dockhand.yml` (`cache: false`).
+    #[serde(default = "default_true")]
+    pub cache: bool,
+    /// Where the cache goes: by default the image's own repository, tag `buildcache`; with
+    /// a repository path here, that repository of the same registry, one tag per image.
+    #[serde(default)]
+    pub cache_repository: Option<String>,
+    /// The BuildKit image the build's `docker-container` builder runs.
+    #[serde(default = "default_buildkit_image")]
+    pub buildkit_image: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// BuildKit's release image that buildx itself starts by default.
+pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:buildx-stable-1";
+
+fn default_buildkit_image() -> String {
+    DEFAULT_BUILDKIT_IMAGE.to_owned()
 }
 
 /// A registry login for pulling private base images during `docker build`: a user and an
@@ -296,6 +319,30 @@ impl Deployment {
                 config.timeout_minutes
             ));
         }
+        if let Some(path) = &config.cache_repository {
+            if let Err(why) = validate_repository_path(path) {
+                return invalid(format!("cache_repository {path:?} {why}"));
+            }
+            // The build role may push only under the prefix (cfn/dockhand.yml): a cache
+            // elsewhere would never be written, a warning in every build.
+            if let Registry::Ecr {
+                prefix: Some(prefix), ..
+            } = &config.registry
+                && !path.starts_with(&format!("{prefix}/"))
+            {
+                return invalid(format!(
+                    "cache_repository {path:?} is outside registry.prefix {prefix:?}, where the builds may push: \
+                     name it {prefix}/{path}, or leave it out to keep each image's cache in its own repository"
+                ));
+            }
+        }
+        if !is_image_reference(&config.buildkit_image) {
+            return invalid(format!(
+                "buildkit_image {:?} is not an image reference such as {DEFAULT_BUILDKIT_IMAGE} \
+                 (letters, digits and . _ - / : @, at most {MAX_NAME_LEN} characters)",
+                config.buildkit_image
+            ));
+        }
         if let Some(p) = &config.github_token_parameter
             && !is_ssm_name(p)
         {
@@ -414,6 +461,15 @@ fn check_repository_pattern(entry: &str) -> Result<(), &'static str> {
         Some((owner, name)) if part(owner) && part(name) => Ok(()),
         _ => Err("is not owner/name or owner/* (letters, digits, . _ -)"),
     }
+}
+
+/// An image reference as `docker pull` takes it (`name[:tag][@digest]`), in the characters
+/// references are made of: it reaches the build as one quoted argument.
+fn is_image_reference(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_NAME_LEN
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b))
 }
 
 fn is_safe_word(s: &str, max: usize) -> bool {
@@ -676,6 +732,18 @@ mod tests {
             err(r#"{"compute_type":"big; rm","repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}}"#)
                 .contains("compute type")
         );
+        let hub = r#""repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}"#;
+        assert!(err(&format!(r#"{{{hub},"cache_repository":"Acme/Cache"}}"#)).contains("cache_repository"));
+        assert!(err(&format!(r#"{{{hub},"buildkit_image":"moby/buildkit; rm -rf /"}}"#)).contains("buildkit_image"));
+        assert!(err(&format!(r#"{{{hub},"buildkit_image":""}}"#)).contains("buildkit_image"));
+        assert!(err(&format!(r#"{{{hub},"cache":"yes"}}"#)).contains("boolean"));
+        let ecr = r#""repositories":["acme/*"],"registry":{"type":"ecr","registry":"123456789012.dkr.ecr.eu-west-1.amazonaws.com","prefix":"builds"}"#;
+        assert!(err(&format!(r#"{{{ecr},"cache_repository":"cache"}}"#)).contains("outside registry.prefix"));
+        let ok = Deployment::from_json(&format!(
+            r#"{{{ecr},"cache":false,"cache_repository":"builds/cache","buildkit_image":"123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror/buildkit:v0.16@sha256:abc"}}"#
+        ))
+        .unwrap();
+        assert!(!ok.config.cache);
         assert!(
             err(r#"{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"},"rules":[{"ref":"(","tags":["x"]}]}"#)
                 .contains("regular expression")

@@ -493,6 +493,7 @@ fn name_and_start(
             build_args: &build_args,
             image_key: &image_key,
             platforms,
+            cache: repo.cache.unwrap_or(config.cache),
         };
         let start = start_build_request(request, deployment, &target);
         jobs.insert(

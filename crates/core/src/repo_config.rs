@@ -38,7 +38,7 @@ pub const MAX_BUILD_ARGS_BYTES: usize = 16 * 1024;
 pub const MAX_IGNORE: usize = 100;
 /// The schema is two levels deep; anything deeper is a mistake (or an attack).
 const MAX_DEPTH: usize = 3;
-const KEYS: &str = "naming, tags, build_args, ignore, platforms, rebuild";
+const KEYS: &str = "naming, tags, build_args, ignore, cache, platforms, rebuild";
 
 /// The repository's settings; `Default` is what an absent file means.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,6 +51,9 @@ pub struct RepoConfig {
     pub build_args: Vec<(String, String)>,
     /// Directories whose changes build nothing, without a trailing `/`.
     pub ignore: Vec<String>,
+    /// Turns the deployment's registry cache off (`false`) or on (`true`) for this
+    /// repository's images; absent, the deployment decides.
+    pub cache: Option<bool>,
     /// Overrides the deployment's platforms when given (`[]` for the build host's own).
     pub platforms: Option<Vec<String>>,
     /// Whether an image whose key was pushed before is re-tagged instead of built.
@@ -100,7 +103,7 @@ impl RepoConfig {
             return Err(RepoConfigError {
                 line: None,
                 message: format!(
-                    "the file is {} bytes, more than the {MAX_FILE_BYTES} allowed; it holds four short settings",
+                    "the file is {} bytes, more than the {MAX_FILE_BYTES} allowed; it holds a few short settings",
                     bytes.len()
                 ),
             });
@@ -146,6 +149,7 @@ impl RepoConfig {
                 "tags" => config.tags = tags(&value)?,
                 "build_args" => config.build_args = build_args(&value)?,
                 "ignore" => config.ignore = ignore(&value)?,
+                "cache" => config.cache = Some(boolean(&value, "cache")?),
                 "platforms" => config.platforms = Some(platforms(&value)?),
                 "rebuild" => config.rebuild = rebuild(&value)?,
                 _ => {
@@ -207,6 +211,22 @@ fn naming(value: &Node) -> Result<Naming, RepoConfigError> {
             value.line,
             format!(
                 "naming is {text:?}; write `naming: path` (dir/sub → dir-sub:latest) or `naming: suite` (name/suite → name:suite)"
+            ),
+        ),
+    }
+}
+
+/// A YAML 1.2 core-schema boolean, plain: `true` or `false` (also capitalised).
+fn boolean(value: &Node, key: &str) -> Result<bool, RepoConfigError> {
+    let text = scalar(value, "true or false")?;
+    match (&value.value, text.as_str()) {
+        (Value::Scalar { plain: true, .. }, "true" | "True" | "TRUE") => Ok(true),
+        (Value::Scalar { plain: true, .. }, "false" | "False" | "FALSE") => Ok(false),
+        _ => error(
+            value.line,
+            format!(
+                "{key} is {:?}; write `{key}: true` or `{key}: false`",
+                truncate_for_message(&text)
             ),
         ),
     }

@@ -50,6 +50,9 @@ pub struct Target<'a> {
     pub image_key: &'a str,
     /// `os/arch[/variant]`, checked; empty for the build host's own architecture.
     pub platforms: &'a [String],
+    /// Whether the build reads and writes the registry cache (the deployment's `cache`,
+    /// unless `.dockhand.yml` says otherwise).
+    pub cache: bool,
 }
 
 /// Builds the StartBuild request. A deterministic function of its inputs: CodeBuild rejects
@@ -95,7 +98,16 @@ pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, targ
         (IMAGE_KEY_VARIABLE, target.image_key.to_owned()),
         (KEY_TAG_VARIABLE, key_tag(target.image_key)),
         (PLATFORMS_VARIABLE, target.platforms.join(",")),
+        // The OCI labels' values that are not a Docker Hub name above.
+        ("DOCKHAND_SOURCE_URL", source_url(request)),
+        ("DOCKHAND_TITLE", title(image).to_owned()),
+        ("DOCKHAND_BUILDKIT_IMAGE", config.buildkit_image.clone()),
     ];
+    if target.cache {
+        let (from, to) = cache_options(deployment, image);
+        env.push(("DOCKHAND_CACHE_FROM", from));
+        env.push(("DOCKHAND_CACHE_TO", to));
+    }
     env.extend(credential_names(config));
     if let Some(pull) = &config.pull_credential {
         env.push(("DOCKHAND_PULL_REGISTRY", pull.host.clone()));
@@ -151,6 +163,54 @@ pub(crate) fn overrides(env: Vec<(&str, String)>) -> Vec<EnvironmentVariable> {
             kind: "PLAINTEXT".into(),
         })
         .collect()
+}
+
+/// The repository's web address, as GitHub gives it (`html_url`), or its clone URL without
+/// `.git` for a request that came without one.
+fn source_url(request: &BuildRequest) -> String {
+    match &request.repository.html_url {
+        Some(url) => url.clone(),
+        None => {
+            let clone = &request.repository.clone_url;
+            clone.strip_suffix(".git").unwrap_or(clone).to_owned()
+        }
+    }
+}
+
+/// The image's own name, the last part of its repository path: `org.opencontainers.image.title`.
+fn title(image: &ImageName) -> &str {
+    image.path.rsplit('/').next().unwrap_or(&image.path)
+}
+
+/// The tag the cache of every image goes under in its own repository.
+pub const CACHE_TAG: &str = "buildcache";
+
+/// `--cache-from` and `--cache-to` for an image: BuildKit's registry cache in the image's
+/// own repository (tag [`CACHE_TAG`]) or in the deployment's `cache_repository`, one tag per
+/// image. `mode=max` keeps every stage's layers, not only the final image's;
+/// `ignore-error=true` makes a cache that cannot be written a warning. ECR accepts the cache
+/// only as an OCI image manifest (`image-manifest=true,oci-mediatypes=true`), which every
+/// v2 registry serves too, but Docker Hub's and others' default index is kept for them.
+/// No value holds a comma: repository paths and tags are validated to their characters.
+pub fn cache_options(deployment: &Deployment, image: &ImageName) -> (String, String) {
+    let config = &deployment.config;
+    let reference = match &config.cache_repository {
+        None => format!("{}:{CACHE_TAG}", image.repository()),
+        Some(path) => format!("{}/{path}:{}", image.registry, cache_tag(&image.path)),
+    };
+    let mut to = format!("type=registry,ref={reference},mode=max,ignore-error=true");
+    if let Registry::Ecr { .. } = config.registry {
+        to.push_str(",image-manifest=true,oci-mediatypes=true");
+    }
+    (format!("type=registry,ref={reference}"), to)
+}
+
+/// An image's tag in a shared cache repository: its path with `/` as `-`, cut to fit, and a
+/// digest of the whole path, so two paths never share a tag (`a/b` and `a-b`).
+fn cache_tag(path: &str) -> String {
+    let digest = hex::encode(&Sha256::digest(path.as_bytes())[..6]);
+    let readable: String = path.replace('/', "-").chars().take(100).collect();
+    format!("{readable}-{digest}")
 }
 
 impl StartBuildRequest {
@@ -270,6 +330,7 @@ mod tests {
             build_args: "A=1",
             image_key: &"ab".repeat(32),
             platforms: &["linux/amd64".to_owned(), "linux/arm64".to_owned()],
+            cache: true,
         };
         let written = start_build_request(&request("d1", &"a".repeat(40)), &deployment("dockhand"), &target);
         let json = serde_json::to_string(&written).unwrap();
@@ -285,5 +346,101 @@ mod tests {
         }
         let read: StartBuildRequest = serde_json::from_str(&json).unwrap();
         assert_eq!(read, written);
+    }
+
+    fn with_registry(registry: &str) -> Deployment {
+        Deployment::from_json(&format!(r#"{{"repositories":["acme/*"],"registry":{registry}}}"#)).unwrap()
+    }
+
+    #[test]
+    fn the_cache_is_the_images_own_repository_and_ecr_gets_an_image_manifest() {
+        let hub = with_registry(r#"{"type":"dockerhub","namespace":"acme"}"#);
+        let image = ImageName {
+            registry: "docker.io".into(),
+            path: "acme/web".into(),
+        };
+        assert_eq!(
+            cache_options(&hub, &image),
+            (
+                "type=registry,ref=docker.io/acme/web:buildcache".to_owned(),
+                "type=registry,ref=docker.io/acme/web:buildcache,mode=max,ignore-error=true".to_owned()
+            )
+        );
+        let ecr = with_registry(r#"{"type":"ecr","registry":"123456789012.dkr.ecr.eu-west-1.amazonaws.com"}"#);
+        let image = ImageName {
+            registry: "123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
+            path: "web".into(),
+        };
+        let (from, to) = cache_options(&ecr, &image);
+        assert_eq!(
+            from,
+            "type=registry,ref=123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:buildcache"
+        );
+        assert!(
+            to.ends_with(",mode=max,ignore-error=true,image-manifest=true,oci-mediatypes=true"),
+            "{to}"
+        );
+    }
+
+    #[test]
+    fn a_shared_cache_repository_gives_each_image_its_own_valid_tag() {
+        let mut d = with_registry(r#"{"type":"dockerhub","namespace":"acme"}"#);
+        d.config.cache_repository = Some("acme/cache".into());
+        let tag_of = |path: &str| {
+            let image = ImageName {
+                registry: "docker.io".into(),
+                path: path.into(),
+            };
+            let (from, _) = cache_options(&d, &image);
+            from.rsplit_once(':').unwrap().1.to_owned()
+        };
+        let (a, b) = (tag_of("acme/a/b"), tag_of("acme/a-b"));
+        assert!(
+            a.starts_with("acme-a-b-") && b.starts_with("acme-a-b-") && a != b,
+            "{a} {b}"
+        );
+        let long = tag_of(&format!("acme/{}", "x".repeat(240)));
+        assert!(crate::docker_ref::validate_tag(&long).is_ok(), "{long}");
+        assert!(!long.contains(','));
+    }
+
+    #[test]
+    fn the_cache_switch_and_the_labels_reach_the_build() {
+        let image = ImageName {
+            registry: "docker.io".into(),
+            path: "acme/tools-lint".into(),
+        };
+        let tags = ["latest".to_owned()];
+        let mut target = Target {
+            context: "tools/lint",
+            dockerfile: "tools/lint/Dockerfile",
+            image: &image,
+            tags: &tags,
+            moving_tags: &tags,
+            build_args: "",
+            image_key: &"cd".repeat(32),
+            platforms: &[],
+            cache: true,
+        };
+        let d = with_registry(r#"{"type":"dockerhub","namespace":"acme"}"#);
+        let r = request("d1", &"a".repeat(40));
+        let on = start_build_request(&r, &d, &target);
+        assert_eq!(
+            on.env("DOCKHAND_CACHE_FROM"),
+            Some("type=registry,ref=docker.io/acme/tools-lint:buildcache")
+        );
+        assert_eq!(on.env("DOCKHAND_TITLE"), Some("tools-lint"));
+        assert_eq!(
+            on.env("DOCKHAND_BUILDKIT_IMAGE"),
+            Some(crate::config::DEFAULT_BUILDKIT_IMAGE)
+        );
+        let url = on.env("DOCKHAND_SOURCE_URL").unwrap();
+        assert!(url.starts_with("https://") && !url.ends_with(".git"), "{url}");
+        target.cache = false;
+        let off = start_build_request(&r, &d, &target);
+        assert_eq!(
+            (off.env("DOCKHAND_CACHE_FROM"), off.env("DOCKHAND_CACHE_TO")),
+            (None, None)
+        );
     }
 }

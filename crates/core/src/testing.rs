@@ -28,6 +28,9 @@ pub(crate) fn deployment() -> Deployment {
         github_host: "github.com".into(),
         repository_tags: false,
         pull_credential: None,
+        cache: true,
+        cache_repository: None,
+        buildkit_image: crate::config::DEFAULT_BUILDKIT_IMAGE.into(),
     })
     .unwrap()
 }

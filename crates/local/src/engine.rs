@@ -6,6 +6,9 @@ use crate::process::on_path;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// Local mode's `docker` where podman stands in for a Docker engine.
+const SHIM: &str = include_str!("docker-shim.sh");
+
 pub struct Engine {
     /// What the demo prints.
     pub name: &'static str,
@@ -62,10 +65,15 @@ pub fn detect(dir: &Path, registry: &str) -> Result<Engine, String> {
         "containers.conf",
         "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n".into(),
     )?;
-    // The buildspec says `docker`, as on CodeBuild; here podman answers.
+    if !on_path("skopeo") {
+        return Err("skopeo is not installed: local mode re-tags images with it, as `docker buildx imagetools \
+             create` does on CodeBuild. Run 'make demo' as root on Debian, which installs it, or 'apt-get install skopeo'"
+            .into());
+    }
+    // The buildspec says `docker` and `docker buildx`, as on CodeBuild; here podman and
+    // skopeo answer (the shim says how).
     let shim = dir.join("bin/docker");
-    std::fs::write(&shim, "#!/bin/sh\nexec podman \"$@\"\n")
-        .map_err(|e| format!("cannot write {}: {e}", shim.display()))?;
+    std::fs::write(&shim, SHIM).map_err(|e| format!("cannot write {}: {e}", shim.display()))?;
     std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .map_err(|e| format!("cannot make {} executable: {e}", shim.display()))?;
     Ok(Engine {
@@ -80,4 +88,154 @@ pub fn detect(dir: &Path, registry: &str) -> Result<Engine, String> {
             ("REGISTRY_AUTH_FILE".into(), dir.join("auth.json").display().to_string()),
         ],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SHIM;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+    use std::process::Command;
+
+    /// Stand-ins for podman and skopeo that record their argv, one line each; podman's build
+    /// fails as buildah does when asked to write a cache the registry refuses.
+    const PODMAN: &str = "#!/bin/bash\nprintf -v a ' [%s]' \"$@\"\necho \"podman$a\" >> \"$CALLS\"\n\
+        case \" $* \" in *' build '*' --cache-to '*) echo 'Error: failed pushing cache to \"r/buildcache\": denied' >&2; exit 125 ;; esac\n";
+    const SKOPEO: &str = "#!/bin/bash\nprintf -v a ' [%s]' \"$@\"\necho \"skopeo$a\" >> \"$CALLS\"\n";
+
+    fn shim(dir: &Path, args: &[&str]) -> (bool, Vec<String>) {
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for (name, text) in [("docker", SHIM), ("podman", PODMAN), ("skopeo", SKOPEO)] {
+            std::fs::write(bin.join(name), text).unwrap();
+            std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let calls = dir.join("calls");
+        let _ = std::fs::remove_file(&calls);
+        let status = Command::new(bin.join("docker"))
+            .args(args)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("CALLS", &calls)
+            .env("CODEBUILD_SRC_DIR", "/src")
+            .env("CONTAINERS_REGISTRIES_CONF", "/conf/registries.conf")
+            .output()
+            .unwrap();
+        let calls = std::fs::read_to_string(&calls).unwrap_or_default();
+        (status.status.success(), calls.lines().map(str::to_owned).collect())
+    }
+
+    /// A call's argv with the shim's temporary files (`/tmp/tmp.…`) as `TMP`.
+    fn without_temporary_paths(call: &str) -> String {
+        call.split(' ')
+            .map(|arg| if arg.starts_with("[/tmp/tmp.") { "[TMP]" } else { arg })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn a_cache_that_cannot_be_written_is_a_warning_only_with_ignore_error() {
+        let dir = std::env::temp_dir().join(format!("dockhand-shim-{}", std::process::id()));
+        let build = |ignore: &str| {
+            let to = format!("type=registry,ref=127.0.0.1:5000/acme/web:buildcache,mode=max{ignore}");
+            shim(
+                &dir,
+                &[
+                    "buildx",
+                    "build",
+                    "--builder",
+                    "dockhand",
+                    "--provenance",
+                    "false",
+                    "--file",
+                    "./web/Dockerfile",
+                    "--label",
+                    "a=$(b)",
+                    "--annotation",
+                    "manifest:k=v",
+                    "--cache-from",
+                    "type=registry,ref=127.0.0.1:5000/acme/web:buildcache",
+                    "--cache-to",
+                    &to,
+                    "--output",
+                    "type=image,name=127.0.0.1:5000/acme/web:dockhand-k,push=true,oci-mediatypes=true",
+                    "./web",
+                ],
+            )
+        };
+        let store = "[--root] [/src/.dockhand-podman] [--runroot] [/tmp/dockhand-podman-56c9e1c4b5360a5b]";
+        let common = format!(
+            "podman {store} [build] [--layers] [--format] [oci] [--file] [./web/Dockerfile] \
+             [--iidfile] [TMP] [--cache-from] [127.0.0.1:5000/acme/web/buildcache]"
+        );
+        let (ok, calls) = build(",ignore-error=true");
+        assert!(ok, "{calls:?}");
+        assert_eq!(
+            calls.iter().map(|c| without_temporary_paths(c)).collect::<Vec<_>>(),
+            [
+                format!("{common} [--cache-to] [127.0.0.1:5000/acme/web/buildcache] [./web]"),
+                format!("{common} [./web]"),
+                // The labels and annotations, in one step of their own on the built image.
+                format!(
+                    "podman {store} [build] [--quiet] [--layers=false] [--pull=never] [--format] [oci] \
+                     [--label] [a=$(b)] [--annotation] [k=v] [--tag] [127.0.0.1:5000/acme/web:dockhand-k] \
+                     [TMP]"
+                ),
+                format!("podman {store} [push] [127.0.0.1:5000/acme/web:dockhand-k]"),
+            ]
+        );
+        let (ok, calls) = build("");
+        assert!(
+            !ok,
+            "without ignore-error the build fails, as BuildKit's does: {calls:?}"
+        );
+        assert_eq!(calls.len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn imagetools_create_is_a_digest_preserving_copy_and_anything_else_is_refused() {
+        let dir = std::env::temp_dir().join(format!("dockhand-shim-it-{}", std::process::id()));
+        let (ok, calls) = shim(
+            &dir,
+            &[
+                "buildx",
+                "imagetools",
+                "create",
+                "--prefer-index=false",
+                "--tag",
+                "r/a:v1",
+                "--tag",
+                "r/a:latest",
+                "r/a:dockhand-k",
+            ],
+        );
+        assert!(ok);
+        let copy =
+            "skopeo [--registries-conf] [/conf/registries.conf] [copy] [--quiet] [--all] [--preserve-digests] [--]";
+        assert_eq!(
+            calls,
+            [
+                format!("{copy} [docker://r/a:dockhand-k] [docker://r/a:v1]"),
+                format!("{copy} [docker://r/a:dockhand-k] [docker://r/a:latest]"),
+            ]
+        );
+        for args in [
+            &["buildx", "imagetools", "inspect", "r/a:v1"][..],
+            &["buildx", "bake"],
+            &[
+                "buildx",
+                "build",
+                "--secret",
+                "id=x",
+                "--output",
+                "type=image,name=r/a:k",
+                ".",
+            ],
+            &["buildx", "build", "--output", "type=local,dest=out", "."],
+        ] {
+            let (ok, calls) = shim(&dir, args);
+            assert!(!ok && calls.is_empty(), "{args:?}: {calls:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -33,6 +33,38 @@ pub const SAMPLE: [Change<'static>; 7] = [
     ("tools/lint/rules.txt", Some("no-tabs\n")),
 ];
 
+/// Debian's busybox-static: one statically linked file that is a shell and the usual tools,
+/// so an image `FROM scratch` can have a shell without pulling anything.
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// How long the `slow` image's RUN step takes: it stands for a compile or a package install,
+/// which take tens of seconds to minutes; what the cache saves is this step, what it
+/// cannot save (clone, logins, pushes) is the same with or without it.
+pub const SLOW_SECONDS: u32 = 20;
+
+/// Two images with a shell, each with its own copy of [`BUSYBOX`] (written by
+/// [`Repo::commit_shell_sample`]): `shell`, a base image with busybox's applets installed,
+/// and `slow`, whose RUN step takes [`SLOW_SECONDS`] before a file copied after it, so that
+/// a change to that file rebuilds only what the layer cache cannot give back.
+pub const SHELL_SAMPLE: [Change<'static>; 3] = [
+    (
+        "shell/Dockerfile",
+        Some(
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCMD [\"/bin/sh\"]\n",
+        ),
+    ),
+    (
+        "slow/Dockerfile",
+        Some(
+            "FROM scratch\nCOPY busybox /bin/busybox\n\
+             # Stands for a long compile: the layer the cache saves.\n\
+             RUN [\"/bin/busybox\", \"sh\", \"-c\", \"sleep 20 && echo compiled > /compiled.txt\"]\n\
+             COPY app.txt /app.txt\n",
+        ),
+    ),
+    ("slow/app.txt", Some("version 1\n")),
+];
+
 pub struct Repo {
     /// The working copy commits are made in (for a served repository of yours, yours: it
     /// is only read).
@@ -222,6 +254,28 @@ impl Repo {
         Ok(self.head())
     }
 
+    /// Commits [`SHELL_SAMPLE`] with [`BUSYBOX`] copied into both directories.
+    pub fn commit_shell_sample(&self, message: &str) -> Result<String, String> {
+        let busybox = std::fs::read(BUSYBOX).map_err(|e| {
+            format!("cannot read {BUSYBOX} ({e}): the sample's shell images need Debian's busybox-static ('apt-get install busybox-static')")
+        })?;
+        // A dynamically linked busybox (Debian's `busybox` package) cannot run in an image
+        // FROM scratch: it has no loader there.
+        if has_interpreter(&busybox) {
+            return Err(format!(
+                "{BUSYBOX} is dynamically linked; the sample's shell images need the static one: 'apt-get install busybox-static'"
+            ));
+        }
+        for dir in ["shell", "slow"] {
+            let path = self.work.join(dir).join("busybox");
+            std::fs::create_dir_all(self.work.join(dir)).map_err(|e| format!("cannot create {dir}: {e}"))?;
+            std::fs::write(&path, &busybox).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .map_err(|e| format!("cannot make {} executable: {e}", path.display()))?;
+        }
+        self.commit(message, &SHELL_SAMPLE)
+    }
+
     /// The push event GitHub would deliver for `before..after` on the default branch.
     pub fn push_event(&self, before: &str, after: &str) -> Result<Value, String> {
         self.push_event_for(&format!("refs/heads/{}", self.branch), before, after)
@@ -346,4 +400,51 @@ fn git(dir: &Path) -> Command {
         .env("GIT_COMMITTER_NAME", "Octo Cat")
         .env("GIT_COMMITTER_EMAIL", "octocat@example.com");
     c
+}
+
+/// Whether an ELF64 little-endian executable names a program interpreter (`PT_INTERP`):
+/// a dynamically linked one, which cannot run alone in an image FROM scratch.
+fn has_interpreter(elf: &[u8]) -> bool {
+    let read = |at: usize, len: usize| -> Option<u64> {
+        let bytes = elf.get(at..at + len)?;
+        Some(bytes.iter().rev().fold(0, |n, b| (n << 8) | u64::from(*b)))
+    };
+    if !elf.starts_with(b"\x7fELF") || elf.get(4) != Some(&2) {
+        return false;
+    }
+    let (Some(offset), Some(size), Some(count)) = (read(0x20, 8), read(0x36, 2), read(0x38, 2)) else {
+        return false;
+    };
+    (0..count).any(|i| read((offset + i * size) as usize, 4) == Some(3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dynamically_linked_program_is_told_from_a_static_one() {
+        // This test's own binary is linked dynamically; Debian's busybox-static is not.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(has_interpreter(&me));
+        if let Ok(busybox) = std::fs::read(BUSYBOX) {
+            assert!(!has_interpreter(&busybox));
+        }
+        assert!(!has_interpreter(b"not an ELF file"));
+    }
+
+    #[test]
+    fn the_slow_step_takes_what_the_demo_and_the_benchmark_say() {
+        let slow = SHELL_SAMPLE
+            .iter()
+            .find(|(path, _)| *path == "slow/Dockerfile")
+            .unwrap()
+            .1
+            .unwrap();
+        let run = slow
+            .find(&format!("sleep {SLOW_SECONDS} "))
+            .expect("the RUN step sleeps SLOW_SECONDS");
+        // The file a change rebuilds is copied after the slow step.
+        assert!(slow.find("COPY app.txt").unwrap() > run);
+    }
 }

@@ -108,11 +108,29 @@ impl Registry {
         Ok(tags)
     }
 
+    /// The manifest (an image's, or an index of several platforms') of `repository:tag`.
+    pub fn manifest(&self, repository: &str, tag: &str) -> Result<serde_json::Value, String> {
+        let mut response = self.get(&format!("/v2/{repository}/manifests/{tag}"), Some(MANIFESTS))?;
+        if response.status() != 200 {
+            return Err(format!("registry: {repository}:{tag} answered {}", response.status()));
+        }
+        json(&mut response, &format!("the manifest of {repository}:{tag}"))
+    }
+
+    /// The image configuration of `repository:tag` (an image manifest's `config` blob):
+    /// its labels are `["config"]["Labels"]`.
+    pub fn config(&self, repository: &str, tag: &str) -> Result<serde_json::Value, String> {
+        let manifest = self.manifest(repository, tag)?;
+        let digest = manifest["config"]["digest"]
+            .as_str()
+            .ok_or_else(|| format!("{repository}:{tag} is not an image manifest: {manifest}"))?;
+        let mut response = self.get(&format!("/v2/{repository}/blobs/{digest}"), None)?;
+        json(&mut response, &format!("the configuration of {repository}:{tag}"))
+    }
+
     /// The manifest digest of `repository:tag`.
     pub fn digest(&self, repository: &str, tag: &str) -> Result<String, String> {
-        let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, \
-                      application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
-        let response = self.get(&format!("/v2/{repository}/manifests/{tag}"), Some(accept))?;
+        let response = self.get(&format!("/v2/{repository}/manifests/{tag}"), Some(MANIFESTS))?;
         if response.status() != 200 {
             return Err(format!("registry: {repository}:{tag} answered {}", response.status()));
         }
@@ -124,6 +142,10 @@ impl Registry {
             .ok_or_else(|| format!("registry: no digest for {repository}:{tag}"))
     }
 }
+
+/// Every manifest kind a push of dockhand's may leave: OCI and Docker, image and index.
+const MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, \
+                         application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
 fn json(response: &mut ureq::http::Response<ureq::Body>, what: &str) -> Result<serde_json::Value, String> {
     let text = response

@@ -56,8 +56,54 @@ fn start_with(name: &str, password: &str, token: &str, limits: Limits, queue_ret
     Run { stack, said }
 }
 
+/// The tags people use: every build also pushes its image under its key tag
+/// (`dockhand-…`), which [`key_tag_is_the_images`] checks.
 fn tags(stack: &Stack, repository: &str) -> Vec<String> {
-    stack.registry.tags(repository).unwrap()
+    let mut tags = stack.registry.tags(repository).unwrap();
+    tags.retain(|t| !t.starts_with("dockhand-"));
+    tags
+}
+
+/// The image repositories, without local mode's layer caches (`<repository>/buildcache`).
+fn image_repositories(stack: &Stack) -> Vec<String> {
+    let mut repositories = stack.registry.repositories().unwrap();
+    repositories.retain(|r| !r.ends_with("/buildcache"));
+    repositories.sort();
+    repositories
+}
+
+/// The build of `build` pushed its image under its key tag, and `tag` names that very
+/// manifest; the image carries the OCI labels.
+fn key_tag_is_the_images(stack: &Stack, build: &dockhand_local::hub::BuildRecord, tag: &str) {
+    let repo = build.env("DOCKER_REPO").unwrap();
+    let repo = repo.trim_start_matches(&format!("{}/", stack.registry.host));
+    let key_tag = build.env("DOCKHAND_KEY_TAG").unwrap();
+    let digest = stack.registry.digest(repo, &key_tag).unwrap();
+    assert_eq!(stack.registry.digest(repo, tag).unwrap(), digest, "{repo}:{tag}");
+    let config = stack.registry.config(repo, tag).unwrap();
+    let labels = &config["config"]["Labels"];
+    let commit = build.env("SOURCE_COMMIT").unwrap();
+    assert_eq!(labels["org.opencontainers.image.revision"], commit.as_str(), "{config}");
+    assert_eq!(
+        labels["org.opencontainers.image.source"], "https://github.com/acme/images",
+        "{config}"
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.title"],
+        repo.rsplit('/').next().unwrap(),
+        "{config}"
+    );
+    assert_eq!(
+        labels["dev.dockhand.image-key"],
+        build.env("DOCKHAND_IMAGE_KEY").unwrap().as_str(),
+        "{config}"
+    );
+    assert!(
+        labels["org.opencontainers.image.created"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("20")),
+        "{config}"
+    );
 }
 
 /// One test, run in sequence: each stack takes both cores while it builds, and the last
@@ -91,14 +137,16 @@ fn the_whole_pipeline() {
     let mut contexts: Vec<String> = builds.iter().map(|b| b.env("BUILD_CONTEXT").unwrap()).collect();
     contexts.sort();
     assert_eq!(contexts, ["hello", "tools/lint", "web"]);
-    let mut repositories = stack.registry.repositories().unwrap();
-    repositories.sort();
+    let repositories = image_repositories(stack);
     assert_eq!(repositories, ["acme/hello", "acme/tools-lint", "acme/web"]);
     for repo in &repositories {
         assert_eq!(tags(stack, repo), [sha1.to_owned(), "latest".to_owned()], "{repo}");
         let digest = stack.registry.digest(repo, "latest").unwrap();
         assert!(digest.starts_with("sha256:"), "{digest}");
         assert_eq!(stack.registry.digest(repo, sha1).unwrap(), digest);
+    }
+    for b in &builds {
+        key_tag_is_the_images(stack, b, "latest");
     }
     // The image really holds the commit's file, built from the pushed commit.
     let notes = stack.hub.notifications();
@@ -263,8 +311,7 @@ fn twelve_images_two_at_a_time_each_started_once() {
     assert!(tally.batch_errors.is_empty(), "{tally:?}");
     let mut expected: Vec<String> = names.iter().map(|n| format!("acme/{n}")).collect();
     expected.sort();
-    let mut repositories = stack.registry.repositories().unwrap();
-    repositories.sort();
+    let repositories = image_repositories(stack);
     assert_eq!(repositories, expected);
     for repo in &repositories {
         let mut want = vec![c1[..7].to_owned(), "latest".to_owned()];
@@ -305,9 +352,10 @@ fn a_wrong_registry_password_fails_the_build_and_is_never_logged() {
     assert_eq!(builds.len(), 3);
     for b in &builds {
         assert_eq!(b.status, "FAILED");
-        // The push login comes after the build, which succeeded: it fails there.
-        assert_eq!(b.failed_phase.as_deref(), Some("POST_BUILD"), "{}", b.log);
-        assert!(b.log.contains("Phase complete: BUILD State: SUCCEEDED"), "{}", b.log);
+        // The login comes first in the build phase, for BuildKit's cache and push: it
+        // fails there, before anything is built.
+        assert_eq!(b.failed_phase.as_deref(), Some("BUILD"), "{}", b.log);
+        assert!(!b.log.contains("STEP 1/"), "{}", b.log);
         assert!(
             b.log.contains("invalid username/password") || b.log.contains("unauthorized"),
             "{}",
@@ -320,7 +368,7 @@ fn a_wrong_registry_password_fails_the_build_and_is_never_logged() {
     assert!(
         notes
             .iter()
-            .all(|n| n.subject.contains("FAILED") && n.message.contains("POST_BUILD"))
+            .all(|n| n.subject.contains("FAILED") && n.message.contains("BUILD") && !n.message.contains("POST_BUILD"))
     );
     let everything = format!(
         "{}{}{}",

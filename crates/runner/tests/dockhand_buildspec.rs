@@ -1,8 +1,8 @@
 //! dockhand's own buildspec, rendered by `dockhand_core`, run for real: git clones a local
 //! repository at the pushed commit, and stand-ins for `docker` and `aws` on PATH record
 //! what the buildspec asks of them. What is checked is what CodeBuild would do with the
-//! same text: the exact commit is built, with the right Dockerfile and context, and every
-//! tag is pushed only when the build succeeded.
+//! same text: the exact commit is built with BuildKit, with the right Dockerfile, context,
+//! cache and labels, and every tag is given only when the build succeeded.
 
 mod support;
 
@@ -14,15 +14,19 @@ use std::process::Command;
 use support::{Outcome, Scratch, run};
 
 const FAKE_DOCKER: &str = r#"#!/bin/bash
-# Records every call; `build` also keeps the Dockerfile it was given and where it ran.
-# One write per call: the two ends of a pipe log at the same time.
+# Records every call but buildx's help; `buildx build` also keeps the Dockerfile it was
+# given and where it ran. One write per call: the two ends of a pipe log at the same time.
+if [ "$*" = "buildx imagetools create --help" ]; then
+    echo "      --prefer-index   When only a single source is specified, prefer outputting an image index"
+    exit 0
+fi
 printf -v args ' [%s]' "$@"
 printf 'docker%s\n' "$args" >> "$FAKE_TOOLS/calls"
-case "$1" in
-    login)
+case "$1 ${2:-}" in
+    "login "*)
         cat > "$FAKE_TOOLS/login-stdin"
         ;;
-    build)
+    "buildx build")
         file=
         previous=
         for arg in "$@"; do
@@ -157,6 +161,15 @@ impl Fixture {
             ("DOCKHAND_REGISTRY", "docker.io"),
             ("DOCKHAND_REGISTRY_USER", "acmebot"),
             ("DOCKHAND_TOKEN_PARAMETER", "/dockhand/dockerhub/acme"),
+            ("DOCKHAND_KEY_TAG", KEY_TAG),
+            ("DOCKHAND_IMAGE_KEY", "0123456789abcdef"),
+            ("DOCKHAND_BUILDKIT_IMAGE", "moby/buildkit:buildx-stable-1"),
+            ("DOCKHAND_TITLE", "web"),
+            ("DOCKHAND_CACHE_FROM", "type=registry,ref=docker.io/acme/web:buildcache"),
+            (
+                "DOCKHAND_CACHE_TO",
+                "type=registry,ref=docker.io/acme/web:buildcache,mode=max,ignore-error=true",
+            ),
         ]
         .into_iter()
         .map(|(name, value)| EnvironmentVariable::new(name, value))
@@ -189,8 +202,21 @@ fn hub() -> Registry {
     }
 }
 
-fn pushes(calls: &[String]) -> Vec<&String> {
-    calls.iter().filter(|c| c.starts_with("docker [push]")).collect()
+const KEY_TAG: &str = "dockhand-0123456789abcdef0123456789abcdef";
+
+/// The tags given to the built image, in order: `imagetools create` copies its manifest.
+fn pushes(calls: &[String]) -> Vec<String> {
+    let prefix = "docker [buildx] [imagetools] [create] [--prefer-index=false] [--tag] [";
+    let source = format!("] [docker.io/acme/web:{KEY_TAG}]");
+    calls
+        .iter()
+        .filter_map(|c| c.strip_prefix(prefix))
+        .map(|rest| rest.strip_suffix(source.as_str()).unwrap_or(rest).to_owned())
+        .collect()
+}
+
+fn built(calls: &[String]) -> bool {
+    calls.iter().any(|c| c.starts_with("docker [buildx] [build]"))
 }
 
 #[test]
@@ -203,7 +229,7 @@ fn the_rendered_buildspec_parses() {
         },
     ] {
         let spec = Buildspec::parse(&dockhand_core::buildspec::render(&registry)).unwrap();
-        assert!(spec.phase(PhaseType::Install).is_none());
+        assert_eq!(spec.phase(PhaseType::Install).unwrap().commands.len(), 1);
         assert_eq!(spec.phase(PhaseType::PreBuild).unwrap().commands.len(), 1);
         assert_eq!(spec.phase(PhaseType::Build).unwrap().commands.len(), 1);
         assert_eq!(spec.phase(PhaseType::PostBuild).unwrap().commands.len(), 1);
@@ -226,17 +252,9 @@ fn builds_the_pushed_commit_and_pushes_every_tag() {
     assert_eq!(f.tool_file("built-dockerfile"), "FROM scratch\nLABEL version=v1\n");
 
     let calls = f.calls();
-    let url = format!("file://{}", f.repo.display());
-    assert_eq!(
-        calls[0],
-        format!(
-            "docker [build] [--file] [./web/Dockerfile] [--tag] [docker.io/acme/web:latest] [--label] \
-             [org.opencontainers.image.revision={}] [--label] [org.opencontainers.image.source={url}] [./web]",
-            f.commit
-        )
-    );
-    // Logged in to push only after the build: the two ends of the login pipe run at once,
-    // either may log first.
+    assert_eq!(calls[0], "docker [buildx] [version]");
+    // The push login first, for BuildKit's cache and push: the two ends of the login pipe
+    // run at once, either may log first.
     let mut login = calls[1..3].to_vec();
     login.sort();
     assert_eq!(
@@ -247,20 +265,56 @@ fn builds_the_pushed_commit_and_pushes_every_tag() {
             "docker [login] [--username] [acmebot] [--password-stdin] [docker.io]",
         ]
     );
+    assert_eq!(
+        calls[3],
+        "docker [buildx] [create] [--name] [dockhand] [--driver] [docker-container] [--driver-opt] \
+         [image=moby/buildkit:buildx-stable-1] [--bootstrap] [--use]"
+    );
+    let build = &calls[4];
+    let url = format!("file://{}", f.repo.display());
+    assert!(
+        build.starts_with(
+            "docker [buildx] [build] [--builder] [dockhand] [--progress] [plain] [--provenance] [false] \
+             [--sbom] [false] [--file] [./web/Dockerfile] \
+             [--cache-from] [type=registry,ref=docker.io/acme/web:buildcache] \
+             [--cache-to] [type=registry,ref=docker.io/acme/web:buildcache,mode=max,ignore-error=true] "
+        ),
+        "{build}"
+    );
+    for label in [
+        format!(
+            "[--label] [org.opencontainers.image.revision={}] [--annotation] [manifest:org.opencontainers.image.revision={}]",
+            f.commit, f.commit
+        ),
+        "[--label] [org.opencontainers.image.title=web]".to_owned(),
+        "[--label] [org.opencontainers.image.version=latest]".to_owned(),
+        "[--label] [org.opencontainers.image.created=".to_owned(),
+        "[--label] [dev.dockhand.image-key=0123456789abcdef]".to_owned(),
+    ] {
+        assert!(build.contains(&label), "{label} in {build}");
+    }
+    // No web address was given: no source or url label rather than an empty one.
+    assert!(
+        !build.contains("image.source") && !build.contains("image.url") && !build.contains(&url),
+        "{build}"
+    );
+    assert!(
+        build.ends_with(&format!(
+            " [--output] [type=image,name=docker.io/acme/web:{KEY_TAG},push=true,oci-mediatypes=true] [./web]"
+        )),
+        "{build}"
+    );
     assert_eq!(f.tool_file("login-stdin"), "fake-registry-token\n");
     let checkout = f.checkout().display().to_string();
     assert_eq!(f.tool_file("build-cwd"), format!("{checkout}\n"));
     assert_eq!(f.tool_file("build-context"), format!("{checkout}/web\n"));
+    // Every tag names the manifest the build pushed under its key's tag.
+    assert_eq!(calls.len(), 7, "{calls:?}");
     assert_eq!(
-        calls[3..],
+        pushes(&calls),
         [
-            "docker [tag] [docker.io/acme/web:latest] [docker.io/acme/web:latest]".to_owned(),
-            "docker [push] [docker.io/acme/web:latest]".to_owned(),
-            format!(
-                "docker [tag] [docker.io/acme/web:latest] [docker.io/acme/web:{}]",
-                f.short()
-            ),
-            format!("docker [push] [docker.io/acme/web:{}]", f.short()),
+            "docker.io/acme/web:latest".to_owned(),
+            format!("docker.io/acme/web:{}", f.short())
         ]
     );
     // The token came through a pipe, never through the log.
@@ -276,11 +330,8 @@ fn a_failed_docker_build_pushes_nothing() {
     assert_eq!(o.result.failed_phase().unwrap().phase_type, PhaseType::Build);
     assert_eq!(o.status_of(PhaseType::PostBuild), Some(PhaseStatus::Succeeded));
     let calls = f.calls();
-    assert!(calls.iter().any(|c| c.starts_with("docker [build]")), "{calls:?}");
+    assert!(built(&calls), "{calls:?}");
     assert!(pushes(&calls).is_empty(), "{calls:?}");
-    // Nothing to push, so no login either.
-    assert!(!calls.iter().any(|c| c.starts_with("docker [login]")), "{calls:?}");
-    assert!(!calls.iter().any(|c| c.starts_with("docker [tag]")), "{calls:?}");
     assert!(o.log.contains("fake docker: the build failed"), "{}", o.log);
     assert!(o.log.contains("dockhand: not pushing docker.io/acme/web"), "{}", o.log);
     let context = &o.result.failed_phase().unwrap().contexts[0];
@@ -299,8 +350,10 @@ fn a_dockerfile_missing_at_the_commit_builds_and_pushes_nothing() {
     let o = run_dockhand(&f, &hub(), "gone/Dockerfile");
     assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
     let calls = f.calls();
-    assert!(!calls.iter().any(|c| c.starts_with("docker [build]")), "{calls:?}");
+    assert!(!built(&calls), "{calls:?}");
     assert!(pushes(&calls).is_empty(), "{calls:?}");
+    // Nothing to build, so no login either.
+    assert!(!calls.iter().any(|c| c.starts_with("docker [login]")), "{calls:?}");
     assert!(o.log.contains("gone/Dockerfile does not exist"), "{}", o.log);
 }
 
@@ -320,7 +373,7 @@ fn ecr_login_uses_the_builds_region() {
     let o = run(&dockhand_core::buildspec::render(&registry), &settings);
     assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
     let calls = f.calls();
-    assert!(calls[0].starts_with("docker [build]"), "{calls:?}");
+    assert!(built(&calls[3..]), "{calls:?}");
     let mut login = calls[1..3].to_vec();
     login.sort();
     assert_eq!(
@@ -356,10 +409,7 @@ fn a_moving_tag_is_pushed_only_while_the_ref_points_at_the_commit() {
     );
     assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
     let calls = f.calls();
-    assert_eq!(
-        pushes(&calls),
-        [&format!("docker [push] [docker.io/acme/web:{}]", f.short())]
-    );
+    assert_eq!(pushes(&calls), [format!("docker.io/acme/web:{}", f.short())]);
     let head = git(&f.repo, &["rev-parse", "main"]);
     assert!(
         o.log.contains(&format!(
@@ -421,8 +471,8 @@ fn when_the_repository_cannot_be_asked_moving_tags_stay_and_the_build_fails() {
     assert_eq!(o.result.failed_phase().unwrap().phase_type, PhaseType::PostBuild);
     assert_eq!(
         pushes(&f.calls()),
-        [&format!("docker [push] [docker.io/acme/web:{}]", f.short())],
-        "the fixed tag is pushed, the moving one is not"
+        [format!("docker.io/acme/web:{}", f.short())],
+        "the fixed tag is given, the moving one is not"
     );
     assert!(
         o.log.contains("could not ask") && o.log.contains("its moving tags were not pushed"),
@@ -518,7 +568,7 @@ fn the_github_token_reaches_the_fetch_alone_scoped_to_the_git_host() {
         .collect();
     // The fetch of the commit and the check of where the ref points, nothing else.
     assert_eq!(with_header, ["fetch", "ls-remote"], "{envs:#?}");
-    assert!(envs.iter().any(|(name, _)| name.contains("-docker-build")));
+    assert!(envs.iter().any(|(name, _)| name.contains("-docker-buildx")));
     assert!(envs.iter().any(|(name, _)| name.contains("-git-checkout")));
     for (name, env) in &envs {
         assert!(!env.contains("fake-github-token"), "{name}: the token itself");
@@ -545,7 +595,7 @@ fn the_github_token_reaches_the_fetch_alone_scoped_to_the_git_host() {
 }
 
 #[test]
-fn a_pull_credential_logs_in_before_the_build_and_the_push_one_after() {
+fn a_pull_credential_logs_in_first_then_the_push_one_then_the_build() {
     let f = Fixture::new("dockhand-pull");
     let mut config = with_github_token();
     config.github_token_parameter = None;
@@ -572,9 +622,9 @@ fn a_pull_credential_logs_in_before_the_build_and_the_push_one_after() {
             .unwrap_or_else(|| panic!("{prefix}: {calls:?}"))
     };
     let pull = position("docker [login] [--username] [reader] [--password-stdin] [docker.io]");
-    let build = position("docker [build]");
     let push_login = position("docker [login] [--username] [acmebot]");
-    assert!(pull < build && build < push_login, "{calls:?}");
+    let build = position("docker [buildx] [build]");
+    assert!(pull < push_login && push_login < build, "{calls:?}");
     assert!(calls.contains(&"aws [ssm] [get-parameter] [--name] [/dockhand/pull] [--with-decryption] [--query] [Parameter.Value] [--output] [text]".to_owned()));
 }
 
@@ -625,7 +675,7 @@ fn a_symlinked_dockerfile_or_context_is_refused() {
         assert!(
             !calls
                 .iter()
-                .any(|c| c.starts_with("docker [build]") || c.starts_with("docker [login]")),
+                .any(|c| c.starts_with("docker [buildx] [build]") || c.starts_with("docker [login]")),
             "{dockerfile}: {calls:?}"
         );
     }
@@ -658,4 +708,31 @@ fn a_repository_file_cannot_skip_the_build() {
     let o = run(&dockhand_core::buildspec::render(&hub()), &settings);
     assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
     assert_eq!(pushes(&f.calls()).len(), 2, "{:?}", f.calls());
+}
+
+/// What a push controls reaches BuildKit's argv byte for byte as label values, and nothing
+/// in it runs: a web address, a tag and a title holding shell.
+#[test]
+fn hostile_label_values_are_single_arguments() {
+    let f = Fixture::new("dockhand-hostile-labels");
+    let hostile = "https://x/$(touch PWNED)`touch PWNED`\"; touch PWNED; ' ,a=b";
+    let mut settings = f.settings("web/Dockerfile");
+    settings
+        .overrides
+        .push(EnvironmentVariable::new("DOCKHAND_SOURCE_URL", hostile));
+    for v in &mut settings.overrides {
+        if v.name == "DOCKHAND_TITLE" || v.name == "COMMIT_MSG" {
+            v.value = hostile.to_owned();
+        }
+    }
+    let o = run(&dockhand_core::buildspec::render(&hub()), &settings);
+    assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
+    let calls = f.calls();
+    let build = calls.iter().find(|c| c.starts_with("docker [buildx] [build]")).unwrap();
+    for name in ["source", "url", "title"] {
+        let arg = format!("[--label] [org.opencontainers.image.{name}={hostile}]");
+        assert!(build.contains(&arg), "{arg} in {build}");
+    }
+    assert!(!f.checkout().join("PWNED").exists() && !f.tools.join("PWNED").exists());
+    assert!(!f.scratch.path().join("build/src/PWNED").exists());
 }

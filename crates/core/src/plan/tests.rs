@@ -271,6 +271,14 @@ fn the_start_build_request() {
             ("DOCKHAND_COMMIT_AUTHOR", "Octo Cat"),
             ("DOCKHAND_IMAGE_KEY", jobs(&p)[0].image_key.as_str()),
             ("DOCKHAND_KEY_TAG", jobs(&p)[0].key_tag().as_str()),
+            ("DOCKHAND_SOURCE_URL", "https://github.com/acme/images"),
+            ("DOCKHAND_TITLE", "web"),
+            ("DOCKHAND_BUILDKIT_IMAGE", "moby/buildkit:buildx-stable-1"),
+            ("DOCKHAND_CACHE_FROM", "type=registry,ref=docker.io/acme/web:buildcache"),
+            (
+                "DOCKHAND_CACHE_TO",
+                "type=registry,ref=docker.io/acme/web:buildcache,mode=max,ignore-error=true"
+            ),
             ("DOCKHAND_REGISTRY_USER", "acme"),
             ("DOCKHAND_TOKEN_PARAMETER", "/dockhand/dockerhub/acme"),
         ]
@@ -340,6 +348,9 @@ proptest! {
         r.fixed_tags = vec![];
         r.repository.full_name = full_name.clone();
         r.repository.clone_url = format!("https://github.com/{url_tail}");
+        // The web address the OCI labels carry.
+        let html = format!("https://github.com/{message}");
+        r.repository.html_url = Some(html.clone());
         let entries = plan(&r, &PushIndex::new(&r.changes), &d, Ok(&RepoConfig::default()));
         let constant = buildspec::render(&d.config.registry);
         let js = jobs(&entries);
@@ -372,6 +383,9 @@ proptest! {
             prop_assert!(crate::image_key::is_key_tag(&tag));
             prop_assert_eq!(req.env("DOCKHAND_PLATFORMS"), None);
             prop_assert!(!job.reusable);
+            prop_assert_eq!(req.env("DOCKHAND_SOURCE_URL"), Some(html.as_str()));
+            prop_assert_eq!(req.env("DOCKHAND_TITLE"), Some("mapped"));
+            prop_assert_eq!(req.env("DOCKHAND_CACHE_FROM"), Some("type=registry,ref=docker.io/acme/mapped:buildcache"));
             // Round trip through the JSON that crosses SNS and the CLI: still byte for byte.
             let back: crate::start_build::StartBuildRequest = serde_json::from_str(&serde_json::to_string(req).unwrap()).unwrap();
             prop_assert_eq!(&back, req);

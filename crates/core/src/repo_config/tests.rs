@@ -31,6 +31,13 @@ fn a_full_file() {
 }
 
 #[test]
+fn the_cache_is_switched_by_a_plain_boolean() {
+    assert_eq!(RepoConfig::parse("naming: path\n").unwrap().cache, None);
+    assert_eq!(RepoConfig::parse("cache: false\n").unwrap().cache, Some(false));
+    assert_eq!(RepoConfig::parse("cache: True\n").unwrap().cache, Some(true));
+}
+
+#[test]
 fn absent_empty_and_comment_only_files_are_the_default() {
     assert_eq!(RepoConfig::from_file(None).unwrap(), RepoConfig::default());
     for text in ["", "\n", "# nothing yet\n", "---\n", "~\n"] {
@@ -77,6 +84,10 @@ fn mistakes_name_their_line_and_the_fix() {
         ("naming: 'unterminated\n", 1, "not valid YAML"),
         ("tags: [a\n", 2, "not valid YAML"),
         ("? [a]\n: b\n", 1, "a key must be a plain name"),
+        ("cache: off\n", 1, "write `cache: true` or `cache: false`"),
+        ("cache: 'false'\n", 1, "write `cache: true` or `cache: false`"),
+        ("cache: [false]\n", 1, "found a list"),
+        ("cache:\n", 1, "found nothing"),
     ];
     for (text, line, needle) in cases {
         let e = err(text);

@@ -220,7 +220,9 @@ fn the_retag_buildspec_renders_for_each_login() {
             command.contains("docker login --username \"$DOCKHAND_REGISTRY_USER\" --password-stdin"),
             "{command}"
         );
-        assert!(command.contains(r#"docker buildx imagetools create "${copy[@]}" --tag "$repo:$tag" "$repo:$key_tag""#));
+        assert!(
+            command.contains(r#"docker buildx imagetools create "${copy[@]}" --tag "$repo:$tag" "$repo:$key_tag""#)
+        );
         assert!(command.contains(r#"git ls-remote -- "$SOURCE_REPO_URL" "$DOCKHAND_REF" "$DOCKHAND_REF^{}""#));
         assert_eq!(
             command.contains("GITHUB_TOKEN_PARAMETER"),

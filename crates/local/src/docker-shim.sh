@@ -1,0 +1,180 @@
+#!/bin/bash
+# Local mode's `docker`: podman, with the two buildx commands dockhand's buildspecs run
+# translated to what podman and skopeo do on a machine without a Docker engine.
+#
+#   docker buildx build ... --output type=image,name=N,push=true   podman build, then push N
+#     --platform a,b                  one manifest list (podman build --manifest per platform),
+#                                     pushed --all
+#     --cache-from/--cache-to type=registry,ref=R
+#                                     buildah's registry layer cache in the repository R/<tag>
+#                                     (buildah keeps one tag per cached step, so the tag becomes
+#                                     a path component); ignore-error=true is honoured: a cache
+#                                     that cannot be written is a warning, as BuildKit makes it
+#   docker buildx imagetools create --tag T... SRC                 skopeo copy --all
+#                                     --preserve-digests: T names SRC's very manifest, as
+#                                     buildx's carbon copy (--prefer-index=false) does
+#   docker buildx version|create      answered here: podman has no builder instances
+#   anything else                     podman itself
+#
+# Every build gets an empty image store under its CODEBUILD_SRC_DIR, removed with it: a
+# CodeBuild host is fresh for every build, so no layer survives but the registry's.
+# Arguments are only ever passed on as array elements, never evaluated.
+set -euo pipefail
+
+store=()
+if [ -n "${CODEBUILD_SRC_DIR:-}" ]; then
+  # podman refuses a runroot longer than 50 characters: a short one per build, under /tmp.
+  build_id="$(
+    printf '%s' "$CODEBUILD_SRC_DIR" | sha256sum | cut -c1-16
+  )"
+  store=(--root "$CODEBUILD_SRC_DIR/.dockhand-podman" --runroot "/tmp/dockhand-podman-$build_id")
+fi
+
+fail() {
+  echo "docker (local mode's podman stand-in): $*" >&2
+  exit 2
+}
+
+# The ref of a `type=registry,ref=R[,…]` cache option, as buildah's cache repository.
+cache_repository() {
+  local option ref="" type=""
+  IFS=, read -ra options <<< "$1"
+  for option in "${options[@]}"; do
+    case "$option" in
+      type=*) type="${option#type=}" ;;
+      ref=*) ref="${option#ref=}" ;;
+    esac
+  done
+  [ "$type" = registry ] && [ -n "$ref" ] || fail "only type=registry,ref=… caches are emulated, not $1"
+  local last="${ref##*/}"
+  case "$last" in
+    *:*) printf '%s/%s\n' "${ref%:*}" "${last##*:}" ;;
+    *) printf '%s\n' "$ref" ;;
+  esac
+}
+
+buildx_build() {
+  local platforms="" cache_from="" cache_to="" ignore_cache_error=0 name="" push=0 context=""
+  local pass=() metadata=() option
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --builder | --progress | --provenance | --sbom) shift 2 ;;
+      --builder=* | --progress=* | --provenance=* | --sbom=*) shift ;;
+      --platform) platforms="$2"; shift 2 ;;
+      --cache-from) cache_from="$(cache_repository "$2")"; shift 2 ;;
+      --cache-to)
+        cache_to="$(cache_repository "$2")"
+        case ",$2," in *,ignore-error=true,*) ignore_cache_error=1 ;; esac
+        shift 2
+        ;;
+      --output)
+        IFS=, read -ra options <<< "$2"
+        for option in "${options[@]}"; do
+          case "$option" in
+            type=image | type=registry) ;;
+            type=*) fail "only --output type=image is emulated, not $2" ;;
+            name=*) name="${option#name=}" ;;
+            push=true) push=1 ;;
+          esac
+        done
+        shift 2
+        ;;
+      # podman takes an annotation without buildx's `manifest:` level.
+      --annotation) metadata+=(--annotation "${2#manifest:}"); shift 2 ;;
+      --label) metadata+=("$1" "$2"); shift 2 ;;
+      --file | --build-arg) pass+=("$1" "$2"); shift 2 ;;
+      -*) fail "docker buildx build $1 is not emulated" ;;
+      *) context="$1"; shift ;;
+    esac
+  done
+  [ -n "$name" ] && [ -n "$context" ] || fail "docker buildx build needs --output type=image,name=… and a context"
+  local args=(build --layers --format oci "${pass[@]}")
+  case "$platforms" in
+    *,*)
+      # One build per platform into one manifest list. podman 4.3 reuses a layer built for
+      # one platform for the next (FROM scratch has no platform to tell them apart), so each
+      # is built afresh, and without the registry cache: a stand-in limit, said here.
+      echo "local mode: building $platforms one at a time, without the layer cache"
+      local platform
+      IFS=, read -ra each <<< "$platforms"
+      for platform in "${each[@]}"; do
+        podman "${store[@]}" build --no-cache --format oci "${pass[@]}" "${metadata[@]}" --platform "$platform" --manifest "$name" "$context"
+      done
+      if [ "$push" = 1 ]; then podman "${store[@]}" manifest push --all "$name" "docker://$name"; fi
+      return 0
+      ;;
+    ?*) args+=(--platform "$platforms") ;;
+  esac
+  # The build, then the labels and annotations in a step of their own: BuildKit writes them
+  # into the image's configuration, where buildah would make each one a cached step that
+  # changes with every commit (and pushes each to the cache).
+  local built
+  built="$(mktemp)"
+  args+=(--iidfile "$built")
+  local cache=()
+  if [ -n "$cache_from" ]; then cache+=(--cache-from "$cache_from"); fi
+  if [ -n "$cache_to" ]; then cache+=(--cache-to "$cache_to"); fi
+  local log status
+  log="$(mktemp)"
+  set +e
+  podman "${store[@]}" "${args[@]}" "${cache[@]}" "$context" 2>&1 | tee "$log"
+  status="${PIPESTATUS[0]}"
+  set -e
+  if [ "$status" != 0 ] && [ "$ignore_cache_error" = 1 ] && grep -q 'failed pushing cache to' "$log"; then
+    echo "WARNING: the layer cache could not be written to $cache_to; building on without writing it (ignore-error=true)"
+    cache=()
+    if [ -n "$cache_from" ]; then cache+=(--cache-from "$cache_from"); fi
+    podman "${store[@]}" "${args[@]}" "${cache[@]}" "$context"
+    status=0
+  fi
+  rm -f "$log"
+  [ "$status" = 0 ] || exit "$status"
+  local empty
+  empty="$(mktemp -d)"
+  printf 'FROM %s\n' "$(cat "$built")" > "$empty/Dockerfile"
+  podman "${store[@]}" build --quiet --layers=false --pull=never --format oci "${metadata[@]}" --tag "$name" "$empty"
+  rm -rf "$built" "$empty"
+  if [ "$push" = 1 ]; then podman "${store[@]}" push "$name"; fi
+}
+
+imagetools_create() {
+  local tags=() source=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --help)
+        echo "Usage: docker buildx imagetools create [OPTIONS] [SOURCE...]"
+        echo "      --prefer-index   (local mode: every single source is copied as it is)"
+        return 0
+        ;;
+      --prefer-index=false) shift ;;
+      --tag | -t) tags+=("$2"); shift 2 ;;
+      -*) fail "docker buildx imagetools create $1 is not emulated" ;;
+      *)
+        [ -z "$source" ] || fail "local mode copies one source image, not several"
+        source="$1"
+        shift
+        ;;
+    esac
+  done
+  [ -n "$source" ] && [ "${#tags[@]}" -gt 0 ] || fail "docker buildx imagetools create needs --tag and a source"
+  # skopeo reads the registries' configuration (plain HTTP for the local registry) only
+  # when told where it is.
+  local config=() tag
+  if [ -n "${CONTAINERS_REGISTRIES_CONF:-}" ]; then config=(--registries-conf "$CONTAINERS_REGISTRIES_CONF"); fi
+  for tag in "${tags[@]}"; do
+    skopeo "${config[@]}" copy --quiet --all --preserve-digests -- "docker://$source" "docker://$tag"
+  done
+}
+
+case "${1:-} ${2:-}" in
+  "buildx version") echo "github.com/docker/buildx (local mode: $(podman --version), skopeo)" ;;
+  "buildx create") ;;
+  "buildx build") shift 2; buildx_build "$@" ;;
+  "buildx imagetools")
+    [ "${3:-}" = create ] || fail "docker buildx imagetools ${3:-} is not emulated"
+    shift 3
+    imagetools_create "$@"
+    ;;
+  "buildx "*) fail "docker buildx ${2:-} is not emulated" ;;
+  *) exec podman "${store[@]}" "$@" ;;
+esac
