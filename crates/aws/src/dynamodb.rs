@@ -5,14 +5,22 @@
 
 use crate::describe;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes, ScalarAttributeType,
 };
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use dockhand_core::error::PortError;
 use dockhand_core::ledger::{Record, Versioned, Written};
-use dockhand_core::ports::Ledger;
-use std::collections::HashMap;
+use dockhand_core::ports::{ImageRecords, Ledger};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+/// BatchGetItem takes at most 100 keys
+/// (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html).
+pub const BATCH_GET_LIMIT: usize = 100;
+/// How often one batch's `UnprocessedKeys` are asked again before the lookup gives up;
+/// the same page recommends an exponential backoff between the attempts.
+pub const BATCH_GET_ATTEMPTS: u32 = 5;
 
 /// The table's partition key and its other attributes, as the stack creates it.
 pub const KEY: &str = "key";
@@ -48,6 +56,8 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
 pub struct DynamoLedger {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// The first wait before unprocessed keys are asked again; it doubles each time.
+    backoff: Duration,
 }
 
 impl DynamoLedger {
@@ -55,7 +65,88 @@ impl DynamoLedger {
         Self {
             client,
             table: table.to_owned(),
+            backoff: Duration::from_millis(50),
         }
+    }
+
+    /// With another first wait for unprocessed keys (tests).
+    pub fn with_backoff(mut self, backoff: Duration) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Which of at most [`BATCH_GET_LIMIT`] keys exist, asking again for what DynamoDB left
+    /// unprocessed (throttling, or the 16 MB answer limit), at most [`BATCH_GET_ATTEMPTS`]
+    /// times with a doubling wait.
+    async fn recorded_batch(&self, keys: &[String]) -> Result<HashSet<String>, PortError> {
+        let what = format!("DynamoDB BatchGetItem on {}", self.table);
+        let mut found = HashSet::new();
+        let mut pending: Vec<HashMap<String, AttributeValue>> =
+            keys.iter().map(|k| HashMap::from([(KEY.to_owned(), s(k))])).collect();
+        let mut wait = self.backoff;
+        for attempt in 1..=BATCH_GET_ATTEMPTS {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                // The key alone: whether the item exists is the whole answer.
+                .projection_expression("#k")
+                .expression_attribute_names("#k", KEY)
+                .build()
+                .map_err(|e| PortError(format!("{what}: {e}")))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| describe(&what, &e))?;
+            for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                if let Some(key) = item.get(KEY).and_then(|v| v.as_s().ok()) {
+                    found.insert(key.clone());
+                }
+            }
+            pending = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .map(|k| k.keys().to_vec())
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(found);
+            }
+            if attempt < BATCH_GET_ATTEMPTS {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
+        Err(PortError(format!(
+            "{what}: {} keys still unprocessed after {BATCH_GET_ATTEMPTS} attempts",
+            pending.len()
+        )))
+    }
+}
+
+impl ImageRecords for DynamoLedger {
+    async fn recorded(&self, keys: &[String]) -> Result<HashSet<String>, PortError> {
+        let mut unique: Vec<String> = keys.to_vec();
+        unique.sort_unstable();
+        // BatchGetItem refuses a request naming one key twice.
+        unique.dedup();
+        let mut found = HashSet::new();
+        for batch in unique.chunks(BATCH_GET_LIMIT) {
+            found.extend(self.recorded_batch(batch).await?);
+        }
+        Ok(found)
+    }
+
+    async fn record(&self, key: &str, expires_at: u64) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY, s(key))
+            .item(EXPIRES_AT, n(expires_at))
+            .send()
+            .await
+            .map_err(|e| describe(&format!("DynamoDB PutItem on {}", self.table), &e))?;
+        Ok(())
     }
 }
 
@@ -172,5 +263,137 @@ impl Ledger for DynamoLedger {
             .await
             .map(|_| ());
         written(&format!("DynamoDB DeleteItem on {}", self.table), result, expected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::Client;
+    use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItemInput, BatchGetItemOutput};
+    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+    use std::sync::{Arc, Mutex};
+
+    /// `mock_client!` without the SDK's `test-util` feature, whose dependencies this
+    /// workspace does not carry: the same interceptor and HTTP client, a fixed region and
+    /// static credentials.
+    fn mock_client(rules: &[&Rule]) -> Client {
+        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in rules {
+            interceptor = interceptor.with_rule(rule);
+        }
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "AKID", "secret", None, None, "test",
+            ))
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build();
+        Client::from_conf(config)
+    }
+
+    const TABLE: &str = "dockhand-ledger";
+
+    fn keys_of(input: &BatchGetItemInput) -> Vec<String> {
+        input.request_items().unwrap()[TABLE]
+            .keys()
+            .iter()
+            .map(|k| k[KEY].as_s().unwrap().clone())
+            .collect()
+    }
+
+    fn answer(found: &[String], unprocessed: &[String]) -> BatchGetItemOutput {
+        let item = |k: &String| HashMap::from([(KEY.to_owned(), s(k))]);
+        let mut out = BatchGetItemOutput::builder().responses(TABLE, found.iter().map(item).collect());
+        if !unprocessed.is_empty() {
+            out = out.unprocessed_keys(
+                TABLE,
+                KeysAndAttributes::builder()
+                    .set_keys(Some(unprocessed.iter().map(item).collect()))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        out.build()
+    }
+
+    fn ledger(client: Client) -> DynamoLedger {
+        DynamoLedger::new(client, TABLE).with_backoff(Duration::from_millis(1))
+    }
+
+    /// 250 keys (one twice) in batches of at most 100; DynamoDB leaves some unprocessed
+    /// each first time, and they are asked again until answered.
+    #[tokio::test]
+    async fn lookups_are_batched_by_100_and_unprocessed_keys_are_asked_again() {
+        let calls: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+        let seen = calls.clone();
+        let rule = mock!(Client::batch_get_item).then_compute_output(move |input| {
+            let keys = keys_of(input);
+            let first_time = !seen.lock().unwrap().iter().flatten().any(|k| keys.contains(k));
+            seen.lock().unwrap().push(keys.clone());
+            // Every key ending in 7 exists; the second half of a first request is left over.
+            let (now, later) = if first_time {
+                keys.split_at(keys.len() / 2)
+            } else {
+                (&keys[..], &[][..])
+            };
+            let found: Vec<String> = now.iter().filter(|k| k.ends_with('7')).cloned().collect();
+            answer(&found, later)
+        });
+        let client = mock_client(&[&rule]);
+        let mut keys: Vec<String> = (0..250).map(|i| format!("image#r#{i:03}")).collect();
+        keys.push("image#r#007".into());
+        let found = ledger(client).recorded(&keys).await.unwrap();
+        let mut expected: Vec<String> = (0..250)
+            .filter(|i| i % 10 == 7)
+            .map(|i| format!("image#r#{i:03}"))
+            .collect();
+        let mut got: Vec<String> = found.into_iter().collect();
+        got.sort();
+        expected.sort();
+        assert_eq!(got, expected);
+        let calls = calls.lock().unwrap();
+        assert!(
+            calls.iter().all(|c| c.len() <= BATCH_GET_LIMIT),
+            "{:?}",
+            calls.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        // Three batches (100, 100, 50), each asked once more for its unprocessed half.
+        assert_eq!(calls.len(), 6);
+        let all: std::collections::BTreeSet<&String> = calls.iter().flatten().collect();
+        assert_eq!(all.len(), 250);
+    }
+
+    /// Keys DynamoDB never processes end the lookup with an error after a bounded number
+    /// of attempts: the caller then builds, never skips.
+    #[tokio::test]
+    async fn keys_left_unprocessed_give_up_after_bounded_attempts() {
+        let rule = mock!(Client::batch_get_item).then_compute_output(|input| answer(&[], &keys_of(input)));
+        let client = mock_client(&[&rule]);
+        let e = ledger(client).recorded(&["image#a#1".into()]).await.unwrap_err();
+        assert!(e.0.contains("still unprocessed after 5 attempts"), "{e}");
+        assert_eq!(rule.num_calls(), BATCH_GET_ATTEMPTS as usize);
+    }
+
+    #[tokio::test]
+    async fn an_error_answer_is_an_error() {
+        let rule = mock!(Client::batch_get_item).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    r#"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"Requested resource not found"}"#,
+                ),
+            )
+        });
+        let client = mock_client(&[&rule]);
+        let e = ledger(client).recorded(&["image#a#1".into()]).await.unwrap_err();
+        assert!(e.0.contains("BatchGetItem on dockhand-ledger"), "{e}");
+        // No key, no call.
+        let idle = mock!(Client::batch_get_item).then_output(|| answer(&[], &[]));
+        let client = mock_client(&[&idle]);
+        assert!(ledger(client).recorded(&[]).await.unwrap().is_empty());
+        assert_eq!(idle.num_calls(), 0);
     }
 }

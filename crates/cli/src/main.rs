@@ -68,6 +68,11 @@ enum Command {
         /// The delivery id the idempotency tokens derive from.
         #[arg(long, default_value = "00000000-0000-0000-0000-000000000000")]
         delivery: String,
+        /// Images pushed before, one `REPOSITORY IMAGE_KEY` per line (`#` starts a comment):
+        /// an image planned with one of these keys is shown as a re-tag of its key tag, as
+        /// the spawner would find it in its record. Without it every image shows as a build.
+        #[arg(long, value_name = "FILE")]
+        built: Option<PathBuf>,
     },
     /// Print the SNS Publish request the notifier would send for a CodeBuild state-change
     /// event, as JSON with the SNS API's member names.
@@ -301,6 +306,7 @@ fn main() -> ExitCode {
             repo_config,
             config,
             delivery,
+            built,
         } => run_plan(&PlanFiles {
             event: &event,
             tree: tree.as_deref(),
@@ -310,6 +316,7 @@ fn main() -> ExitCode {
             repo_config: repo_config.as_deref(),
             config: config.as_deref(),
             delivery: &delivery,
+            built: built.as_deref(),
         }),
         Command::Notify {
             event,
@@ -391,6 +398,36 @@ struct PlanFiles<'a> {
     repo_config: Option<&'a std::path::Path>,
     config: Option<&'a std::path::Path>,
     delivery: &'a str,
+    built: Option<&'a std::path::Path>,
+}
+
+/// The record keys of a `--built` file: `REPOSITORY IMAGE_KEY` lines.
+fn read_built(path: &std::path::Path) -> Result<std::collections::HashSet<String>, String> {
+    let text = read(path, "the list of built images")?;
+    let mut keys = std::collections::HashSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut fields = line.split_whitespace();
+        match (fields.next(), fields.next(), fields.next()) {
+            (Some(repository), Some(key), None)
+                if dockhand_core::retag::check_repository(repository).is_ok()
+                    && dockhand_core::image_key::is_image_key(key) =>
+            {
+                keys.insert(dockhand_core::image_key::record_key(repository, key));
+            }
+            _ => {
+                return Err(format!(
+                    "{} line {}: expected `REPOSITORY IMAGE_KEY`, such as `docker.io/acme/web` and the 64 hexadecimal digits of DOCKHAND_IMAGE_KEY",
+                    path.display(),
+                    n + 1
+                ));
+            }
+        }
+    }
+    Ok(keys)
 }
 
 fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
@@ -434,9 +471,20 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
         Some(path) => Some(ListedHost::from_ls_tree(&read(path, "the tree listing")?)),
         None => None,
     };
+    let built = files.built.map(read_built).transpose()?;
     let mut out = std::io::stdout().lock();
     let mut emit = |entries: &[PlanEntry]| -> Result<(), String> {
-        for entry in entries {
+        let mut entries = entries.to_vec();
+        match &built {
+            Some(recorded) => {
+                dockhand_core::retag::mark_retags(&mut entries, recorded);
+            }
+            None if !dockhand_core::retag::lookup_keys(&entries).is_empty() => eprintln!(
+                "dockhand: every image is shown as a build: no record of pushed images was consulted (pass --built FILE to show re-tags)"
+            ),
+            None => {}
+        }
+        for entry in &entries {
             let line = serde_json::to_string(entry).expect("plan entries serialize");
             writeln!(out, "{line}").map_err(|e| format!("cannot write the plan: {e}"))?;
         }
@@ -570,6 +618,7 @@ fn default_deployment(owner: &str, full_name: &str) -> Result<Deployment, String
         timeout_minutes: DEFAULT_TIMEOUT_MINUTES,
         naming: Default::default(),
         github_token_parameter: None,
+        platforms: Vec::new(),
         repositories: Some(vec![full_name.to_owned()]),
         github_host: dockhand_core::config::DEFAULT_GITHUB_HOST.into(),
         repository_tags: false,
@@ -607,6 +656,7 @@ fn run_notify(
         statuses: dockhand_notifier::statuses(statuses),
         topic_arn,
         sink: NoSink,
+        records: NoSink,
     };
     match notifier.decide(&event) {
         dockhand_notifier::Decision::Send(request) => {
@@ -624,6 +674,19 @@ fn run_notify(
 }
 
 struct NoSink;
+
+impl dockhand_core::ports::ImageRecords for NoSink {
+    async fn recorded(
+        &self,
+        _: &[String],
+    ) -> Result<std::collections::HashSet<String>, dockhand_core::error::PortError> {
+        unreachable!("dockhand notify only decides")
+    }
+
+    async fn record(&self, _: &str, _: u64) -> Result<(), dockhand_core::error::PortError> {
+        unreachable!("dockhand notify only decides")
+    }
+}
 
 impl dockhand_core::ports::NotificationSink for NoSink {
     async fn send(

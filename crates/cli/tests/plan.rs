@@ -229,3 +229,58 @@ fn with_tree_the_repository_file_is_read_as_the_spawner_reads_it() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// With the directories' tree ids, an image whose key is in `--built` is shown as a re-tag
+/// of its key tag; without `--built`, every image is a build and stderr says why.
+#[test]
+fn built_images_are_shown_as_retags() {
+    let dir = std::env::temp_dir().join(format!("dockhand-plan-built-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let blob = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+    let tree = dir.join("tree");
+    std::fs::write(
+        &tree,
+        format!(
+            "040000 tree {a}\tapi\n100644 blob {blob}\tapi/Dockerfile\n040000 tree {b}\ttools/lint\n100644 blob {blob}\ttools/lint/Dockerfile\n040000 tree {c}\tweb\n100644 blob {blob}\tweb/Dockerfile\n",
+            a = "1".repeat(40),
+            b = "2".repeat(40),
+            c = "3".repeat(40)
+        ),
+    )
+    .unwrap();
+    let args = [
+        "--event",
+        &fixture("push-monorepo.json"),
+        "--tree",
+        tree.to_str().unwrap(),
+        "--config",
+        &fixture("config.json"),
+    ];
+    let (lines, stderr, ok) = plan(&args);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("no record of pushed images was consulted"), "{stderr}");
+    let web = lines.iter().find(|l| l["context"] == "web").unwrap();
+    assert_eq!(web["action"], "build");
+    let key = web["image_key"].as_str().unwrap().to_owned();
+    let built = dir.join("built");
+    std::fs::write(&built, format!("# pushed\n{} {key}\n", web["image"].as_str().unwrap())).unwrap();
+    let (lines, stderr, ok) = plan(&[&args[..], &["--built", built.to_str().unwrap()]].concat());
+    assert!(ok && stderr.is_empty(), "{stderr}");
+    let actions: Vec<(&str, &str)> = lines
+        .iter()
+        .filter(|l| l["kind"] == "build")
+        .map(|l| (l["context"].as_str().unwrap(), l["action"].as_str().unwrap()))
+        .collect();
+    let expected = format!("re-tag of {}:dockhand-{}", web["image"].as_str().unwrap(), &key[..32]);
+    assert_eq!(
+        actions,
+        [("api", "build"), ("tools/lint", "build"), ("web", expected.as_str())]
+    );
+    std::fs::write(&built, "docker.io/acme/web not-a-key\n").unwrap();
+    let (_, stderr, ok) = plan(&[&args[..], &["--built", built.to_str().unwrap()]].concat());
+    assert!(
+        !ok && stderr.contains("line 1: expected `REPOSITORY IMAGE_KEY`"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

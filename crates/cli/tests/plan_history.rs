@@ -152,7 +152,14 @@ impl Repo {
 
     /// `dockhand plan` for a push of `after`, as a user runs it; `extra` adds arguments.
     fn plan(&self, push: &Path, after: &str, extra: &[&str]) -> Plan {
-        let tree = self.file(&format!("tree-{after}"), &self.git(&["ls-tree", "-r", after]));
+        // With the directories' tree ids (`-t`) and the root's, as docs/reference/commands.md
+        // says: the images' keys are then the spawner's.
+        let listing = format!(
+            "040000 tree {}\t.\n{}",
+            self.git(&["rev-parse", &format!("{after}^{{tree}}")]).trim(),
+            self.git(&["ls-tree", "-r", "-t", after])
+        );
+        let tree = self.file(&format!("tree-{after}"), &listing);
         let mut command = Command::new(env!("CARGO_BIN_EXE_dockhand"));
         command
             .arg("plan")

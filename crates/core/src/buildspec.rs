@@ -10,17 +10,25 @@ const CLONE_AUTH: &str = include_str!("../../../buildspecs/clone-auth.sh");
 const LOGIN_PULL: &str = include_str!("../../../buildspecs/login-pull.sh");
 const LOGIN_PULL_ECR: &str = include_str!("../../../buildspecs/login-pull-ecr.sh");
 const PUSH_TAGS: &str = include_str!("../../../buildspecs/push-tags.sh");
+const RETAG: &str = include_str!("../../../buildspecs/retag.yml");
+const REF_HEAD: &str = include_str!("../../../buildspecs/ref-head.sh");
+
+/// The revision of the image buildspec compiled in: SHA-256 of `buildspecs/build.yml`'s
+/// text. Part of every image's key, so a change to how images are built builds them again.
+pub fn revision() -> &'static str {
+    static REVISION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    REVISION.get_or_init(|| {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(TEMPLATE.as_bytes()))
+    })
+}
 
 /// The buildspec every build of this deployment runs. Which snippets it holds depends on
 /// the configuration (the registry's login, a GitHub token, a pull credential); the values
 /// themselves travel as environment variables ([`crate::start_build`]).
 pub fn render_for(config: &Config) -> String {
-    let login = match &config.registry {
-        Registry::DockerHub { .. } | Registry::Generic { .. } => LOGIN_TOKEN,
-        Registry::Ecr { .. } => LOGIN_ECR,
-    };
     let text = replace_line(TEMPLATE, "{{push_tags}}", Some(PUSH_TAGS.trim()));
-    let text = replace_line(&text, "{{login}}", Some(login.trim()));
+    let text = replace_line(&text, "{{login}}", Some(login_for(&config.registry)));
     let clone_auth = config.github_token_parameter.as_ref().map(|_| CLONE_AUTH.trim());
     let text = replace_line(&text, "{{clone_auth}}", clone_auth);
     let pull = config.pull_credential.as_ref().map(|p| {
@@ -33,6 +41,24 @@ pub fn render_for(config: &Config) -> String {
     let text = replace_line(&text, "{{pull_login}}", pull);
     debug_assert!(!text.contains("{{"));
     text
+}
+
+/// The re-tag job's buildspec ([`crate::retag`]): the same registry login and GitHub token
+/// snippets as [`render_for`]'s, nothing pulled, nothing built.
+pub fn render_retag_for(config: &Config) -> String {
+    let text = replace_line(RETAG, "{{login}}", Some(login_for(&config.registry)));
+    let text = replace_line(&text, "{{ref_head}}", Some(REF_HEAD.trim()));
+    let clone_auth = config.github_token_parameter.as_ref().map(|_| CLONE_AUTH.trim());
+    let text = replace_line(&text, "{{clone_auth}}", clone_auth);
+    debug_assert!(!text.contains("{{"));
+    text
+}
+
+fn login_for(registry: &Registry) -> &'static str {
+    match registry {
+        Registry::DockerHub { .. } | Registry::Generic { .. } => LOGIN_TOKEN.trim(),
+        Registry::Ecr { .. } => LOGIN_ECR.trim(),
+    }
 }
 
 /// The buildspec of a deployment with this registry and nothing else configured: no GitHub

@@ -66,6 +66,11 @@ pub struct Config {
     /// without one.
     #[serde(default)]
     pub github_token_parameter: Option<String>,
+    /// The platforms every image is built for (`linux/amd64`, `linux/arm64`, ...); empty for
+    /// the build host's own architecture. A repository's `.dockhand.yml` may choose others.
+    /// Left out of the canonical JSON when empty, so existing deployments keep their digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
     /// BuildKit's layer cache in the registry (`--cache-from`/`--cache-to type=registry`),
     /// so a build on CodeBuild's fresh host reuses the layers of the last one. On unless
     /// turned off here or by a repository's `.dockhand.yml` (`cache: false`).
@@ -401,6 +406,9 @@ impl Deployment {
             if let Err(why) = validate_repository_path(name) {
                 return invalid(format!("images[{dir:?}] = {name:?} {why}"));
             }
+        }
+        if let Err(why) = crate::platform::check_platforms(&config.platforms) {
+            return invalid(format!("platforms: {why}"));
         }
         let rules = RefRules::new(&config.rules)?;
         let digest = {

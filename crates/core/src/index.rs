@@ -1,8 +1,8 @@
 //! Which directories hold a Dockerfile at the pushed commit.
 
 use crate::request::Changes;
-use crate::tree::{FileKind, ObjectId, TreeFile, dockerfile_dir};
-use std::collections::BTreeSet;
+use crate::tree::{FileKind, Listing, ObjectId, TreeFile, dockerfile_dir};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What an index knows about one directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,11 @@ pub trait DockerfileIndex {
     fn all(&self) -> Option<Vec<String>>;
     /// How this index came to know what it knows, for skip reasons.
     fn describe(&self) -> &'static str;
+    /// The git tree id of the directory `dir` at the commit, when the index knows it: what
+    /// an image's key is made of ([`crate::image_key`]).
+    fn tree_id(&self, _dir: &str) -> Option<ObjectId> {
+        None
+    }
 }
 
 /// The payload-only index: knows the Dockerfiles the push itself names, and otherwise
@@ -82,13 +87,25 @@ impl DockerfileIndex for PushIndex {
 /// <commit>`. A symlink named `Dockerfile` is not a Dockerfile: its directory has none.
 #[derive(Debug, Clone, Default)]
 pub struct TreeIndex {
-    dirs: BTreeSet<String>,
+    /// Every directory holding a Dockerfile, with its tree id when the listing had it.
+    dirs: BTreeMap<String, Option<ObjectId>>,
 }
 
 impl TreeIndex {
-    /// From `git ls-tree -r <commit>` output: see [`files_from_ls_tree`].
+    /// From `git ls-tree -r [-t] <commit>` output: see [`listing_from_ls_tree`].
     pub fn from_ls_tree(listing: &str) -> Self {
-        Self::from_files(&files_from_ls_tree(listing))
+        Self::from_listing(&listing_from_ls_tree(listing))
+    }
+
+    /// From the source host's listing: the Dockerfile directories and their tree ids (the
+    /// others' ids are not kept: a large tree has hundreds of thousands).
+    pub fn from_listing(listing: &Listing) -> Self {
+        let mut index = Self::from_files(&listing.files);
+        let trees: BTreeMap<&str, ObjectId> = listing.trees.iter().map(|(d, id)| (&**d, *id)).collect();
+        for (dir, id) in &mut index.dirs {
+            *id = trees.get(dir.as_str()).copied();
+        }
+        index
     }
 
     /// From the source host's listing of the commit.
@@ -100,7 +117,7 @@ impl TreeIndex {
     pub fn from_paths<S: AsRef<str>>(paths: impl IntoIterator<Item = S>) -> Self {
         let dirs = paths
             .into_iter()
-            .filter_map(|p| dockerfile_dir(p.as_ref()).map(str::to_owned))
+            .filter_map(|p| dockerfile_dir(p.as_ref()).map(|d| (d.to_owned(), None)))
             .collect();
         Self { dirs }
     }
@@ -108,7 +125,7 @@ impl TreeIndex {
 
 impl DockerfileIndex for TreeIndex {
     fn presence(&self, dir: &str) -> Presence {
-        if self.dirs.contains(dir) {
+        if self.dirs.contains_key(dir) {
             Presence::Present
         } else {
             Presence::Absent
@@ -116,43 +133,72 @@ impl DockerfileIndex for TreeIndex {
     }
 
     fn all(&self) -> Option<Vec<String>> {
-        Some(self.dirs.iter().cloned().collect())
+        Some(self.dirs.keys().cloned().collect())
     }
 
     fn describe(&self) -> &'static str {
         "the repository tree"
     }
+
+    fn tree_id(&self, dir: &str) -> Option<ObjectId> {
+        self.dirs.get(dir).copied().flatten()
+    }
 }
 
-/// The files of `git ls-tree -r <commit>` output (`<mode> SP <type> SP <object> TAB <path>`,
-/// with `-l` a size before the tab, with `-z` NUL-terminated and unquoted), which tells
-/// symlinks apart, or of `--name-only` output, which cannot (every path is then a regular
-/// file, so a symlinked Dockerfile counts as one). Trees and submodules are left out. An
-/// object id that is not SHA-1 (or a name-only listing's missing one) reads as zeros:
-/// planning reads paths and kinds only.
+/// The files of `git ls-tree -r <commit>` output: see [`listing_from_ls_tree`].
 pub fn files_from_ls_tree(listing: &str) -> Vec<TreeFile> {
+    listing_from_ls_tree(listing).files
+}
+
+/// The files and directories of `git ls-tree -r <commit>` output (`<mode> SP <type> SP
+/// <object> TAB <path>`, with `-l` a size before the tab, with `-z` NUL-terminated and
+/// unquoted), which tells symlinks apart, or of `--name-only` output, which cannot (every
+/// path is then a regular file, so a symlinked Dockerfile counts as one). Submodules are
+/// left out. With `-t` the directories' tree ids are read too; git never lists the root
+/// itself, so a record `040000 tree <id> TAB .` (from `git rev-parse <commit>^{tree}`) gives
+/// the root's. An object id that is not SHA-1 (or a name-only listing's missing one) reads
+/// as zeros for a file and is left out for a directory: planning reads paths and kinds,
+/// and a key is never made of an id that is not known.
+pub fn listing_from_ls_tree(listing: &str) -> Listing {
     let nul = listing.contains('\0');
-    listing
+    let mut files = Vec::new();
+    let mut trees = Vec::new();
+    let records = listing
         .split(if nul { '\0' } else { '\n' })
         .map(|r| r.strip_suffix('\r').unwrap_or(r))
-        .filter(|r| !r.is_empty())
-        .filter_map(|record| match ls_tree_entry(record) {
-            Some((Some(kind), id, path)) => Some(TreeFile::new(
+        .filter(|r| !r.is_empty());
+    for record in records {
+        match ls_tree_entry(record) {
+            Some((Entry::File(kind), id, path)) => files.push(TreeFile::new(
                 quoted(path, nul),
                 ObjectId::from_hex(id).unwrap_or([0; 20].into()),
                 kind,
             )),
-            // A submodule or a directory (`-t`): not a file that can be a Dockerfile.
-            Some((None, _, _)) => None,
-            None => Some(TreeFile::new(quoted(record, nul), [0; 20].into(), FileKind::Regular)),
-        })
-        .collect()
+            Some((Entry::Tree, id, path)) => {
+                if let Some(id) = ObjectId::from_hex(id) {
+                    trees.push((quoted(path, nul).into_boxed_str(), id));
+                }
+            }
+            // A submodule: not a file that can be a Dockerfile.
+            Some((Entry::Other, _, _)) => {}
+            None => files.push(TreeFile::new(quoted(record, nul), [0; 20].into(), FileKind::Regular)),
+        }
+    }
+    trees.sort_unstable();
+    Listing { files, trees }
 }
 
-/// A record of `git ls-tree` without `--name-only`: the kind of file its mode says (`None`
-/// for a tree or a submodule), its object id and its path, still quoted. `None` when the record is not in
-/// that format, so a plain path.
-fn ls_tree_entry(record: &str) -> Option<(Option<FileKind>, &str, &str)> {
+/// What one record of `git ls-tree` is.
+enum Entry {
+    File(FileKind),
+    Tree,
+    /// A submodule, or a blob with a mode that is not a file's.
+    Other,
+}
+
+/// A record of `git ls-tree` without `--name-only`: what it is, its object id and its
+/// path, still quoted. `None` when the record is not in that format, so a plain path.
+fn ls_tree_entry(record: &str) -> Option<(Entry, &str, &str)> {
     let (meta, path) = record.split_once('\t')?;
     let mut fields = meta.split_whitespace();
     let (mode, kind, id) = (fields.next()?, fields.next()?, fields.next()?);
@@ -167,7 +213,12 @@ fn ls_tree_entry(record: &str) -> Option<(Option<FileKind>, &str, &str)> {
         && size_ok
         && fields.next().is_none();
     // git quotes a path holding a tab, so a raw tab is the format's separator.
-    well_formed.then(|| ((kind == "blob").then(|| FileKind::from_mode(mode)).flatten(), id, path))
+    let entry = match (kind, FileKind::from_mode(mode)) {
+        ("blob", Some(file)) => Entry::File(file),
+        ("tree", _) => Entry::Tree,
+        _ => Entry::Other,
+    };
+    well_formed.then_some((entry, id, path))
 }
 
 /// A listing's path: `-z` output is never quoted.

@@ -137,6 +137,8 @@ pub fn accept<'a, S: Deref<Target = str>>(
         commit: push.after.clone(),
         tags,
         fixed_tags,
+        // A push never bypasses the record of pushed images; a scheduled refresh may.
+        rebuild: false,
         head_commit,
         pusher: push.pusher.as_ref().map(|p| p.name.clone()),
         changes: Changes {

@@ -16,6 +16,7 @@ pub mod tree; // A repository's files and changes as a host answers them; the Do
 pub mod time; // RFC 3339 and the civil calendar.
 pub mod retry; // Bounded backoff within a queue's retention.
 pub mod retention; // Which build records the cleanup removes.
+pub mod platform; // Target platforms: os/arch[/variant], from a known set.
 // Data.
 pub mod rules; // Ref rules: which refs build, with which tags.
 pub mod config; // The deployment configuration (DOCKHAND_CONFIG).
@@ -27,9 +28,11 @@ pub mod diff; // `git diff --name-status` as changed files.
 pub mod trust; // The checks every untrusted field passes, at both ends of the topic.
 pub mod intake; // A push becomes a BuildRequest, or is ignored with the reason.
 pub mod naming; // Directory to image name and tags.
-pub mod buildspec; // The inline buildspec every build runs.
+pub mod buildspec; // The inline buildspecs: an image build, and the re-tag job.
+pub mod image_key; // What an image is made of: its key, its key tag, its record.
 pub mod start_build; // One job's StartBuild request, and its build key.
 pub mod plan; // A request and an index become builds and skips, one line per directory.
+pub mod retag; // The re-tag job: images whose key was pushed before, given their tags.
 pub mod queue; // The builds queue's message, and its batches.
 pub mod ledger; // Exactly once: the claim on each build key.
 pub mod notification; // What people are told, as SNS messages.

@@ -4,6 +4,7 @@
 use crate::plan::Skip;
 use crate::queue::QueuedBuild;
 use crate::request::BuildRequest;
+use crate::retag::RetagLine;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -41,6 +42,8 @@ pub struct BuildOutcome {
     /// The phase that did not succeed, and what CodeBuild said about it.
     pub failed_phase: Option<(String, String)>,
     pub logs_link: Option<String>,
+    /// For a re-tag job ([`crate::retag`]): the images it gave their tags.
+    pub retagged: Vec<RetagLine>,
 }
 
 /// A message ready for SNS.
@@ -98,6 +101,9 @@ impl Notification {
 /// whoever started the build chose, so every line is cleaned and links are printed only
 /// when they are plain `https://` URLs.
 pub fn build_notification(o: &BuildOutcome) -> Notification {
+    if !o.retagged.is_empty() {
+        return retag_notification(o);
+    }
     let status = clean_line(&o.status, 100);
     let build_id = clean_line(&o.build_id, 300);
     let image = o.image.as_deref().map(|i| clean_line(i, 300));
@@ -159,13 +165,34 @@ pub fn build_notification(o: &BuildOutcome) -> Notification {
         (None, None) => String::new(),
     };
     line("Duration:", &timing);
-    if !succeeded && let Some((phase, context)) = &o.failed_phase {
-        email.push_str(&format!("\nFailed phase: {}\n", clean_line(phase, 100)));
+    if !succeeded {
+        email.push('\n');
+        failed_phase(&mut email, o);
+    }
+    links(&mut email, o, &build_id);
+
+    Notification {
+        subject: subject(&format!("dockhand {status}: {short_image} @{sha7} {first_line}")),
+        sms: sms(&format!("dockhand {status} {short_image} @{sha7}")),
+        email: format!("dockhand build {status} for {short_image}\n\n{email}"),
+        status: attribute_value(Some(&o.status)),
+        repository: attribute_value(o.repository.as_deref()),
+    }
+}
+
+/// The phase that did not succeed, and what CodeBuild said of it.
+fn failed_phase(email: &mut String, o: &BuildOutcome) {
+    if let Some((phase, context)) = &o.failed_phase {
+        email.push_str(&format!("Failed phase: {}\n", clean_line(phase, 100)));
         let context = clean_line(context, 2000);
         if !context.is_empty() {
             email.push_str(&format!("  {context}\n"));
         }
     }
+}
+
+/// The links that close a report: logs and commit when they are plain URLs, the build id.
+fn links(email: &mut String, o: &BuildOutcome, build_id: &str) {
     email.push('\n');
     if let Some(link) = o.logs_link.as_deref().filter(|l| is_plain_url(l)) {
         email.push_str(&format!("Logs:   {link}\n"));
@@ -174,11 +201,64 @@ pub fn build_notification(o: &BuildOutcome) -> Notification {
         email.push_str(&format!("Commit: {url}\n"));
     }
     email.push_str(&format!("Build:  {build_id}\n"));
+}
 
+/// The report of a re-tag job: which images were given which tags without a build, or,
+/// when it failed, what that means and how to build them instead.
+fn retag_notification(o: &BuildOutcome) -> Notification {
+    let status = clean_line(&o.status, 100);
+    let build_id = clean_line(&o.build_id, 300);
+    let sha7 = o.commit.as_deref().map(short_sha).unwrap_or_else(|| "-------".into());
+    let first_line = o.commit_message.as_deref().map(first_line).unwrap_or_default();
+    let n = o.retagged.len();
+    let images = if n == 1 {
+        short_image(&o.retagged[0].repository).to_owned()
+    } else {
+        format!("{n} images")
+    };
+    let mut email = format!(
+        "dockhand re-tag {status} for {images}\n\nThese images were built before from exactly the same files, build arguments and platforms, so they were given this push's tags without a build (a copy of the tag their build pushed, same digest).\n\n"
+    );
+    let mut line = |label: &str, value: &str| {
+        if !value.is_empty() {
+            email.push_str(&format!("{label:<12}{value}\n"));
+        }
+    };
+    line("Status:", &status);
+    line("Repository:", &clean_line(o.repository.as_deref().unwrap_or(""), 300));
+    line("Ref:", &clean_line(o.git_ref.as_deref().unwrap_or(""), 300));
+    line("Commit:", format!("{sha7} {first_line}").trim_end());
+    line("Author:", &clean_line(o.author.as_deref().unwrap_or(""), 200));
+    email.push('\n');
+    for image in &o.retagged {
+        let moving = if image.moving_tags.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} only if the ref still pointed at this commit)",
+                image.moving_tags.join(", ")
+            )
+        };
+        email.push_str(&format!(
+            "  {}: {} from {}{moving}\n",
+            short_image(&image.repository),
+            image.tags.join(", "),
+            image.key_tag
+        ));
+    }
+    if o.status != "SUCCEEDED" && o.status != "IN_PROGRESS" {
+        email.push_str(&format!(
+            "\nThe re-tag did not finish: some tags may not have been given. The usual cause is a tag {}... deleted from the registry (a retention or lifecycle rule); the build log names the image. To build the images instead, set `rebuild: always` in {} and push again.\n",
+            crate::image_key::KEY_TAG_PREFIX,
+            crate::repo_config::REPO_CONFIG_PATH
+        ));
+        failed_phase(&mut email, o);
+    }
+    links(&mut email, o, &build_id);
     Notification {
-        subject: subject(&format!("dockhand {status}: {short_image} @{sha7} {first_line}")),
-        sms: sms(&format!("dockhand {status} {short_image} @{sha7}")),
-        email: format!("dockhand build {status} for {short_image}\n\n{email}"),
+        subject: subject(&format!("dockhand re-tag {status}: {images} @{sha7} {first_line}")),
+        sms: sms(&format!("dockhand re-tag {status} {images} @{sha7}")),
+        email,
         status: attribute_value(Some(&o.status)),
         repository: attribute_value(o.repository.as_deref()),
     }

@@ -10,9 +10,10 @@
 //! must look at. A `NewRef` request builds every Dockerfile the index can list.
 
 use crate::config::Deployment;
+use crate::image_key::{Context as KeyContext, ImageInputs, image_key};
 use crate::index::{DockerfileIndex, Presence};
 use crate::naming::image_and_tags;
-use crate::repo_config::{REPO_CONFIG_PATH, RepoConfig, RepoConfigError};
+use crate::repo_config::{REPO_CONFIG_PATH, Rebuild, RepoConfig, RepoConfigError};
 use crate::request::{BuildRequest, ChangeSource};
 use crate::rules::{is_default_branch, is_reserved_tag, reserved_reason};
 use crate::start_build::{StartBuildRequest, Target, start_build_request};
@@ -33,13 +34,64 @@ pub struct BuildJob {
     pub image: String,
     /// Every tag pushed, after the naming preset and `.dockhand.yml`'s extra tags.
     pub tags: Vec<String>,
+    /// Built, or given its tags by the push's re-tag job because its key was pushed before.
+    pub action: Action,
     /// The build's key: what makes it start once ([`crate::start_build::build_key`]).
     pub key: String,
-    /// The exact StartBuild request the spawner sends.
+    /// What the image is made of ([`crate::image_key`]).
+    pub image_key: String,
+    /// The exact StartBuild request the spawner sends for a build.
     pub request: StartBuildRequest,
+    /// The tags that move with the ref: a re-tag moves them only while the ref still
+    /// points at the commit, as a build does.
+    #[serde(skip)]
+    pub moving_tags: Vec<String>,
     /// True when the Dockerfile is assumed by convention rather than known.
     #[serde(skip)]
     pub assumed: bool,
+    /// True when an image pushed before under the same key may stand for this build: the
+    /// context's tree id is known, and neither `.dockhand.yml` (`rebuild: always`) nor the
+    /// request (a scheduled refresh) asks for a build.
+    #[serde(skip)]
+    pub reusable: bool,
+}
+
+/// What becomes of a planned image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Built by its own CodeBuild build.
+    Build,
+    /// Its key was pushed before as `from` (`repository:key tag`): the push's one re-tag
+    /// job gives it its tags.
+    Retag { from: String },
+}
+
+impl Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Action::Build => s.serialize_str("build"),
+            Action::Retag { from } => s.serialize_str(&format!("re-tag of {from}")),
+        }
+    }
+}
+
+impl BuildJob {
+    /// The tag this image's builds push under its key.
+    pub fn key_tag(&self) -> String {
+        crate::image_key::key_tag(&self.image_key)
+    }
+
+    /// The ledger item recording this image's key as pushed.
+    pub fn record_key(&self) -> String {
+        crate::image_key::record_key(&self.image, &self.image_key)
+    }
+
+    /// Marks the image a re-tag of what its key tag holds.
+    pub fn retag(&mut self) {
+        self.action = Action::Retag {
+            from: format!("{}:{}", self.image, self.key_tag()),
+        };
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -386,6 +438,8 @@ fn name_and_start(
         )
     };
     let build_args = repo.build_args_env();
+    let platforms = repo.platforms.as_ref().unwrap_or(&config.platforms);
+    let may_retag = repo.rebuild == Rebuild::Auto && !request.rebuild;
     let mut jobs: BTreeMap<String, BuildJob> = BTreeMap::new();
     // (image, tag) → the directories that would push it: every Dockerfile directory of the
     // tree when the index can list them, so a directory this push did not change still
@@ -421,6 +475,15 @@ fn name_and_start(
                 .or_default()
                 .insert(context.clone());
         }
+        let tree = index.tree_id(&context);
+        let image_key = image_key(&ImageInputs {
+            context: tree.map_or(KeyContext::Commit(&request.commit), KeyContext::Tree),
+            dockerfile: &dockerfile,
+            // Always inside its context: `dockerfile_of`.
+            dockerfile_blob: None,
+            build_args: &build_args,
+            platforms,
+        });
         let target = Target {
             context: &context,
             dockerfile: &dockerfile,
@@ -428,6 +491,8 @@ fn name_and_start(
             tags: &tags,
             moving_tags: &moving_tags,
             build_args: &build_args,
+            image_key: &image_key,
+            platforms,
             cache: repo.cache.unwrap_or(config.cache),
         };
         let start = start_build_request(request, deployment, &target);
@@ -437,10 +502,14 @@ fn name_and_start(
                 image: image.repository(),
                 key: start.idempotency_token.clone(),
                 tags,
+                action: Action::Build,
                 context,
                 dockerfile,
+                image_key,
                 request: start,
+                moving_tags,
                 assumed: why == Why::Assumed,
+                reusable: tree.is_some() && may_retag,
             },
         );
     }

@@ -8,7 +8,7 @@ use crate::notification::PublishRequest;
 use crate::retention::{BuildPage, BuildRecord};
 use crate::signature::Secret;
 use crate::start_build::{StartBuildRequest, StartError};
-use crate::tree::{ChangedFile, HostError, TreeFile};
+use crate::tree::{ChangedFile, HostError, Listing};
 use std::future::Future;
 
 /// Publishes one message to a topic.
@@ -49,6 +49,20 @@ pub trait Ledger {
     fn remove(&self, key: &str, expected: u64) -> impl Future<Output = Result<Written, PortError>> + Send;
 }
 
+/// The record of pushed images ([`crate::image_key`]): items in the ledger's table, one per
+/// image repository and key ([`crate::image_key::record_key`]).
+pub trait ImageRecords {
+    /// Which of `keys` are recorded. Any number of keys: the adapter splits them into its
+    /// store's batches and retries what the store left unprocessed, within bounds; an
+    /// error means the answer is incomplete (the caller builds, it never skips).
+    fn recorded(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<std::collections::HashSet<String>, PortError>> + Send;
+    /// Records `key` until `expires_at` (Unix seconds; the store's TTL removes it later).
+    fn record(&self, key: &str, expires_at: u64) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
 /// The spawner's queues (SQS).
 pub trait Queues {
     /// Sends messages to the builds queue (SendMessageBatch, within its limits), answering
@@ -86,8 +100,8 @@ pub trait NotificationSink {
 /// `repository` is `owner/name` as in the push's `repository.full_name`.
 pub trait SourceHost {
     /// Every file at `commit`, recursively, complete: a truncated listing is completed by
-    /// walking its subtrees.
-    fn tree(&self, repository: &str, commit: &str) -> impl Future<Output = Result<Vec<TreeFile>, HostError>> + Send;
+    /// walking its subtrees; with the tree id of every directory, the root's as ".".
+    fn tree(&self, repository: &str, commit: &str) -> impl Future<Output = Result<Listing, HostError>> + Send;
     /// The paths changed from `base` to `head` (as `git diff base head` sees them, both
     /// sides of a rename), complete: when the host's comparison cannot list every file,
     /// the adapter compares the two trees instead.

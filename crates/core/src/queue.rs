@@ -1,9 +1,10 @@
 //! What crosses the builds queue: one message per planned build, written by the spawner's
 //! planning step and read by its starting step. One definition for both ends.
 
-use crate::config::Deployment;
+use crate::config::{DEFAULT_COMPUTE_TYPE, Deployment};
 use crate::plan::BuildJob;
 use crate::request::BuildRequest;
+use crate::retag::{RETAG_TIMEOUT_MINUTES, RETAG_VARIABLE, RetagLine, parse_lines};
 use crate::start_build::{BUILD_KEY_VARIABLE, StartBuildRequest};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,9 @@ pub const SEND_BATCH_LIMIT: usize = 10;
 /// A batch's messages together, like one message, may hold at most 256 KiB (262,144
 /// bytes), the same page says; dockhand keeps its batches to this.
 pub const SEND_BATCH_BYTES: usize = 256 * 1024;
+
+/// The `context` of a re-tag job's message: it builds no directory.
+pub const RETAG_CONTEXT: &str = "(re-tag)";
 
 /// One build waiting to start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +54,31 @@ impl QueuedBuild {
 }
 
 impl QueuedBuild {
+    /// The re-tag job of a push ([`crate::retag`]) over `images`, whose checked lines its
+    /// request carries.
+    pub fn retag(request: &BuildRequest, start: StartBuildRequest, images: &[RetagLine]) -> Self {
+        QueuedBuild {
+            key: start.idempotency_token.clone(),
+            repository: request.repository.full_name.clone(),
+            git_ref: request.git_ref.clone(),
+            commit: request.commit.clone(),
+            delivery: request.delivery.clone(),
+            context: RETAG_CONTEXT.into(),
+            image: images
+                .iter()
+                .map(|i| i.repository.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            tags: Vec::new(),
+            request: start,
+        }
+    }
+
+    /// True for a re-tag job.
+    pub fn is_retag(&self) -> bool {
+        self.request.env(RETAG_VARIABLE).is_some()
+    }
+
     /// Whether this deployment's planning step could have written this message: its own
     /// project, buildspec and settings, a repository it builds with that repository's one
     /// clone URL, a full commit id and a branch or tag ref. Anything that can send to the
@@ -73,12 +102,31 @@ impl QueuedBuild {
         if r.idempotency_token != self.key || env(BUILD_KEY_VARIABLE) != Some(self.key.as_str()) {
             return wrong("idempotency token");
         }
-        if r.buildspec_override != crate::buildspec::render_for(config) {
+        // A re-tag job runs its own buildspec, on the smallest compute, briefly; its lines
+        // must read back as they were written.
+        let (buildspec, compute, timeout) = match env(RETAG_VARIABLE) {
+            Some(lines) => {
+                if parse_lines(lines).is_err() {
+                    return wrong("re-tag lines");
+                }
+                (
+                    crate::buildspec::render_retag_for(config),
+                    DEFAULT_COMPUTE_TYPE,
+                    RETAG_TIMEOUT_MINUTES,
+                )
+            }
+            None => (
+                crate::buildspec::render_for(config),
+                config.compute_type.as_str(),
+                config.timeout_minutes,
+            ),
+        };
+        if r.buildspec_override != buildspec {
             return wrong("buildspec");
         }
         if r.source_type_override != "NO_SOURCE"
-            || r.compute_type_override != config.compute_type
-            || r.timeout_in_minutes_override != config.timeout_minutes
+            || r.compute_type_override != compute
+            || r.timeout_in_minutes_override != timeout
             || !r.privileged_mode_override
         {
             return wrong("build settings");

@@ -15,6 +15,8 @@
 //! build_args:            # docker build --build-arg KEY=value, for every image
 //!   BASE_VERSION: "3.20"
 //! ignore: [docs, .github] # changes under these directories build nothing
+//! platforms: [linux/amd64, linux/arm64] # overrides the deployment's platforms
+//! rebuild: always        # or auto (default): always build, never re-tag an unchanged image
 //! ```
 
 use crate::config::Naming;
@@ -36,7 +38,7 @@ pub const MAX_BUILD_ARGS_BYTES: usize = 16 * 1024;
 pub const MAX_IGNORE: usize = 100;
 /// The schema is two levels deep; anything deeper is a mistake (or an attack).
 const MAX_DEPTH: usize = 3;
-const KEYS: &str = "naming, tags, build_args, ignore, cache";
+const KEYS: &str = "naming, tags, build_args, ignore, cache, platforms, rebuild";
 
 /// The repository's settings; `Default` is what an absent file means.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,6 +54,20 @@ pub struct RepoConfig {
     /// Turns the deployment's registry cache off (`false`) or on (`true`) for this
     /// repository's images; absent, the deployment decides.
     pub cache: Option<bool>,
+    /// Overrides the deployment's platforms when given (`[]` for the build host's own).
+    pub platforms: Option<Vec<String>>,
+    /// Whether an image whose key was pushed before is re-tagged instead of built.
+    pub rebuild: Rebuild,
+}
+
+/// `rebuild:` of `.dockhand.yml`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Rebuild {
+    /// An image whose key was pushed before gets its new tags without a build.
+    #[default]
+    Auto,
+    /// Every image is built: the record of pushed images is not consulted.
+    Always,
 }
 
 /// Why the file cannot be used; `line` is 1-based when the problem has one.
@@ -134,6 +150,8 @@ impl RepoConfig {
                 "build_args" => config.build_args = build_args(&value)?,
                 "ignore" => config.ignore = ignore(&value)?,
                 "cache" => config.cache = Some(boolean(&value, "cache")?),
+                "platforms" => config.platforms = Some(platforms(&value)?),
+                "rebuild" => config.rebuild = rebuild(&value)?,
                 _ => {
                     return error(key.line, format!("unknown setting {name:?}; the settings are {KEYS}"));
                 }
@@ -309,6 +327,33 @@ fn build_args(value: &Node) -> Result<Vec<(String, String)>, RepoConfigError> {
         args.push((name, text));
     }
     Ok(args)
+}
+
+fn platforms(value: &Node) -> Result<Vec<String>, RepoConfigError> {
+    let items = sequence(value, "platforms", "platforms: [linux/amd64, linux/arm64]")?;
+    let mut platforms = Vec::new();
+    for item in items {
+        platforms.push(scalar(item, "a platform such as linux/arm64")?);
+        if let Err(why) = crate::platform::check_platforms(&platforms) {
+            return error(item.line, why);
+        }
+    }
+    Ok(platforms)
+}
+
+fn rebuild(value: &Node) -> Result<Rebuild, RepoConfigError> {
+    let text = scalar(value, "`auto` or `always`")?;
+    match text.as_str() {
+        "auto" => Ok(Rebuild::Auto),
+        "always" => Ok(Rebuild::Always),
+        _ => error(
+            value.line,
+            format!(
+                "rebuild is {:?}; write `rebuild: auto` (an unchanged image gets its new tags without a build) or `rebuild: always` (every image is built)",
+                truncate_for_message(&text)
+            ),
+        ),
+    }
 }
 
 fn ignore(value: &Node) -> Result<Vec<String>, RepoConfigError> {

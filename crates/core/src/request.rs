@@ -33,6 +33,10 @@ pub struct BuildRequest {
     #[serde(default)]
     pub pusher: Option<String>,
     pub changes: Changes,
+    /// Build every image, without looking for one already pushed under its key: for a
+    /// scheduled refresh (a base image may have changed). The listener never sets it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rebuild: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

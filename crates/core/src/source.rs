@@ -6,12 +6,12 @@
 //! [`crate::plan()`] itself.
 
 use crate::config::Deployment;
-use crate::index::{TreeIndex, files_from_ls_tree};
+use crate::index::{TreeIndex, listing_from_ls_tree};
 use crate::plan::{PlanEntry, Skip, plan};
 use crate::ports::SourceHost;
 use crate::repo_config::{MAX_FILE_BYTES, REPO_CONFIG_PATH, RepoConfig, RepoConfigError};
 use crate::request::{BuildRequest, ChangeSource, Changes};
-use crate::tree::{ChangedFile, FileKind, HostError, TreeFile};
+use crate::tree::{ChangedFile, FileKind, HostError, Listing, ObjectId, TreeFile};
 
 /// A push planned.
 #[derive(Debug)]
@@ -96,15 +96,19 @@ impl Unresolved {
 /// when the tree has one).
 async fn resolve<H: SourceHost>(host: &H, request: &BuildRequest) -> Result<Resolved, Unresolved> {
     let repository = request.repository.full_name.as_str();
-    let files = host
+    let listing = host
         .tree(repository, &request.commit)
         .await
         .map_err(|e| Unresolved::from_host("the files", request, e))?;
     // What the plan needs of the tree is kept, the tree itself is dropped before the
     // comparison, which may walk two more trees: the spawner's memory is 128 MB.
-    let index = TreeIndex::from_files(&files);
-    let repo_file = files.iter().find(|f| &*f.path == REPO_CONFIG_PATH).map(|f| f.kind);
-    drop(files);
+    let index = TreeIndex::from_listing(&listing);
+    let repo_file = listing
+        .files
+        .iter()
+        .find(|f| &*f.path == REPO_CONFIG_PATH)
+        .map(|f| f.kind);
+    drop(listing);
     let mut request = request.clone();
     let mut notes = Vec::new();
     if let ChangeSource::Compare { base } = &request.changes.source {
@@ -165,6 +169,8 @@ async fn resolve<H: SourceHost>(host: &H, request: &BuildRequest) -> Result<Reso
 #[derive(Debug, Clone, Default)]
 pub struct ListedHost {
     pub files: Vec<TreeFile>,
+    /// The directories' tree ids (`git ls-tree -r -t`), "." for the root.
+    pub trees: Vec<(Box<str>, ObjectId)>,
     /// The comparison's answer; `None` answers `NotFound`, as for a base that is gone.
     pub changes: Option<Vec<ChangedFile>>,
     /// `.dockhand.yml`'s content, if any.
@@ -175,10 +181,13 @@ pub struct ListedHost {
 }
 
 impl ListedHost {
-    /// The files of `git ls-tree -r <commit>` output ([`files_from_ls_tree`]).
+    /// The files and directories of `git ls-tree -r [-t] <commit>` output
+    /// ([`listing_from_ls_tree`]).
     pub fn from_ls_tree(listing: &str) -> Self {
+        let Listing { files, trees } = listing_from_ls_tree(listing);
         ListedHost {
-            files: files_from_ls_tree(listing),
+            files,
+            trees,
             ..ListedHost::default()
         }
     }
@@ -190,10 +199,13 @@ impl ListedHost {
 }
 
 impl SourceHost for ListedHost {
-    async fn tree(&self, _repository: &str, _commit: &str) -> Result<Vec<TreeFile>, HostError> {
+    async fn tree(&self, _repository: &str, _commit: &str) -> Result<Listing, HostError> {
         match &self.fail_tree {
             Some(e) => Err(e.clone()),
-            None => Ok(self.files.clone()),
+            None => Ok(Listing {
+                files: self.files.clone(),
+                trees: self.trees.clone(),
+            }),
         }
     }
 

@@ -2,8 +2,10 @@
 //! and everything the push decided carried as environment variable overrides.
 
 use crate::buildspec;
-use crate::config::{Deployment, Registry};
+use crate::config::{Config, Deployment, Registry};
+use crate::image_key::{IMAGE_KEY_VARIABLE, KEY_TAG_VARIABLE, key_tag};
 use crate::naming::ImageName;
+use crate::platform::PLATFORMS_VARIABLE;
 use crate::request::BuildRequest;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -44,6 +46,10 @@ pub struct Target<'a> {
     /// pushes them only while the ref still points at the commit.
     pub moving_tags: &'a [String],
     pub build_args: &'a str,
+    /// The image's key ([`crate::image_key`]): the build pushes its key tag too.
+    pub image_key: &'a str,
+    /// `os/arch[/variant]`, checked; empty for the build host's own architecture.
+    pub platforms: &'a [String],
     /// Whether the build reads and writes the registry cache (the deployment's `cache`,
     /// unless `.dockhand.yml` says otherwise).
     pub cache: bool,
@@ -89,6 +95,9 @@ pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, targ
         ),
         // From .dockhand.yml: one `KEY=value` per line, each one `--build-arg`.
         ("DOCKHAND_BUILD_ARGS", target.build_args.to_owned()),
+        (IMAGE_KEY_VARIABLE, target.image_key.to_owned()),
+        (KEY_TAG_VARIABLE, key_tag(target.image_key)),
+        (PLATFORMS_VARIABLE, target.platforms.join(",")),
         // The OCI labels' values that are not a Docker Hub name above.
         ("DOCKHAND_SOURCE_URL", source_url(request)),
         ("DOCKHAND_TITLE", title(image).to_owned()),
@@ -99,6 +108,31 @@ pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, targ
         env.push(("DOCKHAND_CACHE_FROM", from));
         env.push(("DOCKHAND_CACHE_TO", to));
     }
+    env.extend(credential_names(config));
+    if let Some(pull) = &config.pull_credential {
+        env.push(("DOCKHAND_PULL_REGISTRY", pull.host.clone()));
+        env.push(("DOCKHAND_PULL_USER", pull.username.clone().unwrap_or_default()));
+        env.push((
+            "DOCKHAND_PULL_TOKEN_PARAMETER",
+            pull.token_parameter.clone().unwrap_or_default(),
+        ));
+    }
+    StartBuildRequest {
+        project_name: config.project.clone(),
+        source_type_override: "NO_SOURCE".into(),
+        buildspec_override: buildspec::render_for(config),
+        environment_variables_override: overrides(env),
+        idempotency_token: key,
+        compute_type_override: config.compute_type.clone(),
+        timeout_in_minutes_override: config.timeout_minutes,
+        privileged_mode_override: true,
+    }
+}
+
+/// The names (never the values) of the push credential and the GitHub token, as every
+/// job of the deployment reads them: the build reads each secret itself.
+pub(crate) fn credential_names(config: &Config) -> Vec<(&'static str, String)> {
+    let mut env = Vec::new();
     if let Registry::DockerHub { .. } | Registry::Generic { .. } = &config.registry {
         env.push((
             "DOCKHAND_REGISTRY_USER",
@@ -115,33 +149,20 @@ pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, targ
         env.push(("DOCKHAND_GITHUB_TOKEN_PARAMETER", parameter.clone()));
         env.push(("DOCKHAND_GIT_HOST", config.github_host.clone()));
     }
-    if let Some(pull) = &config.pull_credential {
-        env.push(("DOCKHAND_PULL_REGISTRY", pull.host.clone()));
-        env.push(("DOCKHAND_PULL_USER", pull.username.clone().unwrap_or_default()));
-        env.push((
-            "DOCKHAND_PULL_TOKEN_PARAMETER",
-            pull.token_parameter.clone().unwrap_or_default(),
-        ));
-    }
-    StartBuildRequest {
-        project_name: config.project.clone(),
-        source_type_override: "NO_SOURCE".into(),
-        buildspec_override: buildspec::render_for(config),
-        environment_variables_override: env
-            .into_iter()
-            // CodeBuild rejects empty values; an absent variable reads as empty in bash.
-            .filter(|(_, value)| !value.is_empty())
-            .map(|(name, value)| EnvironmentVariable {
-                name: name.into(),
-                value,
-                kind: "PLAINTEXT".into(),
-            })
-            .collect(),
-        idempotency_token: key,
-        compute_type_override: config.compute_type.clone(),
-        timeout_in_minutes_override: config.timeout_minutes,
-        privileged_mode_override: true,
-    }
+    env
+}
+
+/// Environment overrides, plain text. CodeBuild rejects empty values; an absent variable
+/// reads as empty in bash.
+pub(crate) fn overrides(env: Vec<(&str, String)>) -> Vec<EnvironmentVariable> {
+    env.into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| EnvironmentVariable {
+            name: name.into(),
+            value,
+            kind: "PLAINTEXT".into(),
+        })
+        .collect()
 }
 
 /// The repository's web address, as GitHub gives it (`html_url`), or its clone URL without
@@ -228,13 +249,19 @@ pub const BUILD_KEY_VARIABLE: &str = "DOCKHAND_BUILD_KEY";
 /// operator. The delivery id is not part of it: GitHub does not sign that header, so a
 /// replayed body under a new id is the same build.
 pub fn build_key(request: &BuildRequest, context: &str, deployment: &Deployment) -> String {
+    push_key("dockhand-build-v1", request, context, deployment)
+}
+
+/// SHA-256 over length-prefixed parts: `version`, the push's repository, ref and commit,
+/// `part` and the deployment's digest.
+pub(crate) fn push_key(version: &str, request: &BuildRequest, part: &str, deployment: &Deployment) -> String {
     let mut h = Sha256::new();
     for part in [
-        "dockhand-build-v1",
+        version,
         &request.repository.full_name,
         &request.git_ref,
         &request.commit,
-        context,
+        part,
         &deployment.digest,
     ] {
         h.update((part.len() as u64).to_be_bytes());
@@ -301,6 +328,8 @@ mod tests {
             tags: &tags,
             moving_tags: &tags[..1],
             build_args: "A=1",
+            image_key: &"ab".repeat(32),
+            platforms: &["linux/amd64".to_owned(), "linux/arm64".to_owned()],
             cache: true,
         };
         let written = start_build_request(&request("d1", &"a".repeat(40)), &deployment("dockhand"), &target);
@@ -310,6 +339,8 @@ mod tests {
             r#""timeoutInMinutesOverride":60"#,
             r#""privilegedModeOverride":true"#,
             r#"{"name":"BUILD_CONTEXT","value":"web","type":"PLAINTEXT"}"#,
+            r#"{"name":"DOCKHAND_PLATFORMS","value":"linux/amd64,linux/arm64","type":"PLAINTEXT"}"#,
+            r#"{"name":"DOCKHAND_KEY_TAG","value":"dockhand-abababababababababababababababab","type":"PLAINTEXT"}"#,
         ] {
             assert!(json.contains(member), "{member} in {json}");
         }
@@ -387,6 +418,8 @@ mod tests {
             tags: &tags,
             moving_tags: &tags,
             build_args: "",
+            image_key: &"cd".repeat(32),
+            platforms: &[],
             cache: true,
         };
         let d = with_registry(r#"{"type":"dockerhub","namespace":"acme"}"#);

@@ -23,6 +23,7 @@ pub(crate) fn deployment() -> Deployment {
         timeout_minutes: 60,
         naming: Naming::Path,
         github_token_parameter: None,
+        platforms: Vec::new(),
         repositories: Some(vec!["acme/images".into()]),
         github_host: "github.com".into(),
         repository_tags: false,
@@ -51,6 +52,7 @@ pub(crate) fn build_request(commit: &str) -> BuildRequest {
         commit: commit.into(),
         tags: vec!["latest".into()],
         fixed_tags: vec![],
+        rebuild: false,
         head_commit: Some(HeadCommit {
             message: "web: bump nginx".into(),
             author: None,

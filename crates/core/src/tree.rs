@@ -124,6 +124,23 @@ impl TreeFile {
     }
 }
 
+/// Every file of a repository at a commit, and the ids of its directories.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub files: Vec<TreeFile>,
+    /// `(directory, tree id)`, "." for the root: a directory's tree id is the same at two
+    /// commits exactly when everything below it is. Empty when the host's listing carried
+    /// none (`git ls-tree -r` without `-t`, or `--name-only`).
+    pub trees: Vec<(Box<str>, ObjectId)>,
+}
+
+impl Listing {
+    /// The tree id of `dir` ("." for the root), when the listing carried it.
+    pub fn tree_id(&self, dir: &str) -> Option<ObjectId> {
+        self.trees.iter().find(|(d, _)| &**d == dir).map(|(_, id)| *id)
+    }
+}
+
 /// One path a comparison of two commits found changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangedFile {

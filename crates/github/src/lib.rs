@@ -18,7 +18,7 @@ mod validate;
 pub use model::{COMPARE_FILE_LIMIT, tree_diff};
 
 use dockhand_core::ports::SourceHost;
-use dockhand_core::tree::{ChangedFile, HostError, ObjectId, TreeFile};
+use dockhand_core::tree::{ChangedFile, HostError, Listing, ObjectId, TreeFile};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::header::{ACCEPT, AUTHORIZATION, HeaderValue, USER_AGENT};
@@ -385,17 +385,24 @@ impl GitHub {
     }
 
     /// Every file of the tree `root`, their paths under `dir`: one recursive listing, or
-    /// when GitHub truncates it, the tree walked directory by directory.
+    /// when GitHub truncates it, the tree walked directory by directory. With `trees`, the
+    /// id of every directory too, `dir` itself (the root: ".") first.
     async fn files_under(
         &self,
         repository: &str,
         root: ObjectId,
         dir: &str,
         walk: &Walk<'_>,
+        mut trees: Option<&mut Vec<(Box<str>, ObjectId)>>,
     ) -> Result<Vec<TreeFile>, HostError> {
+        let named = |d: &str| -> Box<str> { if d.is_empty() { ".".into() } else { d.into() } };
         let whole = self.listing(repository, root, true, walk).await?;
         let tree = self.read_tree(&whole)?;
         if !tree.truncated {
+            if let Some(trees) = trees {
+                trees.extend(tree.sha.map(|sha| (named(dir), sha)));
+                trees.extend(tree.subtrees(dir).into_iter().map(|(d, id)| (d.into_boxed_str(), id)));
+            }
             return Ok(tree.files(dir).collect());
         }
         drop(tree);
@@ -410,6 +417,7 @@ impl GitHub {
         // for one listing is listed alone and its own directories walked in turn.
         let mut files = Vec::new();
         let mut pending = vec![(dir.to_owned(), root, false)];
+        let mut first = true;
         while let Some((dir, sha, recursive)) = pending.pop() {
             let body = self.listing(repository, sha, recursive, walk).await?;
             let listing = self.read_tree(&body)?;
@@ -425,8 +433,26 @@ impl GitHub {
                 )));
             }
             files.extend(listing.files(&dir));
+            if let Some(trees) = trees.as_deref_mut() {
+                // Every directory is a subtree of the level above it, but the root.
+                if std::mem::take(&mut first) {
+                    trees.extend(listing.sha.map(|sha| (named(&dir), sha)));
+                }
+                if recursive {
+                    trees.extend(
+                        listing
+                            .subtrees(&dir)
+                            .into_iter()
+                            .map(|(d, id)| (d.into_boxed_str(), id)),
+                    );
+                }
+            }
             if !recursive {
-                pending.extend(listing.subtrees(&dir).into_iter().map(|(d, s)| (d, s, true)));
+                let subtrees = listing.subtrees(&dir);
+                if let Some(trees) = trees.as_deref_mut() {
+                    trees.extend(subtrees.iter().map(|(d, id)| (d.as_str().into(), *id)));
+                }
+                pending.extend(subtrees.into_iter().map(|(d, s)| (d, s, true)));
             }
         }
         Ok(files)
@@ -473,7 +499,7 @@ impl GitHub {
             changes.extend(level.changed);
             pending.extend(level.differing);
             for (path, tree) in level.added {
-                let added = self.files_under(repository, tree, &path, walk).await?;
+                let added = self.files_under(repository, tree, &path, walk, None).await?;
                 changes.extend(added.into_iter().map(|f| ChangedFile {
                     path: f.path.into(),
                     previous_path: None,
@@ -481,7 +507,7 @@ impl GitHub {
                 }));
             }
             for (path, tree) in level.removed {
-                let removed = self.files_under(repository, tree, &path, walk).await?;
+                let removed = self.files_under(repository, tree, &path, walk, None).await?;
                 changes.extend(removed.into_iter().map(|f| ChangedFile {
                     path: f.path.into(),
                     previous_path: None,
@@ -534,16 +560,18 @@ impl<'a> Walk<'a> {
 }
 
 impl SourceHost for GitHub {
-    async fn tree(&self, repository: &str, commit: &str) -> Result<Vec<TreeFile>, HostError> {
+    async fn tree(&self, repository: &str, commit: &str) -> Result<Listing, HostError> {
         let repository = validate::repository(repository)?;
         let commit = validate::commit("commit", commit)?;
         let what = format!("listing the files of {repository} at {commit}");
         let walk = Walk::new(&what);
+        let mut trees = Vec::new();
         let mut files = self
-            .within_budget(&walk, self.files_under(repository, commit, "", &walk))
+            .within_budget(&walk, self.files_under(repository, commit, "", &walk, Some(&mut trees)))
             .await?;
         files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-        Ok(files)
+        trees.sort_unstable();
+        Ok(Listing { files, trees })
     }
 
     async fn compare(&self, repository: &str, base: &str, head: &str) -> Result<Vec<ChangedFile>, HostError> {

@@ -16,6 +16,10 @@ pub const COMPARE_FILE_LIMIT: usize = 300;
 /// answer's bytes and ids are 20 bytes, because a listing can hold 100,000 entries.
 #[derive(Debug, Deserialize)]
 pub struct Tree<'a> {
+    /// The listed tree's own id: for a listing asked by commit id, the commit's root tree.
+    /// `None` when absent or not an id: the images there are then keyed on the commit.
+    #[serde(default, deserialize_with = "optional_object_id")]
+    pub sha: Option<ObjectId>,
     #[serde(borrow)]
     pub tree: Vec<TreeEntry<'a>>,
     #[serde(default)]
@@ -103,6 +107,11 @@ fn object_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ObjectId, D::
         }
     }
     deserializer.deserialize_str(Id)
+}
+
+fn optional_object_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<ObjectId>, D::Error> {
+    let text: Option<Cow<'de, str>> = Option::deserialize(deserializer)?;
+    Ok(text.and_then(|t| ObjectId::from_hex(&t)))
 }
 
 fn file_kind<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<FileKind>, D::Error> {

@@ -5,7 +5,7 @@
 
 use dockhand_core::index::{DockerfileIndex, TreeIndex};
 use dockhand_core::ports::SourceHost;
-use dockhand_core::tree::{ChangedFile, FileKind, HostError, TreeFile};
+use dockhand_core::tree::{ChangedFile, FileKind, HostError, Listing, ObjectId, TreeFile};
 use dockhand_fake_github::{FakeGitHub, FakeOptions};
 use dockhand_github::{GitHub, Policy};
 use std::path::{Path, PathBuf};
@@ -94,10 +94,22 @@ impl Repo {
         self.commit(message, &[])
     }
 
-    /// `git ls-tree -r`: every blob (files and symlinks) with its id, sorted by path.
-    fn ls_tree(&self, commit: &str) -> Vec<TreeFile> {
-        let mut files: Vec<TreeFile> = self
-            .git(&["ls-tree", "-r", "-z", commit])
+    /// `git ls-tree -r -t`: every blob (files and symlinks) with its id, sorted by path,
+    /// and every directory's tree id, the root's (`rev-parse <commit>^{tree}`) as ".".
+    fn ls_tree(&self, commit: &str) -> Listing {
+        let listing = self.git(&["ls-tree", "-r", "-t", "-z", commit]);
+        let mut trees: Vec<(Box<str>, ObjectId)> = listing
+            .split('\0')
+            .filter_map(|record| {
+                let (meta, path) = record.split_once('\t')?;
+                let fields: Vec<&str> = meta.split(' ').collect();
+                (fields[1] == "tree").then(|| (path.into(), fields[2].parse().unwrap()))
+            })
+            .collect();
+        let root = self.git(&["rev-parse", &format!("{commit}^{{tree}}")]);
+        trees.push((".".into(), root.trim().parse().unwrap()));
+        trees.sort();
+        let mut files: Vec<TreeFile> = listing
             .split('\0')
             .filter_map(|record| {
                 let (meta, path) = record.split_once('\t')?;
@@ -112,7 +124,7 @@ impl Repo {
             })
             .collect();
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        files
+        Listing { files, trees }
     }
 
     /// `git diff --no-renames base head` as changed files, sorted by path.
@@ -237,9 +249,10 @@ async fn tree_equals_git_ls_tree_at_every_commit() {
         assert_eq!(files, h.repo.ls_tree(commit), "at {commit}");
     }
     let first = github.tree(REPO, &h.first).await.unwrap();
-    let paths: Vec<&str> = first.iter().map(|f| &*f.path).collect();
+    let paths: Vec<&str> = first.files.iter().map(|f| &*f.path).collect();
     // The symlink is known to be one; the rest are not.
     let kinds: Vec<(&str, FileKind)> = first
+        .files
         .iter()
         .filter(|f| f.kind != FileKind::Regular)
         .map(|f| (&*f.path, f.kind))
@@ -264,7 +277,7 @@ async fn tree_equals_git_ls_tree_at_every_commit() {
     assert!(!paths.contains(&"web") && !paths.contains(&"chrome/stable"));
     // The index has the Dockerfiles and not the symlink.
     assert_eq!(
-        TreeIndex::from_files(&first).all().unwrap(),
+        TreeIndex::from_files(&first.files).all().unwrap(),
         [".", "chrome/beta", "chrome/stable", "web"]
     );
     // One recursive listing per tree.

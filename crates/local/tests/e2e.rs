@@ -111,6 +111,7 @@ fn key_tag_is_the_images(stack: &Stack, build: &dockhand_local::hub::BuildRecord
 #[test]
 fn end_to_end() {
     the_whole_pipeline();
+    unchanged_images_are_retagged_not_rebuilt();
     twelve_images_two_at_a_time_each_started_once();
     a_wrong_registry_password_fails_the_build_and_is_never_logged();
     a_repository_of_yours_through_dockhand_local_run();
@@ -255,6 +256,93 @@ fn the_whole_pipeline() {
     let dir = stack.dir().to_owned();
     drop(run);
     assert!(!dir.exists(), "local mode's files were left in {}", dir.display());
+}
+
+/// Tags `commit` as `tag`, pushes the tag to the served repository and delivers its push
+/// (a new ref).
+fn push_tag(stack: &Stack, tag: &str, commit: &str, delivery: &str) {
+    for args in [vec!["tag", tag, commit], vec!["push", "--quiet", "origin", tag]] {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&stack.repo.work)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let event = stack
+        .repo
+        .push_event_for(&format!("refs/tags/{tag}"), &"0".repeat(40), commit)
+        .unwrap();
+    assert_eq!(stack.deliver_event(event, delivery, None).unwrap().status, 202);
+    stack.wait_idle().unwrap();
+}
+
+/// Issue 17's acceptance: a version tag on a commit whose images were all built on the
+/// default branch starts no image build, only one re-tag build, and every image's version
+/// tag is the very manifest of its default-branch tags; a change to one context rebuilds
+/// that image alone, and a tag then re-tags all of them again.
+fn unchanged_images_are_retagged_not_rebuilt() {
+    let run = start("retag", "correct-horse", "correct-horse", Limits::default());
+    let stack = &run.stack;
+    let c0 = stack.repo.head();
+    let c1 = stack.repo.commit("three images", &SAMPLE).unwrap();
+    assert_eq!(stack.deliver(&c0, &c1, "retag-1", None).unwrap().status, 202);
+    stack.wait_idle().unwrap();
+    let builds = stack.hub.builds();
+    assert_eq!(builds.len(), 3, "{builds:#?}");
+    assert!(builds.iter().all(|b| b.status == "SUCCEEDED"), "{builds:#?}");
+    assert!(stack.functions_log().contains("image recorded"));
+    let repositories = image_repositories(stack);
+
+    // The version tag: one build, the re-tag job, and no image build.
+    push_tag(stack, "v1.0", &c1, "retag-2");
+    let builds = stack.hub.builds();
+    assert_eq!(builds.len(), 4, "{builds:#?}");
+    let retag = &builds[3];
+    assert!(retag.env("DOCKHAND_RETAG").is_some(), "not a re-tag job: {retag:#?}");
+    assert_eq!(retag.status, "SUCCEEDED", "{}", retag.log);
+    assert_eq!(retag.env("DOCKHAND_RETAG").unwrap().lines().count(), 3);
+    for repo in &repositories {
+        let latest = stack.registry.digest(repo, "latest").unwrap();
+        assert_eq!(stack.registry.digest(repo, "v1.0").unwrap(), latest, "{repo}");
+    }
+    let note = stack.hub.notifications().pop().unwrap();
+    assert!(note.subject.contains("re-tag SUCCEEDED: 3 images"), "{note:?}");
+
+    // A change to web: web alone is built.
+    let c2 = stack
+        .repo
+        .commit("web: new page", &[("web/index.html", Some("<h1>two</h1>\n"))])
+        .unwrap();
+    assert_eq!(stack.deliver(&c1, &c2, "retag-3", None).unwrap().status, 202);
+    stack.wait_idle().unwrap();
+    let builds = stack.hub.builds();
+    assert_eq!(builds.len(), 5, "{builds:#?}");
+    assert_eq!(builds[4].env("BUILD_CONTEXT").as_deref(), Some("web"));
+    assert!(builds[4].env("DOCKHAND_RETAG").is_none());
+    assert_eq!(builds[4].status, "SUCCEEDED", "{}", builds[4].log);
+    let web_v1 = stack.registry.digest("acme/web", "v1.0").unwrap();
+    let web_latest = stack.registry.digest("acme/web", "latest").unwrap();
+    assert_ne!(web_latest, web_v1);
+
+    // A tag at c2: every image was built, web at c2 and the others at c1: one re-tag job.
+    push_tag(stack, "v2.0", &c2, "retag-4");
+    let builds = stack.hub.builds();
+    assert_eq!(builds.len(), 6, "{builds:#?}");
+    assert!(builds[5].env("DOCKHAND_RETAG").is_some());
+    assert_eq!(builds[5].status, "SUCCEEDED", "{}", builds[5].log);
+    for repo in &repositories {
+        let latest = stack.registry.digest(repo, "latest").unwrap();
+        assert_eq!(stack.registry.digest(repo, "v2.0").unwrap(), latest, "{repo}");
+    }
+    assert_eq!(stack.registry.digest("acme/web", "v1.0").unwrap(), web_v1);
+    assert!(stack.hub.dead_letters().is_empty());
+    drop(run);
 }
 
 /// A new branch of twelve images on a project that runs two builds at a time: CodeBuild

@@ -1,11 +1,16 @@
 //! The notifier: reads a CodeBuild state change back into a build outcome — everything
 //! it needs travels in the build's own environment variables, so no API call — and
-//! publishes the report to the build-results topic.
+//! publishes the report to the build-results topic. An image build that succeeded is
+//! recorded first ([`dockhand_core::image_key`]): the next push re-tags it instead of
+//! building it again. A record that cannot be written is logged and the report still goes
+//! out; the image is then built again next time.
 
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
 use dockhand_core::error::PortError;
+use dockhand_core::image_key::{IMAGE_KEY_VARIABLE, RECORD_DAYS, is_image_key, record_key};
 use dockhand_core::notification::{BuildOutcome, DEFAULT_STATUSES, PublishRequest, build_notification};
-use dockhand_core::ports::NotificationSink;
+use dockhand_core::ports::{ImageRecords, NotificationSink};
+use dockhand_core::retag::{RETAG_VARIABLE, RetagLine, check_repository};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -16,12 +21,42 @@ pub enum Decision {
     Ignore(String),
 }
 
-pub struct Notifier<S> {
+pub struct Notifier<S, R> {
     /// Only this project's builds are reported.
     pub project: String,
     pub statuses: Vec<String>,
     pub topic_arn: Option<String>,
     pub sink: S,
+    /// The record of pushed images (the ledger table).
+    pub records: R,
+}
+
+/// The environment overrides of the event's build, by name.
+fn environment(event: &CodeBuildEvent) -> HashMap<&str, &str> {
+    event
+        .detail
+        .additional_information
+        .environment
+        .environment_variables
+        .iter()
+        .filter_map(|v| Some((v.name.as_deref()?, v.value.as_deref()?)))
+        .collect()
+}
+
+/// The record an event calls for: an image build (not a re-tag job) that succeeded,
+/// with a well-formed key and repository. A re-tag pushed nothing new: its images'
+/// records stand.
+pub fn image_record(event: &CodeBuildEvent) -> Option<String> {
+    if event.detail.build_status.as_deref() != Some("SUCCEEDED") {
+        return None;
+    }
+    let env = environment(event);
+    if env.contains_key(RETAG_VARIABLE) {
+        return None;
+    }
+    let key = env.get(IMAGE_KEY_VARIABLE).filter(|k| is_image_key(k))?;
+    let repository = env.get("DOCKER_REPO").filter(|r| check_repository(r).is_ok())?;
+    Some(record_key(repository, key))
 }
 
 /// The statuses to notify, from `NOTIFY_STATUSES` (comma-separated) or the defaults.
@@ -40,12 +75,7 @@ pub fn statuses(setting: Option<&str>) -> Vec<String> {
 pub fn outcome(event: &CodeBuildEvent) -> BuildOutcome {
     let detail = &event.detail;
     let info = &detail.additional_information;
-    let env: HashMap<&str, &str> = info
-        .environment
-        .environment_variables
-        .iter()
-        .filter_map(|v| Some((v.name.as_deref()?, v.value.as_deref()?)))
-        .collect();
+    let env = environment(event);
     let get = |name: &str| env.get(name).filter(|v| !v.is_empty()).map(|v| v.to_string());
     let status = detail.build_status.clone().unwrap_or_else(|| "UNKNOWN".into());
     let last_end = info.phases.iter().filter_map(|p| p.end_time).max();
@@ -100,10 +130,15 @@ pub fn outcome(event: &CodeBuildEvent) -> BuildOutcome {
         queued_secs,
         failed_phase,
         logs_link: info.logs.deep_link.clone(),
+        // A re-tag job's images; lines that do not read back are left out.
+        retagged: env
+            .get(RETAG_VARIABLE)
+            .map(|lines| lines.lines().filter_map(|l| RetagLine::parse(l).ok()).collect())
+            .unwrap_or_default(),
     }
 }
 
-impl<S: NotificationSink> Notifier<S> {
+impl<S: NotificationSink, R: ImageRecords> Notifier<S, R> {
     /// Decides, with no I/O, what this event calls for.
     pub fn decide(&self, event: &CodeBuildEvent) -> Decision {
         let detail = &event.detail;
@@ -123,6 +158,7 @@ impl<S: NotificationSink> Notifier<S> {
 
     pub async fn handle(&self, event: &CodeBuildEvent) -> Result<Decision, PortError> {
         let decision = self.decide(event);
+        self.record(event).await;
         match &decision {
             Decision::Send(request) => {
                 self.sink.send(request).await?;
@@ -131,5 +167,24 @@ impl<S: NotificationSink> Notifier<S> {
             Decision::Ignore(reason) => tracing::info!(build = ?event.detail.build_id, %reason, "not notified"),
         }
         Ok(decision)
+    }
+
+    /// Records the image this event's build pushed, if it calls for it; whatever the
+    /// statuses notified. A failure is logged only: the report must go out, and the image
+    /// is built again next time instead of re-tagged.
+    async fn record(&self, event: &CodeBuildEvent) {
+        if event.detail.project_name.as_deref() != Some(self.project.as_str()) {
+            return;
+        }
+        let Some(key) = image_record(event) else {
+            return;
+        };
+        let expires_at = u64::try_from(event.time.timestamp()).unwrap_or(0) + RECORD_DAYS * 24 * 60 * 60;
+        match self.records.record(&key, expires_at).await {
+            Ok(()) => tracing::info!(build = ?event.detail.build_id, record = %key, "image recorded"),
+            Err(e) => {
+                tracing::error!(build = ?event.detail.build_id, record = %key, error = %e, "the image could not be recorded; the next push builds it again")
+            }
+        }
     }
 }

@@ -1,5 +1,5 @@
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
-use dockhand_aws::{lambda_env, sns::SnsPublisher};
+use dockhand_aws::{dynamodb::DynamoLedger, lambda_env, sns::SnsPublisher};
 use dockhand_notifier::{Notifier, statuses};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -13,6 +13,10 @@ async fn main() -> Result<(), Error> {
         statuses: statuses(std::env::var("NOTIFY_STATUSES").ok().as_deref()),
         topic_arn: Some(topic_arn.clone()),
         sink: SnsPublisher::new(aws_sdk_sns::Client::new(&aws), topic_arn),
+        records: DynamoLedger::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            &lambda_env::required("LEDGER_TABLE")?,
+        ),
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<CodeBuildEvent>| {
         let notifier = &notifier;

@@ -25,6 +25,7 @@ async fn publishes_to_sns_over_http_and_arrives_in_a_subscribed_queue() {
         statuses: statuses(None),
         topic_arn: Some(probe.topic_arn.clone()),
         sink: SnsPublisher::new(aws_sdk_sns::Client::new(&aws), &probe.topic_arn),
+        records: dockhand_core::ports::memory::MemoryLedger::default(),
     };
     let Decision::Send(sent) = n.handle(&event("codebuild-failed.json")).await.unwrap() else {
         panic!()
@@ -54,6 +55,7 @@ async fn a_filter_policy_on_status_keeps_only_failures() {
         statuses: statuses(None),
         topic_arn: Some(everything.topic_arn.clone()),
         sink: SnsPublisher::new(aws_sdk_sns::Client::new(&aws), &everything.topic_arn),
+        records: dockhand_core::ports::memory::MemoryLedger::default(),
     };
     for name in [
         "codebuild-succeeded.json",

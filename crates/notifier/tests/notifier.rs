@@ -2,7 +2,7 @@
 
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
 use dockhand_core::notification::{PublishRequest, subject};
-use dockhand_core::ports::memory::MemorySink;
+use dockhand_core::ports::memory::{MemoryLedger, MemorySink};
 use dockhand_notifier::{Decision, Notifier, outcome, statuses};
 use dockhand_testkit::fixture;
 use serde_json::Value;
@@ -13,13 +13,14 @@ fn event(name: &str) -> CodeBuildEvent {
     serde_json::from_str(&fixture(name)).unwrap()
 }
 
-fn notifier() -> (Notifier<Outbox>, Outbox) {
+fn notifier() -> (Notifier<Outbox, MemoryLedger>, Outbox) {
     let outbox = Outbox::default();
     let n = Notifier {
         project: "dockhand".into(),
         statuses: statuses(None),
         topic_arn: None,
         sink: outbox.clone(),
+        records: MemoryLedger::default(),
     };
     (n, outbox)
 }
@@ -298,4 +299,120 @@ proptest::proptest! {
         proptest::prop_assert_eq!(foreign_lines(&email), Vec::<String>::new(), "{}", email);
         proptest::prop_assert!(!email.chars().any(|c| c != '\n' && (c.is_control() || c == '\u{2028}' || c == '\u{202e}')), "{}", email);
     }
+}
+
+/// The event with these environment overrides added.
+fn with_env(name: &str, vars: &[(&str, &str)]) -> CodeBuildEvent {
+    let mut json: Value = serde_json::from_str(&fixture(name)).unwrap();
+    let list = json["detail"]["additional-information"]["environment"]["environment-variables"]
+        .as_array_mut()
+        .unwrap();
+    for (name, value) in vars {
+        list.push(serde_json::json!({ "name": name, "value": value, "type": "PLAINTEXT" }));
+    }
+    serde_json::from_value(json).unwrap()
+}
+
+const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+#[tokio::test]
+async fn a_successful_image_build_is_recorded_and_nothing_else_is() {
+    let (n, outbox) = notifier();
+    let succeeded = with_env("codebuild-succeeded.json", &[("DOCKHAND_IMAGE_KEY", KEY)]);
+    let repo = outcome(&succeeded).image.unwrap();
+    n.handle(&succeeded).await.unwrap();
+    assert_eq!(outbox.sent().len(), 1);
+    let records = n.records.records();
+    let expected = format!("image#{repo}#{KEY}");
+    assert_eq!(records.keys().collect::<Vec<_>>(), [&expected]);
+    // Kept for RECORD_DAYS after the event.
+    let at = succeeded.time.timestamp() as u64;
+    assert_eq!(records[&expected].record.expires_at, at + 90 * 86_400);
+
+    // Recorded whatever the statuses notified.
+    let (quiet, outbox) = notifier();
+    let quiet = Notifier {
+        statuses: statuses(Some("FAILED")),
+        ..quiet
+    };
+    quiet.handle(&succeeded).await.unwrap();
+    assert!(outbox.sent().is_empty());
+    assert_eq!(quiet.records.records().len(), 1);
+
+    // A failed build, a re-tag job, another project's build, a malformed key: nothing.
+    let line = format!("{repo}\tdockhand-{}\tv1\t", &KEY[..32]);
+    for event in [
+        with_env("codebuild-failed.json", &[("DOCKHAND_IMAGE_KEY", KEY)]),
+        with_env(
+            "codebuild-succeeded.json",
+            &[("DOCKHAND_IMAGE_KEY", KEY), ("DOCKHAND_RETAG", &line)],
+        ),
+        with_env("codebuild-succeeded.json", &[("DOCKHAND_IMAGE_KEY", "../x")]),
+        event("codebuild-succeeded.json"),
+    ] {
+        let (n, _) = notifier();
+        n.handle(&event).await.unwrap();
+        assert!(n.records.records().is_empty(), "{:?}", outcome(&event));
+    }
+    let (n, _) = notifier();
+    let other = Notifier {
+        project: "other".into(),
+        ..n
+    };
+    other.handle(&succeeded).await.unwrap();
+    assert!(other.records.records().is_empty());
+}
+
+/// A record that cannot be written never stops the report: the image is only built again
+/// next time.
+#[tokio::test]
+async fn a_record_that_fails_still_delivers_the_notification() {
+    let (n, outbox) = notifier();
+    *n.records.fail.lock().unwrap() = Some("ProvisionedThroughputExceededException".into());
+    let d = n
+        .handle(&with_env("codebuild-succeeded.json", &[("DOCKHAND_IMAGE_KEY", KEY)]))
+        .await
+        .unwrap();
+    assert!(matches!(d, Decision::Send(_)), "{d:?}");
+    assert_eq!(outbox.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_retag_job_says_which_images_got_which_tags_and_what_a_failure_means() {
+    let (n, outbox) = notifier();
+    let lines = format!(
+        "docker.io/acme/web\tdockhand-{k}\tv1.2,latest\tlatest\ndocker.io/acme/api\tdockhand-{k}\tv1.2\t",
+        k = &KEY[..32]
+    );
+    n.handle(&with_env("codebuild-succeeded.json", &[("DOCKHAND_RETAG", &lines)]))
+        .await
+        .unwrap();
+    let sent = outbox.sent().pop().unwrap();
+    assert!(
+        sent.subject.starts_with("dockhand re-tag SUCCEEDED: 2 images @"),
+        "{}",
+        sent.subject
+    );
+    let email = message(&sent)["email"].as_str().unwrap().to_owned();
+    assert!(
+        email.contains(&format!("acme/web: v1.2, latest from dockhand-{}", &KEY[..32])),
+        "{email}"
+    );
+    assert!(
+        email.contains("(latest only if the ref still pointed at this commit)"),
+        "{email}"
+    );
+    assert!(email.contains("acme/api: v1.2 from"), "{email}");
+    assert!(!email.contains("rebuild: always"), "{email}");
+    n.handle(&with_env("codebuild-failed.json", &[("DOCKHAND_RETAG", &lines)]))
+        .await
+        .unwrap();
+    let sent = outbox.sent().pop().unwrap();
+    let email = message(&sent)["email"].as_str().unwrap().to_owned();
+    assert!(sent.subject.starts_with("dockhand re-tag FAILED"), "{}", sent.subject);
+    assert!(
+        email.contains("set `rebuild: always` in .dockhand.yml and push again"),
+        "{email}"
+    );
+    assert!(email.contains("deleted from the registry"), "{email}");
 }

@@ -2,7 +2,7 @@
 //! SSM SecureString on first use (not at cold start) and kept for the life of the sandbox.
 
 use dockhand_core::ports::SourceHost;
-use dockhand_core::tree::{ChangedFile, HostError, TreeFile};
+use dockhand_core::tree::{ChangedFile, HostError, Listing};
 use dockhand_github::GitHub;
 use tokio::sync::OnceCell;
 
@@ -59,7 +59,7 @@ impl LazyGitHub {
 }
 
 impl SourceHost for LazyGitHub {
-    async fn tree(&self, repository: &str, commit: &str) -> Result<Vec<TreeFile>, HostError> {
+    async fn tree(&self, repository: &str, commit: &str) -> Result<Listing, HostError> {
         self.github().await?.tree(repository, commit).await
     }
 

@@ -20,8 +20,10 @@ use dockhand_core::ledger::{self, Step, Written};
 use dockhand_core::notification::{
     Notification, dead_letter_notification, not_started_notification, short_sha, skip_notification,
 };
-use dockhand_core::ports::{BuildStarter, Clock, Ledger, NotificationSink, Queues, SourceHost};
+use dockhand_core::plan::Action;
+use dockhand_core::ports::{BuildStarter, Clock, ImageRecords, Ledger, NotificationSink, Queues, SourceHost};
 use dockhand_core::queue::QueuedBuild;
+use dockhand_core::retag;
 use dockhand_core::retry::{self, Next, RetryPolicy};
 use dockhand_core::source::{Unresolved, plan_push};
 use dockhand_core::start_build::StartError;
@@ -33,8 +35,11 @@ use std::time::{Duration, Instant};
 /// What one invocation did, for its log line and for tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
-    /// (delivery, builds queued) of every request planned.
+    /// (delivery, builds queued) of every request planned, re-tag jobs included.
     pub planned: Vec<(String, usize)>,
+    /// The images given their tags by a re-tag job instead of a build: their key was
+    /// pushed before.
+    pub retagged: Vec<String>,
     /// (context, build id) of every build StartBuild answered.
     pub started: Vec<(String, String)>,
     /// (context, build id) of every build found already started: a replay.
@@ -163,7 +168,7 @@ where
     B: BuildStarter + Sync,
     H: SourceHost + Sync,
     N: NotificationSink + Sync,
-    L: Ledger + Sync,
+    L: Ledger + ImageRecords + Sync,
     Q: Queues + Sync,
     C: Clock + Sync,
 {
@@ -359,10 +364,18 @@ where
             Err(Unresolved::Retry(e)) => return later(Delay::Backoff, format!("GitHub could not answer: {e}")),
             Err(Unresolved::Stop(reason)) => vec![PlanEntry::Skip(Skip::unplanned(&reason))],
         };
+        let entries = self.retag_unchanged(&request, entries).await;
         let mut bodies = Vec::new();
+        for (start, images) in retag::retag_jobs(&request, &self.deployment, &entries) {
+            tracing::info!(delivery = %request.delivery, images = images.len(), key = %start.idempotency_token, "re-tag queued");
+            report.retagged.extend(images.iter().map(|i| i.repository.clone()));
+            let queued = QueuedBuild::retag(&request, start, &images);
+            bodies.push(serde_json::to_string(&queued).expect("a queued build always serializes"));
+        }
         let mut attention = Vec::new();
         for entry in entries {
             match entry {
+                PlanEntry::Build(job) if matches!(job.action, Action::Retag { .. }) => {}
                 PlanEntry::Build(job) => {
                     tracing::info!(delivery = %request.delivery, context = %job.context, image = %job.image, key = %job.key, "queued");
                     let queued = QueuedBuild::new(&request, &job);
@@ -400,6 +413,25 @@ where
             );
         }
         Outcome::Done
+    }
+
+    /// Marks as re-tags the planned images whose key was pushed before, from one lookup of
+    /// the ledger table. A lookup that fails builds them all: a build is never lost.
+    async fn retag_unchanged(&self, request: &BuildRequest, mut entries: Vec<PlanEntry>) -> Vec<PlanEntry> {
+        let keys = retag::lookup_keys(&entries);
+        if keys.is_empty() {
+            return entries;
+        }
+        match self.ledger.recorded(&keys).await {
+            Ok(recorded) => {
+                let marked = retag::mark_retags(&mut entries, &recorded);
+                tracing::info!(delivery = %request.delivery, looked_up = keys.len() / 2, retagged = marked, "image records");
+            }
+            Err(e) => {
+                tracing::warn!(delivery = %request.delivery, error = %e, "the record of pushed images could not be read; every image is built");
+            }
+        }
+        entries
     }
 
     /// The starting step: one queued build, started once.

@@ -243,3 +243,35 @@ async fn a_missing_project_is_dead_lettered_with_a_notification() {
     );
     assert_eq!(spawner.alerts.sent().len(), 3);
 }
+
+/// The image records over real HTTP: the notifier's PutItem, the spawner's BatchGetItem of
+/// more keys than one call takes, and the build keys beside them in the same table.
+#[tokio::test]
+async fn image_records_are_written_and_read_back_in_batches() {
+    use dockhand_core::ports::{ImageRecords, Ledger};
+    let moto = Moto::start();
+    let aws = moto.sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    create_table(&dynamodb, "dockhand-builds").await.unwrap();
+    let ledger = DynamoLedger::new(dynamodb, "dockhand-builds");
+    let keys: Vec<String> = (0..150)
+        .map(|i| dockhand_core::image_key::record_key("docker.io/acme/web", &format!("{i:064x}")))
+        .collect();
+    for key in keys.iter().step_by(3) {
+        ledger.record(key, 4_000_000_000).await.unwrap();
+    }
+    let found = ledger.recorded(&keys).await.unwrap();
+    assert_eq!(found.len(), 50);
+    assert!(keys.iter().step_by(3).all(|k| found.contains(k)));
+    // A build key of the same table reads as a record too; an image record is no claim.
+    let record = dockhand_core::ledger::Record {
+        owner: "m1".into(),
+        build_id: Some("dockhand:1".into()),
+        attempt_at: None,
+        updated_at: 1,
+        expires_at: 2,
+    };
+    ledger.write(&"a".repeat(64), &record, None).await.unwrap();
+    let both = ledger.recorded(&["a".repeat(64), "b".repeat(64)]).await.unwrap();
+    assert_eq!(both.into_iter().collect::<Vec<_>>(), ["a".repeat(64)]);
+}

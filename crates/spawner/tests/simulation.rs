@@ -8,7 +8,7 @@ mod support;
 use dockhand_core::error::PortError;
 use dockhand_core::ledger::{Record, Versioned, Written};
 use dockhand_core::ports::memory::{ManualClock, MemoryLedger};
-use dockhand_core::ports::{BuildStarter, Clock, Ledger, Queues};
+use dockhand_core::ports::{BuildStarter, Clock, ImageRecords, Ledger, Queues};
 use dockhand_core::request::{ChangeSource, Changes};
 use dockhand_core::source::ListedHost;
 use dockhand_core::start_build::{StartBuildRequest, StartError};
@@ -146,6 +146,15 @@ impl Ledger for FlakyLedger {
     }
     async fn remove(&self, key: &str, expected: u64) -> Result<Written, PortError> {
         self.inner.remove(key, expected).await
+    }
+}
+
+impl ImageRecords for FlakyLedger {
+    async fn recorded(&self, keys: &[String]) -> Result<std::collections::HashSet<String>, PortError> {
+        self.inner.recorded(keys).await
+    }
+    async fn record(&self, key: &str, expires_at: u64) -> Result<(), PortError> {
+        self.inner.record(key, expires_at).await
     }
 }
 

@@ -113,6 +113,16 @@ async fn every_field_of_the_start_build_request() {
                 "DOCKHAND_COMMIT_URL",
                 "https://github.com/acme/images/commit/3e8a1f5c7b9d2e4f6a8c0b1d3e5f7a9c2b4d6e8f"
             ),
+            ("DOCKHAND_IMAGE_KEY", queued.request.env("DOCKHAND_IMAGE_KEY").unwrap()),
+            ("DOCKHAND_KEY_TAG", queued.request.env("DOCKHAND_KEY_TAG").unwrap()),
+            ("DOCKHAND_SOURCE_URL", "https://github.com/acme/images"),
+            ("DOCKHAND_TITLE", "web"),
+            ("DOCKHAND_BUILDKIT_IMAGE", "moby/buildkit:buildx-stable-1"),
+            ("DOCKHAND_CACHE_FROM", "type=registry,ref=docker.io/acme/web:buildcache"),
+            (
+                "DOCKHAND_CACHE_TO",
+                "type=registry,ref=docker.io/acme/web:buildcache,mode=max,ignore-error=true"
+            ),
             ("DOCKHAND_REGISTRY_USER", "acmebot"),
             ("DOCKHAND_TOKEN_PARAMETER", "/dockhand/dockerhub/acme"),
         ]

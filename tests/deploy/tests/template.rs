@@ -148,6 +148,24 @@ const GITHUB: &str = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}
 const PULL: &str = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PullTokenParameter}";
 const ECR: &str = "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${EcrRepositoryPrefix}/*";
 
+/// The notifier writes image records only: its one DynamoDB grant is held to `image#` keys.
+#[test]
+fn the_notifier_writes_image_records_alone() {
+    let t = template();
+    let properties = &t["Resources"]["NotifierRole"]["Properties"];
+    let mut found = 0;
+    for policy in properties["Policies"].as_vec().unwrap() {
+        for statement in statements(&policy["PolicyDocument"]) {
+            if strings(&statement["Action"]).iter().any(|a| a.starts_with("dynamodb:")) {
+                found += 1;
+                let leading = &statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+                assert_eq!(strings(leading), ["image#*"], "{statement:?}");
+            }
+        }
+    }
+    assert_eq!(found, 1);
+}
+
 #[test]
 fn each_role_holds_exactly_its_calls_on_its_own_resources() {
     let t = template();
@@ -188,6 +206,7 @@ fn each_role_holds_exactly_its_calls_on_its_own_resources() {
                 ("dynamodb:GetItem", "LedgerTable.Arn"),
                 ("dynamodb:PutItem", "LedgerTable.Arn"),
                 ("dynamodb:DeleteItem", "LedgerTable.Arn"),
+                ("dynamodb:BatchGetItem", "LedgerTable.Arn"),
                 ("ssm:GetParameter", GITHUB),
                 ("kms:Decrypt", "SecretsKmsKeyArn"),
             ]
@@ -199,7 +218,8 @@ fn each_role_holds_exactly_its_calls_on_its_own_resources() {
             logs("NotifierLogs.Arn"),
             &[
                 ("sns:Publish", "BuildResultsTopic"),
-                ("sqs:SendMessage", "DeadLetterQueue.Arn")
+                ("sqs:SendMessage", "DeadLetterQueue.Arn"),
+                ("dynamodb:PutItem", "LedgerTable.Arn"),
             ]
         )
     );

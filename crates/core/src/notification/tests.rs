@@ -24,6 +24,7 @@ fn outcome(status: &str) -> BuildOutcome {
             "https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logEvent:group=/aws/codebuild/dockhand"
                 .into(),
         ),
+        retagged: vec![],
     }
 }
 
@@ -410,6 +411,7 @@ fn hostile_outcome() -> impl Strategy<Value = BuildOutcome> {
                 queued_secs,
                 failed_phase,
                 logs_link,
+                retagged: vec![],
             },
         )
 }

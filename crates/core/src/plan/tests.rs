@@ -24,6 +24,7 @@ fn request(paths: &[&str], removed: &[&str]) -> BuildRequest {
         commit: SHA.into(),
         tags: vec!["latest".into(), "6113728".into()],
         fixed_tags: vec!["6113728".into()],
+        rebuild: false,
         head_commit: Some(HeadCommit {
             message: "Update web".into(),
             author: Some("Octo Cat".into()),
@@ -268,6 +269,8 @@ fn the_start_build_request() {
             ("DOCKHAND_REPOSITORY", "acme/images"),
             ("DOCKHAND_REF", "refs/heads/main"),
             ("DOCKHAND_COMMIT_AUTHOR", "Octo Cat"),
+            ("DOCKHAND_IMAGE_KEY", jobs(&p)[0].image_key.as_str()),
+            ("DOCKHAND_KEY_TAG", jobs(&p)[0].key_tag().as_str()),
             ("DOCKHAND_SOURCE_URL", "https://github.com/acme/images"),
             ("DOCKHAND_TITLE", "web"),
             ("DOCKHAND_BUILDKIT_IMAGE", "moby/buildkit:buildx-stable-1"),
@@ -370,6 +373,16 @@ proptest! {
             let dockerfile = format!("{dir}/Dockerfile");
             prop_assert_eq!(req.env("DOCKERFILE_PATH"), Some(dockerfile.as_str()));
             prop_assert_eq!(req.env("DOCKER_REPO"), Some("docker.io/acme/mapped"));
+            // The image's key and key tag: hexadecimal, whatever the push held; over the
+            // commit (the payload knows no tree), so never re-tagged.
+            let key = req.env("DOCKHAND_IMAGE_KEY").unwrap();
+            prop_assert!(crate::image_key::is_image_key(key));
+            prop_assert_eq!(&job.image_key, key);
+            let tag = crate::image_key::key_tag(key);
+            prop_assert_eq!(req.env("DOCKHAND_KEY_TAG"), Some(tag.as_str()));
+            prop_assert!(crate::image_key::is_key_tag(&tag));
+            prop_assert_eq!(req.env("DOCKHAND_PLATFORMS"), None);
+            prop_assert!(!job.reusable);
             prop_assert_eq!(req.env("DOCKHAND_SOURCE_URL"), Some(html.as_str()));
             prop_assert_eq!(req.env("DOCKHAND_TITLE"), Some("mapped"));
             prop_assert_eq!(req.env("DOCKHAND_CACHE_FROM"), Some("type=registry,ref=docker.io/acme/mapped:buildcache"));
@@ -820,4 +833,87 @@ fn a_clash_with_a_directory_this_push_did_not_change_is_refused() {
         summary(&plan(&r, &tree, &deployment(), Ok(&RepoConfig::default()))),
         [("build", "web".into())]
     );
+}
+
+const WEB_TREE: &str = "1111111111111111111111111111111111111111";
+const ROOT_TREE: &str = "2222222222222222222222222222222222222222";
+const BLOB: &str = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+
+/// `git ls-tree -r -t` of a tree with a root and a `web` image, the root's tree id given
+/// as the "." line; `web`'s tree id as given.
+fn listed_tree(web: &str) -> TreeIndex {
+    TreeIndex::from_ls_tree(&format!(
+        "040000 tree {ROOT_TREE}\t.\n100644 blob {BLOB}\tDockerfile\n040000 tree {web}\tweb\n100644 blob {BLOB}\tweb/Dockerfile\n100644 blob {BLOB}\tweb/app.py\n"
+    ))
+}
+
+fn web_job(entries: &[PlanEntry]) -> BuildJob {
+    jobs(entries).into_iter().find(|j| j.context == "web").unwrap().clone()
+}
+
+#[test]
+fn an_image_key_is_made_of_its_context_tree_and_settings() {
+    let r = request(&["web/app.py", "Dockerfile"], &[]);
+    let d = deployment();
+    let tree = listed_tree(WEB_TREE);
+    let entries = tree_plan(&r, &tree);
+    let web = web_job(&entries);
+    assert!(web.reusable);
+    assert_eq!(web.action, Action::Build);
+    assert_eq!(web.request.env("DOCKHAND_IMAGE_KEY"), Some(web.image_key.as_str()));
+    assert_eq!(web.request.env("DOCKHAND_KEY_TAG"), Some(web.key_tag().as_str()));
+    assert_eq!(web.request.env("DOCKHAND_PLATFORMS"), None);
+    // The root's key is its own, from the root's tree id.
+    let root = jobs(&entries).into_iter().find(|j| j.context == ".").unwrap().clone();
+    assert!(root.reusable);
+    assert_ne!(root.image_key, web.image_key);
+    // The same tree at another commit, on another ref: the same key.
+    let mut other = request(&["web/app.py"], &[]);
+    other.commit = "b".repeat(40);
+    other.git_ref = "refs/tags/v1.0".into();
+    other.tags = vec!["v1.0".into()];
+    assert_eq!(web_job(&tree_plan(&other, &tree)).image_key, web.image_key);
+    // Another tree id: another key.
+    let changed = web_job(&tree_plan(&r, &listed_tree(&"3".repeat(40))));
+    assert_ne!(changed.image_key, web.image_key);
+    // Build arguments and platforms are parts; `.dockhand.yml` platforms win.
+    let args = web_job(&with_repo(&r, &tree, &d, "build_args:\n  A: \"1\"\n"));
+    assert_ne!(args.image_key, web.image_key);
+    let mut multi = d.config.clone();
+    multi.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
+    let multi = Deployment::new(multi).unwrap();
+    let both = web_job(&plan(&r, &tree, &multi, Ok(&RepoConfig::default())));
+    assert_eq!(both.request.env("DOCKHAND_PLATFORMS"), Some("linux/amd64,linux/arm64"));
+    assert_ne!(both.image_key, web.image_key);
+    let arm = web_job(&with_repo(&r, &tree, &multi, "platforms: [linux/arm64]\n"));
+    assert_eq!(arm.request.env("DOCKHAND_PLATFORMS"), Some("linux/arm64"));
+    let host = web_job(&with_repo(&r, &tree, &multi, "platforms: []\n"));
+    assert_eq!(host.request.env("DOCKHAND_PLATFORMS"), None);
+    assert_eq!(host.image_key, web.image_key);
+    // `rebuild: always` and a refresh build; a listing without tree ids keys on the commit.
+    assert!(!web_job(&with_repo(&r, &tree, &d, "rebuild: always\n")).reusable);
+    let mut refresh = r.clone();
+    refresh.rebuild = true;
+    assert!(!web_job(&tree_plan(&refresh, &tree)).reusable);
+    let bare = web_job(&tree_plan(&r, &TreeIndex::from_ls_tree("web/Dockerfile\nweb/app.py\n")));
+    assert!(!bare.reusable);
+    assert_ne!(bare.image_key, web.image_key);
+}
+
+#[test]
+fn the_plan_says_build_or_retag_per_image() {
+    let r = request(&["web/app.py"], &[]);
+    let mut entries = tree_plan(&r, &listed_tree(WEB_TREE));
+    let json = serde_json::to_string(&entries[0]).unwrap();
+    assert!(json.contains(r#""action":"build""#), "{json}");
+    let PlanEntry::Build(job) = &mut entries[0] else {
+        panic!()
+    };
+    job.retag();
+    let json = serde_json::to_string(&entries[0]).unwrap();
+    let expected = format!(
+        r#""action":"re-tag of docker.io/acme/web:{}""#,
+        web_job(&entries).key_tag()
+    );
+    assert!(json.contains(&expected), "{json}");
 }

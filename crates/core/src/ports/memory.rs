@@ -1,7 +1,7 @@
 //! In-memory stand-ins for the ports, shared by every test: the same behaviour as the real
 //! adapters where the tests rely on it (conditional writes, batch answers), inspectable.
 
-use super::{BuildStarter, Clock, Ledger, NotificationSink, Publisher, Queues, SecretStore};
+use super::{BuildStarter, Clock, ImageRecords, Ledger, NotificationSink, Publisher, Queues, SecretStore};
 use crate::error::PortError;
 use crate::ledger::{Record, Versioned, Written};
 use crate::notification::PublishRequest;
@@ -86,6 +86,32 @@ impl Ledger for MemoryLedger {
         }
         records.remove(key);
         Ok(Written::Done(expected))
+    }
+}
+
+/// The ledger's table holds the image records too: a key is recorded when an item of that
+/// key exists, as in DynamoDB.
+impl ImageRecords for MemoryLedger {
+    async fn recorded(&self, keys: &[String]) -> Result<std::collections::HashSet<String>, PortError> {
+        self.check()?;
+        let records = self.records.lock().expect("ledger");
+        Ok(keys.iter().filter(|k| records.contains_key(*k)).cloned().collect())
+    }
+
+    async fn record(&self, key: &str, expires_at: u64) -> Result<(), PortError> {
+        self.check()?;
+        let record = Record {
+            owner: String::new(),
+            build_id: None,
+            attempt_at: None,
+            updated_at: 0,
+            expires_at,
+        };
+        self.records
+            .lock()
+            .expect("ledger")
+            .insert(key.to_owned(), Versioned { record, version: 1 });
+        Ok(())
     }
 }
 

@@ -252,3 +252,36 @@ fn a_nul_or_another_forbidden_character_refuses_the_file_with_its_line() {
         assert_eq!(RepoConfig::parse(text).unwrap().naming, Some(Naming::Path), "{text:?}");
     }
 }
+
+#[test]
+fn platforms_override_the_deployments_and_are_checked_strictly() {
+    let c = RepoConfig::parse("platforms: [linux/amd64, linux/arm64]\n").unwrap();
+    assert_eq!(
+        c.platforms,
+        Some(vec!["linux/amd64".to_owned(), "linux/arm64".to_owned()])
+    );
+    // Absent: the deployment's; an empty list: the build host's own.
+    assert_eq!(RepoConfig::parse("naming: path\n").unwrap().platforms, None);
+    assert_eq!(RepoConfig::parse("platforms: []\n").unwrap().platforms, Some(vec![]));
+    for (text, line, says) in [
+        ("platforms: linux/amd64\n", 1, "must be a list"),
+        ("platforms:\n  - linux/amd64\n  - linux/amd64\n", 3, "listed twice"),
+        ("platforms: [linux/x86_64]\n", 1, "one of linux/amd64"),
+        ("platforms: [\"linux/amd64;id\"]\n", 1, "os/arch[/variant]"),
+        ("platforms: [[linux/amd64]]\n", 1, "found a list"),
+    ] {
+        let e = RepoConfig::parse(text).unwrap_err();
+        assert_eq!(e.line, Some(line), "{text:?}: {e}");
+        assert!(e.message.contains(says), "{text:?}: {e}");
+    }
+}
+
+#[test]
+fn rebuild_is_auto_or_always() {
+    assert_eq!(RepoConfig::parse("naming: path\n").unwrap().rebuild, Rebuild::Auto);
+    assert_eq!(RepoConfig::parse("rebuild: auto\n").unwrap().rebuild, Rebuild::Auto);
+    assert_eq!(RepoConfig::parse("rebuild: always\n").unwrap().rebuild, Rebuild::Always);
+    let e = RepoConfig::parse("tags: [a]\nrebuild: yes\n").unwrap_err();
+    assert_eq!(e.line, Some(2));
+    assert!(e.message.contains("`rebuild: always`"), "{e}");
+}
