@@ -5,15 +5,7 @@
 # slower build of an older push) never moves them back.
 head="" unknown=0
 if [ -n "${DOCKHAND_MOVING_TAGS:-}" ]; then
-  # awk reads the ref from its environment: a value is never program text.
-  if ! head="$(
-    {{clone_auth}}
-    # An annotated tag's commit is its peeled line, which only an explicit pattern lists.
-    git ls-remote -- "$SOURCE_REPO_URL" "$DOCKHAND_REF" "$DOCKHAND_REF^{}" |
-      awk -F'\t' '$2 == ENVIRON["DOCKHAND_REF"] { p = $1 } $2 == ENVIRON["DOCKHAND_REF"] "^{}" { q = $1 } END { print (q != "" ? q : p) }'
-  )"; then
-    unknown=1 head=""
-  fi
+  {{ref_head}}
 fi
 # A single source is copied as it is (no index wrapped around it), where buildx can be told.
 copy=()

@@ -28,6 +28,7 @@ pub fn revision() -> &'static str {
 /// themselves travel as environment variables ([`crate::start_build`]).
 pub fn render_for(config: &Config) -> String {
     let text = replace_line(TEMPLATE, "{{push_tags}}", Some(PUSH_TAGS.trim()));
+    let text = replace_line(&text, "{{ref_head}}", Some(REF_HEAD.trim()));
     let text = replace_line(&text, "{{login}}", Some(login_for(&config.registry)));
     let clone_auth = config.github_token_parameter.as_ref().map(|_| CLONE_AUTH.trim());
     let text = replace_line(&text, "{{clone_auth}}", clone_auth);

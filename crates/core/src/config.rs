@@ -74,19 +74,33 @@ pub struct Config {
     /// BuildKit's layer cache in the registry (`--cache-from`/`--cache-to type=registry`),
     /// so a build on CodeBuild's fresh host reuses the layers of the last one. On unless
     /// turned off here or by a repository's `.dockhand.yml` (`cache: false`).
-    #[serde(default = "default_true")]
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub cache: bool,
     /// Where the cache goes: by default the image's own repository, tag `buildcache`; with
     /// a repository path here, that repository of the same registry, one tag per image.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_repository: Option<String>,
     /// The BuildKit image the build's `docker-container` builder runs.
-    #[serde(default = "default_buildkit_image")]
+    #[serde(
+        default = "default_buildkit_image",
+        skip_serializing_if = "is_default_buildkit_image"
+    )]
     pub buildkit_image: String,
 }
 
+// Settings at their defaults are left out of the canonical JSON, so a deployment that does
+// not set them keeps the digest, and the builds their keys, it had before they existed.
+
 fn default_true() -> bool {
     true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn is_default_buildkit_image(image: &String) -> bool {
+    image == DEFAULT_BUILDKIT_IMAGE
 }
 
 /// BuildKit's release image that buildx itself starts by default.
@@ -744,6 +758,13 @@ mod tests {
         ))
         .unwrap();
         assert!(!ok.config.cache);
+        // Defaults stay out of the digest: a deployment from before these settings keeps
+        // its builds' keys; a setting that differs changes them.
+        let digest = |extra: &str| Deployment::from_json(&format!("{{{hub}{extra}}}")).unwrap().digest;
+        let default = format!(r#","cache":true,"buildkit_image":"{DEFAULT_BUILDKIT_IMAGE}""#);
+        assert_eq!(digest(""), digest(&default));
+        assert_ne!(digest(""), digest(r#","cache":false"#));
+        assert_ne!(digest(""), digest(r#","cache_repository":"acme/cache""#));
         assert!(
             err(r#"{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"},"rules":[{"ref":"(","tags":["x"]}]}"#)
                 .contains("regular expression")

@@ -116,6 +116,7 @@ fn end_to_end() {
     a_wrong_registry_password_fails_the_build_and_is_never_logged();
     a_repository_of_yours_through_dockhand_local_run();
     failures_are_dead_lettered_listed_and_replayed();
+    several_platforms_make_one_manifest_list();
     assert!(process::running_groups().is_empty(), "{:?}", process::running_groups());
 }
 
@@ -425,6 +426,54 @@ fn twelve_images_two_at_a_time_each_started_once() {
     assert_eq!(stack.hub.builds().len(), 12, "nothing started twice");
     assert_eq!(stack.functions_log().matches("already started").count(), 24);
     assert_eq!(stack.dead_letters().unwrap(), []);
+}
+
+/// `platforms:` in `.dockhand.yml` builds one image per platform and pushes one manifest
+/// list, which every tag names. The sample's images have no RUN step, so no emulator is
+/// needed: a platform other than this machine's only changes the image's metadata.
+fn several_platforms_make_one_manifest_list() {
+    let run = start("platforms", "correct-horse", "correct-horse", Limits::default());
+    let stack = &run.stack;
+    let c0 = stack.repo.head();
+    let mut files = SAMPLE.to_vec();
+    files.push((".dockhand.yml", Some("platforms: [linux/amd64, linux/arm64]\n")));
+    let c1 = stack.repo.commit("three images, two platforms", &files).unwrap();
+    let answer = stack.deliver(&c0, &c1, "delivery-platforms", None).unwrap();
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    stack.wait_idle().unwrap();
+    let builds = stack.hub.builds();
+    assert_eq!(builds.len(), 3, "{builds:#?}");
+    for b in &builds {
+        assert_eq!(b.status, "SUCCEEDED", "{}:\n{}", b.id, b.log);
+        assert_eq!(b.env("DOCKHAND_PLATFORMS").as_deref(), Some("linux/amd64,linux/arm64"));
+        let repo = b.env("DOCKER_REPO").unwrap();
+        let repo = repo.trim_start_matches(&format!("{}/", stack.registry.host));
+        let index = stack.registry.manifest(repo, "latest").unwrap();
+        assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json", "{index}");
+        let mut platforms: Vec<String> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}/{}",
+                    m["platform"]["os"].as_str().unwrap(),
+                    m["platform"]["architecture"].as_str().unwrap()
+                )
+            })
+            .collect();
+        platforms.sort();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"], "{index}");
+        let digest = stack.registry.digest(repo, "latest").unwrap();
+        assert_eq!(stack.registry.digest(repo, &c1[..7]).unwrap(), digest);
+        assert_eq!(
+            stack
+                .registry
+                .digest(repo, &b.env("DOCKHAND_KEY_TAG").unwrap())
+                .unwrap(),
+            digest
+        );
+    }
 }
 
 fn a_wrong_registry_password_fails_the_build_and_is_never_logged() {
