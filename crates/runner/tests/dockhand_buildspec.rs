@@ -9,9 +9,9 @@ mod support;
 use dockhand_core::Registry;
 use dockhand_runner::{BuildSettings, BuildStatus, Buildspec, EnvironmentVariable, PhaseStatus, PhaseType};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use support::{Outcome, Scratch, run};
+use support::{Outcome, Scratch, git, run};
 
 const FAKE_DOCKER: &str = r#"#!/bin/bash
 # Records every call but buildx's help; `buildx build` also keeps the Dockerfile it was
@@ -56,33 +56,6 @@ case "$1 $2 $4" in
     *) echo "fake aws: unexpected call $*" >&2; exit 2 ;;
 esac
 "#;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Ada Lovelace",
-            "-c",
-            "user.email=ada@example.com",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .expect("git must be installed to run this test");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 struct Fixture {
     scratch: Scratch,

@@ -9,9 +9,8 @@ mod support;
 use dockhand_core::retag::{RETAG_VARIABLE, RetagLine};
 use dockhand_runner::{BuildSettings, BuildStatus, EnvironmentVariable};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use support::{Scratch, run};
+use std::path::PathBuf;
+use support::{Scratch, git, run};
 
 const FAKE_DOCKER: &str = r#"#!/bin/bash
 printf -v args ' [%s]' "$@"
@@ -30,31 +29,6 @@ echo "fake-registry-token"
 "#;
 
 const KEY_TAG: &str = "dockhand-0123456789abcdef0123456789abcdef";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=A",
-            "-c",
-            "user.email=a@e",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .expect("git must be installed to run this test");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 struct Fixture {
     scratch: Scratch,

@@ -4,6 +4,7 @@
 use dockhand_runner::{BuildResult, BuildSettings, Buildspec, PhaseStatus, PhaseType};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A directory removed when the test ends.
@@ -78,4 +79,32 @@ pub fn run(buildspec: &str, build: &BuildSettings) -> Outcome {
         log: String::from_utf8(log).expect("UTF-8 log"),
         events,
     }
+}
+
+/// git with a fixed identity and no system or user configuration, in `dir`; its output.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Ada Lovelace",
+            "-c",
+            "user.email=ada@example.com",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("git must be installed to run this test");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
