@@ -19,7 +19,9 @@ use crate::docker_ref::validate_tag;
 use crate::image_key::is_key_tag;
 use crate::plan::{Action, BuildJob, PlanEntry};
 use crate::request::BuildRequest;
-use crate::start_build::{BUILD_KEY_VARIABLE, StartBuildRequest, credential_names, overrides, push_key};
+use crate::start_build::{
+    BUILD_KEY_VARIABLE, StartBuildRequest, credential_names, overrides, push_key, push_variables, source_variables,
+};
 use std::collections::HashSet;
 
 /// The environment variable holding the re-tag job's lines.
@@ -202,32 +204,19 @@ pub fn retag_key(request: &BuildRequest, lines: &str, deployment: &Deployment) -
 pub fn retag_request(request: &BuildRequest, deployment: &Deployment, lines: &str) -> StartBuildRequest {
     let config = &deployment.config;
     let key = retag_key(request, lines, deployment);
-    let head = request.head_commit.as_ref();
     let registry_host = match &config.registry {
         Registry::DockerHub { .. } => "docker.io".to_owned(),
         Registry::Generic { host, .. } => host.clone(),
         Registry::Ecr { registry, .. } => registry.clone(),
     };
-    let mut env: Vec<(&str, String)> = vec![
-        ("SOURCE_REPO_URL", request.repository.clone_url.clone()),
-        ("SOURCE_COMMIT", request.commit.clone()),
-        ("SOURCE_BRANCH", request.source_branch().to_owned()),
-        ("COMMIT_MSG", head.map(|h| h.message.clone()).unwrap_or_default()),
+    let mut env: Vec<(&str, String)> = source_variables(request).into();
+    env.extend([
         ("DOCKHAND_DELIVERY", request.delivery.clone()),
         (BUILD_KEY_VARIABLE, key.clone()),
         ("DOCKHAND_REGISTRY", registry_host),
-        ("DOCKHAND_REPOSITORY", request.repository.full_name.clone()),
-        ("DOCKHAND_REF", request.git_ref.clone()),
-        (
-            "DOCKHAND_COMMIT_AUTHOR",
-            head.and_then(|h| h.author.clone()).unwrap_or_default(),
-        ),
-        (
-            "DOCKHAND_COMMIT_URL",
-            head.and_then(|h| h.url.clone()).unwrap_or_default(),
-        ),
-        (RETAG_VARIABLE, lines.to_owned()),
-    ];
+    ]);
+    env.extend(push_variables(request));
+    env.push((RETAG_VARIABLE, lines.to_owned()));
     env.extend(credential_names(config));
     StartBuildRequest {
         project_name: config.project.clone(),

@@ -65,13 +65,9 @@ pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, targ
     let context = target.context;
     let repo = image.repository();
     let first_tag = target.tags.first().map(String::as_str).unwrap_or("latest");
-    let head = request.head_commit.as_ref();
-    let mut env: Vec<(&str, String)> = vec![
-        // Docker Hub autobuild names, so existing hooks keep working.
-        ("SOURCE_REPO_URL", request.repository.clone_url.clone()),
-        ("SOURCE_COMMIT", request.commit.clone()),
-        ("SOURCE_BRANCH", request.source_branch().to_owned()),
-        ("COMMIT_MSG", head.map(|h| h.message.clone()).unwrap_or_default()),
+    // Docker Hub autobuild names, so existing hooks keep working.
+    let mut env: Vec<(&str, String)> = source_variables(request).into();
+    env.extend([
         ("DOCKER_REPO", repo.clone()),
         ("DOCKER_TAG", first_tag.to_owned()),
         ("IMAGE_NAME", format!("{repo}:{first_tag}")),
@@ -83,16 +79,9 @@ pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, targ
         ("DOCKHAND_MOVING_TAGS", target.moving_tags.join(",")),
         (BUILD_KEY_VARIABLE, key.clone()),
         ("DOCKHAND_REGISTRY", image.registry.clone()),
-        ("DOCKHAND_REPOSITORY", request.repository.full_name.clone()),
-        ("DOCKHAND_REF", request.git_ref.clone()),
-        (
-            "DOCKHAND_COMMIT_AUTHOR",
-            head.and_then(|h| h.author.clone()).unwrap_or_default(),
-        ),
-        (
-            "DOCKHAND_COMMIT_URL",
-            head.and_then(|h| h.url.clone()).unwrap_or_default(),
-        ),
+    ]);
+    env.extend(push_variables(request));
+    env.extend([
         // From .dockhand.yml: one `KEY=value` per line, each one `--build-arg`.
         ("DOCKHAND_BUILD_ARGS", target.build_args.to_owned()),
         (IMAGE_KEY_VARIABLE, target.image_key.to_owned()),
@@ -102,7 +91,7 @@ pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, targ
         ("DOCKHAND_SOURCE_URL", source_url(request)),
         ("DOCKHAND_TITLE", title(image).to_owned()),
         ("DOCKHAND_BUILDKIT_IMAGE", config.buildkit_image.clone()),
-    ];
+    ]);
     if target.cache {
         let (from, to) = cache_options(deployment, image);
         env.push(("DOCKHAND_CACHE_FROM", from));
@@ -163,6 +152,35 @@ pub(crate) fn overrides(env: Vec<(&str, String)>) -> Vec<EnvironmentVariable> {
             kind: "PLAINTEXT".into(),
         })
         .collect()
+}
+
+/// The commit a build starts from, by Docker Hub's autobuild names: first in every build's
+/// and re-tag job's environment.
+pub fn source_variables(request: &BuildRequest) -> [(&'static str, String); 4] {
+    let head = request.head_commit.as_ref();
+    [
+        ("SOURCE_REPO_URL", request.repository.clone_url.clone()),
+        ("SOURCE_COMMIT", request.commit.clone()),
+        ("SOURCE_BRANCH", request.source_branch().to_owned()),
+        ("COMMIT_MSG", head.map(|h| h.message.clone()).unwrap_or_default()),
+    ]
+}
+
+/// The push a build belongs to, for its notification: repository, ref and head commit.
+pub fn push_variables(request: &BuildRequest) -> [(&'static str, String); 4] {
+    let head = request.head_commit.as_ref();
+    [
+        ("DOCKHAND_REPOSITORY", request.repository.full_name.clone()),
+        ("DOCKHAND_REF", request.git_ref.clone()),
+        (
+            "DOCKHAND_COMMIT_AUTHOR",
+            head.and_then(|h| h.author.clone()).unwrap_or_default(),
+        ),
+        (
+            "DOCKHAND_COMMIT_URL",
+            head.and_then(|h| h.url.clone()).unwrap_or_default(),
+        ),
+    ]
 }
 
 /// The repository's web address, as GitHub gives it (`html_url`), or its clone URL without
