@@ -11,7 +11,7 @@ use dockhand_runner::{BuildSettings, BuildStatus, Buildspec, EnvironmentVariable
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
-use support::{Outcome, Scratch, git, run};
+use support::{Outcome, Scratch, git, install_tools, run, tool_env};
 
 const FAKE_DOCKER: &str = r#"#!/bin/bash
 # Records every call but buildx's help; `buildx build` also keeps the Dockerfile it was
@@ -82,13 +82,7 @@ impl Fixture {
         git(&repo, &["commit", "--quiet", "-am", "web: v2"]);
 
         let tools = scratch.path().join("tools");
-        let bin = tools.join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        for (name, text) in [("docker", FAKE_DOCKER), ("aws", FAKE_AWS)] {
-            let path = bin.join(name);
-            std::fs::write(&path, text).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
+        install_tools(&tools, &[("docker", FAKE_DOCKER), ("aws", FAKE_AWS)]);
         Fixture {
             scratch,
             repo,
@@ -106,18 +100,7 @@ impl Fixture {
         let mut build = BuildSettings::new("dockhand", self.scratch.path().join("build/src"));
         build.region = "eu-west-1".into();
         build.privileged = true;
-        build.process_env = vec![
-            (
-                "PATH".into(),
-                format!(
-                    "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    self.tools.join("bin").display()
-                ),
-            ),
-            ("HOME".into(), self.scratch.path().display().to_string()),
-            ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
-            ("FAKE_TOOLS".into(), self.tools.display().to_string()),
-        ];
+        build.process_env = tool_env(&self.scratch, &self.tools);
         let url = format!("file://{}", self.repo.display());
         let tags = format!("latest,{}", self.short());
         build.overrides = [

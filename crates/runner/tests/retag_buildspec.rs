@@ -8,9 +8,8 @@ mod support;
 
 use dockhand_core::retag::{RETAG_VARIABLE, RetagLine};
 use dockhand_runner::{BuildSettings, BuildStatus, EnvironmentVariable};
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use support::{Scratch, git, run};
+use support::{Scratch, git, install_tools, run, tool_env};
 
 const FAKE_DOCKER: &str = r#"#!/bin/bash
 printf -v args ' [%s]' "$@"
@@ -52,12 +51,7 @@ impl Fixture {
         std::fs::write(repo.join("a"), "2\n").unwrap();
         git(&repo, &["commit", "--quiet", "-am", "two"]);
         let tools = scratch.path().join("tools");
-        std::fs::create_dir_all(tools.join("bin")).unwrap();
-        for (name, text) in [("docker", FAKE_DOCKER), ("aws", FAKE_AWS)] {
-            let path = tools.join("bin").join(name);
-            std::fs::write(&path, text).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
+        install_tools(&tools, &[("docker", FAKE_DOCKER), ("aws", FAKE_AWS)]);
         Fixture {
             scratch,
             repo,
@@ -69,15 +63,7 @@ impl Fixture {
     fn settings(&self, git_ref: &str, lines: &str) -> BuildSettings {
         let mut build = BuildSettings::new("dockhand", self.scratch.path().join("build/src"));
         build.privileged = true;
-        build.process_env = vec![
-            (
-                "PATH".into(),
-                format!("{}:/usr/local/bin:/usr/bin:/bin", self.tools.join("bin").display()),
-            ),
-            ("HOME".into(), self.scratch.path().display().to_string()),
-            ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
-            ("FAKE_TOOLS".into(), self.tools.display().to_string()),
-        ];
+        build.process_env = tool_env(&self.scratch, &self.tools);
         let url = format!("file://{}", self.repo.display());
         build.overrides = [
             ("SOURCE_REPO_URL", url.as_str()),

@@ -108,3 +108,34 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+/// Writes stand-in programs (`name`, script) into `tools/bin`, executable: what a
+/// buildspec's commands find first on PATH with [`tool_env`].
+pub fn install_tools(tools: &Path, programs: &[(&str, &str)]) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = tools.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for (name, text) in programs {
+        let path = bin.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// A build's process environment with the stand-ins of `tools/bin` first on PATH, HOME in
+/// the scratch directory, no system git configuration, and FAKE_TOOLS where the stand-ins
+/// record what they were asked.
+pub fn tool_env(scratch: &Scratch, tools: &Path) -> Vec<(String, String)> {
+    vec![
+        (
+            "PATH".into(),
+            format!(
+                "{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                tools.join("bin").display()
+            ),
+        ),
+        ("HOME".into(), scratch.path().display().to_string()),
+        ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+        ("FAKE_TOOLS".into(), tools.display().to_string()),
+    ]
+}
