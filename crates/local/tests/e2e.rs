@@ -64,6 +64,15 @@ fn tags(stack: &Stack, repository: &str) -> Vec<String> {
     tags
 }
 
+/// Delivers the push `before..after` as `delivery`, which the listener must accept, waits
+/// until everything it started is done, and answers every build the hub has run.
+fn deliver_and_wait(stack: &Stack, before: &str, after: &str, delivery: &str) -> Vec<dockhand_local::hub::BuildRecord> {
+    let answer = stack.deliver(before, after, delivery, None).unwrap();
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    stack.wait_idle().unwrap();
+    stack.hub.builds()
+}
+
 /// The image repositories, without local mode's layer caches (`<repository>/buildcache`).
 fn image_repositories(stack: &Stack) -> Vec<String> {
     let mut repositories = stack.registry.repositories().unwrap();
@@ -128,10 +137,7 @@ fn the_whole_pipeline() {
     let c0 = stack.repo.head();
     let c1 = stack.repo.commit("three images", &SAMPLE).unwrap();
     let sha1 = &c1[..7];
-    let answer = stack.deliver(&c0, &c1, "delivery-1", None).unwrap();
-    assert_eq!(answer.status, 202, "{}", answer.body);
-    stack.wait_idle().unwrap();
-    let builds = stack.hub.builds();
+    let builds = deliver_and_wait(stack, &c0, &c1, "delivery-1");
     assert_eq!(builds.len(), 3, "{builds:#?}");
     for b in &builds {
         assert_eq!(b.status, "SUCCEEDED", "{}:\n{}", b.id, b.log);
@@ -178,10 +184,7 @@ fn the_whole_pipeline() {
         .commit("web: new page", &[("web/index.html", Some("<h1>two</h1>\n"))])
         .unwrap();
     let sha2 = &c2[..7];
-    let answer = stack.deliver(&c1, &c2, "delivery-2", None).unwrap();
-    assert_eq!(answer.status, 202, "{}", answer.body);
-    stack.wait_idle().unwrap();
-    let builds = stack.hub.builds();
+    let builds = deliver_and_wait(stack, &c1, &c2, "delivery-2");
     assert_eq!(builds.len(), 4);
     let web = &builds[3];
     assert_eq!(web.env("BUILD_CONTEXT").as_deref(), Some("web"));
@@ -203,10 +206,7 @@ fn the_whole_pipeline() {
             )],
         )
         .unwrap();
-    let answer = stack.deliver(&c2, &c3, "delivery-3", None).unwrap();
-    assert_eq!(answer.status, 202);
-    stack.wait_idle().unwrap();
-    let builds = stack.hub.builds();
+    let builds = deliver_and_wait(stack, &c2, &c3, "delivery-3");
     assert_eq!(builds.len(), 5);
     let hello = &builds[4];
     assert_eq!(hello.status, "FAILED");
@@ -236,9 +236,7 @@ fn the_whole_pipeline() {
         .unwrap();
     assert_eq!(stack.deliver(&c5, &c6, "delivery-6", None).unwrap().status, 202);
     stack.wait_idle().unwrap();
-    assert_eq!(stack.deliver(&c4, &c5, "delivery-5", None).unwrap().status, 202);
-    stack.wait_idle().unwrap();
-    let builds = stack.hub.builds();
+    let builds = deliver_and_wait(stack, &c4, &c5, "delivery-5");
     assert_eq!(builds.len(), 7);
     let late = &builds[6];
     assert_eq!(late.env("SOURCE_COMMIT").as_deref(), Some(c5.as_str()));
@@ -292,9 +290,7 @@ fn unchanged_images_are_retagged_not_rebuilt() {
     let stack = &run.stack;
     let c0 = stack.repo.head();
     let c1 = stack.repo.commit("three images", &SAMPLE).unwrap();
-    assert_eq!(stack.deliver(&c0, &c1, "retag-1", None).unwrap().status, 202);
-    stack.wait_idle().unwrap();
-    let builds = stack.hub.builds();
+    let builds = deliver_and_wait(stack, &c0, &c1, "retag-1");
     assert_eq!(builds.len(), 3, "{builds:#?}");
     assert!(builds.iter().all(|b| b.status == "SUCCEEDED"), "{builds:#?}");
     assert!(stack.functions_log().contains("image recorded"));
@@ -320,9 +316,7 @@ fn unchanged_images_are_retagged_not_rebuilt() {
         .repo
         .commit("web: new page", &[("web/index.html", Some("<h1>two</h1>\n"))])
         .unwrap();
-    assert_eq!(stack.deliver(&c1, &c2, "retag-3", None).unwrap().status, 202);
-    stack.wait_idle().unwrap();
-    let builds = stack.hub.builds();
+    let builds = deliver_and_wait(stack, &c1, &c2, "retag-3");
     assert_eq!(builds.len(), 5, "{builds:#?}");
     assert_eq!(builds[4].env("BUILD_CONTEXT").as_deref(), Some("web"));
     assert!(builds[4].env("DOCKHAND_RETAG").is_none());
@@ -438,10 +432,7 @@ fn several_platforms_make_one_manifest_list() {
     let mut files = SAMPLE.to_vec();
     files.push((".dockhand.yml", Some("platforms: [linux/amd64, linux/arm64]\n")));
     let c1 = stack.repo.commit("three images, two platforms", &files).unwrap();
-    let answer = stack.deliver(&c0, &c1, "delivery-platforms", None).unwrap();
-    assert_eq!(answer.status, 202, "{}", answer.body);
-    stack.wait_idle().unwrap();
-    let builds = stack.hub.builds();
+    let builds = deliver_and_wait(stack, &c0, &c1, "delivery-platforms");
     assert_eq!(builds.len(), 3, "{builds:#?}");
     for b in &builds {
         assert_eq!(b.status, "SUCCEEDED", "{}:\n{}", b.id, b.log);
@@ -483,9 +474,7 @@ fn a_wrong_registry_password_fails_the_build_and_is_never_logged() {
     let stack = &run.stack;
     let c0 = stack.repo.head();
     let c1 = stack.repo.commit("three images", &SAMPLE).unwrap();
-    assert_eq!(stack.deliver(&c0, &c1, "delivery-1", None).unwrap().status, 202);
-    stack.wait_idle().unwrap();
-    let builds = stack.hub.builds();
+    let builds = deliver_and_wait(stack, &c0, &c1, "delivery-1");
     assert_eq!(builds.len(), 3);
     for b in &builds {
         assert_eq!(b.status, "FAILED");
