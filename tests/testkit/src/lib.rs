@@ -30,31 +30,43 @@ impl Moto {
     }
 
     /// A moto server run as `program leading_args... -H 127.0.0.1 -p PORT`.
+    ///
+    /// The port is free when chosen, but tests run in parallel: another test's server can
+    /// take it before this one binds it, and then this one exits while the port answers for
+    /// the other, until that test ends. So the server is ready only when *its own* process
+    /// holds the listening socket; one that exited is started again on another port.
     pub fn start_with(program: &Path, leading_args: &[&Path]) -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(program)
-            .args(leading_args)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {}: {e}. Run `make test`, which installs moto into .venv (or `make deps` once, then cargo test)",
-                    program.display()
-                )
-            });
         let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start listening on port {port} within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+        loop {
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let mut child = Command::new(program)
+                .args(leading_args)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot start {}: {e}. Run `make test`, which installs moto into .venv (or `make deps` once, then cargo test)",
+                        program.display()
+                    )
+                });
+            loop {
+                assert!(
+                    Instant::now() < deadline,
+                    "moto did not start listening on port {port} within 60 s"
+                );
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if listens_on(child.id(), port) && TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Moto {
+                        child,
+                        endpoint: format!("http://127.0.0.1:{port}"),
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
     }
 
@@ -250,5 +262,52 @@ pub fn monorepo_host() -> dockhand_core::source::ListedHost {
             })
             .collect(),
         ..Default::default()
+    }
+}
+
+/// Whether process `pid` holds a socket listening on loopback `port`: its descriptors name
+/// the inode of the LISTEN entry (`0A`) for the port in `/proc/net/tcp` (Linux's format,
+/// proc(5)).
+fn listens_on(pid: u32, port: u16) -> bool {
+    let local = format!("0100007F:{port:04X}");
+    let inodes: Vec<String> = std::fs::read_to_string("/proc/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A"))
+                .then(|| fields.get(9).map(|inode| format!("socket:[{inode}]")))
+                .flatten()
+        })
+        .collect();
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(Result::ok)
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .any(|target| inodes.iter().any(|inode| target.as_os_str() == inode.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listening_socket_is_told_apart_from_another_process_s() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(listens_on(std::process::id(), port));
+        // Another process does not hold it, and a closed port is held by no one.
+        let other = Command::new("sleep").arg("5").spawn().unwrap();
+        assert!(!listens_on(other.id(), port));
+        drop(listener);
+        assert!(!listens_on(std::process::id(), port));
+        let mut other = other;
+        let _ = other.kill();
+        let _ = other.wait();
     }
 }
