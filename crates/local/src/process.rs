@@ -81,10 +81,13 @@ impl Service {
     }
 
     /// Waits until the service accepts connections on `port`, failing early if it exits.
+    /// The port must be held by the service's own process group: a port chosen free can
+    /// be taken first by another program (a test's moto server, running beside), and then
+    /// the service exits, saying so, instead of its callers talking to that program.
     pub fn wait_for_port(&mut self, port: u16, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() && group_listens_on(self.child.id(), port) {
                 return Ok(());
             }
             self.check_running()?;
@@ -187,4 +190,73 @@ pub fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
         .unwrap_or(false)
+}
+
+/// Whether a process of process group `group` holds the socket listening on loopback
+/// `port`: one of its descriptors names the inode of the port's LISTEN entry (`0A`) in
+/// `/proc/net/tcp`, and field 5 of its `/proc/PID/stat` is the group (proc(5)).
+fn group_listens_on(group: u32, port: u16) -> bool {
+    let local = format!("0100007F:{port:04X}");
+    let sockets: Vec<String> = std::fs::read_to_string("/proc/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A"))
+                .then(|| fields.get(9).map(|inode| format!("socket:[{inode}]")))
+                .flatten()
+        })
+        .collect();
+    if sockets.is_empty() {
+        return false;
+    }
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    let group = group.to_string();
+    processes.filter_map(Result::ok).any(|entry| {
+        let path = entry.path();
+        // The command name (field 2) may hold spaces: the fields after it follow its `)`.
+        let in_group = std::fs::read_to_string(path.join("stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit_once(')')
+                    .map(|(_, rest)| rest.split_whitespace().nth(2) == Some(group.as_str()))
+            })
+            .unwrap_or(false);
+        in_group
+            && std::fs::read_dir(path.join("fd")).is_ok_and(|fds| {
+                fds.filter_map(Result::ok)
+                    .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                    .any(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_answered_by_another_program_is_not_the_services() {
+        let dir = std::env::temp_dir().join(format!("dockhand-port-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = free_port();
+        let mut holder = Command::new("python3");
+        holder.args([
+            "-c",
+            &format!("import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',{port}))\ns.listen()\ntime.sleep(30)"),
+        ]);
+        let mut holder = Service::spawn("the holder", holder, &dir.join("holder.log")).unwrap();
+        holder.wait_for_port(port, Duration::from_secs(20)).unwrap();
+        // A service that never binds the port: it answers, but not for this service.
+        let mut sleeper = Command::new("sleep");
+        sleeper.arg("30");
+        let mut other = Service::spawn("the other", sleeper, &dir.join("other.log")).unwrap();
+        let e = other.wait_for_port(port, Duration::from_millis(500)).unwrap_err();
+        assert!(e.contains("did not listen on port"), "{e}");
+        drop((holder, other));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
