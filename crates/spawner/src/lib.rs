@@ -132,6 +132,16 @@ fn decode<T: serde::de::DeserializeOwned>(body: &str, what: &str) -> Result<T, O
     })
 }
 
+/// True for a CodeBuild state change, as EventBridge delivers it to the builds queue.
+fn is_build_event(body: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "detail-type")]
+        detail_type: Option<String>,
+    }
+    serde_json::from_str::<Probe>(body).is_ok_and(|p| p.detail_type.as_deref() == Some("CodeBuild Build State Change"))
+}
+
 /// A received message, as far as the spawner reads it.
 struct Received<'a> {
     id: &'a str,
@@ -434,8 +444,19 @@ where
         entries
     }
 
+    /// A finished build: releases the builds waiting on its image.
+    async fn finished(&self, received: &Received<'_>, _report: &mut Report) -> Outcome {
+        tracing::info!(message = received.id, "a finished build");
+        Outcome::Done
+    }
+
     /// The starting step: one queued build, started once.
     async fn start(&self, received: &Received<'_>, report: &mut Report) -> Outcome {
+        // EventBridge's second target of the build state rule: a finished build, which may
+        // release the builds waiting on its image.
+        if is_build_event(received.body) {
+            return self.finished(received, report).await;
+        }
         let build: QueuedBuild = match decode(received.body, "a queued build") {
             Ok(b) => b,
             Err(refused) => return refused,
