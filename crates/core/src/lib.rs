@@ -12,6 +12,8 @@ pub mod error; // PortError: an outside system failed.
 pub mod webhook; // GitHub's push payload, decoded borrowed or owned.
 pub mod signature; // X-Hub-Signature-256, and secrets that never print.
 pub mod docker_ref; // What Docker accepts as a repository path and a tag.
+pub mod image_ref; // Image references, normalized as Docker reads them.
+pub mod dockerfile; // The images a Dockerfile starts from, read from untrusted text.
 pub mod tree; // A repository's files and changes as a host answers them; the Dockerfile rule.
 pub mod time; // RFC 3339 and the civil calendar.
 pub mod retry; // Bounded backoff within a queue's retention.
@@ -31,6 +33,7 @@ pub mod naming; // Directory to image name and tags.
 pub mod buildspec; // The inline buildspecs: an image build, and the re-tag job.
 pub mod image_key; // What an image is made of: its key, its key tag, its record.
 pub mod start_build; // One job's StartBuild request, and its build key.
+pub mod graph; // Images built on each other: edges, cycles, order.
 pub mod plan; // A request and an index become builds and skips, one line per directory.
 pub mod retag; // The re-tag job: images whose key was pushed before, given their tags.
 pub mod queue; // The builds queue's message, and its batches.
