@@ -6,7 +6,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
 use dockhand_core::error::PortError;
-use dockhand_core::ports::{BuildHistory, BuildStarter};
+use dockhand_core::ports::{FinishedBuild, BuildHistory, BuildStarter};
 use dockhand_core::retention::{BATCH_LIMIT, BuildPage, BuildRecord};
 use dockhand_core::start_build::{BUILD_KEY_VARIABLE, StartBuildRequest, StartError};
 use std::sync::Arc;
@@ -171,6 +171,36 @@ impl BuildStarter for CodeBuildStarter {
             }
         }
         Ok(None)
+    }
+
+    async fn build(&self, id: &str) -> Result<Option<FinishedBuild>, PortError> {
+        let builds = batch_get_builds(&self.client, &[id.to_owned()]).await?;
+        Ok(builds.into_iter().find(|b| b.id() == Some(id)).map(|b| finished(&b)))
+    }
+}
+
+/// A build as BatchGetBuilds answers it
+/// (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_Build.html): its status,
+/// environment overrides and `exportedEnvironmentVariables`.
+fn finished(build: &Build) -> FinishedBuild {
+    let pair = |name: Option<&str>, value: Option<&str>| Some((name?.to_owned(), value.unwrap_or_default().to_owned()));
+    FinishedBuild {
+        id: build.id().unwrap_or_default().to_owned(),
+        project: build.project_name().unwrap_or_default().to_owned(),
+        status: build.build_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        environment: build
+            .environment()
+            .map(|e| e.environment_variables())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| pair(Some(v.name()), Some(v.value())))
+            .collect(),
+        exported: build
+            .exported_environment_variables()
+            .iter()
+            .filter_map(|v| pair(v.name(), v.value()))
+            .collect(),
+        logs_link: build.logs().and_then(|l| l.deep_link()).map(str::to_owned),
     }
 }
 

@@ -11,7 +11,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use dockhand_core::error::PortError;
 use dockhand_core::ledger::{Record, Versioned, Written};
-use dockhand_core::ports::{ImageRecords, Ledger};
+use dockhand_core::ports::{Holds, ImageRecords, Ledger, ReadCache};
+use dockhand_core::waves::{HOLD_PREFIX, Held};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -75,23 +76,32 @@ impl DynamoLedger {
         self
     }
 
-    /// Which of at most [`BATCH_GET_LIMIT`] keys exist, asking again for what DynamoDB left
-    /// unprocessed (throttling, or the 16 MB answer limit), at most [`BATCH_GET_ATTEMPTS`]
-    /// times with a doubling wait.
-    async fn recorded_batch(&self, keys: &[String]) -> Result<HashSet<String>, PortError> {
+    /// At most [`BATCH_GET_LIMIT`] items, by key: the string `attribute` of each that
+    /// exists (`None` without one), asking again for what DynamoDB left unprocessed
+    /// (throttling, or the 16 MB answer limit), at most [`BATCH_GET_ATTEMPTS`] times with a
+    /// doubling wait.
+    async fn get_batch(
+        &self,
+        keys: &[String],
+        attribute: Option<&str>,
+    ) -> Result<HashMap<String, Option<String>>, PortError> {
         let what = format!("DynamoDB BatchGetItem on {}", self.table);
-        let mut found = HashSet::new();
+        let mut found = HashMap::new();
         let mut pending: Vec<HashMap<String, AttributeValue>> =
             keys.iter().map(|k| HashMap::from([(KEY.to_owned(), s(k))])).collect();
         let mut wait = self.backoff;
         for attempt in 1..=BATCH_GET_ATTEMPTS {
-            let request = KeysAndAttributes::builder()
+            let mut request = KeysAndAttributes::builder()
                 .set_keys(Some(std::mem::take(&mut pending)))
+                .expression_attribute_names("#k", KEY);
+            request = match attribute {
                 // The key alone: whether the item exists is the whole answer.
-                .projection_expression("#k")
-                .expression_attribute_names("#k", KEY)
-                .build()
-                .map_err(|e| PortError(format!("{what}: {e}")))?;
+                None => request.projection_expression("#k"),
+                Some(name) => request
+                    .projection_expression("#k, #a")
+                    .expression_attribute_names("#a", name),
+            };
+            let request = request.build().map_err(|e| PortError(format!("{what}: {e}")))?;
             let out = self
                 .client
                 .batch_get_item()
@@ -101,7 +111,8 @@ impl DynamoLedger {
                 .map_err(|e| describe(&what, &e))?;
             for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
                 if let Some(key) = item.get(KEY).and_then(|v| v.as_s().ok()) {
-                    found.insert(key.clone());
+                    let value = attribute.and_then(|a| item.get(a)).and_then(|v| v.as_s().ok()).cloned();
+                    found.insert(key.clone(), value);
                 }
             }
             pending = out
@@ -122,19 +133,64 @@ impl DynamoLedger {
             pending.len()
         )))
     }
-}
 
-impl ImageRecords for DynamoLedger {
-    async fn recorded(&self, keys: &[String]) -> Result<HashSet<String>, PortError> {
+    /// Any number of items, in batches of [`BATCH_GET_LIMIT`]: [`Self::get_batch`].
+    async fn get_all(&self, keys: &[String], attribute: Option<&str>) -> Result<HashMap<String, Option<String>>, PortError> {
         let mut unique: Vec<String> = keys.to_vec();
         unique.sort_unstable();
         // BatchGetItem refuses a request naming one key twice.
         unique.dedup();
-        let mut found = HashSet::new();
+        let mut found = HashMap::new();
         for batch in unique.chunks(BATCH_GET_LIMIT) {
-            found.extend(self.recorded_batch(batch).await?);
+            found.extend(self.get_batch(batch, attribute).await?);
         }
         Ok(found)
+    }
+
+    /// Puts `item` (whose version is `version`) if the stored one's version is `expected`
+    /// (`None`: no item under its key).
+    async fn put_versioned(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        expected: Option<u64>,
+        version: u64,
+    ) -> Result<Written, PortError> {
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // Names through placeholders: KEY is one of DynamoDB's reserved words.
+            .expression_attribute_names("#k", KEY);
+        let request = match expected {
+            None => request.condition_expression("attribute_not_exists(#k)"),
+            Some(v) => request
+                .condition_expression("attribute_exists(#k) AND #ver = :v")
+                .expression_attribute_names("#ver", "version")
+                .expression_attribute_values(":v", n(v)),
+        };
+        let result = request.send().await.map(|_| ());
+        written(&format!("DynamoDB PutItem on {}", self.table), result, version)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<HashMap<String, AttributeValue>>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, s(key))
+            // The write just before must be seen: a stale read could start a build twice.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| describe(&format!("DynamoDB GetItem on {}", self.table), &e))?;
+        Ok(out.item)
+    }
+}
+
+impl ImageRecords for DynamoLedger {
+    async fn recorded(&self, keys: &[String]) -> Result<HashSet<String>, PortError> {
+        Ok(self.get_all(keys, None).await?.into_keys().collect())
     }
 
     async fn record(&self, key: &str, expires_at: u64) -> Result<(), PortError> {
@@ -212,19 +268,9 @@ where
 
 impl Ledger for DynamoLedger {
     async fn read(&self, key: &str) -> Result<Option<Versioned>, PortError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(KEY, s(key))
-            // The write just before must be seen: a stale read could start a build twice.
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| describe(&format!("DynamoDB GetItem on {}", self.table), &e))?;
-        match out.item() {
+        match self.get(key).await? {
             None => Ok(None),
-            Some(item) => read_item(item)
+            Some(item) => read_item(&item)
                 .map(Some)
                 .map_err(|e| PortError(format!("DynamoDB item {key} in {}: {e}", self.table))),
         }
@@ -232,22 +278,7 @@ impl Ledger for DynamoLedger {
 
     async fn write(&self, key: &str, record: &Record, expected: Option<u64>) -> Result<Written, PortError> {
         let version = expected.unwrap_or(0) + 1;
-        let request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item(key, record, version)))
-            // Names through placeholders: KEY is one of DynamoDB's reserved words.
-            .expression_attribute_names("#k", KEY);
-        let request = match expected {
-            None => request.condition_expression("attribute_not_exists(#k)"),
-            Some(v) => request
-                .condition_expression("attribute_exists(#k) AND #ver = :v")
-                .expression_attribute_names("#ver", "version")
-                .expression_attribute_values(":v", n(v)),
-        };
-        let result = request.send().await.map(|_| ());
-        written(&format!("DynamoDB PutItem on {}", self.table), result, version)
+        self.put_versioned(item(key, record, version), expected, version).await
     }
 
     async fn remove(&self, key: &str, expected: u64) -> Result<Written, PortError> {
@@ -263,6 +294,63 @@ impl Ledger for DynamoLedger {
             .await
             .map(|_| ());
         written(&format!("DynamoDB DeleteItem on {}", self.table), result, expected)
+    }
+}
+
+/// A waiting build's item: its record as JSON ([`Held`]), versioned, with the TTL.
+const HELD: &str = "held";
+/// A cached Dockerfile reading's item: the reading as JSON.
+const VALUE: &str = "value";
+
+impl Holds for DynamoLedger {
+    async fn held(&self, key: &str) -> Result<Option<(Held, u64)>, PortError> {
+        let Some(item) = self.get(&format!("{HOLD_PREFIX}{key}")).await? else {
+            return Ok(None);
+        };
+        let bad = |why: &str| PortError(format!("DynamoDB item {HOLD_PREFIX}{key} in {}: {why}", self.table));
+        let held = item.get(HELD).and_then(|v| v.as_s().ok()).ok_or_else(|| bad("no held"))?;
+        let held = Held::from_json(held).map_err(|e| bad(&e))?;
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad("no version"))?;
+        Ok(Some((held, version)))
+    }
+
+    async fn hold(&self, key: &str, held: &Held, expected: Option<u64>) -> Result<Written, PortError> {
+        let version = expected.unwrap_or(0) + 1;
+        let item = HashMap::from([
+            (KEY.to_owned(), s(&format!("{HOLD_PREFIX}{key}"))),
+            (HELD.to_owned(), s(&held.to_json())),
+            (EXPIRES_AT.to_owned(), n(held.expires_at)),
+            ("version".to_owned(), n(version)),
+        ]);
+        self.put_versioned(item, expected, version).await
+    }
+}
+
+impl ReadCache for DynamoLedger {
+    async fn cached(&self, keys: &[String]) -> Result<HashMap<String, String>, PortError> {
+        Ok(self
+            .get_all(keys, Some(VALUE))
+            .await?
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect())
+    }
+
+    async fn store(&self, key: &str, value: &str, expires_at: u64) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY, s(key))
+            .item(VALUE, s(value))
+            .item(EXPIRES_AT, n(expires_at))
+            .send()
+            .await
+            .map_err(|e| describe(&format!("DynamoDB PutItem on {}", self.table), &e))?;
+        Ok(())
     }
 }
 

@@ -51,6 +51,9 @@ pub struct ImageInputs<'a> {
     /// `DOCKHAND_BUILD_ARGS` as rendered: `KEY=value` lines.
     pub build_args: &'a str,
     pub platforms: &'a [String],
+    /// The keys of the images of this repository it is built from ([`crate::graph`]):
+    /// a new base makes a new image. Empty for an image built from none.
+    pub bases: &'a [String],
 }
 
 /// The key of an image: 64 hexadecimal digits.
@@ -78,6 +81,14 @@ fn image_key_with(inputs: &ImageInputs<'_>, revision: &str) -> String {
     ] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
+    }
+    // Only when there are bases, so the key of an image built from none is unchanged.
+    if !inputs.bases.is_empty() {
+        let mut bases = inputs.bases.to_vec();
+        bases.sort();
+        let bases = format!("bases:{}", bases.join(","));
+        h.update((bases.len() as u64).to_be_bytes());
+        h.update(bases.as_bytes());
     }
     hex::encode(h.finalize())
 }
@@ -121,6 +132,7 @@ mod tests {
             dockerfile_blob: None,
             build_args: "A=1",
             platforms,
+            bases: &[],
         }
     }
 
@@ -129,6 +141,8 @@ mod tests {
         let none: Vec<String> = vec![];
         let arm = vec!["linux/arm64".to_owned()];
         let both = vec!["linux/amd64".to_owned(), "linux/arm64".to_owned()];
+        let bases_one = vec!["1".repeat(64)];
+        let bases_two = vec!["2".repeat(64), "1".repeat(64)];
         let key = image_key(&base(&none));
         assert_eq!(key, image_key(&base(&none)));
         assert!(is_image_key(&key));
@@ -159,11 +173,25 @@ mod tests {
             },
             base(&arm),
             base(&both),
+            ImageInputs {
+                bases: &bases_one,
+                ..base(&none)
+            },
+            ImageInputs {
+                bases: &bases_two,
+                ..base(&none)
+            },
         ];
         let mut seen = std::collections::BTreeSet::from([key.clone()]);
         for v in &variants {
             assert!(seen.insert(image_key(v)), "{v:?} collides");
         }
+        // The bases' order does not matter.
+        let reordered = vec!["1".repeat(64), "2".repeat(64)];
+        assert_eq!(
+            image_key(&ImageInputs { bases: &bases_two, ..base(&none) }),
+            image_key(&ImageInputs { bases: &reordered, ..base(&none) })
+        );
         // The buildspec's revision is a part too.
         assert_ne!(image_key_with(&base(&none), "x"), image_key_with(&base(&none), "y"));
         assert_eq!(

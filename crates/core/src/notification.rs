@@ -325,6 +325,41 @@ pub fn not_started_notification(build: &QueuedBuild, reason: &str) -> Notificati
     }
 }
 
+/// Builds that will not start because an image they are built from did not push: the
+/// base (a build of the same push, at `base_context` pushing `base_image`) failed, or never
+/// started. `blocked` are the held builds, the base's dependents and theirs, all of one push.
+pub fn blocked_notification(base_context: &str, base_image: &str, why: &str, blocked: &[QueuedBuild]) -> Notification {
+    let field = |f: fn(&QueuedBuild) -> &str| blocked.first().map(f).unwrap_or_default();
+    let (repository, git_ref, commit) = (field(|b| &b.repository), field(|b| &b.git_ref), field(|b| &b.commit));
+    let sha7 = short_sha(commit);
+    let image = clean_line(short_image(base_image), 300);
+    let list: Vec<String> = blocked
+        .iter()
+        .map(|b| format!("  {} ({})", clean_line(&b.image, 300), clean_line(&b.context, 300)))
+        .collect();
+    let email = format!(
+        "dockhand did not build {} image(s) of this push, because an image they are built from, {image} ({}), was not pushed.\n\nRepository: {}\nRef:        {}\nCommit:     {}\nWhy:        {}\n\nNot built:\n{}\n\nOnce {} builds again (fix it and push), they are rebuilt with it.\n",
+        blocked.len(),
+        clean_line(base_context, 300),
+        clean_line(repository, 300),
+        clean_line(git_ref, 300),
+        clean_line(commit, 100),
+        clean_line(why, 2000),
+        list.join("\n"),
+        clean_line(base_context, 300),
+    );
+    Notification {
+        subject: subject(&format!("dockhand NOT BUILT: {} image(s) on {image} @{sha7}", blocked.len())),
+        sms: sms(&format!(
+            "dockhand NOT BUILT {} image(s): base {image} @{sha7} did not push",
+            blocked.len()
+        )),
+        email,
+        status: "NOT_BUILT".into(),
+        repository: attribute_value(Some(repository)),
+    }
+}
+
 /// A message the spawner could not use at all (not a request it can read, or a request
 /// GitHub never answered for), now in the dead-letter queue.
 pub fn dead_letter_notification(what: &str, reason: &str, repository: Option<&str>) -> Notification {

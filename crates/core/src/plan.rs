@@ -10,9 +10,11 @@
 //! must look at. A `NewRef` request builds every Dockerfile the index can list.
 
 use crate::config::Deployment;
+use crate::dockerfile::Parsed;
+use crate::graph::{Graph, Node};
 use crate::image_key::{Context as KeyContext, ImageInputs, image_key};
 use crate::index::{DockerfileIndex, Presence};
-use crate::naming::image_and_tags;
+use crate::naming::{ImageName, image_and_tags};
 use crate::repo_config::{REPO_CONFIG_PATH, Rebuild, RepoConfig, RepoConfigError};
 use crate::request::{BuildRequest, ChangeSource};
 use crate::rules::{is_default_branch, is_reserved_tag, reserved_reason};
@@ -40,6 +42,15 @@ pub struct BuildJob {
     pub key: String,
     /// What the image is made of ([`crate::image_key`]).
     pub image_key: String,
+    /// Why it is built when nothing of its own changed: the base image that did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub because: Option<String>,
+    /// The directories of this push it is built after: each must push its image first,
+    /// and this build uses the very image each pushed ([`crate::waves`]).
+    pub after: Vec<String>,
+    /// What a person should know about how its Dockerfile was read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// The exact StartBuild request the spawner sends for a build.
     pub request: StartBuildRequest,
     /// The tags that move with the ref: a re-tag moves them only while the ref still
@@ -54,6 +65,10 @@ pub struct BuildJob {
     /// request (a scheduled refresh) asks for a build.
     #[serde(skip)]
     pub reusable: bool,
+    /// The images of this repository it is built from that this push also plans, and the
+    /// names its Dockerfile gives them.
+    #[serde(skip)]
+    pub bases: Vec<crate::waves::BaseLink>,
 }
 
 /// What becomes of a planned image.
@@ -252,6 +267,28 @@ impl Skip {
         Skip::new(dir, true, reason)
     }
 
+    fn cycle(dir: &str, cycle: &[String]) -> Self {
+        Skip::new(
+            dir,
+            true,
+            format!(
+                "its image and those of {:?} are built from each other (a cycle of FROM or COPY --from lines), so none can be built first; make one of them start from an image outside the cycle",
+                cycle.iter().filter(|d| *d != dir).collect::<Vec<_>>()
+            ),
+        )
+    }
+
+    fn base_not_built(dir: &str, reasons: &[String]) -> Self {
+        Skip::new(
+            dir,
+            true,
+            format!(
+                "it is planned only because an image it is built from changed, and that image is not built: {}",
+                reasons.join("; ")
+            ),
+        )
+    }
+
     fn clash(dir: &str, reference: &str, others: &BTreeSet<String>) -> Self {
         let others: Vec<&String> = others.iter().collect();
         Skip::new(
@@ -265,12 +302,15 @@ impl Skip {
 }
 
 /// Why a directory is built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Why {
     /// The index knows it holds a Dockerfile.
     Known,
     /// The payload-only index assumes it does, by convention.
     Assumed,
+    /// Nothing of its own changed: it is built from `base`, which is built because
+    /// `origin` changed (the same directory for a direct base).
+    Dependent { base: String, origin: String },
 }
 
 /// The plan's one line per directory, as it is decided: a build, or a skip, and a skip
@@ -325,12 +365,16 @@ impl Lines {
         self.0
             .iter()
             .filter_map(|(dir, line)| match line {
-                Line::Build(why) => Some((dir.clone(), *why)),
+                Line::Build(why) => Some((dir.clone(), why.clone())),
                 Line::Skip(_) => None,
             })
             .collect()
     }
 }
+
+/// The Dockerfiles of a commit as the planner is given them: directory → the file as read
+/// ([`crate::dockerfile::read`], with the repository's build arguments), or why it was not.
+pub type Dockerfiles = BTreeMap<String, Result<Parsed, String>>;
 
 /// Plans a request. The result is sorted by context and is a pure function of its inputs.
 ///
@@ -342,6 +386,19 @@ pub fn plan(
     index: &dyn DockerfileIndex,
     deployment: &Deployment,
     repo: Result<&RepoConfig, &RepoConfigError>,
+) -> Vec<PlanEntry> {
+    plan_with(request, index, deployment, repo, None)
+}
+
+/// Plans a request with the image graph of its commit, when `dockerfiles` are given: a
+/// directory built from an image this push rebuilds is rebuilt after it
+/// ([`crate::graph`], [`crate::waves`]).
+pub fn plan_with(
+    request: &BuildRequest,
+    index: &dyn DockerfileIndex,
+    deployment: &Deployment,
+    repo: Result<&RepoConfig, &RepoConfigError>,
+    dockerfiles: Option<&Dockerfiles>,
 ) -> Vec<PlanEntry> {
     if let Some(skip) = Skip::unclonable(request, deployment) {
         return vec![PlanEntry::Skip(skip)];
@@ -388,7 +445,14 @@ pub fn plan(
     if let Some(skip) = refused_repo_tags(request, deployment, repo) {
         return vec![PlanEntry::Skip(skip)];
     }
-    name_and_start(request, index, deployment, repo, lines)
+    let namer = Namer::new(request, deployment, repo);
+    let graph = dockerfiles.map(|d| namer.graph(index, d));
+    if let Some(graph) = &graph {
+        plan_dependents(graph, repo, &mut lines);
+    }
+    let mut entries = name_and_start(request, index, deployment, repo, &namer, graph.as_ref(), lines);
+    crate::waves::sequence(&mut entries);
+    entries
 }
 
 /// `.dockhand.yml`'s tags, when the deployment refuses them: not allowed at all, or a tag
@@ -407,46 +471,142 @@ fn refused_repo_tags(request: &BuildRequest, deployment: &Deployment, repo: &Rep
         .map(|t| Skip::reserved_repo_tag(request, t))
 }
 
+/// How this push names a directory's image and tags.
+struct Namer<'a> {
+    request: &'a BuildRequest,
+    deployment: &'a Deployment,
+    naming: crate::config::Naming,
+    /// The ref rules' tags, then `.dockhand.yml`'s.
+    tags: Vec<String>,
+}
+
+impl<'a> Namer<'a> {
+    fn new(request: &'a BuildRequest, deployment: &'a Deployment, repo: &RepoConfig) -> Self {
+        Namer {
+            request,
+            deployment,
+            naming: repo.naming.unwrap_or(deployment.config.naming),
+            tags: request.tags.iter().chain(&repo.tags).cloned().collect(),
+        }
+    }
+
+    fn name(&self, context: &str, tags: &[String]) -> Result<(ImageName, Vec<String>), String> {
+        let config = &self.deployment.config;
+        image_and_tags(
+            self.naming,
+            &config.registry,
+            &self.request.repository.name,
+            context,
+            &config.images,
+            tags,
+        )
+    }
+
+    /// The graph of every directory with a Dockerfile: the index's when it can list them,
+    /// the Dockerfiles given otherwise.
+    fn graph(&self, index: &dyn DockerfileIndex, dockerfiles: &Dockerfiles) -> Graph {
+        let dirs: BTreeSet<String> = index
+            .all()
+            .map(|all| all.into_iter().collect())
+            .unwrap_or_else(|| dockerfiles.keys().cloned().collect());
+        let nodes: BTreeMap<String, Node> = dirs
+            .into_iter()
+            .map(|dir| {
+                let named = self.name(&dir, &self.tags).ok();
+                let read = dockerfiles.get(&dir);
+                let node = Node {
+                    image: named.as_ref().map(|(image, _)| image.repository()),
+                    tags: named.map(|(_, tags)| tags).unwrap_or_default(),
+                    dockerfile: read.and_then(|r| r.as_ref().ok()).cloned(),
+                    unread: match read {
+                        None => Some("it was not given".into()),
+                        Some(Err(why)) => Some(why.clone()),
+                        Some(Ok(_)) => None,
+                    },
+                };
+                (dir, node)
+            })
+            .collect();
+        Graph::new(&nodes)
+    }
+}
+
+/// Adds every directory built, directly or not, from a directory this push builds; the
+/// ignored ones are skipped, as if they had changed.
+fn plan_dependents(graph: &Graph, repo: &RepoConfig, lines: &mut Lines) {
+    let building: BTreeSet<String> = lines.to_build().into_iter().map(|(dir, _)| dir).collect();
+    // The base each dependent is reached through: the breadth-first parent.
+    let reached = graph.dependents_of(&building);
+    for (dir, origin) in reached {
+        if lines.0.contains_key(&dir) {
+            continue;
+        }
+        if let Some(ignore) = repo.ignored(&dir) {
+            lines.skip(Skip::ignored(&dir, ignore));
+            continue;
+        }
+        let base = graph
+            .bases(&dir)
+            .into_iter()
+            .map(|b| b.context)
+            .find(|b| building.contains(b))
+            .or_else(|| graph.bases(&dir).into_iter().map(|b| b.context).next())
+            .unwrap_or_else(|| origin.clone());
+        lines.build(dir, Why::Dependent { base, origin });
+    }
+}
+
 /// Names every directory to build and makes its StartBuild request; a directory that
 /// cannot be named, would push a reserved tag, or would push over another's image is
-/// skipped instead.
+/// skipped instead. With the graph, a directory of a cycle is skipped, and so is one
+/// planned only for a base that is not built.
 fn name_and_start(
     request: &BuildRequest,
     index: &dyn DockerfileIndex,
     deployment: &Deployment,
     repo: &RepoConfig,
+    namer: &Namer<'_>,
+    graph: Option<&Graph>,
     mut lines: Lines,
 ) -> Vec<PlanEntry> {
     let config = &deployment.config;
     let on_default_branch = is_default_branch(&request.git_ref, request.repository.default_branch.as_deref());
-    let naming = repo.naming.unwrap_or(config.naming);
-    let tags: Vec<String> = request.tags.iter().chain(&repo.tags).cloned().collect();
+    let tags = &namer.tags;
     let fixed: Vec<String> = request
         .fixed_tags
         .iter()
         .filter(|t| request.tags.contains(t))
         .cloned()
         .collect();
-    let name = |context: &str, tags: &[String]| {
-        image_and_tags(
-            naming,
-            &config.registry,
-            &request.repository.name,
-            context,
-            &config.images,
-            tags,
-        )
-    };
+    let name = |context: &str, tags: &[String]| namer.name(context, tags);
     let build_args = repo.build_args_env();
     let platforms = repo.platforms.as_ref().unwrap_or(&config.platforms);
     let may_retag = repo.rebuild == Rebuild::Auto && !request.rebuild;
+    if let Some(graph) = graph {
+        for cycle in graph.cycles() {
+            let building: Vec<&String> = cycle.iter().filter(|d| lines.builds(d)).collect();
+            for dir in building {
+                lines.skip(Skip::cycle(dir, &cycle));
+            }
+        }
+    }
+    // What each directory's image is made of, its bases' keys included.
+    let mut keys = ImageKeys {
+        index,
+        graph,
+        commit: &request.commit,
+        build_args: &build_args,
+        platforms,
+        known: BTreeMap::new(),
+    };
     let mut jobs: BTreeMap<String, BuildJob> = BTreeMap::new();
+    let mut whys: BTreeMap<String, Why> = BTreeMap::new();
     // (image, tag) → the directories that would push it: every Dockerfile directory of the
     // tree when the index can list them, so a directory this push did not change still
     // owns what it pushes; the planned ones otherwise.
     let mut pushed: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for dir in index.all().unwrap_or_default() {
-        if let Ok((image, tags)) = name(&dir, &tags) {
+        if let Ok((image, tags)) = name(&dir, tags) {
             let repository = image.repository();
             for tag in tags {
                 pushed.entry((repository.clone(), tag)).or_default().insert(dir.clone());
@@ -454,7 +614,7 @@ fn name_and_start(
         }
     }
     for (context, why) in lines.to_build() {
-        let (image, tags) = match name(&context, &tags) {
+        let (image, tags) = match name(&context, tags) {
             Ok(named) => named,
             Err(reason) => {
                 lines.skip(Skip::unnamed(&context, reason));
@@ -476,14 +636,7 @@ fn name_and_start(
                 .insert(context.clone());
         }
         let tree = index.tree_id(&context);
-        let image_key = image_key(&ImageInputs {
-            context: tree.map_or(KeyContext::Commit(&request.commit), KeyContext::Tree),
-            dockerfile: &dockerfile,
-            // Always inside its context: `dockerfile_of`.
-            dockerfile_blob: None,
-            build_args: &build_args,
-            platforms,
-        });
+        let image_key = keys.of(&context);
         let target = Target {
             context: &context,
             dockerfile: &dockerfile,
@@ -496,6 +649,11 @@ fn name_and_start(
             cache: repo.cache.unwrap_or(config.cache),
         };
         let start = start_build_request(request, deployment, &target);
+        let because = match &why {
+            Why::Dependent { base, origin } if base == origin => Some(format!("base `{base}` changed")),
+            Why::Dependent { base, origin } => Some(format!("base `{base}` is rebuilt: `{origin}` changed")),
+            Why::Known | Why::Assumed => None,
+        };
         jobs.insert(
             context.clone(),
             BuildJob {
@@ -503,15 +661,20 @@ fn name_and_start(
                 key: start.idempotency_token.clone(),
                 tags,
                 action: Action::Build,
-                context,
+                because,
+                after: Vec::new(),
+                notes: graph.map(|g| g.notes(&context).to_vec()).unwrap_or_default(),
+                context: context.clone(),
                 dockerfile,
                 image_key,
                 request: start,
                 moving_tags,
                 assumed: why == Why::Assumed,
                 reusable: tree.is_some() && may_retag,
+                bases: Vec::new(),
             },
         );
+        whys.insert(context, why);
     }
     // Two directories must never push over each other's image and tag, whether or not the
     // other one changed in this push.
@@ -527,6 +690,9 @@ fn name_and_start(
     for (context, (reference, others)) in &clashes {
         lines.skip(Skip::clash(context, reference, others));
     }
+    if let Some(graph) = graph {
+        link_bases(graph, &mut lines, &mut jobs, &whys);
+    }
     lines
         .0
         .into_iter()
@@ -535,6 +701,102 @@ fn name_and_start(
             Line::Skip(skip) => PlanEntry::Skip(skip),
         })
         .collect()
+}
+
+/// Gives every job the bases it is built from that this push builds too. A job planned
+/// only because of its bases, none of which is built after all (skipped: a clash, a name,
+/// a cycle), is skipped with the reason; until nothing changes, as a skip can strand the
+/// next dependent.
+fn link_bases(graph: &Graph, lines: &mut Lines, jobs: &mut BTreeMap<String, BuildJob>, whys: &BTreeMap<String, Why>) {
+    loop {
+        let mut stranded = Vec::new();
+        for (context, why) in whys {
+            if !lines.builds(context) || !matches!(why, Why::Dependent { .. }) {
+                continue;
+            }
+            let bases = graph.bases(context);
+            if !bases.iter().any(|b| lines.builds(&b.context)) {
+                let reasons: Vec<String> = bases
+                    .iter()
+                    .filter_map(|b| match lines.0.get(&b.context) {
+                        Some(Line::Skip(skip)) => Some(format!("`{}`: {}", b.context, skip.reason)),
+                        _ => None,
+                    })
+                    .collect();
+                stranded.push(Skip::base_not_built(context, &reasons));
+            }
+        }
+        if stranded.is_empty() {
+            break;
+        }
+        for skip in stranded {
+            lines.skip(skip);
+        }
+    }
+    let images: BTreeMap<String, String> = jobs.iter().map(|(c, j)| (c.clone(), j.image.clone())).collect();
+    for (context, job) in jobs.iter_mut() {
+        job.bases = graph
+            .bases(context)
+            .into_iter()
+            .filter(|b| lines.builds(&b.context))
+            .filter_map(|b| {
+                Some(crate::waves::BaseLink {
+                    image: images.get(&b.context)?.clone(),
+                    context: b.context,
+                    names: b.names.into_iter().collect(),
+                })
+            })
+            .collect();
+    }
+}
+
+/// Image keys, each made once, a directory's after its bases' (a base's key is part of its
+/// dependents': a new base makes new dependents).
+struct ImageKeys<'a> {
+    index: &'a dyn DockerfileIndex,
+    graph: Option<&'a Graph>,
+    commit: &'a str,
+    build_args: &'a str,
+    platforms: &'a [String],
+    known: BTreeMap<String, String>,
+}
+
+impl ImageKeys<'_> {
+    fn of(&mut self, dir: &str) -> String {
+        self.key(dir, &mut BTreeSet::new())
+    }
+
+    fn key(&mut self, dir: &str, visiting: &mut BTreeSet<String>) -> String {
+        if let Some(key) = self.known.get(dir) {
+            return key.clone();
+        }
+        visiting.insert(dir.to_owned());
+        let mut bases: Vec<String> = Vec::new();
+        if let Some(graph) = self.graph {
+            for base in graph.bases(dir) {
+                // A cycle has no order, and its directories are never built.
+                if !visiting.contains(&base.context) {
+                    bases.push(self.key(&base.context, visiting));
+                }
+            }
+        }
+        visiting.remove(dir);
+        let dockerfile = dockerfile_of(dir);
+        let key = image_key(&ImageInputs {
+            context: self
+                .index
+                .tree_id(dir)
+                .map_or(KeyContext::Commit(self.commit), KeyContext::Tree),
+            dockerfile: &dockerfile,
+            // Always inside its context: `dockerfile_of`.
+            dockerfile_blob: None,
+            build_args: self.build_args,
+            platforms: self.platforms,
+            bases: &bases,
+        });
+        self.known.insert(dir.to_owned(), key.clone());
+        key
+    }
 }
 
 /// The directories the changed paths affect, by the nearest-ancestor rule.

@@ -9,6 +9,8 @@ use crate::retention::{BuildPage, BuildRecord};
 use crate::signature::Secret;
 use crate::start_build::{StartBuildRequest, StartError};
 use crate::tree::{ChangedFile, HostError, Listing};
+use crate::waves::Held;
+use std::collections::HashMap;
 use std::future::Future;
 
 /// Publishes one message to a topic.
@@ -32,6 +34,32 @@ pub trait BuildStarter {
         key: &str,
         since: u64,
     ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+    /// A build as BatchGetBuilds answers it, `None` when CodeBuild does not know the id.
+    fn build(&self, id: &str) -> impl Future<Output = Result<Option<FinishedBuild>, PortError>> + Send;
+}
+
+/// What a build is, as CodeBuild answers it after it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FinishedBuild {
+    pub id: String,
+    pub project: String,
+    /// `SUCCEEDED`, `FAILED`, `FAULT`, `TIMED_OUT`, `STOPPED` or `IN_PROGRESS`.
+    pub status: String,
+    /// Its environment overrides, by name.
+    pub environment: Vec<(String, String)>,
+    /// The variables the buildspec exported (`env.exported-variables`), by name.
+    pub exported: Vec<(String, String)>,
+    /// The console link to its log, when CodeBuild gives one.
+    pub logs_link: Option<String>,
+}
+
+impl FinishedBuild {
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.environment.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+    pub fn exported(&self, name: &str) -> Option<&str> {
+        self.exported.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
 }
 
 /// The durable record of started builds ([`crate::ledger`]): a key-value store with
@@ -61,6 +89,36 @@ pub trait ImageRecords {
     ) -> impl Future<Output = Result<std::collections::HashSet<String>, PortError>> + Send;
     /// Records `key` until `expires_at` (Unix seconds; the store's TTL removes it later).
     fn record(&self, key: &str, expires_at: u64) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Builds waiting for their bases ([`crate::waves`]): items in the ledger's table, one per
+/// waiting build's key, written with conditions on a version, as the ledger's are.
+pub trait Holds {
+    fn held(&self, key: &str) -> impl Future<Output = Result<Option<(Held, u64)>, PortError>> + Send;
+    /// Writes `held` if the stored version is `expected` (`None`: no record).
+    fn hold(&self, key: &str, held: &Held, expected: Option<u64>) -> impl Future<Output = Result<Written, PortError>> + Send;
+}
+
+/// Dockerfiles read before ([`crate::source`]): what a Dockerfile blob gives with a set of
+/// build arguments never changes, so each is read from GitHub once.
+pub trait ReadCache {
+    /// The values stored under those of `keys` that are, by key; an error is a miss.
+    fn cached(&self, keys: &[String]) -> impl Future<Output = Result<HashMap<String, String>, PortError>> + Send;
+    /// Stores `value` under `key` until `expires_at` (Unix seconds).
+    fn store(&self, key: &str, value: &str, expires_at: u64) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// No cache: every Dockerfile is read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCache;
+
+impl ReadCache for NoCache {
+    async fn cached(&self, _keys: &[String]) -> Result<HashMap<String, String>, PortError> {
+        Ok(HashMap::new())
+    }
+    async fn store(&self, _key: &str, _value: &str, _expires_at: u64) -> Result<(), PortError> {
+        Ok(())
+    }
 }
 
 /// The spawner's queues (SQS).
@@ -99,6 +157,11 @@ pub trait NotificationSink {
 /// The Git host a repository lives on (GitHub's REST API), read at exact commits.
 /// `repository` is `owner/name` as in the push's `repository.full_name`.
 pub trait SourceHost {
+    /// Whether [`Self::file`] can read any file (a host made of listings may know
+    /// `.dockhand.yml` alone).
+    fn reads_files(&self) -> bool {
+        true
+    }
     /// Every file at `commit`, recursively, complete: a truncated listing is completed by
     /// walking its subtrees; with the tree id of every directory, the root's as ".".
     fn tree(&self, repository: &str, commit: &str) -> impl Future<Output = Result<Listing, HostError>> + Send;

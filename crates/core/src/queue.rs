@@ -143,6 +143,16 @@ impl QueuedBuild {
         if env("DOCKHAND_REF") != Some(self.git_ref.as_str()) || crate::trust::check_ref(&self.git_ref).is_err() {
             return wrong("ref");
         }
+        // A build may be pinned only to images of the shapes planning writes, and name
+        // only build keys as its dependents.
+        if env(crate::waves::BASES_VARIABLE).is_some_and(|pins| crate::waves::parse_pins(pins).is_err()) {
+            return wrong("pinned bases");
+        }
+        if env(crate::waves::DEPENDENTS_VARIABLE)
+            .is_some_and(|d| crate::waves::parse_dependents(d).len() != d.split(',').count())
+        {
+            return wrong("dependents");
+        }
         Ok(())
     }
 }

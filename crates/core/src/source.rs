@@ -6,9 +6,13 @@
 //! [`crate::plan()`] itself.
 
 use crate::config::Deployment;
+use crate::dockerfile::{ImageUse, MAX_DOCKERFILE_BYTES, Parsed, UseKind};
 use crate::index::{TreeIndex, listing_from_ls_tree};
-use crate::plan::{PlanEntry, Skip, plan};
-use crate::ports::SourceHost;
+use crate::plan::{Dockerfiles, PlanEntry, Skip, plan, plan_with};
+use crate::ports::{NoCache, ReadCache, SourceHost};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use crate::repo_config::{MAX_FILE_BYTES, REPO_CONFIG_PATH, RepoConfig, RepoConfigError};
 use crate::request::{BuildRequest, ChangeSource, Changes};
 use crate::tree::{ChangedFile, FileKind, HostError, Listing, ObjectId, TreeFile};
@@ -22,11 +26,37 @@ pub struct Planned {
     pub notes: Vec<String>,
 }
 
+/// Plans a push with what `host` says about it, reading every Dockerfile again: [`plan_push_with`].
+pub async fn plan_push<H: SourceHost>(
+    host: &H,
+    request: &BuildRequest,
+    deployment: &Deployment,
+) -> Result<Planned, Unresolved> {
+    plan_push_with(host, &NoCache, 0, request, deployment).await
+}
+
+/// Dockerfiles read at once from the host: a few, to stay within what GitHub allows
+/// ("make requests serially instead of concurrently" is its advice for bursts of
+/// requests, https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api).
+const CONCURRENT_READS: usize = 4;
+/// A reading's cache entry changes with the reader: a better reader reads every file again.
+const READER_VERSION: &str = "1";
+/// How long a reading is kept (DynamoDB's TTL removes it later); a blob read again after
+/// that costs one request.
+const READ_DAYS: u64 = 90;
+
 /// Plans a push with what `host` says about it. A private repository the deployment cannot
 /// clone is one skip that says what to do, and the host is not asked (GitHub answers 404
 /// to a request without a token).
-pub async fn plan_push<H: SourceHost>(
+///
+/// A push that builds an image is planned with the image graph of its commit: every
+/// Dockerfile is read (through `cache`, by blob id and build arguments, so each blob is
+/// read from the host once), and images built from an image this push rebuilds are rebuilt
+/// after it. `now` (Unix seconds) dates what the cache keeps.
+pub async fn plan_push_with<H: SourceHost, C: ReadCache>(
     host: &H,
+    cache: &C,
+    now: u64,
     request: &BuildRequest,
     deployment: &Deployment,
 ) -> Result<Planned, Unresolved> {
@@ -36,10 +66,175 @@ pub async fn plan_push<H: SourceHost>(
             notes: Vec::new(),
         });
     }
-    let resolved = resolve(host, request).await?;
+    let mut resolved = resolve(host, request).await?;
+    // Without the graph first: a push that builds nothing has no dependents to find.
+    let entries = plan(&resolved.request, &resolved.index, deployment, resolved.repo.as_ref());
+    let builds = entries.iter().filter(|e| matches!(e, PlanEntry::Build(_))).count();
+    let Ok(repo) = &resolved.repo else {
+        return Ok(Planned {
+            entries,
+            notes: resolved.notes,
+        });
+    };
+    if builds == 0 {
+        return Ok(Planned {
+            entries,
+            notes: resolved.notes,
+        });
+    }
+    if !host.reads_files() {
+        if builds > 1 {
+            resolved.notes.push(
+                "the Dockerfiles' contents were not given, so images built from each other are not ordered (plan with --repo to see the image graph)".into(),
+            );
+        }
+        return Ok(Planned {
+            entries,
+            notes: resolved.notes,
+        });
+    }
+    let mut notes = std::mem::take(&mut resolved.notes);
+    let dockerfiles = read_dockerfiles(host, cache, now, &resolved, &repo.build_args, &mut notes).await?;
+    resolved.notes = notes;
     Ok(Planned {
-        entries: plan(&resolved.request, &resolved.index, deployment, resolved.repo.as_ref()),
+        entries: plan_with(
+            &resolved.request,
+            &resolved.index,
+            deployment,
+            Ok(repo),
+            Some(&dockerfiles),
+        ),
         notes: resolved.notes,
+    })
+}
+
+/// Every Dockerfile of the commit, read: from `cache` where it was read before, from the
+/// host otherwise (and then cached; a cache that fails only costs requests). A host that
+/// is rate limited or down stops the reading to be retried later; what was read by then
+/// is cached, so a retry goes further.
+async fn read_dockerfiles<H: SourceHost, C: ReadCache>(
+    host: &H,
+    cache: &C,
+    now: u64,
+    resolved: &Resolved,
+    build_args: &[(String, String)],
+    notes: &mut Vec<String>,
+) -> Result<Dockerfiles, Unresolved> {
+    let args = args_digest(build_args);
+    let key = |sha: &ObjectId| format!("read#{READER_VERSION}#{sha}#{args}");
+    let keys: Vec<String> = resolved.dockerfiles.iter().map(|f| key(&f.sha)).collect();
+    let cached = cache.cached(&keys).await.unwrap_or_else(|e| {
+        notes.push(format!(
+            "the Dockerfiles read before could not be looked up ({e}); every one is read"
+        ));
+        Default::default()
+    });
+    let mut read: Dockerfiles = BTreeMap::new();
+    let mut wanted = Vec::new();
+    for file in &resolved.dockerfiles {
+        let dir = crate::tree::dockerfile_dir(&file.path).unwrap_or(".").to_owned();
+        if file.kind == FileKind::Symlink {
+            read.insert(dir, Err("it is a symbolic link, which dockhand does not follow".into()));
+            continue;
+        }
+        match cached.get(&key(&file.sha)).and_then(|v| from_cache(v)) {
+            Some(parsed) => {
+                read.insert(dir, Ok(parsed));
+            }
+            None => wanted.push((dir, file)),
+        }
+    }
+    let repository = resolved.request.repository.full_name.as_str();
+    let commit = resolved.request.commit.as_str();
+    let mut uncached = 0;
+    let mut answers = futures_util::stream::iter(wanted)
+        .map(|(dir, file)| async move {
+            let answer = host.file(repository, commit, &file.path, MAX_DOCKERFILE_BYTES).await;
+            (dir, file, answer)
+        })
+        .buffer_unordered(CONCURRENT_READS);
+    while let Some((dir, file, answer)) = answers.next().await {
+        let parsed = match answer {
+            Ok(Some(bytes)) => crate::dockerfile::read(&bytes, build_args),
+            Ok(None) => {
+                read.insert(dir, Err(format!("GitHub has no file {} at the commit", file.path)));
+                continue;
+            }
+            Err(HostError::FileTooLarge { limit, .. }) => {
+                read.insert(dir, Err(format!("it is larger than the {limit} bytes read")));
+                continue;
+            }
+            Err(e) => return Err(Unresolved::from_host(&file.path, &resolved.request, e)),
+        };
+        if let Err(e) = cache.store(&key(&file.sha), &to_cache(&parsed), now + READ_DAYS * 24 * 60 * 60).await
+            && uncached == 0
+        {
+            uncached += 1;
+            notes.push(format!(
+                "{} could not be cached ({e}); it is read again next time",
+                file.path
+            ));
+        }
+        read.insert(dir, Ok(parsed));
+    }
+    Ok(read)
+}
+
+/// The build arguments, as part of a cache key.
+fn args_digest(build_args: &[(String, String)]) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in build_args {
+        for part in [k, v] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+    }
+    hex::encode(&h.finalize()[..12])
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedRead {
+    /// (reference, line, kind)
+    uses: Vec<(String, usize, String)>,
+    problems: Vec<String>,
+}
+
+fn kind_name(kind: UseKind) -> &'static str {
+    match kind {
+        UseKind::From => "from",
+        UseKind::CopyFrom => "copy-from",
+        UseKind::MountFrom => "mount-from",
+    }
+}
+
+fn to_cache(parsed: &Parsed) -> String {
+    let cached = CachedRead {
+        uses: parsed
+            .uses
+            .iter()
+            .map(|u| (u.reference.clone(), u.line, kind_name(u.kind).to_owned()))
+            .collect(),
+        problems: parsed.problems.clone(),
+    };
+    serde_json::to_string(&cached).expect("a reading serializes")
+}
+
+/// A cached reading; one that does not read back is read again.
+fn from_cache(text: &str) -> Option<Parsed> {
+    let cached: CachedRead = serde_json::from_str(text).ok()?;
+    let uses = cached
+        .uses
+        .into_iter()
+        .map(|(reference, line, kind)| {
+            let kind = [UseKind::From, UseKind::CopyFrom, UseKind::MountFrom]
+                .into_iter()
+                .find(|k| kind_name(*k) == kind)?;
+            Some(ImageUse { reference, line, kind })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Parsed {
+        uses,
+        problems: cached.problems,
     })
 }
 
@@ -52,6 +247,8 @@ struct Resolved {
     index: TreeIndex,
     /// `.dockhand.yml` at the commit, or why it cannot be used.
     repo: Result<RepoConfig, RepoConfigError>,
+    /// Every Dockerfile at the commit (the directories' of the index).
+    dockerfiles: Vec<TreeFile>,
     /// What a person reading the logs should know (a comparison that fell back).
     notes: Vec<String>,
 }
@@ -103,6 +300,12 @@ async fn resolve<H: SourceHost>(host: &H, request: &BuildRequest) -> Result<Reso
     // What the plan needs of the tree is kept, the tree itself is dropped before the
     // comparison, which may walk two more trees: the spawner's memory is 128 MB.
     let index = TreeIndex::from_listing(&listing);
+    let dockerfiles: Vec<TreeFile> = listing
+        .files
+        .iter()
+        .filter(|f| crate::tree::dockerfile_dir(&f.path).is_some())
+        .cloned()
+        .collect();
     let repo_file = listing
         .files
         .iter()
@@ -160,6 +363,7 @@ async fn resolve<H: SourceHost>(host: &H, request: &BuildRequest) -> Result<Reso
         request,
         repo,
         notes,
+        dockerfiles,
     })
 }
 
@@ -175,6 +379,9 @@ pub struct ListedHost {
     pub changes: Option<Vec<ChangedFile>>,
     /// `.dockhand.yml`'s content, if any.
     pub repo_config: Option<Vec<u8>>,
+    /// Other files' contents, by path (the Dockerfiles); when there are none, the host
+    /// says it cannot read files ([`SourceHost::reads_files`]).
+    pub contents: BTreeMap<String, Vec<u8>>,
     pub fail_tree: Option<HostError>,
     pub fail_compare: Option<HostError>,
     pub fail_file: Option<HostError>,
@@ -199,6 +406,10 @@ impl ListedHost {
 }
 
 impl SourceHost for ListedHost {
+    fn reads_files(&self) -> bool {
+        !self.contents.is_empty()
+    }
+
     async fn tree(&self, _repository: &str, _commit: &str) -> Result<Listing, HostError> {
         match &self.fail_tree {
             Some(e) => Err(e.clone()),
@@ -233,7 +444,15 @@ impl SourceHost for ListedHost {
                     size: Some(content.len() as u64),
                 })
             }
-            (None, content) => Ok((path == REPO_CONFIG_PATH).then(|| content.clone()).flatten()),
+            (None, content) if path == REPO_CONFIG_PATH => Ok(content.clone()),
+            (None, _) => match self.contents.get(path) {
+                Some(content) if content.len() > max_bytes => Err(HostError::FileTooLarge {
+                    path: path.to_owned(),
+                    limit: max_bytes,
+                    size: Some(content.len() as u64),
+                }),
+                content => Ok(content.cloned()),
+            },
         }
     }
 }

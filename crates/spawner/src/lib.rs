@@ -18,14 +18,19 @@ pub mod github;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use dockhand_core::ledger::{self, Step, Written};
 use dockhand_core::notification::{
-    Notification, dead_letter_notification, not_started_notification, short_sha, skip_notification,
+    Notification, blocked_notification, dead_letter_notification, not_started_notification, short_sha,
+    skip_notification,
 };
 use dockhand_core::plan::Action;
-use dockhand_core::ports::{BuildStarter, Clock, ImageRecords, Ledger, NotificationSink, Queues, SourceHost};
+use dockhand_core::ports::{
+    BuildStarter, Clock, Holds, ImageRecords, Ledger, NotificationSink, Queues, ReadCache, SourceHost,
+};
 use dockhand_core::queue::QueuedBuild;
 use dockhand_core::retag;
 use dockhand_core::retry::{self, Next, RetryPolicy};
-use dockhand_core::source::{Unresolved, plan_push};
+use dockhand_core::source::{Unresolved, plan_push_with};
+use dockhand_core::start_build::BUILD_KEY_VARIABLE;
+use dockhand_core::waves::{self, DEPENDENTS_VARIABLE, DIGEST_VARIABLE, HeldState, Settled};
 use dockhand_core::start_build::StartError;
 use dockhand_core::tree::HostError;
 use dockhand_core::trust::validate;
@@ -52,6 +57,12 @@ pub struct Report {
     pub dead_letters: Vec<(String, String)>,
     /// Subjects of the notifications sent.
     pub notified: Vec<String>,
+    /// Contexts of the builds kept waiting for their bases.
+    pub held: Vec<String>,
+    /// Contexts of the waiting builds sent to the builds queue: their bases pushed.
+    pub released: Vec<String>,
+    /// Contexts of the waiting builds that will not start: a base did not push.
+    pub blocked: Vec<String>,
 }
 
 /// How the spawner's queues are retried, and where their messages come from.
@@ -178,7 +189,7 @@ where
     B: BuildStarter + Sync,
     H: SourceHost + Sync,
     N: NotificationSink + Sync,
-    L: Ledger + ImageRecords + Sync,
+    L: Ledger + ImageRecords + Holds + ReadCache + Sync,
     Q: Queues + Sync,
     C: Clock + Sync,
 {
@@ -299,12 +310,24 @@ where
             return false;
         }
         tracing::error!(message = received.id, reason = %reason, "sent to the dead-letter queue");
-        report.dead_letters.push((received.id.to_owned(), reason));
+        report.dead_letters.push((received.id.to_owned(), reason.clone()));
         if starting {
             self.abandon_claim(received).await;
         }
         if !self.notify(&notification, report).await {
             return false;
+        }
+        // The builds waiting for one that never started will not start either.
+        if starting
+            && let Ok(build) = serde_json::from_str::<QueuedBuild>(received.body)
+            && let Some(dependents) = build.request.env(DEPENDENTS_VARIABLE)
+        {
+            let dependents = waves::parse_dependents(dependents);
+            let why = format!("its build was never started: {reason}");
+            return self
+                .block(&dependents, &build.context, &build.image, &why, report)
+                .await
+                == Outcome::Done;
         }
         true
     }
@@ -356,7 +379,8 @@ where
                 why: format!("the build request fails the listener's checks, so nothing was planned: {e}"),
             };
         }
-        let entries = match plan_push(&self.host, &request, &self.deployment).await {
+        let now = self.clock.now();
+        let entries = match plan_push_with(&self.host, &self.ledger, now, &request, &self.deployment).await {
             Ok(planned) => {
                 for note in &planned.notes {
                     tracing::warn!(delivery = %request.delivery, note = %note, "planning");
@@ -374,7 +398,21 @@ where
             Err(Unresolved::Retry(e)) => return later(Delay::Backoff, format!("GitHub could not answer: {e}")),
             Err(Unresolved::Stop(reason)) => vec![PlanEntry::Skip(Skip::unplanned(&reason))],
         };
-        let entries = self.retag_unchanged(&request, entries).await;
+        let mut entries = self.retag_unchanged(&request, entries).await;
+        // Re-tags change what waits for what: a re-tagged base is there already.
+        waves::sequence(&mut entries);
+        // Every build that waits is recorded before any base is queued, so that no base can
+        // end before its dependents can be found. A record there already is a replay's.
+        for (key, held) in waves::holds(&request, &entries, now) {
+            if let Err(e) = self.ledger.hold(&key, &held, None).await {
+                return later(
+                    Delay::Backoff,
+                    format!("the build of {} waiting for its bases could not be recorded: {e}", held.build.context),
+                );
+            }
+            tracing::info!(delivery = %request.delivery, context = %held.build.context, key = %key, after = ?held.bases.iter().map(|b| &b.context).collect::<Vec<_>>(), "held until its bases push");
+            report.held.push(held.build.context.clone());
+        }
         let mut bodies = Vec::new();
         for (start, images) in retag::retag_jobs(&request, &self.deployment, &entries) {
             tracing::info!(delivery = %request.delivery, images = images.len(), key = %start.idempotency_token, "re-tag queued");
@@ -386,6 +424,8 @@ where
         for entry in entries {
             match entry {
                 PlanEntry::Build(job) if matches!(job.action, Action::Retag { .. }) => {}
+                // Held: queued when its bases have pushed.
+                PlanEntry::Build(job) if !job.after.is_empty() => {}
                 PlanEntry::Build(job) => {
                     tracing::info!(delivery = %request.delivery, context = %job.context, image = %job.image, key = %job.key, "queued");
                     let queued = QueuedBuild::new(&request, &job);
@@ -444,9 +484,166 @@ where
         entries
     }
 
-    /// A finished build: releases the builds waiting on its image.
-    async fn finished(&self, received: &Received<'_>, _report: &mut Report) -> Outcome {
-        tracing::info!(message = received.id, "a finished build");
+    /// A finished build (EventBridge's state change, on the builds queue): releases the
+    /// builds waiting for its image, or blocks them if it did not push. What the build was
+    /// is read from CodeBuild, not from the message.
+    async fn finished(&self, received: &Received<'_>, report: &mut Report) -> Outcome {
+        let event: aws_lambda_events::event::codebuild::CodeBuildEvent =
+            match decode(received.body, "a CodeBuild state change") {
+                Ok(e) => e,
+                Err(refused) => return refused,
+            };
+        let project = &self.deployment.config.project;
+        let detail = &event.detail;
+        if detail.project_name.as_deref() != Some(project.as_str()) {
+            tracing::info!(message = received.id, project = ?detail.project_name, "a build of another project");
+            return Outcome::Done;
+        }
+        // Only a build with dependents is looked up.
+        let names_dependents = detail
+            .additional_information
+            .environment
+            .environment_variables
+            .iter()
+            .any(|v| v.name.as_deref() == Some(DEPENDENTS_VARIABLE));
+        let Some(id) = detail.build_id.as_deref().filter(|_| names_dependents) else {
+            return Outcome::Done;
+        };
+        let build = match self.starter.build(id).await {
+            Ok(Some(build)) if build.project == *project => build,
+            Ok(Some(_)) | Ok(None) => {
+                return Outcome::Refused {
+                    why: format!("CodeBuild knows no build {id} of project {project}"),
+                };
+            }
+            Err(e) => return later(Delay::Backoff, format!("build {id} could not be read: {e}")),
+        };
+        if build.status == "IN_PROGRESS" {
+            return later(Delay::Backoff, format!("build {id} has not ended yet"));
+        }
+        let dependents = waves::parse_dependents(build.env(DEPENDENTS_VARIABLE).unwrap_or_default());
+        let base_key = build.env(BUILD_KEY_VARIABLE).unwrap_or_default().to_owned();
+        let base_context = build.env("BUILD_CONTEXT").unwrap_or(".").to_owned();
+        let base_image = build.env("DOCKER_REPO").unwrap_or_default().to_owned();
+        let digest = build.exported(DIGEST_VARIABLE).filter(|d| waves::is_digest(d));
+        match (build.status.as_str(), digest) {
+            ("SUCCEEDED", Some(digest)) => self.release(&dependents, &base_key, digest, report).await,
+            (status, _) => {
+                let why = match status {
+                    "SUCCEEDED" => format!(
+                        "its build {id} succeeded but did not export the digest it pushed ({DIGEST_VARIABLE}), so nothing can be built on it for sure"
+                    ),
+                    status => match &build.logs_link {
+                        Some(link) => format!("its build {id} ended {status} (log: {link})"),
+                        None => format!("its build {id} ended {status}"),
+                    },
+                };
+                self.block(&dependents, &base_context, &base_image, &why, report).await
+            }
+        }
+    }
+
+    /// Records that the base built under `base_key` pushed `digest`, and queues every
+    /// dependent whose bases have all pushed, pinned to what they pushed.
+    async fn release(&self, dependents: &[String], base_key: &str, digest: &str, report: &mut Report) -> Outcome {
+        let mut missing = Vec::new();
+        for key in dependents {
+            let (mut held, version) = match self.ledger.held(key).await {
+                Ok(Some(found)) => found,
+                Ok(None) => {
+                    missing.push(key.clone());
+                    continue;
+                }
+                Err(e) => return later(Delay::Backoff, format!("a waiting build could not be read: {e}")),
+            };
+            let settled = held.base_pushed(base_key, digest);
+            if let Settled::Release(build) = &settled {
+                let body = serde_json::to_string(build).expect("a queued build always serializes");
+                match self.queues.send_builds(&[body]).await {
+                    Ok(unsent) if unsent.is_empty() => {}
+                    Ok(unsent) => {
+                        return later(Delay::Backoff, format!("a released build could not be queued: {}", unsent[0].1));
+                    }
+                    Err(e) => return later(Delay::Backoff, format!("a released build could not be queued: {e}")),
+                }
+                tracing::info!(context = %build.context, key = %key, "released: its bases have pushed");
+                report.released.push(build.context.clone());
+                held.state = HeldState::Released;
+            }
+            if settled == Settled::Done {
+                continue;
+            }
+            match self.ledger.hold(key, &held, Some(version)).await {
+                Ok(Written::Done(_)) => {}
+                // Another base of the same build ended at the same time: read again. A
+                // build queued twice starts once (its key in the ledger).
+                Ok(Written::Conflict) => return later(Delay::AtMost(5), "a waiting build's record changed while it was read"),
+                Err(e) => return later(Delay::Backoff, format!("a waiting build's record could not be written: {e}")),
+            }
+        }
+        if missing.is_empty() {
+            Outcome::Done
+        } else {
+            Outcome::Refused {
+                why: format!(
+                    "no record of the build(s) {missing:?} waiting for this one: they expired ({} days) or were removed, so they were not started; push again to build them",
+                    waves::HOLD_DAYS
+                ),
+            }
+        }
+    }
+
+    /// Blocks the builds waiting for a base that did not push, and theirs, and says so.
+    async fn block(
+        &self,
+        dependents: &[String],
+        base_context: &str,
+        base_image: &str,
+        why: &str,
+        report: &mut Report,
+    ) -> Outcome {
+        let mut pending: Vec<String> = dependents.to_vec();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut writes = Vec::new();
+        let mut blocked = Vec::new();
+        while let Some(key) = pending.pop() {
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            match self.ledger.held(&key).await {
+                Ok(Some((held, version))) => {
+                    let mut changed = held.clone();
+                    if changed.block(base_context, why) {
+                        pending.extend(held.dependents());
+                        blocked.push(held.build.clone());
+                        writes.push((key, changed, version));
+                    }
+                }
+                Ok(None) => tracing::warn!(key = %key, "no record of a build waiting for a base that did not push"),
+                Err(e) => return later(Delay::Backoff, format!("a waiting build could not be read: {e}")),
+            }
+        }
+        if blocked.is_empty() {
+            return Outcome::Done;
+        }
+        // Told first: should the records then fail to change, this is done again, and
+        // people hear of it twice rather than never.
+        blocked.sort_by(|a, b| a.context.cmp(&b.context));
+        if !self
+            .notify(&blocked_notification(base_context, base_image, why, &blocked), report)
+            .await
+        {
+            return later(Delay::Backoff, "the notification of builds not built could not be sent");
+        }
+        for (key, held, version) in writes {
+            match self.ledger.hold(&key, &held, Some(version)).await {
+                Ok(Written::Done(_)) => {}
+                Ok(Written::Conflict) => return later(Delay::AtMost(5), "a waiting build's record changed while it was read"),
+                Err(e) => return later(Delay::Backoff, format!("a waiting build's record could not be written: {e}")),
+            }
+        }
+        report.blocked.extend(blocked.iter().map(|b| b.context.clone()));
+        tracing::warn!(base = %base_context, blocked = ?blocked.iter().map(|b| &b.context).collect::<Vec<_>>(), why, "not built: their base did not push");
         Outcome::Done
     }
 

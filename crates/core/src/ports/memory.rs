@@ -1,7 +1,11 @@
 //! In-memory stand-ins for the ports, shared by every test: the same behaviour as the real
 //! adapters where the tests rely on it (conditional writes, batch answers), inspectable.
 
-use super::{BuildStarter, Clock, ImageRecords, Ledger, NotificationSink, Publisher, Queues, SecretStore};
+use super::{
+    BuildStarter, Clock, FinishedBuild, Holds, ImageRecords, Ledger, NotificationSink, Publisher, Queues, ReadCache,
+    SecretStore,
+};
+use crate::waves::Held;
 use crate::error::PortError;
 use crate::ledger::{Record, Versioned, Written};
 use crate::notification::PublishRequest;
@@ -37,6 +41,8 @@ impl Clock for ManualClock {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryLedger {
     records: Arc<Mutex<BTreeMap<String, Versioned>>>,
+    holds: Arc<Mutex<BTreeMap<String, (Held, u64)>>>,
+    cache: Arc<Mutex<BTreeMap<String, String>>>,
     /// Fail every call with this error, when set.
     pub fail: Arc<Mutex<Option<String>>>,
 }
@@ -44,6 +50,21 @@ pub struct MemoryLedger {
 impl MemoryLedger {
     pub fn records(&self) -> BTreeMap<String, Versioned> {
         self.records.lock().expect("ledger").clone()
+    }
+
+    /// The waiting builds' records, by key.
+    pub fn holds(&self) -> BTreeMap<String, Held> {
+        self.holds
+            .lock()
+            .expect("ledger")
+            .iter()
+            .map(|(k, (h, _))| (k.clone(), h.clone()))
+            .collect()
+    }
+
+    /// The Dockerfiles read, by key.
+    pub fn cache(&self) -> BTreeMap<String, String> {
+        self.cache.lock().expect("ledger").clone()
     }
 
     fn check(&self) -> Result<(), PortError> {
@@ -111,6 +132,45 @@ impl ImageRecords for MemoryLedger {
             .lock()
             .expect("ledger")
             .insert(key.to_owned(), Versioned { record, version: 1 });
+        Ok(())
+    }
+}
+
+impl Holds for MemoryLedger {
+    async fn held(&self, key: &str) -> Result<Option<(Held, u64)>, PortError> {
+        self.check()?;
+        Ok(self.holds.lock().expect("ledger").get(key).cloned())
+    }
+
+    async fn hold(&self, key: &str, held: &Held, expected: Option<u64>) -> Result<Written, PortError> {
+        self.check()?;
+        let mut holds = self.holds.lock().expect("ledger");
+        let current = holds.get(key).map(|(_, v)| *v);
+        if current != expected {
+            return Ok(Written::Conflict);
+        }
+        let version = current.unwrap_or(0) + 1;
+        holds.insert(key.to_owned(), (held.clone(), version));
+        Ok(Written::Done(version))
+    }
+}
+
+impl ReadCache for MemoryLedger {
+    async fn cached(&self, keys: &[String]) -> Result<std::collections::HashMap<String, String>, PortError> {
+        self.check()?;
+        let cache = self.cache.lock().expect("ledger");
+        Ok(keys
+            .iter()
+            .filter_map(|k| Some((k.clone(), cache.get(k)?.clone())))
+            .collect())
+    }
+
+    async fn store(&self, key: &str, value: &str, _expires_at: u64) -> Result<(), PortError> {
+        self.check()?;
+        self.cache
+            .lock()
+            .expect("ledger")
+            .insert(key.to_owned(), value.to_owned());
         Ok(())
     }
 }
@@ -279,6 +339,8 @@ impl SecretStore for MemorySecrets {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryCodeBuild {
     started: Arc<Mutex<Vec<Started>>>,
+    /// What BatchGetBuilds answers for a build that ended, by id ([`Self::finish`]).
+    finished: Arc<Mutex<BTreeMap<String, FinishedBuild>>>,
     pub refuse: Arc<Mutex<Option<StartError>>>,
     /// When builds start; a test moves it with the spawner's clock.
     pub clock: ManualClock,
@@ -300,6 +362,36 @@ impl MemoryCodeBuild {
         let codebuild = Self::default();
         *codebuild.refuse.lock().expect("codebuild") = Some(error);
         codebuild
+    }
+
+    /// Ends a started build with `status`, exporting `exported`: what BatchGetBuilds answers
+    /// for it from then on.
+    pub fn finish(&self, id: &str, status: &str, exported: &[(&str, &str)]) -> FinishedBuild {
+        let request = self
+            .started
+            .lock()
+            .expect("codebuild")
+            .iter()
+            .find(|b| b.id == id)
+            .map(|b| b.request.clone())
+            .expect("only a started build finishes");
+        let build = FinishedBuild {
+            id: id.to_owned(),
+            project: request.project_name.clone(),
+            status: status.to_owned(),
+            environment: request
+                .environment_variables_override
+                .iter()
+                .map(|v| (v.name.clone(), v.value.clone()))
+                .collect(),
+            exported: exported.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            logs_link: Some(format!("https://console.example/{id}")),
+        };
+        self.finished
+            .lock()
+            .expect("codebuild")
+            .insert(id.to_owned(), build.clone());
+        build
     }
 
     /// (build id, request) of every build started, in order.
@@ -358,6 +450,31 @@ impl BuildStarter for MemoryCodeBuild {
                         .any(|v| v.name == BUILD_KEY_VARIABLE && v.value == key)
             })
             .map(|b| b.id.clone()))
+    }
+
+    async fn build(&self, id: &str) -> Result<Option<FinishedBuild>, PortError> {
+        if let Some(build) = self.finished.lock().expect("codebuild").get(id) {
+            return Ok(Some(build.clone()));
+        }
+        Ok(self
+            .started
+            .lock()
+            .expect("codebuild")
+            .iter()
+            .find(|b| b.id == id)
+            .map(|b| FinishedBuild {
+                id: b.id.clone(),
+                project: b.request.project_name.clone(),
+                status: "IN_PROGRESS".into(),
+                environment: b
+                    .request
+                    .environment_variables_override
+                    .iter()
+                    .map(|v| (v.name.clone(), v.value.clone()))
+                    .collect(),
+                exported: Vec::new(),
+                logs_link: None,
+            }))
     }
 }
 
