@@ -217,11 +217,7 @@ impl State<'_> {
                     words.raw_string(&value);
                 }
                 '\'' | '"' => {
-                    let value = if c == '\'' {
-                        self.single_quote()?
-                    } else {
-                        self.double_quote()?
-                    };
+                    let value = self.quoted(c)?;
                     result.push_str(&value);
                     words.raw_string(&value);
                 }
@@ -250,72 +246,49 @@ impl State<'_> {
         }
     }
 
-    fn single_quote(&mut self) -> Result<String, ShellError> {
+    /// `processSingleQuote` and `processDoubleQuote`, at the opening quote: single quotes
+    /// keep everything; double quotes expand `$` and let the escape character escape `"`,
+    /// `$` and itself.
+    fn quoted(&mut self, quote: char) -> Result<String, ShellError> {
         let mut result = String::new();
-        let quote = self.next();
+        self.pos += 1;
         if self.lexer.raw_quotes {
-            result.extend(quote);
+            result.push(quote);
         }
+        let double = quote == '"';
         loop {
-            match self.next() {
-                None => {
-                    return Err(syntax(
-                        "unexpected end of statement while looking for matching single-quote",
-                    ));
-                }
-                Some('\'') => {
-                    if self.lexer.raw_quotes {
-                        result.push('\'');
-                    }
-                    return Ok(result);
-                }
-                Some(c) => result.push(c),
+            let Some(mut c) = self.peek() else {
+                let name = if double { "double-quote" } else { "single-quote" };
+                return Err(ShellError::Syntax(format!(
+                    "unexpected end of statement while looking for matching {name}"
+                )));
+            };
+            if c == '$' && double {
+                let value = self.dollar()?;
+                result.push_str(&value);
+                continue;
             }
-        }
-    }
-
-    fn double_quote(&mut self) -> Result<String, ShellError> {
-        let mut result = String::new();
-        let quote = self.next();
-        if self.lexer.raw_quotes {
-            result.extend(quote);
-        }
-        loop {
-            match self.peek() {
-                None => {
-                    return Err(syntax(
-                        "unexpected end of statement while looking for matching double-quote",
-                    ));
+            self.pos += 1;
+            if c == quote {
+                if self.lexer.raw_quotes {
+                    result.push(quote);
                 }
-                Some('"') => {
-                    self.pos += 1;
-                    if self.lexer.raw_quotes {
-                        result.push('"');
-                    }
-                    return Ok(result);
-                }
-                Some('$') => {
-                    let value = self.dollar()?;
-                    result.push_str(&value);
-                }
-                Some(mut c) => {
-                    self.pos += 1;
-                    if c == self.lexer.escape {
-                        if self.raw_escapes {
-                            result.push(c);
-                        }
-                        match self.peek() {
-                            None => continue,
-                            Some(n) if n == '"' || n == '$' || n == self.lexer.escape => {
-                                self.pos += 1;
-                                c = n;
-                            }
-                            Some(_) => {}
-                        }
-                    }
+                return Ok(result);
+            }
+            if c == self.lexer.escape && double {
+                if self.raw_escapes {
                     result.push(c);
                 }
+                match self.peek() {
+                    None => continue,
+                    Some(n) if n == '"' || n == '$' || n == self.lexer.escape => {
+                        self.pos += 1;
+                        c = n;
+                    }
+                    Some(_) => {}
+                }
             }
+            result.push(c);
         }
     }
 

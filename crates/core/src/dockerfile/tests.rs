@@ -168,6 +168,7 @@ fn expansion_follows_the_shell_forms_buildkit_supports() {
         ("ARG A=x\nFROM ${A:-${B:-nested}}", "x"),
         ("FROM ${A:-${B:-nested}}", "nested"),
         ("FROM \"alpine\"", "alpine"),
+        ("ARG T=3\nFROM 'alp'\"ine:${T}\"", "alpine:3"),
     ];
     for (text, reference) in cases {
         assert_eq!(refs(text), [reference], "{text}");
