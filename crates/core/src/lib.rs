@@ -13,7 +13,7 @@ pub mod webhook; // GitHub's push payload, decoded borrowed or owned.
 pub mod signature; // X-Hub-Signature-256, and secrets that never print.
 pub mod docker_ref; // What Docker accepts as a repository path and a tag.
 pub mod image_ref; // Image references, normalized as Docker reads them.
-pub mod dockerfile; // The images a Dockerfile starts from, read from untrusted text.
+pub mod dockerfile; // Which images a Dockerfile starts from or copies from.
 pub mod tree; // A repository's files and changes as a host answers them; the Dockerfile rule.
 pub mod time; // RFC 3339 and the civil calendar.
 pub mod retry; // Bounded backoff within a queue's retention.
