@@ -6,7 +6,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
 use dockhand_core::error::PortError;
-use dockhand_core::ports::{FinishedBuild, BuildHistory, BuildStarter};
+use dockhand_core::ports::{BuildHistory, BuildStarter, FinishedBuild};
 use dockhand_core::retention::{BATCH_LIMIT, BuildPage, BuildRecord};
 use dockhand_core::start_build::{BUILD_KEY_VARIABLE, StartBuildRequest, StartError};
 use std::sync::Arc;

@@ -135,7 +135,11 @@ impl DynamoLedger {
     }
 
     /// Any number of items, in batches of [`BATCH_GET_LIMIT`]: [`Self::get_batch`].
-    async fn get_all(&self, keys: &[String], attribute: Option<&str>) -> Result<HashMap<String, Option<String>>, PortError> {
+    async fn get_all(
+        &self,
+        keys: &[String],
+        attribute: Option<&str>,
+    ) -> Result<HashMap<String, Option<String>>, PortError> {
         let mut unique: Vec<String> = keys.to_vec();
         unique.sort_unstable();
         // BatchGetItem refuses a request naming one key twice.
@@ -308,7 +312,10 @@ impl Holds for DynamoLedger {
             return Ok(None);
         };
         let bad = |why: &str| PortError(format!("DynamoDB item {HOLD_PREFIX}{key} in {}: {why}", self.table));
-        let held = item.get(HELD).and_then(|v| v.as_s().ok()).ok_or_else(|| bad("no held"))?;
+        let held = item
+            .get(HELD)
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| bad("no held"))?;
         let held = Held::from_json(held).map_err(|e| bad(&e))?;
         let version = item
             .get("version")

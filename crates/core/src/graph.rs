@@ -29,6 +29,9 @@ pub struct Node {
     pub dockerfile: Option<Parsed>,
     /// Why the Dockerfile was not read, if it was not.
     pub unread: Option<String>,
+    /// Its Dockerfile is removed by the push: an image that names its image builds on the
+    /// last one pushed, and is told so.
+    pub removed: bool,
 }
 
 /// One base of a dependent: the directory, and the names the dependent's Dockerfile gives
@@ -61,6 +64,7 @@ enum Target<'a> {
     /// Pinned by digest to an image of this repository: never rebuilt with it.
     Pinned(&'a str),
     Ambiguous(Vec<&'a str>),
+    Removed(&'a str),
 }
 
 impl Graph {
@@ -68,6 +72,11 @@ impl Graph {
     pub fn new(nodes: &BTreeMap<String, Node>) -> Graph {
         // repository → (directory, tags) of every directory that pushes it.
         let mut producers: BTreeMap<String, Vec<(&str, &[String])>> = BTreeMap::new();
+        let removed: BTreeSet<&str> = nodes
+            .iter()
+            .filter(|(_, n)| n.removed)
+            .map(|(d, _)| d.as_str())
+            .collect();
         for (dir, node) in nodes {
             if let Some(image) = &node.image
                 && let Ok(parsed) = image_ref::parse(image)
@@ -76,19 +85,26 @@ impl Graph {
             }
         }
         let mut graph = Graph {
-            images: nodes.iter().map(|(d, n)| (d.clone(), n.image.clone())).collect(),
+            images: nodes
+                .iter()
+                .filter(|(_, n)| !n.removed)
+                .map(|(d, n)| (d.clone(), n.image.clone()))
+                .collect(),
             ..Graph::default()
         };
-        for (dir, node) in nodes {
+        for (dir, node) in nodes.iter().filter(|(_, n)| !n.removed) {
             if let Some(why) = &node.unread {
-                graph.note(dir, format!("its Dockerfile was not read ({why}): its bases are unknown"));
+                graph.note(
+                    dir,
+                    format!("its Dockerfile was not read ({why}): its bases are unknown"),
+                );
             }
             let Some(parsed) = &node.dockerfile else { continue };
             for problem in &parsed.problems {
                 graph.note(dir, problem.clone());
             }
             for image_use in &parsed.uses {
-                match target(&producers, image_use) {
+                match target(&producers, &removed, image_use) {
                     Ok(Target::Dir(base)) if base == dir => graph.note(
                         dir,
                         format!(
@@ -121,6 +137,13 @@ impl Graph {
                         dir,
                         format!(
                             "line {}: {} is {base}'s image pinned by digest: it is not rebuilt when {base} changes",
+                            image_use.line, image_use.reference
+                        ),
+                    ),
+                    Ok(Target::Removed(base)) => graph.note(
+                        dir,
+                        format!(
+                            "line {}: {} is the image of {base}, whose Dockerfile this push removes: it builds on the image {base} pushed last",
                             image_use.line, image_use.reference
                         ),
                     ),
@@ -348,6 +371,7 @@ impl Graph {
 /// Where one use points, among the repositories this deployment pushes.
 fn target<'a>(
     producers: &'a BTreeMap<String, Vec<(&'a str, &'a [String])>>,
+    removed: &BTreeSet<&str>,
     image_use: &ImageUse,
 ) -> Result<Target<'a>, String> {
     let reference = image_ref::parse(&image_use.reference)?;
@@ -370,6 +394,7 @@ fn target<'a>(
         }
     };
     match chosen.as_slice() {
+        [dir] if removed.contains(dir) => Ok(Target::Removed(dir)),
         [dir] if reference.digest.is_some() => Ok(Target::Pinned(dir)),
         [dir] => Ok(Target::Dir(dir)),
         several => Ok(Target::Ambiguous(several.to_vec())),

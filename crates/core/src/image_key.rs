@@ -189,8 +189,14 @@ mod tests {
         // The bases' order does not matter.
         let reordered = vec!["1".repeat(64), "2".repeat(64)];
         assert_eq!(
-            image_key(&ImageInputs { bases: &bases_two, ..base(&none) }),
-            image_key(&ImageInputs { bases: &reordered, ..base(&none) })
+            image_key(&ImageInputs {
+                bases: &bases_two,
+                ..base(&none)
+            }),
+            image_key(&ImageInputs {
+                bases: &reordered,
+                ..base(&none)
+            })
         );
         // The buildspec's revision is a part too.
         assert_ne!(image_key_with(&base(&none), "x"), image_key_with(&base(&none), "y"));

@@ -349,7 +349,10 @@ pub fn blocked_notification(base_context: &str, base_image: &str, why: &str, blo
         clean_line(base_context, 300),
     );
     Notification {
-        subject: subject(&format!("dockhand NOT BUILT: {} image(s) on {image} @{sha7}", blocked.len())),
+        subject: subject(&format!(
+            "dockhand NOT BUILT: {} image(s) on {image} @{sha7}",
+            blocked.len()
+        )),
         sms: sms(&format!(
             "dockhand NOT BUILT {} image(s): base {image} @{sha7} did not push",
             blocked.len()

@@ -446,7 +446,7 @@ pub fn plan_with(
         return vec![PlanEntry::Skip(skip)];
     }
     let namer = Namer::new(request, deployment, repo);
-    let graph = dockerfiles.map(|d| namer.graph(index, d));
+    let graph = dockerfiles.map(|d| namer.graph(index, d, &removed_dockerfiles(request, index)));
     if let Some(graph) = &graph {
         plan_dependents(graph, repo, &mut lines);
     }
@@ -504,11 +504,12 @@ impl<'a> Namer<'a> {
 
     /// The graph of every directory with a Dockerfile: the index's when it can list them,
     /// the Dockerfiles given otherwise.
-    fn graph(&self, index: &dyn DockerfileIndex, dockerfiles: &Dockerfiles) -> Graph {
-        let dirs: BTreeSet<String> = index
+    fn graph(&self, index: &dyn DockerfileIndex, dockerfiles: &Dockerfiles, removed: &BTreeSet<String>) -> Graph {
+        let mut dirs: BTreeSet<String> = index
             .all()
             .map(|all| all.into_iter().collect())
             .unwrap_or_else(|| dockerfiles.keys().cloned().collect());
+        dirs.extend(removed.iter().cloned());
         let nodes: BTreeMap<String, Node> = dirs
             .into_iter()
             .map(|dir| {
@@ -523,12 +524,25 @@ impl<'a> Namer<'a> {
                         Some(Err(why)) => Some(why.clone()),
                         Some(Ok(_)) => None,
                     },
+                    removed: removed.contains(&dir),
                 };
                 (dir, node)
             })
             .collect();
         Graph::new(&nodes)
     }
+}
+
+/// The directories whose Dockerfile the push removes.
+fn removed_dockerfiles(request: &BuildRequest, index: &dyn DockerfileIndex) -> BTreeSet<String> {
+    request
+        .changes
+        .removed
+        .iter()
+        .filter_map(|path| dockerfile_dir(path))
+        .filter(|dir| index.presence(dir) != Presence::Present)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Adds every directory built, directly or not, from a directory this push builds; the

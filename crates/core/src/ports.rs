@@ -55,7 +55,10 @@ pub struct FinishedBuild {
 
 impl FinishedBuild {
     pub fn env(&self, name: &str) -> Option<&str> {
-        self.environment.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.environment
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
     pub fn exported(&self, name: &str) -> Option<&str> {
         self.exported.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
@@ -96,7 +99,12 @@ pub trait ImageRecords {
 pub trait Holds {
     fn held(&self, key: &str) -> impl Future<Output = Result<Option<(Held, u64)>, PortError>> + Send;
     /// Writes `held` if the stored version is `expected` (`None`: no record).
-    fn hold(&self, key: &str, held: &Held, expected: Option<u64>) -> impl Future<Output = Result<Written, PortError>> + Send;
+    fn hold(
+        &self,
+        key: &str,
+        held: &Held,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<Written, PortError>> + Send;
 }
 
 /// Dockerfiles read before ([`crate::source`]): what a Dockerfile blob gives with a set of

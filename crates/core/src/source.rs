@@ -10,12 +10,12 @@ use crate::dockerfile::{ImageUse, MAX_DOCKERFILE_BYTES, Parsed, UseKind};
 use crate::index::{TreeIndex, listing_from_ls_tree};
 use crate::plan::{Dockerfiles, PlanEntry, Skip, plan, plan_with};
 use crate::ports::{NoCache, ReadCache, SourceHost};
-use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use crate::repo_config::{MAX_FILE_BYTES, REPO_CONFIG_PATH, RepoConfig, RepoConfigError};
 use crate::request::{BuildRequest, ChangeSource, Changes};
 use crate::tree::{ChangedFile, FileKind, HostError, Listing, ObjectId, TreeFile};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 /// A push planned.
 #[derive(Debug)]
@@ -166,7 +166,9 @@ async fn read_dockerfiles<H: SourceHost, C: ReadCache>(
             }
             Err(e) => return Err(Unresolved::from_host(&file.path, &resolved.request, e)),
         };
-        if let Err(e) = cache.store(&key(&file.sha), &to_cache(&parsed), now + READ_DAYS * 24 * 60 * 60).await
+        if let Err(e) = cache
+            .store(&key(&file.sha), &to_cache(&parsed), now + READ_DAYS * 24 * 60 * 60)
+            .await
             && uncached == 0
         {
             uncached += 1;
@@ -459,3 +461,6 @@ impl SourceHost for ListedHost {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod graph_tests;

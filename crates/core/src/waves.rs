@@ -157,7 +157,10 @@ pub fn parse_pins(text: &str) -> Result<Vec<(String, String)>, String> {
         .enumerate()
         .map(|(n, line)| match line.split_once('\t') {
             Some((name, pinned)) if is_base_name(name) && is_pinned(pinned) => Ok((name.to_owned(), pinned.to_owned())),
-            _ => Err(format!("{BASES_VARIABLE} line {} does not read as NAME<TAB>PINNED", n + 1)),
+            _ => Err(format!(
+                "{BASES_VARIABLE} line {} does not read as NAME<TAB>PINNED",
+                n + 1
+            )),
         })
         .collect()
 }
@@ -200,7 +203,10 @@ pub enum HeldState {
     /// Sent to the builds queue.
     Released,
     /// Not to be built: a base did not push.
-    Blocked { base: String, reason: String },
+    Blocked {
+        base: String,
+        reason: String,
+    },
 }
 
 /// What a base's outcome does to a held build.
@@ -290,7 +296,11 @@ impl Held {
             .unwrap_or_default();
         for base in &self.bases {
             if let Some(digest) = &base.digest {
-                pins.extend(base.names.iter().map(|n| (n.clone(), format!("{}@{digest}", base.image))));
+                pins.extend(
+                    base.names
+                        .iter()
+                        .map(|n| (n.clone(), format!("{}@{digest}", base.image))),
+                );
             }
         }
         set_env(&mut build.request, BASES_VARIABLE, &render_pins(&pins));

@@ -30,10 +30,10 @@ use dockhand_core::retag;
 use dockhand_core::retry::{self, Next, RetryPolicy};
 use dockhand_core::source::{Unresolved, plan_push_with};
 use dockhand_core::start_build::BUILD_KEY_VARIABLE;
-use dockhand_core::waves::{self, DEPENDENTS_VARIABLE, DIGEST_VARIABLE, HeldState, Settled};
 use dockhand_core::start_build::StartError;
 use dockhand_core::tree::HostError;
 use dockhand_core::trust::validate;
+use dockhand_core::waves::{self, DEPENDENTS_VARIABLE, DIGEST_VARIABLE, HeldState, Settled};
 use dockhand_core::{BuildRequest, Deployment, PlanEntry, Skip};
 use std::time::{Duration, Instant};
 
@@ -407,7 +407,10 @@ where
             if let Err(e) = self.ledger.hold(&key, &held, None).await {
                 return later(
                     Delay::Backoff,
-                    format!("the build of {} waiting for its bases could not be recorded: {e}", held.build.context),
+                    format!(
+                        "the build of {} waiting for its bases could not be recorded: {e}",
+                        held.build.context
+                    ),
                 );
             }
             tracing::info!(delivery = %request.delivery, context = %held.build.context, key = %key, after = ?held.bases.iter().map(|b| &b.context).collect::<Vec<_>>(), "held until its bases push");
@@ -562,7 +565,10 @@ where
                 match self.queues.send_builds(&[body]).await {
                     Ok(unsent) if unsent.is_empty() => {}
                     Ok(unsent) => {
-                        return later(Delay::Backoff, format!("a released build could not be queued: {}", unsent[0].1));
+                        return later(
+                            Delay::Backoff,
+                            format!("a released build could not be queued: {}", unsent[0].1),
+                        );
                     }
                     Err(e) => return later(Delay::Backoff, format!("a released build could not be queued: {e}")),
                 }
@@ -577,8 +583,15 @@ where
                 Ok(Written::Done(_)) => {}
                 // Another base of the same build ended at the same time: read again. A
                 // build queued twice starts once (its key in the ledger).
-                Ok(Written::Conflict) => return later(Delay::AtMost(5), "a waiting build's record changed while it was read"),
-                Err(e) => return later(Delay::Backoff, format!("a waiting build's record could not be written: {e}")),
+                Ok(Written::Conflict) => {
+                    return later(Delay::AtMost(5), "a waiting build's record changed while it was read");
+                }
+                Err(e) => {
+                    return later(
+                        Delay::Backoff,
+                        format!("a waiting build's record could not be written: {e}"),
+                    );
+                }
             }
         }
         if missing.is_empty() {
@@ -638,8 +651,15 @@ where
         for (key, held, version) in writes {
             match self.ledger.hold(&key, &held, Some(version)).await {
                 Ok(Written::Done(_)) => {}
-                Ok(Written::Conflict) => return later(Delay::AtMost(5), "a waiting build's record changed while it was read"),
-                Err(e) => return later(Delay::Backoff, format!("a waiting build's record could not be written: {e}")),
+                Ok(Written::Conflict) => {
+                    return later(Delay::AtMost(5), "a waiting build's record changed while it was read");
+                }
+                Err(e) => {
+                    return later(
+                        Delay::Backoff,
+                        format!("a waiting build's record could not be written: {e}"),
+                    );
+                }
             }
         }
         report.blocked.extend(blocked.iter().map(|b| b.context.clone()));

@@ -19,6 +19,7 @@ fn node(image: &str, uses: &[&str]) -> Node {
             problems: Vec::new(),
         }),
         unread: None,
+        removed: false,
     }
 }
 
@@ -70,11 +71,14 @@ fn dependents_are_found_transitively_with_the_changed_base_that_reached_them() {
     );
     // A dependent that changed itself is not reached again.
     assert_eq!(g.dependents_of(&set(&["base", "mid"])).len(), 1);
-    assert_eq!(g.waves(&set(&["base", "mid", "top", "other"])), vec![
-        vec!["base".to_string(), "other".into()],
-        vec!["mid".into()],
-        vec!["top".into()]
-    ]);
+    assert_eq!(
+        g.waves(&set(&["base", "mid", "top", "other"])),
+        vec![
+            vec!["base".to_string(), "other".into()],
+            vec!["mid".into()],
+            vec!["top".into()]
+        ]
+    );
 }
 
 #[test]
@@ -88,11 +92,14 @@ fn a_diamond_waits_for_both_sides() {
     assert_eq!(bases(&g, "app"), ["left", "right"]);
     let all = set(&["base", "left", "right", "app"]);
     assert_eq!(g.dependents_of(&set(&["base"])).len(), 3);
-    assert_eq!(g.waves(&all), vec![
-        vec!["base".to_string()],
-        vec!["left".into(), "right".into()],
-        vec!["app".into()]
-    ]);
+    assert_eq!(
+        g.waves(&all),
+        vec![
+            vec!["base".to_string()],
+            vec!["left".into(), "right".into()],
+            vec!["app".into()]
+        ]
+    );
     assert!(g.cycles().is_empty());
 }
 
@@ -107,7 +114,10 @@ fn a_cycle_is_found_and_never_ordered_and_dependents_of_it_never_loop() {
     ]);
     assert_eq!(g.cycles(), vec![vec!["a".to_string(), "b".into(), "c".into()]]);
     // Walking the dependents ends.
-    assert_eq!(g.dependents_of(&set(&["a"])).keys().collect::<Vec<_>>(), ["b", "c", "d"]);
+    assert_eq!(
+        g.dependents_of(&set(&["a"])).keys().collect::<Vec<_>>(),
+        ["b", "c", "d"]
+    );
     // Neither the cycle nor what is built from it gets a wave.
     assert_eq!(g.waves(&set(&["a", "b", "c", "d", "e"])), vec![vec!["e".to_string()]]);
     assert!(g.to_text().contains("cycle: a <-> b <-> c"));
@@ -118,13 +128,20 @@ fn own_image_digest_pins_and_bad_references_are_notes_not_edges() {
     let digest = format!("sha256:{}", "a".repeat(64));
     let g = graph(&[
         ("base", node("docker.io/acme/base", &["acme/base:previous"])),
-        ("pinned", node("docker.io/acme/pinned", &[&format!("acme/base@{digest}")])),
+        (
+            "pinned",
+            node("docker.io/acme/pinned", &[&format!("acme/base@{digest}")]),
+        ),
         ("bad", node("docker.io/acme/bad", &["Not/A/Reference"])),
     ]);
     assert!(bases(&g, "base").is_empty());
     assert!(g.notes("base")[0].contains("own image"), "{:?}", g.notes("base"));
     assert!(bases(&g, "pinned").is_empty());
-    assert!(g.notes("pinned")[0].contains("pinned by digest"), "{:?}", g.notes("pinned"));
+    assert!(
+        g.notes("pinned")[0].contains("pinned by digest"),
+        "{:?}",
+        g.notes("pinned")
+    );
     assert!(bases(&g, "bad").is_empty());
     assert_eq!(g.notes("bad").len(), 1);
 }

@@ -5,12 +5,12 @@ use super::{
     BuildStarter, Clock, FinishedBuild, Holds, ImageRecords, Ledger, NotificationSink, Publisher, Queues, ReadCache,
     SecretStore,
 };
-use crate::waves::Held;
 use crate::error::PortError;
 use crate::ledger::{Record, Versioned, Written};
 use crate::notification::PublishRequest;
 use crate::signature::{Secret, parse_secrets};
 use crate::start_build::{BUILD_KEY_VARIABLE, StartBuildRequest, StartError};
+use crate::waves::Held;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -255,8 +255,14 @@ fn a_push_is_planned_with_what_the_host_says_and_its_notes() {
         })
         .collect();
     assert_eq!(contexts, ["api", "web"]);
-    assert_eq!(planned.notes.len(), 1, "{:?}", planned.notes);
+    assert_eq!(planned.notes.len(), 2, "{:?}", planned.notes);
     assert!(planned.notes[0].contains("cannot be compared"), "{:?}", planned.notes);
+    // A listing without the Dockerfiles' contents cannot order images built on each other.
+    assert!(
+        planned.notes[1].contains("contents were not given"),
+        "{:?}",
+        planned.notes
+    );
     // The comparison's answer decides: only web changed.
     listed.changes = Some(vec![changed("web/app.py", false)]);
     let planned = now(plan_push(&listed, &r, &deployment)).unwrap();
