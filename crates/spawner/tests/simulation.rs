@@ -8,7 +8,8 @@ mod support;
 use dockhand_core::error::PortError;
 use dockhand_core::ledger::{Record, Versioned, Written};
 use dockhand_core::ports::memory::{ManualClock, MemoryLedger};
-use dockhand_core::ports::{BuildStarter, Clock, ImageRecords, Ledger, Queues};
+use dockhand_core::ports::{BuildStarter, Clock, FinishedBuild, Holds, ImageRecords, Ledger, Queues, ReadCache};
+use dockhand_core::waves::Held;
 use dockhand_core::request::{ChangeSource, Changes};
 use dockhand_core::source::ListedHost;
 use dockhand_core::start_build::{StartBuildRequest, StartError};
@@ -122,6 +123,11 @@ impl BuildStarter for FakeCodeBuild {
             .find(|b| b.key == key && b.start >= since)
             .map(|b| b.id.clone()))
     }
+
+    /// The simulation's images are built from none: nothing asks what a build was.
+    async fn build(&self, _id: &str) -> Result<Option<FinishedBuild>, PortError> {
+        Ok(None)
+    }
 }
 
 /// The ledger, failing one write in fifty after its condition held: as if the spawner
@@ -146,6 +152,24 @@ impl Ledger for FlakyLedger {
     }
     async fn remove(&self, key: &str, expected: u64) -> Result<Written, PortError> {
         self.inner.remove(key, expected).await
+    }
+}
+
+impl Holds for FlakyLedger {
+    async fn held(&self, key: &str) -> Result<Option<(Held, u64)>, PortError> {
+        self.inner.held(key).await
+    }
+    async fn hold(&self, key: &str, held: &Held, expected: Option<u64>) -> Result<Written, PortError> {
+        self.inner.hold(key, held, expected).await
+    }
+}
+
+impl ReadCache for FlakyLedger {
+    async fn cached(&self, keys: &[String]) -> Result<std::collections::HashMap<String, String>, PortError> {
+        self.inner.cached(keys).await
+    }
+    async fn store(&self, key: &str, value: &str, expires_at: u64) -> Result<(), PortError> {
+        self.inner.store(key, value, expires_at).await
     }
 }
 
