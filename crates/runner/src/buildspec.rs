@@ -151,13 +151,18 @@ fn commands(value: &Yaml, at: &str) -> Result<Vec<String>, RunnerError> {
         .collect()
 }
 
-fn variable_name(name: &str, at: &str) -> Result<(), RunnerError> {
+fn bash_name(name: &str, at: &str) -> Result<(), RunnerError> {
     if !is_variable_name(name) {
         return Err(invalid(
             format!("{at}.{name}"),
             "is not a variable name bash accepts; use letters, digits and `_`, not starting with a digit",
         ));
     }
+    Ok(())
+}
+
+fn variable_name(name: &str, at: &str) -> Result<(), RunnerError> {
+    bash_name(name, at)?;
     if name.starts_with("CODEBUILD_") {
         return Err(invalid(
             format!("{at}.{name}"),
@@ -228,12 +233,7 @@ fn parse_exported_variables(value: &Yaml, at: &str) -> Result<Vec<String>, Runne
                 format!("is {}; it must be a variable name", describe(item)),
             ));
         };
-        if !is_variable_name(name) {
-            return Err(invalid(
-                format!("{at}.{name}"),
-                "is not a variable name bash accepts; use letters, digits and `_`, not starting with a digit",
-            ));
-        }
+        bash_name(name, at)?;
         if name.starts_with("AWS_") {
             return Err(invalid(
                 format!("{at}.{name}"),

@@ -186,13 +186,9 @@ impl PersistentShell {
         if names.is_empty() {
             return Ok(vec![]);
         }
-        let output = Command::new(&self.bash)
-            .args(["--noprofile", "--norc", "-c", READER, "bash"])
-            .arg(&self.state_dir)
+        let output = self
+            .bash(READER)
             .args(names)
-            .env_clear()
-            .current_dir(&self.start_dir)
-            .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()
             .map_err(|e| format!("could not start bash: {e}"))?;
@@ -214,6 +210,19 @@ impl PersistentShell {
             return Err("bash answered fewer values than it was asked for".into());
         }
         Ok(values)
+    }
+
+    /// `bash -c SCRIPT bash STATE_DIR`, in the start directory, with an empty environment
+    /// and no input: the caller adds the rest.
+    fn bash(&self, script: &str) -> Command {
+        let mut command = Command::new(&self.bash);
+        command
+            .args(["--noprofile", "--norc", "-c", script, "bash"])
+            .arg(&self.state_dir)
+            .env_clear()
+            .current_dir(&self.start_dir)
+            .stdin(Stdio::null());
+        command
     }
 
     /// Returns how the command ended and whether it left a new state behind.
@@ -244,16 +253,8 @@ impl PersistentShell {
         let (output, writer) = io::pipe()?;
         // The Command holds the pipe's write ends until it is dropped: it must not outlive
         // the spawn, or the reader would never see end of file.
-        let mut command = Command::new(&self.bash);
-        command
-            .args(["--noprofile", "--norc", "-c", WRAPPER, "bash"])
-            .arg(&self.state_dir)
-            .arg(command_file)
-            .env_clear()
-            .current_dir(&self.start_dir)
-            .stdin(Stdio::null())
-            .stdout(writer.try_clone()?)
-            .stderr(writer);
+        let mut command = self.bash(WRAPPER);
+        command.arg(command_file).stdout(writer.try_clone()?).stderr(writer);
         match env {
             Environment::Initial(vars) => {
                 command.envs(vars.iter().map(|(k, v)| (k, v)));
