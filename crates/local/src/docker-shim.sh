@@ -10,6 +10,13 @@
 #                                     (buildah keeps one tag per cached step, so the tag becomes
 #                                     a path component); ignore-error=true is honoured: a cache
 #                                     that cannot be written is a warning, as BuildKit makes it
+#     --build-context NAME=docker-image://REF
+#                                     podman build --build-context: buildah replaces a FROM
+#                                     whose text (after ARG expansion) is NAME by REF, pulled
+#                                     through the same registries.conf (plain HTTP locally)
+#     --metadata-file F               after the push, F holds {"containerimage.digest": D}, D
+#                                     the digest of the manifest (or manifest list) pushed
+#                                     under the --output name, from podman's --digestfile
 #   docker buildx imagetools create --tag T... SRC                 skopeo copy --all
 #                                     --preserve-digests: T names SRC's very manifest, as
 #                                     buildx's carbon copy (--prefer-index=false) does
@@ -54,7 +61,7 @@ cache_repository() {
 }
 
 buildx_build() {
-  local platforms="" cache_from="" cache_to="" ignore_cache_error=0 name="" push=0 context=""
+  local platforms="" cache_from="" cache_to="" ignore_cache_error=0 name="" push=0 context="" metadata_file=""
   local pass=() metadata=() option
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -83,11 +90,23 @@ buildx_build() {
       --annotation) metadata+=(--annotation "${2#manifest:}"); shift 2 ;;
       --label) metadata+=("$1" "$2"); shift 2 ;;
       --file | --build-arg) pass+=("$1" "$2"); shift 2 ;;
+      --build-context)
+        case "$2" in
+          *=docker-image://?*) pass+=("$1" "$2") ;;
+          *) fail "only --build-context NAME=docker-image://REF is emulated" ;;
+        esac
+        shift 2
+        ;;
+      --metadata-file) metadata_file="$2"; shift 2 ;;
       -*) fail "docker buildx build $1 is not emulated" ;;
       *) context="$1"; shift ;;
     esac
   done
   [ -n "$name" ] && [ -n "$context" ] || fail "docker buildx build needs --output type=image,name=… and a context"
+  [ -z "$metadata_file" ] || [ "$push" = 1 ] || fail "--metadata-file is emulated for a pushed image only"
+  # What podman's --digestfile gets: the digest of what was pushed under $name.
+  local digest_file=()
+  if [ -n "$metadata_file" ]; then digest_file=(--digestfile "$(mktemp)"); fi
   local args=(build --layers --format oci "${pass[@]}")
   case "$platforms" in
     *,*)
@@ -100,7 +119,8 @@ buildx_build() {
       for platform in "${each[@]}"; do
         podman "${store[@]}" build --no-cache --format oci "${pass[@]}" "${metadata[@]}" --platform "$platform" --manifest "$name" "$context"
       done
-      if [ "$push" = 1 ]; then podman "${store[@]}" manifest push --all "$name" "docker://$name"; fi
+      if [ "$push" = 1 ]; then podman "${store[@]}" manifest push --all "${digest_file[@]}" "$name" "docker://$name"; fi
+      write_metadata
       return 0
       ;;
     ?*) args+=(--platform "$platforms") ;;
@@ -134,7 +154,22 @@ buildx_build() {
   printf 'FROM %s\n' "$(cat "$built")" > "$empty/Dockerfile"
   podman "${store[@]}" build --quiet --layers=false --pull=never --format oci "${metadata[@]}" --tag "$name" "$empty"
   rm -rf "$built" "$empty"
-  if [ "$push" = 1 ]; then podman "${store[@]}" push "$name"; fi
+  if [ "$push" = 1 ]; then podman "${store[@]}" push "${digest_file[@]}" "$name"; fi
+  write_metadata
+}
+
+# buildx's metadata file, with the one key dockhand reads: containerimage.digest, the
+# digest podman's --digestfile holds (`sha256:…`, no newline).
+write_metadata() {
+  [ -n "$metadata_file" ] || return 0
+  local digest
+  digest="$(cat "${digest_file[1]}")"
+  rm -f "${digest_file[1]}"
+  case "$digest" in
+    sha256:*) ;;
+    *) fail "podman wrote no digest for $name" ;;
+  esac
+  printf '{\n  "containerimage.digest": "%s"\n}\n' "$digest" > "$metadata_file"
 }
 
 imagetools_create() {

@@ -99,8 +99,10 @@ mod tests {
 
     /// Stand-ins for podman and skopeo that record their argv, one line each; podman's build
     /// fails as buildah does when asked to write a cache the registry refuses.
+    /// A push with `--digestfile F` writes a digest to F, as podman does.
     const PODMAN: &str = "#!/bin/bash\nprintf -v a ' [%s]' \"$@\"\necho \"podman$a\" >> \"$CALLS\"\n\
-        case \" $* \" in *' build '*' --cache-to '*) echo 'Error: failed pushing cache to \"r/buildcache\": denied' >&2; exit 125 ;; esac\n";
+        case \" $* \" in *' build '*' --cache-to '*) echo 'Error: failed pushing cache to \"r/buildcache\": denied' >&2; exit 125 ;; esac\n\
+        p=; for a; do if [ \"$p\" = --digestfile ]; then printf 'sha256:%064d' 7 > \"$a\"; fi; p=$a; done\n";
     const SKOPEO: &str = "#!/bin/bash\nprintf -v a ' [%s]' \"$@\"\necho \"skopeo$a\" >> \"$CALLS\"\n";
 
     fn shim(dir: &Path, args: &[&str]) -> (bool, Vec<String>) {
@@ -189,6 +191,111 @@ mod tests {
             "without ignore-error the build fails, as BuildKit's does: {calls:?}"
         );
         assert_eq!(calls.len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A pinned base reaches podman's build as the very `--build-context` argument, and
+    /// the digest podman pushed becomes buildx's metadata file.
+    #[test]
+    fn build_contexts_pass_to_podman_and_the_pushed_digest_becomes_the_metadata_file() {
+        let dir = std::env::temp_dir().join(format!("dockhand-shim-bc-{}", std::process::id()));
+        let metadata = dir.join("out/metadata.json");
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let context = format!("127.0.0.1:5000/acme/base=docker-image://127.0.0.1:5000/acme/base@{digest}");
+        let metadata_arg = metadata.display().to_string();
+        let (ok, calls) = shim(
+            &dir,
+            &[
+                "buildx",
+                "build",
+                "--file",
+                "./web/Dockerfile",
+                "--build-context",
+                &context,
+                "--output",
+                "type=image,name=127.0.0.1:5000/acme/web:dockhand-k,push=true",
+                "--metadata-file",
+                &metadata_arg,
+                "./web",
+            ],
+        );
+        assert!(ok, "{calls:?}");
+        let calls: Vec<String> = calls.iter().map(|c| without_temporary_paths(c)).collect();
+        let store = "[--root] [/src/.dockhand-podman] [--runroot] [/tmp/dockhand-podman-56c9e1c4b5360a5b]";
+        assert_eq!(
+            calls[0],
+            format!(
+                "podman {store} [build] [--layers] [--format] [oci] [--file] [./web/Dockerfile] \
+                 [--build-context] [{context}] [--iidfile] [TMP] [./web]"
+            )
+        );
+        assert_eq!(
+            calls[2],
+            format!("podman {store} [push] [--digestfile] [TMP] [127.0.0.1:5000/acme/web:dockhand-k]")
+        );
+        let written = std::fs::read_to_string(&metadata).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(json["containerimage.digest"], format!("sha256:{:064}", 7));
+
+        // Several platforms: the manifest list's push gives the digest.
+        let (ok, calls) = shim(
+            &dir,
+            &[
+                "buildx",
+                "build",
+                "--platform",
+                "linux/amd64,linux/arm64",
+                "--build-context",
+                &context,
+                "--output",
+                "type=image,name=r/a:k,push=true",
+                "--metadata-file",
+                &metadata_arg,
+                ".",
+            ],
+        );
+        assert!(ok, "{calls:?}");
+        assert!(
+            calls[..2]
+                .iter()
+                .all(|c| c.contains(&format!("[--build-context] [{context}]"))),
+            "{calls:?}"
+        );
+        assert!(
+            calls[2].contains("[manifest] [push] [--all] [--digestfile]"),
+            "{calls:?}"
+        );
+        assert!(
+            std::fs::read_to_string(&metadata)
+                .unwrap()
+                .contains(&format!("{:064}", 7))
+        );
+
+        // Any other kind of build context is refused, as is a metadata file without a push.
+        for args in [
+            &[
+                "buildx",
+                "build",
+                "--build-context",
+                "base=../elsewhere",
+                "--output",
+                "type=image,name=r/a:k,push=true",
+                ".",
+            ][..],
+            &[
+                "buildx",
+                "build",
+                "--metadata-file",
+                "m.json",
+                "--output",
+                "type=image,name=r/a:k",
+                ".",
+            ],
+        ] {
+            let (ok, calls) = shim(&dir, args);
+            assert!(!ok && calls.is_empty(), "{args:?}: {calls:?}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 

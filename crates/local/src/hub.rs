@@ -6,7 +6,9 @@
 //!   StartBuild with idempotency tokens and CodeBuild's concurrency rules,
 //!   ListBuildsForProject, BatchGetBuilds and BatchDeleteBuilds. A started build runs the
 //!   very buildspec it was given with the local runner, and its state changes go to the
-//!   notifier as EventBridge would send them. StartBuild's input is read as the spawner
+//!   notifier as EventBridge would send them; the final one also goes to the builds
+//!   queue, the build-state rule's second target, once BatchGetBuilds answers the build
+//!   complete. StartBuild's input is read as the spawner
 //!   writes it (core's `StartBuildRequest`, by CodeBuild's member names); one that does
 //!   not read as such is answered `InvalidInputException` naming what is wrong.
 //!
@@ -93,6 +95,8 @@ pub struct BuildRecord {
     pub complete: bool,
     pub log: String,
     pub failed_phase: Option<String>,
+    /// The buildspec's `env.exported-variables` and their values, once complete.
+    pub exported_variables: Vec<(String, String)>,
     started_at: Instant,
 }
 
@@ -124,6 +128,17 @@ impl BuildRecord {
         });
         if let Some(end) = self.end {
             build["endTime"] = json!(end);
+        }
+        // Build.exportedEnvironmentVariables, a list of {name, value}
+        // (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ExportedEnvironmentVariable.html).
+        // Their values are final only once the build is: "After the post_build phase ends,
+        // the value of exported variables cannot change", so a build in progress has none.
+        if self.complete {
+            build["exportedEnvironmentVariables"] = self
+                .exported_variables
+                .iter()
+                .map(|(name, value)| json!({ "name": name, "value": value }))
+                .collect();
         }
         build
     }
@@ -168,11 +183,14 @@ pub struct BuildEnvironment {
     /// Resolves `env.parameter-store` names, as CodeBuild does before the build.
     pub parameter: ParameterReader,
     /// Sends a body to the dead-letter queue: the notifier's on-failure destination.
-    pub dead_letter: DeadLetterSender,
+    pub dead_letter: QueueSender,
+    /// Sends a body to the builds queue: the build-state rule's second target, which gets
+    /// the final state changes (SUCCEEDED, FAILED, FAULT, TIMED_OUT, STOPPED).
+    pub build_events: QueueSender,
 }
 
-/// Sends one message body to the dead-letter queue.
-pub type DeadLetterSender = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+/// Sends one message body to a queue.
+pub type QueueSender = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 pub struct Hub {
     pub state: Arc<Mutex<State>>,
@@ -427,6 +445,7 @@ fn codebuild(operation: &str, body: &str, state: &Mutex<State>, builds: &Sender<
                 complete: false,
                 log: String::new(),
                 failed_phase: None,
+                exported_variables: vec![],
                 started_at: Instant::now(),
             };
             let answer = json!({ "build": record.to_json() });
@@ -571,17 +590,73 @@ fn run_builds(
             state.peak_running = state.peak_running.max(running);
             record
         };
-        let (status, log, failed_phase) = run_one(&record, functions, environment, state, say);
-        let mut state = state.lock().expect("state");
-        if let Some(b) = state.builds.iter_mut().find(|b| b.id == id) {
-            b.status = status;
-            b.end = Some(now());
-            b.complete = true;
-            b.running = false;
-            b.log = log;
-            b.failed_phase = failed_phase;
+        let ran = run_one(&record, functions, environment, state, say);
+        {
+            let mut state = state.lock().expect("state");
+            if let Some(b) = state.builds.iter_mut().find(|b| b.id == id) {
+                b.status = ran.status;
+                b.end = Some(now());
+                b.complete = true;
+                b.running = false;
+                b.log = ran.log;
+                b.failed_phase = ran.failed_phase;
+                b.exported_variables = ran.exported_variables;
+            }
         }
-        state.busy -= 1;
+        // Once BatchGetBuilds answers the build complete, with its exported variables.
+        if let Some(event) = ran.final_event {
+            send_build_event(&event, environment, state, say);
+        }
+        state.lock().expect("state").busy -= 1;
+    }
+}
+
+/// The build-state rule's second target: the builds queue, for the final states only.
+/// EventBridge puts the matched event itself, as JSON, in the message body: "If none
+/// [of Input, InputPath, InputTransformer] is specified, then the entire event is passed
+/// to the target in JSON form"
+/// (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_Target.html), and
+/// "one queue message carries one event"
+/// (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-custom-bus-target-sqs.html).
+/// A message that cannot be sent is said and kept with the dead letters, never dropped
+/// silently.
+fn send_build_event(event: &Value, environment: &BuildEnvironment, state: &Mutex<State>, say: &Say) {
+    const FINAL: [&str; 5] = ["SUCCEEDED", "FAILED", "FAULT", "TIMED_OUT", "STOPPED"];
+    if !FINAL.contains(&event["detail"]["build-status"].as_str().unwrap_or_default()) {
+        return;
+    }
+    if let Err(why) = (environment.build_events)(&event.to_string()) {
+        say(&format!(
+            "== the final state change did not reach the builds queue: {why}"
+        ));
+        state
+            .lock()
+            .expect("state")
+            .dead_letters
+            .push(format!("builds queue: {why}"));
+    }
+}
+
+/// What running one build gave.
+struct Ran {
+    status: String,
+    log: String,
+    failed_phase: Option<String>,
+    exported_variables: Vec<(String, String)>,
+    /// The final state change the notifier got; none when the build never started.
+    final_event: Option<Value>,
+}
+
+impl Ran {
+    /// A build that never reached the runner: no events, nothing exported.
+    fn refused(log: String, failed_phase: &str) -> Ran {
+        Ran {
+            status: "FAILED".into(),
+            log,
+            failed_phase: Some(failed_phase.into()),
+            exported_variables: vec![],
+            final_event: None,
+        }
     }
 }
 
@@ -591,7 +666,7 @@ fn run_one(
     environment: &BuildEnvironment,
     state: &Mutex<State>,
     say: &Say,
-) -> (String, String, Option<String>) {
+) -> Ran {
     let request = &record.request;
     let context = record.env("BUILD_CONTEXT").unwrap_or_else(|| ".".into());
     say(&format!("== build {} ({context}) started", record.id));
@@ -599,7 +674,7 @@ fn run_one(
         Ok(spec) => spec,
         Err(e) => {
             say(&format!("   the buildspec cannot run: {e}"));
-            return ("FAILED".into(), e.to_string(), Some("DOWNLOAD_SOURCE".into()));
+            return Ran::refused(e.to_string(), "DOWNLOAD_SOURCE");
         }
     };
     let source_dir = environment.dir.join(record.id.replace(':', "-"));
@@ -627,7 +702,7 @@ fn run_one(
             Err(e) => {
                 let message = format!("Phase context status code: Decrypted Variables Error Message: {e}");
                 say(&format!("   {message}"));
-                return ("FAILED".into(), message, Some("DOWNLOAD_SOURCE".into()));
+                return Ran::refused(message, "DOWNLOAD_SOURCE");
             }
         }
     }
@@ -661,7 +736,13 @@ fn run_one(
     .to_owned();
     say(&format!("== build {} ({context}): {status}", record.id));
     let _ = std::fs::remove_dir_all(&source_dir);
-    (status, log, failed)
+    Ran {
+        status,
+        log,
+        failed_phase: failed,
+        exported_variables: result.exported_variables,
+        final_event: result.events.last().cloned(),
+    }
 }
 
 /// EventBridge's delivery to the notifier: asynchronous, retried as the stack configures.
@@ -726,6 +807,7 @@ mod tests {
             complete: number != 3,
             log: String::new(),
             failed_phase: None,
+            exported_variables: vec![("DOCKHAND_IMAGE_DIGEST".into(), format!("sha256:{number:064}"))],
             started_at: Instant::now(),
         };
         let mut builds: Vec<BuildRecord> = (1..=n).map(|i| record("dockhand", i)).collect();
@@ -854,6 +936,57 @@ mod tests {
             json!({"projectName": "dockhand", "sortOrder": "ASCENDING"}),
         );
         assert_eq!(ids(&left), numbered(2..=5));
+    }
+
+    /// BatchGetBuilds answers a complete build's exported variables in the API's shape,
+    /// which the SDK the functions use reads back; a build still running has none yet.
+    #[test]
+    fn batch_get_builds_answers_exported_variables_the_sdk_reads() {
+        let state = Arc::new(state(5));
+        let (server, port) = bind().unwrap();
+        let server = Arc::new(server);
+        let serving = {
+            let (server, state) = (server.clone(), state.clone());
+            std::thread::spawn(move || {
+                let (tx, _rx) = channel();
+                let say: Say = Arc::new(|_| {});
+                serve(&server, &state, &tx, &say);
+            })
+        };
+        let config = aws_sdk_codebuild::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_codebuild::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_codebuild::config::Credentials::new(
+                "a", "b", None, None, "test",
+            ))
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .build();
+        let client = aws_sdk_codebuild::Client::from_conf(config);
+        let answer = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(
+                client
+                    .batch_get_builds()
+                    .ids("dockhand:0002")
+                    .ids("dockhand:0003")
+                    .send(),
+            )
+            .unwrap();
+        server.unblock();
+        serving.join().unwrap();
+        let builds = answer.builds();
+        assert_eq!(builds.len(), 2);
+        let exported: Vec<(Option<&str>, Option<&str>)> = builds[0]
+            .exported_environment_variables()
+            .iter()
+            .map(|v| (v.name(), v.value()))
+            .collect();
+        let digest = format!("sha256:{:064}", 2);
+        assert_eq!(exported, [(Some("DOCKHAND_IMAGE_DIGEST"), Some(digest.as_str()))]);
+        assert!(!builds[1].build_complete());
+        assert!(builds[1].exported_environment_variables().is_empty());
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //!   ─▶ local runner: the rendered buildspec, git clone from the local git server,
 //!      docker/podman build, push to the local registry (htpasswd)
 //!   ─state changes─▶ notifier ─Publish─▶ moto SNS build-results ─HTTP─▶ hub (printed)
+//!   ─final state change (SUCCEEDED, FAILED, FAULT, TIMED_OUT, STOPPED)─▶ moto SQS builds
+//!      queue (the rule's second target), once BatchGetBuilds answers the build complete
+//!      with its exported variables ─▶ spawner (start)
 //! ```
 //!
 //! The functions are the workspace's own binaries, unchanged; only endpoints differ:
@@ -622,7 +625,8 @@ fn start_functions(options: &Options, cargo_lambda: &Path, env: &[(String, Strin
 }
 
 /// What the builds run with: the build image's environment, SSM for
-/// `env.parameter-store` and the dead-letter queue for the notifier's failures.
+/// `env.parameter-store`, the dead-letter queue for the notifier's failures and the
+/// builds queue for the final state changes.
 fn build_environment(
     dir: &Path,
     engine: &engine::Engine,
@@ -638,7 +642,8 @@ fn build_environment(
         region: hub::REGION.into(),
         account: hub::ACCOUNT.into(),
         parameter: parameter_reader(aws.ssm.clone()),
-        dead_letter: dead_letter_sender(aws.sqs.clone(), wiring.queues.dead_letters.clone()),
+        dead_letter: queue_sender(aws.sqs.clone(), wiring.queues.dead_letters.clone()),
+        build_events: queue_sender(aws.sqs.clone(), wiring.queues.builds.clone()),
     })
 }
 
@@ -683,8 +688,9 @@ fn parameter_reader(ssm: aws_sdk_ssm::Client) -> hub::ParameterReader {
     })
 }
 
-/// Sends a message to the dead-letter queue `url`: the notifier's on-failure destination.
-fn dead_letter_sender(sqs: aws_sdk_sqs::Client, url: String) -> hub::DeadLetterSender {
+/// Sends a message to the queue `url`: the dead-letter queue (the notifier's on-failure
+/// destination) or the builds queue (the build-state rule's second target).
+fn queue_sender(sqs: aws_sdk_sqs::Client, url: String) -> hub::QueueSender {
     Arc::new(move |body: &str| {
         let (sqs, url, body) = (sqs.clone(), url.clone(), body.to_owned());
         block_on(async move {

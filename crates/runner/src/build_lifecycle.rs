@@ -28,6 +28,7 @@ struct Lifecycle<'a> {
     bash: Option<std::path::PathBuf>,
     shell: Option<PersistentShell>,
     succeeding: bool,
+    exported: Vec<(String, String)>,
 }
 
 fn client_error(message: impl Into<String>) -> Vec<PhaseContext> {
@@ -132,6 +133,26 @@ impl Lifecycle<'_> {
         if contexts.is_empty() { Ok(()) } else { Err(contexts) }
     }
 
+    /// The exported variables' values, once the buildspec phases are over: the state the
+    /// last command left. A build whose shell never started exports nothing.
+    fn read_exported_variables(&mut self) {
+        let (Some(shell), names) = (self.shell.as_ref(), self.spec.exported_variables()) else {
+            return;
+        };
+        match shell.values(names) {
+            Ok(values) => {
+                self.exported = names
+                    .iter()
+                    .cloned()
+                    .zip(values.into_iter().map(Option::unwrap_or_default))
+                    .collect();
+            }
+            Err(e) => self
+                .log
+                .container(&format!("Warning: the exported variables could not be read: {e}")),
+        }
+    }
+
     fn phase(&mut self, phase: PhaseType) -> Result<(), Vec<PhaseContext>> {
         match phase {
             PhaseType::Provisioning => self.provision(),
@@ -140,6 +161,7 @@ impl Lifecycle<'_> {
                 self.buildspec_phase(phase)
             }
             PhaseType::Finalizing => {
+                self.read_exported_variables();
                 // Dropping the shell removes its state, parameter-store values included.
                 self.shell = None;
                 Ok(())
@@ -192,6 +214,7 @@ pub(crate) fn run(
         bash: None,
         shell: None,
         succeeding: true,
+        exported: vec![],
     };
     let mut current = PhaseType::Provisioning;
     while current != PhaseType::Completed {
@@ -251,5 +274,6 @@ pub(crate) fn run(
         status,
         phases,
         events: vec![in_progress, last],
+        exported_variables: lifecycle.exported,
     }
 }

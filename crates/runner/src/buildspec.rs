@@ -40,6 +40,7 @@ pub struct Phase {
 pub struct Buildspec {
     variables: Vec<(String, String)>,
     parameter_store: Vec<(String, String)>,
+    exported_variables: Vec<String>,
     phases: Vec<(PhaseType, Phase)>,
 }
 
@@ -150,13 +151,18 @@ fn commands(value: &Yaml, at: &str) -> Result<Vec<String>, RunnerError> {
         .collect()
 }
 
-fn variable_name(name: &str, at: &str) -> Result<(), RunnerError> {
+fn bash_name(name: &str, at: &str) -> Result<(), RunnerError> {
     if !is_variable_name(name) {
         return Err(invalid(
             format!("{at}.{name}"),
             "is not a variable name bash accepts; use letters, digits and `_`, not starting with a digit",
         ));
     }
+    Ok(())
+}
+
+fn variable_name(name: &str, at: &str) -> Result<(), RunnerError> {
+    bash_name(name, at)?;
     if name.starts_with("CODEBUILD_") {
         return Err(invalid(
             format!("{at}.{name}"),
@@ -196,16 +202,54 @@ fn parse_version(value: Option<&Yaml>) -> Result<(), RunnerError> {
     }
 }
 
+#[derive(Default)]
 struct Env {
     variables: Vec<(String, String)>,
     parameter_store: Vec<(String, String)>,
+    exported_variables: Vec<String>,
+}
+
+/// `env.exported-variables`, as the Build specification reference documents it
+/// (https://docs.aws.amazon.com/codebuild/latest/userguide/build-spec-ref.html#build-spec.env.exported-variables):
+/// "the name of each variable you want to export on a separate line" (a list of names),
+/// and "the following cannot be exported": Parameter Store and Secrets Manager secrets,
+/// and "environment variables that start with `AWS_`". The reference names no other
+/// limit on names or values; a name that is given twice is refused here as a mistake.
+fn parse_exported_variables(value: &Yaml, at: &str) -> Result<Vec<String>, RunnerError> {
+    let Yaml::Array(items) = value else {
+        return Err(invalid(
+            at,
+            format!(
+                "is {}; it must be a list of variable names, one `- NAME` per line",
+                describe(value)
+            ),
+        ));
+    };
+    let mut names: Vec<String> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Yaml::String(name) = item else {
+            return Err(invalid(
+                format!("{at}[{i}]"),
+                format!("is {}; it must be a variable name", describe(item)),
+            ));
+        };
+        bash_name(name, at)?;
+        if name.starts_with("AWS_") {
+            return Err(invalid(
+                format!("{at}.{name}"),
+                "starts with AWS_, which CodeBuild does not export; rename it",
+            ));
+        }
+        if names.contains(name) {
+            return Err(invalid(format!("{at}.{name}"), "is listed twice; list it once"));
+        }
+        names.push(name.clone());
+    }
+    Ok(names)
 }
 
 fn parse_env(value: &Yaml, unsupported: &mut Vec<String>) -> Result<Env, RunnerError> {
-    let mut env = Env {
-        variables: vec![],
-        parameter_store: vec![],
-    };
+    let mut env = Env::default();
     if is_empty(value) {
         return Ok(env);
     }
@@ -251,9 +295,12 @@ fn parse_env(value: &Yaml, unsupported: &mut Vec<String>) -> Result<Env, RunnerE
                     env.parameter_store.push((name.to_owned(), parameter.clone()));
                 }
             }
-            "exported-variables" | "secrets-manager" | "git-credential-helper" => {
-                unsupported.push(format!("env.{key}"))
+            "exported-variables" => {
+                if !is_empty(value) {
+                    env.exported_variables = parse_exported_variables(value, "env.exported-variables")?;
+                }
             }
+            "secrets-manager" | "git-credential-helper" => unsupported.push(format!("env.{key}")),
             other => {
                 return Err(invalid(
                     format!("env.{other}"),
@@ -272,6 +319,17 @@ fn parse_env(value: &Yaml, unsupported: &mut Vec<String>) -> Result<Env, RunnerE
         return Err(invalid(
             format!("env.parameter-store.{name}"),
             "is also defined in env.variables; keep one of the two",
+        ));
+    }
+    // Parameter Store secrets are among what "cannot be exported".
+    if let Some(name) = env
+        .exported_variables
+        .iter()
+        .find(|n| env.parameter_store.iter().any(|(p, _)| p == *n))
+    {
+        return Err(invalid(
+            format!("env.exported-variables.{name}"),
+            "is a parameter-store variable, which CodeBuild does not export; export a variable of its own",
         ));
     }
     Ok(env)
@@ -377,10 +435,7 @@ impl Buildspec {
 
         let env = match get("env") {
             Some(value) => parse_env(value, &mut unsupported)?,
-            None => Env {
-                variables: vec![],
-                parameter_store: vec![],
-            },
+            None => Env::default(),
         };
 
         let Some(phases_value) = get("phases").filter(|v| !is_empty(v)) else {
@@ -406,6 +461,7 @@ impl Buildspec {
         Ok(Buildspec {
             variables: env.variables,
             parameter_store: env.parameter_store,
+            exported_variables: env.exported_variables,
             phases,
         })
     }
@@ -420,6 +476,13 @@ impl Buildspec {
     /// [`BuildSettings::parameters`](crate::BuildSettings::parameters).
     pub fn parameter_store(&self) -> &[(String, String)] {
         &self.parameter_store
+    }
+
+    /// `env.exported-variables`, in the buildspec's order: the variables whose values at
+    /// the end of the build's last phase the build reports
+    /// ([`BuildResult::exported_variables`](crate::BuildResult::exported_variables)).
+    pub fn exported_variables(&self) -> &[String] {
+        &self.exported_variables
     }
 
     /// The buildspec's section for `phase`, if it has one.
@@ -541,7 +604,6 @@ run-as: builder
 env:
   secrets-manager:
     KEY: secret:key
-  exported-variables: [A]
 phases:
   install:
     runtime-versions:
@@ -572,13 +634,41 @@ batch:
             "cache",
             "batch",
             "env.secrets-manager",
-            "env.exported-variables",
             "phases.install.runtime-versions",
             "phases.build.on-failure RETRY-2",
         ] {
             assert!(keys.iter().any(|k| k == key), "{key} missing from {keys:?}");
         }
         assert!(e.to_string().contains("run this build on CodeBuild"), "{e}");
+    }
+
+    #[test]
+    fn exported_variables_are_names_codebuild_can_export() {
+        let spec = |env: &str| format!("version: 0.2\nenv:\n{env}phases:\n  build:\n    commands: [make]\n");
+        let parsed =
+            Buildspec::parse(&spec("  exported-variables:\n    - DIGEST\n    - CODEBUILD_BUILD_ID\n")).unwrap();
+        assert_eq!(parsed.exported_variables(), ["DIGEST", "CODEBUILD_BUILD_ID"]);
+        assert!(
+            Buildspec::parse(&spec("  exported-variables:\n"))
+                .unwrap()
+                .exported_variables()
+                .is_empty()
+        );
+        for (env, named) in [
+            ("  exported-variables: DIGEST\n", "env.exported-variables is a string"),
+            ("  exported-variables: [1BAD]\n", "env.exported-variables.1BAD"),
+            ("  exported-variables: [\"A B\"]\n", "env.exported-variables.A B"),
+            ("  exported-variables: [[A]]\n", "env.exported-variables[0] is a list"),
+            ("  exported-variables: [AWS_REGION]\n", "starts with AWS_"),
+            ("  exported-variables: [A, A]\n", "listed twice"),
+            (
+                "  parameter-store:\n    TOKEN: /t\n  exported-variables: [TOKEN]\n",
+                "env.exported-variables.TOKEN is a parameter-store variable",
+            ),
+        ] {
+            let e = err(&spec(env));
+            assert!(e.contains(named), "{env:?}: {e}");
+        }
     }
 
     #[test]

@@ -20,7 +20,10 @@
 //!   failed INSTALL or PRE_BUILD skips to FINALIZING, a failed BUILD still runs POST_BUILD;
 //! - precedence of variables: StartBuild overrides over the buildspec's `env` over the
 //!   variables CodeBuild defines over the image's own; `CODEBUILD_` names are reserved;
-//! - parameter-store values are masked in the log.
+//! - parameter-store values are masked in the log;
+//! - `env.exported-variables`: the listed variables' values at the end of the last
+//!   buildspec phase are the build's result ([`BuildResult::exported_variables`]); names
+//!   starting with `AWS_` and parameter-store variables cannot be exported.
 //!
 //! From "Environment variables in build environments": the runner defines `AWS_REGION`,
 //! `AWS_DEFAULT_REGION`, `CODEBUILD_BUILD_ARN`, `CODEBUILD_BUILD_ID` (`project:uuid`),
@@ -35,7 +38,7 @@
 //! # What the runner does not do
 //!
 //! It refuses buildspecs that need what it cannot honour (artifacts with files, cache,
-//! reports, batch, run-as, runtime-versions, secrets-manager, exported-variables,
+//! reports, batch, run-as, runtime-versions, secrets-manager, git-credential-helper,
 //! `/bin/sh`) instead of ignoring them. It resolves no SSM parameters: the caller reads
 //! [`Buildspec::parameter_store`] and passes the values in [`BuildSettings::parameters`],
 //! so the runner needs no AWS SDK. It enforces no timeout and has no source download:

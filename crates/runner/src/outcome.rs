@@ -83,6 +83,17 @@ pub struct BuildResult {
     pub phases: Vec<PhaseRecord>,
     /// The events passed to `on_event`: IN_PROGRESS, then the final status.
     pub events: Vec<serde_json::Value>,
+    /// `env.exported-variables`, in the buildspec's order, each with its value at the end
+    /// of the build's last buildspec phase: "It can be updated between the start of the
+    /// `install` phase and the end of the `post_build` phase. After the `post_build` phase
+    /// ends, the value of exported variables cannot change"
+    /// (https://docs.aws.amazon.com/codebuild/latest/userguide/build-spec-ref.html#build-spec.env.exported-variables;
+    /// `Build.exportedEnvironmentVariables`,
+    /// https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ExportedEnvironmentVariable.html,
+    /// says the same). CodeBuild documents no answer for a variable the build never set:
+    /// the runner exports it with an empty value, so a reader must treat an empty value
+    /// as none. Empty when no buildspec phase ran (the build failed before INSTALL).
+    pub exported_variables: Vec<(String, String)>,
 }
 
 impl BuildResult {

@@ -71,6 +71,23 @@ builtin exit "$__dockhand_status"' EXIT
 . "$__dockhand_command"
 "#;
 
+/// Runs as `bash -c READER bash STATE_DIR NAME...`: restores the state the last command
+/// left and writes, for each NAME, `1VALUE` or `0` (unset), each ended by a NUL, which no
+/// bash value holds. Nothing is written back: reading changes no state.
+const READER: &str = r#"__dockhand_dir=$1
+shift
+if [ -f "$__dockhand_dir/state" ]; then
+    . "$__dockhand_dir/state" >/dev/null 2>&1
+fi
+for __dockhand_name; do
+    if [ -n "${!__dockhand_name+set}" ]; then
+        builtin printf '1%s\0' "${!__dockhand_name}"
+    else
+        builtin printf '0\0'
+    fi
+done
+"#;
+
 /// How a command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Exit {
@@ -163,6 +180,51 @@ impl PersistentShell {
         exit
     }
 
+    /// The values `names` have in the state the last command left: `None` for a variable
+    /// that is not set. Reads only; runs no command of the build.
+    pub fn values(&self, names: &[String]) -> Result<Vec<Option<String>>, String> {
+        if names.is_empty() {
+            return Ok(vec![]);
+        }
+        let output = self
+            .bash(READER)
+            .args(names)
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| format!("could not start bash: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "bash could not restore the build's last state ({})",
+                Exit::from(output.status).reason()
+            ));
+        }
+        let mut fields = output.stdout.split(|b| *b == 0);
+        let values: Vec<Option<String>> = names
+            .iter()
+            .map_while(|_| match fields.next()? {
+                [b'1', value @ ..] => Some(Some(String::from_utf8_lossy(value).into_owned())),
+                _ => Some(None),
+            })
+            .collect();
+        if values.len() != names.len() {
+            return Err("bash answered fewer values than it was asked for".into());
+        }
+        Ok(values)
+    }
+
+    /// `bash -c SCRIPT bash STATE_DIR`, in the start directory, with an empty environment
+    /// and no input: the caller adds the rest.
+    fn bash(&self, script: &str) -> Command {
+        let mut command = Command::new(&self.bash);
+        command
+            .args(["--noprofile", "--norc", "-c", script, "bash"])
+            .arg(&self.state_dir)
+            .env_clear()
+            .current_dir(&self.start_dir)
+            .stdin(Stdio::null());
+        command
+    }
+
     /// Returns how the command ended and whether it left a new state behind.
     fn execute(&self, command: &str, env: Environment, log: &mut ContainerLog) -> (Exit, bool) {
         let command_file = self.state_dir.join("command");
@@ -191,16 +253,8 @@ impl PersistentShell {
         let (output, writer) = io::pipe()?;
         // The Command holds the pipe's write ends until it is dropped: it must not outlive
         // the spawn, or the reader would never see end of file.
-        let mut command = Command::new(&self.bash);
-        command
-            .args(["--noprofile", "--norc", "-c", WRAPPER, "bash"])
-            .arg(&self.state_dir)
-            .arg(command_file)
-            .env_clear()
-            .current_dir(&self.start_dir)
-            .stdin(Stdio::null())
-            .stdout(writer.try_clone()?)
-            .stderr(writer);
+        let mut command = self.bash(WRAPPER);
+        command.arg(command_file).stdout(writer.try_clone()?).stderr(writer);
         match env {
             Environment::Initial(vars) => {
                 command.envs(vars.iter().map(|(k, v)| (k, v)));
@@ -373,6 +427,24 @@ mod tests {
             "{out}"
         );
         assert_eq!(run(&f, "echo \"${kept-}${lost-}\"").1, "1\n");
+    }
+
+    #[test]
+    fn values_are_read_from_the_last_state_without_changing_it() {
+        let f = shell(&[("GIVEN", "from env")]);
+        run(&f, "plain='a b'; export NL=$'x\\ny'; EMPTY=; unset GIVEN; cd /");
+        let names: Vec<String> = ["plain", "NL", "EMPTY", "GIVEN", "NEVER"].map(String::from).into();
+        assert_eq!(
+            f.shell.values(&names).unwrap(),
+            [
+                Some("a b".to_owned()),
+                Some("x\ny".to_owned()),
+                Some(String::new()),
+                None,
+                None
+            ]
+        );
+        assert_eq!(run(&f, "echo \"$plain $PWD\"").1, "a b /\n");
     }
 
     #[test]

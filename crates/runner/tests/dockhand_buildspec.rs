@@ -41,6 +41,20 @@ case "$1 ${2:-}" in
             echo "fake docker: the build failed" >&2
             exit 1
         fi
+        # buildx's metadata file, as it writes it (indented JSON); without a digest when
+        # the test says so.
+        previous=
+        for arg in "$@"; do
+            if [ "$previous" = --metadata-file ]; then
+                if [ -e "$FAKE_TOOLS/no-digest" ]; then
+                    printf '{\n  "buildx.build.ref": "dockhand/dockhand0/x"\n}' > "$arg"
+                else
+                    printf '{\n  "buildx.build.ref": "dockhand/dockhand0/x",\n  "containerimage.descriptor": {\n    "digest": "sha256:%s"\n  },\n  "containerimage.digest": "%s",\n  "image.name": "x"\n}' \
+                        "$(printf 'd%.0s' {1..64})" "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" > "$arg"
+                fi
+            fi
+            previous=$arg
+        done
         ;;
 esac
 "#;
@@ -159,6 +173,8 @@ fn hub() -> Registry {
 }
 
 const KEY_TAG: &str = "dockhand-0123456789abcdef0123456789abcdef";
+/// The digest the fake `docker buildx build` writes into its metadata file.
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /// The tags given to the built image, in order: `imagetools create` copies its manifest.
 fn pushes(calls: &[String]) -> Vec<String> {
@@ -255,9 +271,10 @@ fn builds_the_pushed_commit_and_pushes_every_tag() {
         "{build}"
     );
     assert!(
-        build.ends_with(&format!(
-            " [--output] [type=image,name=docker.io/acme/web:{KEY_TAG},push=true,oci-mediatypes=true] [./web]"
-        )),
+        build.ends_with(" [./web]")
+            && build.contains(&format!(
+                " [--output] [type=image,name=docker.io/acme/web:{KEY_TAG},push=true,oci-mediatypes=true] [--metadata-file] ["
+            )),
         "{build}"
     );
     assert_eq!(f.tool_file("login-stdin"), "fake-registry-token\n");
@@ -275,6 +292,25 @@ fn builds_the_pushed_commit_and_pushes_every_tag() {
     );
     // The token came through a pipe, never through the log.
     assert!(!o.log.contains("fake-registry-token"), "{}", o.log);
+    // No DOCKHAND_BASES: no base is pinned.
+    assert!(!build.contains("--build-context"), "{build}");
+    // The digest BuildKit's metadata file names is the build's result, and the file is
+    // outside the checkout.
+    assert_eq!(
+        o.result.exported_variables,
+        [("DOCKHAND_IMAGE_DIGEST".to_owned(), DIGEST.to_owned())]
+    );
+    let metadata = build
+        .split("[--metadata-file] [")
+        .nth(1)
+        .unwrap()
+        .split(']')
+        .next()
+        .unwrap();
+    assert!(
+        metadata.ends_with("/metadata.json") && !metadata.starts_with(&checkout),
+        "{metadata}"
+    );
 }
 
 #[test]
@@ -691,4 +727,122 @@ fn hostile_label_values_are_single_arguments() {
     }
     assert!(!f.checkout().join("PWNED").exists() && !f.tools.join("PWNED").exists());
     assert!(!f.scratch.path().join("build/src/PWNED").exists());
+}
+
+/// A build that pushed but whose digest BuildKit's metadata file does not name fails in
+/// BUILD: the images built on it must not build on a guess. Nothing is tagged.
+#[test]
+fn a_pushed_image_without_a_digest_fails_the_build() {
+    let f = Fixture::new("dockhand-no-digest");
+    std::fs::write(f.tools.join("no-digest"), "").unwrap();
+    let o = run_dockhand(&f, &hub(), "web/Dockerfile");
+    assert_eq!(o.result.status, BuildStatus::Failed, "{}", o.log);
+    assert_eq!(o.result.failed_phase().unwrap().phase_type, PhaseType::Build);
+    assert!(o.log.contains("names no containerimage.digest"), "{}", o.log);
+    assert!(pushes(&f.calls()).is_empty(), "{:?}", f.calls());
+    assert_eq!(
+        o.result.exported_variables,
+        [("DOCKHAND_IMAGE_DIGEST".to_owned(), String::new())]
+    );
+}
+
+fn with_bases(f: &Fixture, bases: &str) -> BuildSettings {
+    let mut settings = f.settings("web/Dockerfile");
+    settings
+        .overrides
+        .push(EnvironmentVariable::new("DOCKHAND_BASES", bases));
+    settings
+}
+
+/// The `--build-context` arguments of the one `docker buildx build` call.
+fn build_contexts(calls: &[String]) -> Vec<String> {
+    let build = calls.iter().find(|c| c.starts_with("docker [buildx] [build]")).unwrap();
+    build
+        .split("[--build-context] [")
+        .skip(1)
+        .map(|rest| rest.split("] ").next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn each_base_line_becomes_one_build_context() {
+    let f = Fixture::new("dockhand-bases");
+    let digest = "a".repeat(64);
+    let key = "0123456789abcdef0123456789abcdef";
+    let bases = format!(
+        "r.j3ss.co/wine\tr.j3ss.co/wine@sha256:{digest}\n\
+         127.0.0.1:5000/acme/base:latest\t127.0.0.1:5000/acme/base:dockhand-{key}\n"
+    );
+    let o = run(&dockhand_core::buildspec::render(&hub()), &with_bases(&f, &bases));
+    assert_eq!(o.result.status, BuildStatus::Succeeded, "{}", o.log);
+    assert_eq!(
+        build_contexts(&f.calls()),
+        [
+            format!("r.j3ss.co/wine=docker-image://r.j3ss.co/wine@sha256:{digest}"),
+            format!("127.0.0.1:5000/acme/base:latest=docker-image://127.0.0.1:5000/acme/base:dockhand-{key}"),
+        ]
+    );
+}
+
+/// A line of any other shape fails BUILD before anything is built, naming its number and
+/// not its text; what a hostile line holds never runs.
+#[test]
+fn a_base_line_of_another_shape_is_refused_and_nothing_in_it_runs() {
+    let digest = "b".repeat(64);
+    let pinned = format!("acme/base@sha256:{digest}");
+    for (i, line) in [
+        format!("acme/base {pinned}"),
+        format!("acme/base\t{pinned}\textra"),
+        format!("\t{pinned}"),
+        "acme/base\t".to_owned(),
+        "acme/base".to_owned(),
+        format!("$(touch PWNED)\t{pinned}"),
+        format!("`touch PWNED`\t{pinned}"),
+        format!("acme/base\"; touch PWNED; \"\t{pinned}"),
+        format!("acme/base' x\t{pinned}"),
+        format!("acme/base\t$(touch PWNED)@sha256:{digest}"),
+        format!("acme/base\tacme/base@sha256:{}", "B".repeat(64)),
+        format!("acme/base\tacme/base@sha256:{}", "b".repeat(63)),
+        "acme/base\tacme/base:latest".to_owned(),
+        "acme/base\tacme/base:dockhand-0123".to_owned(),
+        format!("acme/base\tacme/base@sha256:{digest};touch PWNED"),
+        format!("acme/base\r\t{pinned}"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let f = Fixture::new(&format!("dockhand-bad-base-{i}"));
+        // The bad line is the second: the number names it.
+        let bases = format!("good/one\t{pinned}\n{line}\n");
+        let o = run(&dockhand_core::buildspec::render(&hub()), &with_bases(&f, &bases));
+        assert_eq!(o.result.status, BuildStatus::Failed, "{line:?}: {}", o.log);
+        assert_eq!(
+            o.result.failed_phase().unwrap().phase_type,
+            PhaseType::Build,
+            "{line:?}"
+        );
+        assert!(
+            o.log.contains("line 2 of DOCKHAND_BASES is not NAME<TAB>"),
+            "{line:?}: {}",
+            o.log
+        );
+        assert!(!o.log.contains(&line), "{line:?} is in the log: {}", o.log);
+        assert!(!built(&f.calls()), "{line:?}: {:?}", f.calls());
+        for dir in [f.checkout(), f.tools.clone(), f.scratch.path().join("build/src")] {
+            assert!(!dir.join("PWNED").exists(), "{line:?} ran");
+        }
+    }
+}
+
+/// A NAME can hold only the characters of an image reference: a newline inside a value
+/// makes two lines, each checked on its own.
+#[test]
+fn a_newline_inside_a_base_makes_lines_that_are_each_checked() {
+    let f = Fixture::new("dockhand-base-newline");
+    let digest = "c".repeat(64);
+    let bases = format!("acme/ba\nse\tacme/base@sha256:{digest}");
+    let o = run(&dockhand_core::buildspec::render(&hub()), &with_bases(&f, &bases));
+    assert_eq!(o.result.status, BuildStatus::Failed, "{}", o.log);
+    assert!(o.log.contains("line 1 of DOCKHAND_BASES"), "{}", o.log);
+    assert!(!built(&f.calls()));
 }
