@@ -455,6 +455,19 @@ pub fn plan_with(
     entries
 }
 
+/// The image graph of a commit, as planning a push of `request` sees it: every directory
+/// of `index` named by the deployment's and `.dockhand.yml`'s naming, for the request's ref
+/// (its tags tell apart directories sharing an image under the `suite` preset).
+pub fn graph_for(
+    request: &BuildRequest,
+    index: &dyn DockerfileIndex,
+    deployment: &Deployment,
+    repo: &RepoConfig,
+    dockerfiles: &Dockerfiles,
+) -> Graph {
+    Namer::new(request, deployment, repo).graph(index, dockerfiles, &BTreeSet::new())
+}
+
 /// `.dockhand.yml`'s tags, when the deployment refuses them: not allowed at all, or a tag
 /// only the default branch may push.
 fn refused_repo_tags(request: &BuildRequest, deployment: &Deployment, repo: &RepoConfig) -> Option<Skip> {

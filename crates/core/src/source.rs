@@ -108,6 +108,30 @@ pub async fn plan_push_with<H: SourceHost, C: ReadCache>(
     })
 }
 
+/// The image graph of the request's commit ([`crate::graph`]): its tree, `.dockhand.yml`
+/// and every Dockerfile, as [`plan_push_with`] reads them. `dockhand graph`'s way.
+pub async fn commit_graph<H: SourceHost>(
+    host: &H,
+    request: &BuildRequest,
+    deployment: &Deployment,
+) -> Result<(crate::graph::Graph, Vec<String>), Unresolved> {
+    let mut request = request.clone();
+    // The graph is the commit's: no comparison is needed.
+    request.changes = Changes {
+        source: ChangeSource::NewRef,
+        ..Changes::default()
+    };
+    let resolved = resolve(host, &request).await?;
+    let repo = match &resolved.repo {
+        Ok(repo) => repo.clone(),
+        Err(e) => return Err(Unresolved::Stop(format!("{REPO_CONFIG_PATH}: {e}"))),
+    };
+    let mut notes = resolved.notes.clone();
+    let dockerfiles = read_dockerfiles(host, &NoCache, 0, &resolved, &repo.build_args, &mut notes).await?;
+    let graph = crate::plan::graph_for(&resolved.request, &resolved.index, deployment, &repo, &dockerfiles);
+    Ok((graph, notes))
+}
+
 /// Every Dockerfile of the commit, read: from `cache` where it was read before, from the
 /// host otherwise (and then cached; a cache that fails only costs requests). A host that
 /// is rate limited or down stops the reading to be retried later; what was read by then
