@@ -275,3 +275,55 @@ async fn image_records_are_written_and_read_back_in_batches() {
     let both = ledger.recorded(&["a".repeat(64), "b".repeat(64)]).await.unwrap();
     assert_eq!(both.into_iter().collect::<Vec<_>>(), ["a".repeat(64)]);
 }
+
+/// Waiting builds and cached readings over real HTTP: a hold is created once, changed only
+/// at the version read, and readings come back in batches of more keys than one call takes.
+#[tokio::test]
+async fn holds_are_written_with_conditions_and_readings_read_back_in_batches() {
+    use dockhand_core::ledger::Written;
+    use dockhand_core::ports::{Holds, ReadCache};
+    use dockhand_core::waves::{Held, HeldState};
+    let moto = Moto::start();
+    let aws = moto.sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    create_table(&dynamodb, "dockhand-builds").await.unwrap();
+    let ledger = DynamoLedger::new(dynamodb, "dockhand-builds");
+    let key = "d".repeat(64);
+    let held = Held {
+        build: serde_json::from_value(serde_json::json!({
+            "key": "d".repeat(64), "repository": "acme/images", "ref": "refs/heads/main",
+            "commit": "6113728f27ae82c7b1a177c8d03f9e96e0adf246", "delivery": "d1",
+            "context": "mid", "image": "docker.io/acme/mid", "tags": ["latest"],
+            "request": {
+                "projectName": "dockhand", "sourceTypeOverride": "NO_SOURCE", "buildspecOverride": "version: 0.2",
+                "environmentVariablesOverride": [], "idempotencyToken": "d".repeat(64),
+                "computeTypeOverride": "BUILD_GENERAL1_SMALL", "timeoutInMinutesOverride": 30,
+                "privilegedModeOverride": true
+            }
+        }))
+        .unwrap(),
+        bases: Vec::new(),
+        state: HeldState::Waiting,
+        expires_at: 4_000_000_000,
+    };
+    assert_eq!(ledger.hold(&key, &held, None).await.unwrap(), Written::Done(1));
+    // A second plan of the same push finds it there.
+    assert_eq!(ledger.hold(&key, &held, None).await.unwrap(), Written::Conflict);
+    let (read, version) = ledger.held(&key).await.unwrap().unwrap();
+    assert_eq!((read, version), (held.clone(), 1));
+    let mut released = held.clone();
+    released.state = HeldState::Released;
+    assert_eq!(ledger.hold(&key, &released, Some(1)).await.unwrap(), Written::Done(2));
+    // A writer that read version 1 lost.
+    assert_eq!(ledger.hold(&key, &held, Some(1)).await.unwrap(), Written::Conflict);
+    assert_eq!(ledger.held(&key).await.unwrap().unwrap().0.state, HeldState::Released);
+    assert!(ledger.held(&"e".repeat(64)).await.unwrap().is_none());
+
+    let keys: Vec<String> = (0..130).map(|i| format!("read#1#{i:040x}#args")).collect();
+    for (i, key) in keys.iter().enumerate().step_by(2) {
+        ledger.store(key, &format!("reading {i}"), 4_000_000_000).await.unwrap();
+    }
+    let cached = ledger.cached(&keys).await.unwrap();
+    assert_eq!(cached.len(), 65);
+    assert_eq!(cached[&keys[4]], "reading 4");
+}
