@@ -736,3 +736,124 @@ fn a_private_repository_is_read_with_a_token() {
     assert_eq!(plan.builds(), strings(&["web"]));
     assert!(!plan.stderr.contains(token) && !denied.stderr.contains(token));
 }
+
+impl Plan {
+    /// The `after` of a build.
+    fn after(&self, context: &str) -> Vec<String> {
+        self.lines
+            .iter()
+            .find(|l| l["kind"] == "build" && l["context"] == context)
+            .map(|l| {
+                l["after"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_else(|| panic!("no build of {context}: {:?}", self.lines))
+    }
+}
+
+/// One commit of the graph history: what it changes, what must be built, and after what.
+struct GraphStep {
+    name: &'static str,
+    change: fn(&Repo),
+    builds: &'static [&'static str],
+    after: &'static [(&'static str, &'static [&'static str])],
+}
+
+/// Acceptance: over a history of images built on each other, every push plans exactly the
+/// images that changed and those built, directly or not, from one that changed (never an
+/// image that neither changed nor depends on a changed one), each after its bases.
+#[test]
+fn every_commit_of_a_history_of_images_built_on_each_other_builds_exactly_the_changed_and_their_dependents() {
+    let repo = Repo::new();
+    let github = FakeGitHub::start("acme/images", &repo.work, FakeOptions::default()).unwrap();
+    let config = repo.dir.join("config.json");
+    let steps = [
+        GraphStep {
+            name: "a base, a chain on it, and an image on an outside base",
+            change: |r| {
+                r.write_text("base/Dockerfile", "FROM debian:12\nCOPY base.txt /\n");
+                r.write_text("base/base.txt", "1\n");
+                r.write_text("mid/Dockerfile", "ARG BASE=acme/base\nFROM ${BASE}\nCOPY mid.txt /\n");
+                r.write_text("mid/mid.txt", "1\n");
+                r.write_text("top/Dockerfile", "FROM docker.io/acme/mid:latest AS m\nFROM m\n");
+                r.write_text("other/Dockerfile", "FROM alpine:3.20\n");
+            },
+            builds: &["base", "mid", "other", "top"],
+            after: &[("base", &[]), ("mid", &["base"]), ("top", &["mid"]), ("other", &[])],
+        },
+        GraphStep {
+            name: "the base changes: its chain is rebuilt in order",
+            change: |r| r.append("base/base.txt"),
+            builds: &["base", "mid", "top"],
+            after: &[("mid", &["base"]), ("top", &["mid"])],
+        },
+        GraphStep {
+            name: "the top of the chain changes: it alone",
+            change: |r| r.append("top/Dockerfile"),
+            builds: &["top"],
+            after: &[("top", &[])],
+        },
+        GraphStep {
+            name: "the image on an outside base changes: it alone",
+            change: |r| r.append("other/Dockerfile"),
+            builds: &["other"],
+            after: &[],
+        },
+        GraphStep {
+            name: "a second image copies from the base",
+            change: |r| r.write_text("app/Dockerfile", "FROM alpine:3.20\nCOPY --from=acme/base /base.txt /\n"),
+            builds: &["app"],
+            after: &[("app", &[])],
+        },
+        GraphStep {
+            name: "the base changes again: both its dependents, and the chain's top",
+            change: |r| r.append("base/Dockerfile"),
+            builds: &["app", "base", "mid", "top"],
+            after: &[("app", &["base"]), ("mid", &["base"]), ("top", &["mid"])],
+        },
+        GraphStep {
+            name: "mid leaves the base in the same push that changes the base",
+            change: |r| {
+                r.write_text("mid/Dockerfile", "FROM alpine:3.20\nCOPY mid.txt /\n");
+                r.append("base/base.txt");
+            },
+            builds: &["app", "base", "mid", "top"],
+            after: &[("app", &["base"]), ("mid", &[]), ("top", &["mid"])],
+        },
+        GraphStep {
+            name: "the base changes: mid no longer follows",
+            change: |r| r.append("base/base.txt"),
+            builds: &["app", "base"],
+            after: &[("app", &["base"])],
+        },
+        GraphStep {
+            name: "the base's Dockerfile is removed: nothing is built from it",
+            change: |r| {
+                std::fs::remove_file(r.work.join("base/Dockerfile")).unwrap();
+                r.append("base/base.txt");
+            },
+            builds: &[],
+            after: &[],
+        },
+    ];
+    let mut before: Option<String> = None;
+    for step in steps {
+        (step.change)(&repo);
+        let commit = repo.commit(step.name);
+        let push = repo.push("refs/heads/main", before.as_deref(), &commit, true, false);
+        let plan = repo.plan_repo(&push, &config);
+        assert!(plan.ok, "{}: {}", step.name, plan.stderr);
+        assert_eq!(plan.builds(), strings(step.builds), "{}: {:?}", step.name, plan.lines);
+        for (context, after) in step.after {
+            assert_eq!(plan.after(context), strings(after), "{}: {context}", step.name);
+        }
+        // The spawner's way, through GitHub's API: the very same plan.
+        let online = repo.plan_online(&push, &github.url(), None, &config);
+        assert_eq!(online.lines, plan.lines, "{}", step.name);
+        before = Some(commit);
+    }
+}
