@@ -805,7 +805,12 @@ fn every_commit_of_a_history_of_images_built_on_each_other_builds_exactly_the_ch
         },
         GraphStep {
             name: "a second image copies from the base",
-            change: |r| r.write_text("app/Dockerfile", "FROM alpine:3.20\nCOPY --from=acme/base /base.txt /\n"),
+            change: |r| {
+                r.write_text(
+                    "app/Dockerfile",
+                    "FROM alpine:3.20\nCOPY --from=acme/base /base.txt /\n",
+                )
+            },
             builds: &["app"],
             after: &[("app", &[])],
         },

@@ -14,6 +14,7 @@
 
 use crate::dockerfile::{ImageUse, Parsed};
 use crate::image_ref;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 
@@ -40,6 +41,16 @@ pub struct Node {
 pub struct Base {
     pub context: String,
     pub names: BTreeSet<String>,
+}
+
+/// A base of a planned build that the same push builds or re-tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseLink {
+    pub context: String,
+    /// The repository the base pushes (no tag).
+    pub image: String,
+    /// The names the dependent's Dockerfile gives it, after ARG expansion.
+    pub names: Vec<String>,
 }
 
 /// The graph of one commit's Dockerfiles.

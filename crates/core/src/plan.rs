@@ -46,7 +46,7 @@ pub struct BuildJob {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub because: Option<String>,
     /// The directories of this push it is built after: each must push its image first,
-    /// and this build uses the very image each pushed ([`crate::waves`]).
+    /// and this build uses the very image each pushed (`crate::waves::sequence` sets it).
     pub after: Vec<String>,
     /// What a person should know about how its Dockerfile was read.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -68,7 +68,7 @@ pub struct BuildJob {
     /// The images of this repository it is built from that this push also plans, and the
     /// names its Dockerfile gives them.
     #[serde(skip)]
-    pub bases: Vec<crate::waves::BaseLink>,
+    pub bases: Vec<crate::graph::BaseLink>,
 }
 
 /// What becomes of a planned image.
@@ -391,8 +391,8 @@ pub fn plan(
 }
 
 /// Plans a request with the image graph of its commit, when `dockerfiles` are given: a
-/// directory built from an image this push rebuilds is rebuilt after it
-/// ([`crate::graph`], [`crate::waves`]).
+/// directory built from an image this push rebuilds is rebuilt too, and its job names the
+/// bases it is built from ([`crate::graph`]); `crate::waves::sequence` then orders them.
 pub fn plan_with(
     request: &BuildRequest,
     index: &dyn DockerfileIndex,
@@ -450,9 +450,7 @@ pub fn plan_with(
     if let Some(graph) = &graph {
         plan_dependents(graph, repo, &mut lines);
     }
-    let mut entries = name_and_start(request, index, deployment, repo, &namer, graph.as_ref(), lines);
-    crate::waves::sequence(&mut entries);
-    entries
+    name_and_start(request, index, deployment, repo, &namer, graph.as_ref(), lines)
 }
 
 /// The image graph of a commit, as planning a push of `request` sees it: every directory
@@ -767,7 +765,7 @@ fn link_bases(graph: &Graph, lines: &mut Lines, jobs: &mut BTreeMap<String, Buil
             .into_iter()
             .filter(|b| lines.builds(&b.context))
             .filter_map(|b| {
-                Some(crate::waves::BaseLink {
+                Some(crate::graph::BaseLink {
                     image: images.get(&b.context)?.clone(),
                     context: b.context,
                     names: b.names.into_iter().collect(),

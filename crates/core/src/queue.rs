@@ -145,11 +145,11 @@ impl QueuedBuild {
         }
         // A build may be pinned only to images of the shapes planning writes, and name
         // only build keys as its dependents.
-        if env(crate::waves::BASES_VARIABLE).is_some_and(|pins| crate::waves::parse_pins(pins).is_err()) {
+        if env(crate::pins::BASES_VARIABLE).is_some_and(|pins| crate::pins::parse_pins(pins).is_err()) {
             return wrong("pinned bases");
         }
-        if env(crate::waves::DEPENDENTS_VARIABLE)
-            .is_some_and(|d| crate::waves::parse_dependents(d).len() != d.split(',').count())
+        if env(crate::pins::DEPENDENTS_VARIABLE)
+            .is_some_and(|d| crate::pins::parse_dependents(d).len() != d.split(',').count())
         {
             return wrong("dependents");
         }

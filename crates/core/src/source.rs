@@ -96,14 +96,16 @@ pub async fn plan_push_with<H: SourceHost, C: ReadCache>(
     let mut notes = std::mem::take(&mut resolved.notes);
     let dockerfiles = read_dockerfiles(host, cache, now, &resolved, &repo.build_args, &mut notes).await?;
     resolved.notes = notes;
+    let mut entries = plan_with(
+        &resolved.request,
+        &resolved.index,
+        deployment,
+        Ok(repo),
+        Some(&dockerfiles),
+    );
+    crate::waves::sequence(&mut entries);
     Ok(Planned {
-        entries: plan_with(
-            &resolved.request,
-            &resolved.index,
-            deployment,
-            Ok(repo),
-            Some(&dockerfiles),
-        ),
+        entries,
         notes: resolved.notes,
     })
 }
@@ -487,4 +489,5 @@ impl SourceHost for ListedHost {
 mod tests;
 
 #[cfg(test)]
+#[path = "source/graph/tests.rs"]
 mod graph_tests;

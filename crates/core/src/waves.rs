@@ -19,34 +19,22 @@
 //! Nothing polls, and nothing is started twice: a record is changed with conditional
 //! writes, and a dependent sent twice meets its build key in the ledger.
 
+pub use crate::pins::{
+    BASES_VARIABLE, DEPENDENTS_VARIABLE, DIGEST_VARIABLE, is_base_name, is_digest, is_pinned, parse_dependents,
+    parse_pins,
+};
 use crate::plan::{Action, PlanEntry};
 use crate::queue::QueuedBuild;
+use crate::request::BuildRequest;
 use crate::start_build::{EnvironmentVariable, StartBuildRequest};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A base's pinned images: `NAME<TAB>PINNED` lines, NAME as the dependent's Dockerfile
-/// writes it, PINNED `repository@sha256:…` or `repository:<key tag>`.
-pub const BASES_VARIABLE: &str = "DOCKHAND_BASES";
-/// The build keys of the builds waiting for this one, comma-separated.
-pub const DEPENDENTS_VARIABLE: &str = "DOCKHAND_DEPENDENTS";
-/// What an image build exports: the digest it pushed under its key tag.
-pub const DIGEST_VARIABLE: &str = "DOCKHAND_IMAGE_DIGEST";
 /// The ledger items holding waiting builds start so; build keys are plain hex.
 pub const HOLD_PREFIX: &str = "hold#";
 /// How long a waiting build's record is kept: as long as the builds queue keeps a
 /// message at most (14 days), after which nothing could release it anyway.
 pub const HOLD_DAYS: u64 = 14;
-
-/// A base of a planned build that the same push builds or re-tags.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BaseLink {
-    pub context: String,
-    /// The repository the base pushes (no tag).
-    pub image: String,
-    /// The names the dependent's Dockerfile gives it, after ARG expansion.
-    pub names: Vec<String>,
-}
 
 /// Sets `after`, `DOCKHAND_BASES` (for bases re-tagged, pinned to their key tag) and
 /// `DOCKHAND_DEPENDENTS` on every build, from the bases planning found and what became
@@ -121,58 +109,6 @@ fn render_pins(pins: &[(String, String)]) -> String {
         .join("\n")
 }
 
-/// True for a name as a Dockerfile may give an image and the buildspec accepts: the
-/// characters of a reference, nothing a shell or `--build-context` could read otherwise.
-pub fn is_base_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 512
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b':' | b'@' | b'-'))
-}
-
-/// True for a pinned reference: `repository@sha256:<64 hex>` or `repository:<key tag>`.
-pub fn is_pinned(pinned: &str) -> bool {
-    let repository_ok = |r: &str| crate::retag::check_repository(r).is_ok();
-    if let Some((repository, digest)) = pinned.split_once('@') {
-        return repository_ok(repository) && is_digest(digest);
-    }
-    match pinned.rsplit_once(':') {
-        Some((repository, tag)) => repository_ok(repository) && crate::image_key::is_key_tag(tag),
-        None => false,
-    }
-}
-
-/// True for `sha256:` and 64 lowercase hexadecimal digits.
-pub fn is_digest(digest: &str) -> bool {
-    digest
-        .strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-}
-
-/// Reads `DOCKHAND_BASES` back; an error names the line that does not read.
-pub fn parse_pins(text: &str) -> Result<Vec<(String, String)>, String> {
-    text.lines()
-        .enumerate()
-        .map(|(n, line)| match line.split_once('\t') {
-            Some((name, pinned)) if is_base_name(name) && is_pinned(pinned) => Ok((name.to_owned(), pinned.to_owned())),
-            _ => Err(format!(
-                "{BASES_VARIABLE} line {} does not read as NAME<TAB>PINNED",
-                n + 1
-            )),
-        })
-        .collect()
-}
-
-/// Reads `DOCKHAND_DEPENDENTS` back: build keys only; anything else is left out.
-pub fn parse_dependents(text: &str) -> Vec<String> {
-    text.split(',')
-        .filter(|k| k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_owned)
-        .collect()
-}
-
 /// The record of a build waiting for its bases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Held {
@@ -221,7 +157,7 @@ pub enum Settled {
 }
 
 /// The held records of a plan: one for each build that waits for a base.
-pub fn holds(request: &crate::BuildRequest, entries: &[PlanEntry], now: u64) -> Vec<(String, Held)> {
+pub fn holds(request: &BuildRequest, entries: &[PlanEntry], now: u64) -> Vec<(String, Held)> {
     let keys: BTreeMap<&str, &str> = entries
         .iter()
         .filter_map(|e| match e {

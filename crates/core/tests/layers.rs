@@ -110,12 +110,18 @@ fn graph(src: &Path, modules: &[String]) -> BTreeMap<String, BTreeSet<String>> {
     let mut graph = BTreeMap::new();
     for module in modules {
         let mut text = std::fs::read_to_string(src.join(format!("{module}.rs"))).unwrap();
-        let dir = src.join(module);
-        if dir.is_dir() {
+        // Its submodules, at any depth.
+        let mut dirs = vec![src.join(module)];
+        while let Some(dir) = dirs.pop() {
+            if !dir.is_dir() {
+                continue;
+            }
             for entry in std::fs::read_dir(&dir).unwrap() {
                 let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
                 // Unit tests (`tests.rs`) may use anything; every other submodule counts.
-                if path.file_name().unwrap() != "tests.rs" {
+                } else if path.file_name().unwrap() != "tests.rs" {
                     text.push_str(&std::fs::read_to_string(path).unwrap());
                 }
             }
