@@ -3,7 +3,6 @@
 use serde_json::Value;
 use std::process::Command;
 
-
 /// What `--tree` says when it plans more than one build: it has no Dockerfile to read.
 const NO_CONTENTS: &str = "the Dockerfiles' contents were not given, so images built from each other are not ordered (plan with --repo to see the image graph)";
 
