@@ -595,6 +595,18 @@ const WATCHES: &[(&str, &str, Metric, (&str, &str))] = &[
         ("RuleName", "CleanupScheduleRule"),
     ),
     (
+        "FinishedBuildsUndeliveredAlarm",
+        "finished builds undelivered",
+        RULE_FAILED,
+        ("RuleName", "BuildFinishedRule"),
+    ),
+    (
+        "FinishedBuildsLostAlarm",
+        "finished builds lost",
+        RULE_LOST,
+        ("RuleName", "BuildFinishedRule"),
+    ),
+    (
         "BuildRequestsUndeliveredAlarm",
         "build requests undelivered",
         SNS_FAILED,
