@@ -472,6 +472,8 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
         match &built {
             Some(recorded) => {
                 dockhand_core::retag::mark_retags(&mut entries, recorded);
+                // A re-tagged base is not waited for: its dependents are pinned to its key tag.
+                dockhand_core::waves::sequence(&mut entries);
             }
             None if !dockhand_core::retag::lookup_keys(&entries).is_empty() => eprintln!(
                 "dockhand: every image is shown as a build: no record of pushed images was consulted (pass --built FILE to show re-tags)"

@@ -86,6 +86,28 @@ impl Repo {
     }
 }
 
+impl Repo {
+    /// A push of HEAD to `main` of acme/images as a new branch, written to `push.json`.
+    fn push_event(&self) -> PathBuf {
+        let event = self.dir.join("push.json");
+        let push = serde_json::json!({
+            "ref": "refs/heads/main",
+            "before": "0".repeat(40),
+            "after": self.git(&["rev-parse", "HEAD"]),
+            "created": true,
+            "repository": {
+                "name": "images",
+                "full_name": "acme/images",
+                "clone_url": "https://github.com/acme/images.git",
+                "default_branch": "main",
+                "owner": {"login": "acme"},
+            },
+        });
+        std::fs::write(&event, push.to_string()).unwrap();
+        event
+    }
+}
+
 impl Drop for Repo {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -298,26 +320,7 @@ fn a_registry_without_a_namespace_and_the_suite_preset() {
 #[test]
 fn an_event_is_read_through_github() {
     let repo = acme();
-    let head = repo.git(&["rev-parse", "HEAD"]);
-    let event = repo.dir.join("push.json");
-    std::fs::write(
-        &event,
-        serde_json::json!({
-            "ref": "refs/heads/main",
-            "before": "0".repeat(40),
-            "after": head,
-            "created": true,
-            "repository": {
-                "name": "images",
-                "full_name": "acme/images",
-                "clone_url": "https://github.com/acme/images.git",
-                "default_branch": "main",
-                "owner": {"login": "acme"},
-            },
-        })
-        .to_string(),
-    )
-    .unwrap();
+    let event = repo.push_event();
     let github = dockhand_fake_github::FakeGitHub::start(
         "acme/images",
         &repo.work,
@@ -348,4 +351,60 @@ fn an_event_is_read_through_github() {
         stderr.contains("try again later, or read a local checkout with --repo"),
         "{stderr}"
     );
+}
+
+/// `dockhand plan --built`: a base that is re-tagged instead of built is not waited for;
+/// its dependents start at once, pinned to its key tag.
+#[test]
+fn a_re_tagged_base_is_not_waited_for() {
+    let repo = acme();
+    let event = repo.push_event();
+    let plan = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_dockhand"))
+            .arg("plan")
+            .arg("--event")
+            .arg(&event)
+            .arg("--repo")
+            .arg(&repo.work)
+            .arg("--config")
+            .arg(repo.dir.join("config.json"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let after = |lines: &[serde_json::Value], context: &str| {
+        let entry = lines.iter().find(|l| l["context"] == context).unwrap();
+        entry["after"].clone()
+    };
+    let built = plan(&[]);
+    assert_eq!(after(&built, "mid"), serde_json::json!(["base"]));
+    assert_eq!(after(&built, "app"), serde_json::json!(["base", "mid"]));
+    let base = built.iter().find(|l| l["context"] == "base").unwrap();
+    let record = repo.dir.join("built");
+    std::fs::write(
+        &record,
+        format!(
+            "{} {}\n",
+            base["image"].as_str().unwrap(),
+            base["image_key"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let retagged = plan(&["--built", record.to_str().unwrap()]);
+    let base = retagged.iter().find(|l| l["context"] == "base").unwrap();
+    assert!(
+        base["action"]
+            .as_str()
+            .unwrap()
+            .starts_with("re-tag of docker.io/acme/base:"),
+        "{base}"
+    );
+    assert_eq!(after(&retagged, "mid"), serde_json::json!([]));
+    assert_eq!(after(&retagged, "app"), serde_json::json!(["mid"]));
 }
