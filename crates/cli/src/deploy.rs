@@ -1128,6 +1128,23 @@ mod tests {
     }
 
     #[test]
+    fn a_registry_without_a_namespace_names_its_token_by_host() {
+        let s = settings(
+            r#"{"config":{"repositories":["jessfraz/dockerfiles"],"registry":{"type":"registry","host":"r.j3ss.co","namespace":"","username":"jessfraz"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(value(&s, "RegistryTokenParameter"), "/dockhand/registry/r.j3ss.co");
+        assert_eq!(value(&s, "EcrRepositoryPrefix"), "-");
+        let f = files(&s, &given(&[]), &NO_ENV).unwrap();
+        assert_eq!(f["registry-token-parameter"], "/dockhand/registry/r.j3ss.co");
+        let e = settings(
+            r#"{"config":{"repositories":["a/b"],"registry":{"type":"registry","host":"r.j3ss.co","namespace":""}}}"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("registry.username"), "{e}");
+    }
+
+    #[test]
     fn the_region_is_dockhand_jsons_then_the_environments_then_the_clis() {
         let s = settings(MINIMAL).unwrap();
         let cli = |region: &str| given(&["--account", "123456789012", "--configured-region", region]);

@@ -9,7 +9,7 @@ use dockhand_core::repo_config::REPO_CONFIG_PATH;
 use dockhand_core::request::Changes;
 use dockhand_core::rules::RefRules;
 use dockhand_core::source::{ListedHost, Unresolved, plan_push};
-use dockhand_core::webhook::{Event, parse_event};
+use dockhand_core::webhook::{Event, PushEvent, parse_event};
 use dockhand_core::{BuildRequest, ChangeSource, Deployment, PlanEntry, Registry, RepoConfig, Skip, plan};
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,7 +18,11 @@ use std::process::ExitCode;
 mod dead_letters;
 mod deliveries;
 mod deploy;
+mod graph;
 mod local;
+
+/// The delivery id of a push read from a file: the idempotency tokens derive from it.
+const NO_DELIVERY: &str = "00000000-0000-0000-0000-000000000000";
 
 #[derive(Parser)]
 #[command(
@@ -66,7 +70,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         /// The delivery id the idempotency tokens derive from.
-        #[arg(long, default_value = "00000000-0000-0000-0000-000000000000")]
+        #[arg(long, default_value = NO_DELIVERY)]
         delivery: String,
         /// Images pushed before, one `REPOSITORY IMAGE_KEY` per line (`#` starts a comment):
         /// an image planned with one of these keys is shown as a re-tag of its key tag, as
@@ -74,6 +78,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         built: Option<PathBuf>,
     },
+    /// Print which images of a commit are built from which others of the repository, as
+    /// the spawner reads them: text, Graphviz DOT, or what a change to a directory rebuilds.
+    Graph(graph::Options),
     /// Print the SNS Publish request the notifier would send for a CodeBuild state-change
     /// event, as JSON with the SNS API's member names.
     Notify {
@@ -318,6 +325,7 @@ fn main() -> ExitCode {
             delivery: &delivery,
             built: built.as_deref(),
         }),
+        Command::Graph(options) => graph::run(&options),
         Command::Notify {
             event,
             config,
@@ -438,22 +446,8 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
             "--changes and --repo-config are offline inputs: give them with --tree (without --tree, dockhand plan asks GitHub, or the --repo checkout, as the spawner asks GitHub)".into(),
         );
     }
-    let body = read(event, "the event file")?;
-    let push = match parse_event("push", Some("application/json"), body.as_bytes())
-        .map_err(|e| format!("{}: {e}", event.display()))?
-    {
-        Event::Push(push) => push,
-        _ => unreachable!("parsed as a push"),
-    };
-    let deployment = match files.config {
-        Some(path) => {
-            Deployment::from_json(&read(path, "the configuration")?).map_err(|e| format!("{}: {e}", path.display()))?
-        }
-        None => default_deployment(
-            &push.repository.owner.login.clone().unwrap_or_default(),
-            &push.repository.full_name,
-        )?,
-    };
+    let push = read_push(event)?;
+    let deployment = deployment_for(files.config, &push)?;
     // Read every input before printing anything, so a mistake prints no partial plan.
     let repo_config = match files.repo_config {
         Some(path) => {
@@ -478,6 +472,8 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
         match &built {
             Some(recorded) => {
                 dockhand_core::retag::mark_retags(&mut entries, recorded);
+                // A re-tagged base is not waited for: its dependents are pinned to its key tag.
+                dockhand_core::waves::sequence(&mut entries);
             }
             None if !dockhand_core::retag::lookup_keys(&entries).is_empty() => eprintln!(
                 "dockhand: every image is shown as a build: no record of pushed images was consulted (pass --built FILE to show re-tags)"
@@ -562,6 +558,42 @@ fn run_plan(files: &PlanFiles<'_>) -> Result<(), String> {
     emit(&planned.entries)
 }
 
+/// A push event file, as GitHub delivers it.
+fn read_push(path: &std::path::Path) -> Result<PushEvent, String> {
+    parse_push(read(path, "the event file")?.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn parse_push(body: &[u8]) -> Result<PushEvent, String> {
+    match parse_event("push", Some("application/json"), body).map_err(|e| e.to_string())? {
+        Event::Push(push) => Ok(*push),
+        _ => unreachable!("parsed as a push"),
+    }
+}
+
+/// The deployment of `--config`, or the defaults for the push's repository.
+fn deployment_for(config: Option<&std::path::Path>, push: &PushEvent) -> Result<Deployment, String> {
+    match config {
+        Some(path) => {
+            Deployment::from_json(&read(path, "the configuration")?).map_err(|e| format!("{}: {e}", path.display()))
+        }
+        None => default_deployment(
+            &push.repository.owner.login.clone().unwrap_or_default(),
+            &push.repository.full_name,
+        ),
+    }
+}
+
+/// What `command` says when GitHub did not answer what it asked; `offline` is the way
+/// around GitHub.
+fn unresolved(command: &str, offline: &str, e: Unresolved) -> String {
+    match e {
+        Unresolved::Retry(e) => format!("GitHub could not answer ({e}): try again later, or {offline}"),
+        Unresolved::Stop(reason) => {
+            format!("{reason}. For {command}, set GITHUB_TOKEN to a token that can read the repository, or {offline}")
+        }
+    }
+}
+
 /// Runs a future to completion on a runtime of this thread.
 pub(crate) fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -587,12 +619,7 @@ pub(crate) fn plan_online(
             }
             Ok(planned.entries)
         }
-        Err(Unresolved::Retry(e)) => Err(format!(
-            "GitHub could not answer ({e}): try again later, or plan offline with --tree"
-        )),
-        Err(Unresolved::Stop(reason)) => Err(format!(
-            "{reason}. For dockhand plan, set GITHUB_TOKEN to a token that can read the repository, or plan offline with --tree"
-        )),
+        Err(e) => Err(unresolved("dockhand plan", "plan offline with --tree", e)),
     }
 }
 

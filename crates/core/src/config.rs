@@ -164,14 +164,17 @@ pub enum Registry {
         token_parameter: Option<String>,
     },
     /// Any other registry speaking the Docker Registry HTTP API v2 with a user and a token
-    /// (GHCR, Quay, a self-hosted registry): `<host>/<namespace>/<image>`. The token is an
-    /// SSM SecureString, by default `/dockhand/registry/<host>/<namespace>`.
+    /// (GHCR, Quay, a self-hosted registry): `<host>/<namespace>/<image>`, or `<host>/<image>`
+    /// when the namespace is empty (`r.j3ss.co/wine`). The token is an SSM SecureString, by
+    /// default `/dockhand/registry/<host>/<namespace>` (`/dockhand/registry/<host>` without
+    /// a namespace).
     #[serde(rename = "registry")]
     Generic {
         /// `ghcr.io`, `quay.io`, `registry.example.com:5000`.
         host: String,
+        /// One path component, or empty for images right under the host.
         namespace: String,
-        /// The user that logs in; the namespace when absent.
+        /// The user that logs in; the namespace when absent (required without one).
         #[serde(default)]
         username: Option<String>,
         #[serde(default)]
@@ -205,8 +208,12 @@ impl Registry {
                 token_parameter,
                 ..
             } => Some(token_parameter.clone().unwrap_or_else(|| {
-                // SSM names cannot hold the `:` of a port.
-                format!("/dockhand/registry/{}/{namespace}", host.replace(':', "-"))
+                // SSM names cannot hold the `:` of a port, nor end with `/`.
+                let host = host.replace(':', "-");
+                match namespace.as_str() {
+                    "" => format!("/dockhand/registry/{host}"),
+                    namespace => format!("/dockhand/registry/{host}/{namespace}"),
+                }
             })),
             Registry::Ecr { .. } => None,
         }
@@ -219,7 +226,9 @@ impl Registry {
             }
             | Registry::Generic {
                 namespace, username, ..
-            } => Some(username.as_deref().unwrap_or(namespace)),
+            } => username
+                .as_deref()
+                .or((!namespace.is_empty()).then_some(namespace.as_str())),
             Registry::Ecr { .. } => None,
         }
     }
@@ -280,13 +289,33 @@ impl Deployment {
             ));
         }
         match &config.registry {
+            Registry::DockerHub { namespace, .. } if namespace.is_empty() => {
+                return invalid(
+                    "registry.namespace is empty: Docker Hub needs your user or organization name                      (docker.io/<namespace>/<image>); it has no one-component repositories for users,                      `library/` is Docker's own"
+                        .into(),
+                );
+            }
+            Registry::Generic {
+                host,
+                namespace,
+                username: None,
+                ..
+            } if namespace.is_empty() => {
+                return invalid(format!(
+                    "registry.username is required when registry.namespace is empty (images go to {host}/<image>):                      set it to the user that logs in to {host}"
+                ));
+            }
             Registry::DockerHub {
                 namespace, username, ..
             }
             | Registry::Generic {
                 namespace, username, ..
             } => {
-                if let Err(why) = validate_repository_path(namespace).and_then(|()| {
+                let namespace_ok = match &config.registry {
+                    Registry::Generic { .. } if namespace.is_empty() => Ok(()),
+                    _ => validate_repository_path(namespace),
+                };
+                if let Err(why) = namespace_ok.and_then(|()| {
                     if namespace.contains('/') {
                         Err("must be a single path component".into())
                     } else {
@@ -714,6 +743,47 @@ mod tests {
         assert!(err(&pull(r#"{"host":"123456789012.dkr.ecr.eu-west-1.amazonaws.com"}"#)).contains("needs both"));
         let ecr = r#"{"registry":{"type":"ecr","registry":"123456789012.dkr.ecr.eu-west-1.amazonaws.com"},"repositories":["a/b"],"pull_credential":{"host":"123456789012.dkr.ecr.eu-west-1.amazonaws.com"}}"#;
         assert!(Deployment::from_json(ecr).is_ok());
+    }
+
+    #[test]
+    fn a_registry_without_a_namespace() {
+        let d = Deployment::from_json(
+            r#"{"repositories":["jessfraz/dockerfiles"],"naming":"suite","registry":{"type":"registry","host":"r.j3ss.co","namespace":"","username":"jessfraz"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            d.config.registry.token_parameter().as_deref(),
+            Some("/dockhand/registry/r.j3ss.co")
+        );
+        assert_eq!(d.config.registry.username(), Some("jessfraz"));
+        let d = Deployment::from_json(
+            r#"{"repositories":["a/b"],"registry":{"type":"registry","host":"localhost:5000","namespace":"","username":"bot"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            d.config.registry.token_parameter().as_deref(),
+            Some("/dockhand/registry/localhost-5000")
+        );
+        let err = |json: &str| Deployment::from_json(json).unwrap_err().to_string();
+        // Without a namespace, the user cannot default to it.
+        let e = err(r#"{"repositories":["a/b"],"registry":{"type":"registry","host":"r.j3ss.co","namespace":""}}"#);
+        assert!(
+            e.contains("registry.username is required") && e.contains("r.j3ss.co"),
+            "{e}"
+        );
+        // Docker Hub keeps its namespace.
+        let e = err(r#"{"repositories":["a/b"],"registry":{"type":"dockerhub","namespace":"","username":"bot"}}"#);
+        assert!(
+            e.contains("registry.namespace is empty") && e.contains("library/"),
+            "{e}"
+        );
+        // A namespace given is still one valid component.
+        for bad in ["a/b", "/", "Acme", "a//b"] {
+            let json = format!(
+                r#"{{"repositories":["a/b"],"registry":{{"type":"registry","host":"r.j3ss.co","namespace":"{bad}","username":"bot"}}}}"#
+            );
+            assert!(err(&json).contains("registry.namespace"), "{bad}");
+        }
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! directory `web` builds `web`; a nested directory `tools/lint` builds `tools-lint`,
 //! because Docker Hub repositories cannot be nested. The `images` setting maps any
 //! directory to a name of your choosing. The name goes under the Docker Hub namespace
-//! (`docker.io/<namespace>/<name>`) or under the ECR registry and optional prefix.
+//! (`docker.io/<namespace>/<name>`), under another registry's host and namespace (right
+//! under the host when the namespace is empty: `r.j3ss.co/<name>`), or under the ECR
+//! registry and optional prefix.
 //!
 //! That is the `path` preset. Under the `suite` preset ([`Naming::Suite`]) the first
 //! segment names the image and the rest is a suite that prefixes the tags, so several
@@ -20,7 +22,7 @@ use std::collections::BTreeMap;
 pub struct ImageName {
     /// `docker.io` or the ECR registry host.
     pub registry: String,
-    /// The path under the registry: `namespace/name` or `prefix/name`.
+    /// The path under the registry: `namespace/name`, `prefix/name` or `name`.
     pub path: String,
 }
 
@@ -93,6 +95,7 @@ pub fn image_for(
     };
     let (host, path) = match registry {
         Registry::DockerHub { namespace, .. } => ("docker.io".to_owned(), format!("{namespace}/{name}")),
+        Registry::Generic { host, namespace, .. } if namespace.is_empty() => (host.clone(), name.clone()),
         Registry::Generic { host, namespace, .. } => (host.clone(), format!("{namespace}/{name}")),
         Registry::Ecr { registry, prefix } => match prefix {
             Some(prefix) => (registry.clone(), format!("{prefix}/{name}")),
@@ -159,6 +162,41 @@ mod tests {
         let image = image_for(&ghcr, "images", "tools/lint", &BTreeMap::new()).unwrap();
         assert_eq!(image.repository(), "ghcr.io/acme/tools-lint");
         assert_eq!(image.registry, "ghcr.io");
+    }
+
+    fn bare(host: &str) -> Registry {
+        Registry::Generic {
+            host: host.into(),
+            namespace: String::new(),
+            username: Some("bot".into()),
+            token_parameter: None,
+        }
+    }
+
+    #[test]
+    fn a_registry_without_a_namespace_names_right_under_its_host() {
+        let j3ss = bare("r.j3ss.co");
+        let image = image_for(&j3ss, "dockerfiles", "wine", &BTreeMap::new()).unwrap();
+        assert_eq!((image.registry.as_str(), image.path.as_str()), ("r.j3ss.co", "wine"));
+        assert_eq!(image.repository(), "r.j3ss.co/wine");
+        assert_eq!(
+            image_for(&j3ss, "dockerfiles", ".", &BTreeMap::new())
+                .unwrap()
+                .repository(),
+            "r.j3ss.co/dockerfiles"
+        );
+        let map = BTreeMap::from([("web".to_string(), "team/site".to_string())]);
+        assert_eq!(
+            image_for(&j3ss, "r", "web", &map).unwrap().repository(),
+            "r.j3ss.co/team/site"
+        );
+        let tags = vec!["latest".to_string(), "6113728".to_string()];
+        let (image, tags) =
+            image_and_tags(Naming::Suite, &j3ss, "r", "wireguard/install", &BTreeMap::new(), &tags).unwrap();
+        assert_eq!(image.repository(), "r.j3ss.co/wireguard");
+        assert_eq!(tags, ["install", "install-6113728"]);
+        let port = image_for(&bare("localhost:5000"), "r", "web", &BTreeMap::new()).unwrap();
+        assert_eq!(port.repository(), "localhost:5000/web");
     }
 
     #[test]
@@ -251,6 +289,44 @@ mod tests {
     }
 
     proptest! {
+        /// Whatever the registry (a namespace, none, an ECR prefix) and the directory, an
+        /// image name that is not refused has no empty path component: never `//`, never a
+        /// leading or trailing `/`, and it reads back as the same repository.
+        #[test]
+        fn names_never_have_an_empty_component(
+            context in "[a-z0-9._/-]{1,30}",
+            suite in any::<bool>(),
+            registry in prop_oneof![
+                Just(hub()),
+                Just(bare("r.j3ss.co")),
+                Just(bare("localhost:5000")),
+                Just(Registry::Generic {
+                    host: "ghcr.io".into(),
+                    namespace: "acme".into(),
+                    username: None,
+                    token_parameter: None,
+                }),
+                Just(Registry::Ecr {
+                    registry: "123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
+                    prefix: None,
+                }),
+                Just(Registry::Ecr {
+                    registry: "123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
+                    prefix: Some("team/x".into()),
+                }),
+            ],
+        ) {
+            let naming = if suite { Naming::Suite } else { Naming::Path };
+            let tags = vec!["latest".to_string()];
+            if let Ok((image, _)) = image_and_tags(naming, &registry, "r", &context, &BTreeMap::new(), &tags) {
+                let repository = image.repository();
+                prop_assert!(!repository.contains("//"), "{}", repository);
+                prop_assert!(image.path.split('/').all(|c| !c.is_empty()), "{}", repository);
+                let parsed = crate::image_ref::parse(&repository).unwrap();
+                prop_assert_eq!(parsed.name(), repository.clone());
+            }
+        }
+
         /// Under `suite`, the suites of one name share its image, and every tag that is not
         /// refused matches Docker's grammar. (Two suites can still give one tag, `a` with
         /// `a-6113728`: the planner's clash check catches that.)
