@@ -70,6 +70,7 @@ pub fn run(workspace: &Path) -> Result<(), String> {
         }
     }
     cache_demo(&stack)?;
+    graph_demo(&stack)?;
     println!("\n== peak memory of each function (VmHWM; the stack gives each 128 MB)");
     for (function, kib) in stack.functions.peak_memory_kib() {
         println!("   {function:<9} {:.1} MiB", kib as f64 / 1024.0);
@@ -281,6 +282,59 @@ fn cache_demo(stack: &Stack) -> Result<(), String> {
         "   slow rebuilt in {warm:.1} s on an empty image store: the RUN step's layer came from the registry cache ({:.1}x faster)",
         cold / warm
     );
+    Ok(())
+}
+
+/// The demo's third part: the image graph. `base`, and `greeter` and `banner` built FROM
+/// it; a change to `base` builds it first, then both on the very image it pushed.
+fn graph_demo(stack: &Stack) -> Result<(), String> {
+    let base_repository = stack.image_repository("base")?;
+    println!("\n== commit base, and greeter and banner built FROM {base_repository} (banner through ARG BASE)");
+    stack
+        .repo
+        .commit_graph_sample("A base image and two images on it", &base_repository)?;
+    println!("== change base/base.txt alone and push: base builds first, then the two images on it");
+    let builds = push_and_wait(stack, "base: version 2", Some(&[("base/base.txt", Some("base 2\n"))]))?;
+    let mut ran = Vec::new();
+    for dir in gitrepo::GRAPH_SAMPLE_DIRS {
+        build_seconds(&builds, dir)?;
+        ran.extend(builds.iter().filter(|b| b.env("BUILD_CONTEXT").as_deref() == Some(dir)));
+    }
+    if ran.len() != 3 || builds.len() != 3 {
+        return Err(format!("expected three builds, {} ran", builds.len()));
+    }
+    let start = ran.iter().map(|b| b.start).fold(f64::INFINITY, f64::min);
+    ran.sort_by(|a, b| a.start.total_cmp(&b.start));
+    for b in &ran {
+        println!(
+            "   {:<8} started {:5.1} s, ended {:5.1} s",
+            b.env("BUILD_CONTEXT").unwrap_or_default(),
+            b.start - start,
+            b.end.unwrap_or(b.start) - start
+        );
+    }
+    let base = ran
+        .iter()
+        .find(|b| b.env("BUILD_CONTEXT").as_deref() == Some("base"))
+        .expect("base ran");
+    let pushed = base
+        .exported_variables
+        .iter()
+        .find(|(name, _)| name == "DOCKHAND_IMAGE_DIGEST")
+        .map(|(_, digest)| digest.clone())
+        .ok_or("the base's build exported no DOCKHAND_IMAGE_DIGEST")?;
+    println!("   base pushed {base_repository}@{pushed}");
+    for b in ran.iter().filter(|b| b.env("BUILD_CONTEXT").as_deref() != Some("base")) {
+        let context = b.env("BUILD_CONTEXT").unwrap_or_default();
+        let pinned = b.env("DOCKHAND_BASES").unwrap_or_default();
+        let digest = pinned.rsplit_once('@').map(|(_, d)| d).unwrap_or("nothing");
+        if digest != pushed || b.start < base.end.unwrap_or(f64::INFINITY) {
+            return Err(format!(
+                "{context} was not built after base on its digest: DOCKHAND_BASES {pinned:?}"
+            ));
+        }
+        println!("   {context:<8} built on base @{digest} == base's pushed digest");
+    }
     Ok(())
 }
 

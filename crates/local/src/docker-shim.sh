@@ -11,9 +11,13 @@
 #                                     a path component); ignore-error=true is honoured: a cache
 #                                     that cannot be written is a warning, as BuildKit makes it
 #     --build-context NAME=docker-image://REF
-#                                     podman build --build-context: buildah replaces a FROM
-#                                     whose text (after ARG expansion) is NAME by REF, pulled
-#                                     through the same registries.conf (plain HTTP locally)
+#                                     podman build --build-context, which replaces a FROM
+#                                     whose text as written is NAME by REF; and REF pulled
+#                                     and tagged NAME in the build's store first, so that a
+#                                     FROM that becomes NAME only after ARG expansion (which
+#                                     BuildKit matches, podman 4.3 does not) finds it there
+#                                     instead of pulling NAME; both through the same
+#                                     registries.conf (plain HTTP locally)
 #     --metadata-file F               after the push, F holds {"containerimage.digest": D}, D
 #                                     the digest of the manifest (or manifest list) pushed
 #                                     under the --output name, from podman's --digestfile
@@ -62,7 +66,7 @@ cache_repository() {
 
 buildx_build() {
   local platforms="" cache_from="" cache_to="" ignore_cache_error=0 name="" push=0 context="" metadata_file=""
-  local pass=() metadata=() option
+  local pass=() metadata=() pins=() option
   while [ $# -gt 0 ]; do
     case "$1" in
       --builder | --progress | --provenance | --sbom) shift 2 ;;
@@ -92,7 +96,7 @@ buildx_build() {
       --file | --build-arg) pass+=("$1" "$2"); shift 2 ;;
       --build-context)
         case "$2" in
-          *=docker-image://?*) pass+=("$1" "$2") ;;
+          *=docker-image://?*) pass+=("$1" "$2") pins+=("$2") ;;
           *) fail "only --build-context NAME=docker-image://REF is emulated" ;;
         esac
         shift 2
@@ -107,6 +111,20 @@ buildx_build() {
   # What podman's --digestfile gets: the digest of what was pushed under $name.
   local digest_file=()
   if [ -n "$metadata_file" ]; then digest_file=(--digestfile "$(mktemp)"); fi
+  # Each pinned base, in the store under the name its FROM gives (a name with a digest
+  # cannot be a tag, and only ever matches as written).
+  local pin ref
+  for pin in "${pins[@]}"; do
+    ref="${pin#*=docker-image://}"
+    podman "${store[@]}" pull --quiet "$ref" >/dev/null
+    case "${pin%%=*}" in
+      *@*) ;;
+      *)
+        podman "${store[@]}" tag "$ref" "${pin%%=*}"
+        echo "local mode: the base ${pin%%=*} is $ref"
+        ;;
+    esac
+  done
   local args=(build --layers --format oci "${pass[@]}")
   case "$platforms" in
     *,*)

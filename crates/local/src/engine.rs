@@ -223,6 +223,15 @@ mod tests {
         assert!(ok, "{calls:?}");
         let calls: Vec<String> = calls.iter().map(|c| without_temporary_paths(c)).collect();
         let store = "[--root] [/src/.dockhand-podman] [--runroot] [/tmp/dockhand-podman-56c9e1c4b5360a5b]";
+        // The pinned base is pulled and tagged with its FROM name first, for a FROM that
+        // gives the name through an ARG (podman's --build-context matches the text as written).
+        let pinned = format!("127.0.0.1:5000/acme/base@{digest}");
+        assert_eq!(calls[0], format!("podman {store} [pull] [--quiet] [{pinned}]"));
+        assert_eq!(
+            calls[1],
+            format!("podman {store} [tag] [{pinned}] [127.0.0.1:5000/acme/base]")
+        );
+        let calls = &calls[2..];
         assert_eq!(
             calls[0],
             format!(
@@ -256,6 +265,7 @@ mod tests {
             ],
         );
         assert!(ok, "{calls:?}");
+        let calls = &calls[2..];
         assert!(
             calls[..2]
                 .iter()

@@ -65,6 +65,34 @@ pub const SHELL_SAMPLE: [Change<'static>; 3] = [
     ("slow/app.txt", Some("version 1\n")),
 ];
 
+/// The directories of the graph sample ([`Repo::commit_graph_sample`]): a base image and
+/// the two images built FROM it, in the order they must build.
+pub const GRAPH_SAMPLE_DIRS: [&str; 3] = ["base", "greeter", "banner"];
+
+/// The graph sample's files, for an image repository `base_repository` (no tag) where
+/// `base/` is pushed: `base`, `FROM scratch`; `greeter`, `FROM` that repository; and
+/// `banner`, `FROM ${BASE}` with `ARG BASE` naming it, so that the name is found after ARG
+/// expansion. Each copies a file of its own on top.
+pub fn graph_sample(base_repository: &str) -> Vec<(String, Option<String>)> {
+    [
+        ("base/Dockerfile", "FROM scratch\nCOPY base.txt /base.txt\n".to_owned()),
+        ("base/base.txt", "base 1\n".to_owned()),
+        (
+            "greeter/Dockerfile",
+            format!("FROM {base_repository}\nCOPY greeting.txt /greeting.txt\n"),
+        ),
+        ("greeter/greeting.txt", "hello from greeter\n".to_owned()),
+        (
+            "banner/Dockerfile",
+            format!("ARG BASE={base_repository}\nFROM ${{BASE}}\nCOPY banner.txt /banner.txt\n"),
+        ),
+        ("banner/banner.txt", "*** banner ***\n".to_owned()),
+    ]
+    .into_iter()
+    .map(|(path, text)| (path.to_owned(), Some(text)))
+    .collect()
+}
+
 pub struct Repo {
     /// The working copy commits are made in (for a served repository of yours, yours: it
     /// is only read).
@@ -274,6 +302,15 @@ impl Repo {
                 .map_err(|e| format!("cannot make {} executable: {e}", path.display()))?;
         }
         self.commit(message, &SHELL_SAMPLE)
+    }
+
+    /// Commits [`graph_sample`]: `base` is pushed to `base_repository` (the registry's
+    /// host, the deployment's namespace and `base`, as the spawner names images), which the
+    /// other two are built FROM; the registry's port is known only at run time.
+    pub fn commit_graph_sample(&self, message: &str, base_repository: &str) -> Result<String, String> {
+        let files = graph_sample(base_repository);
+        let changes: Vec<Change<'_>> = files.iter().map(|(p, t)| (p.as_str(), t.as_deref())).collect();
+        self.commit(message, &changes)
     }
 
     /// The push event GitHub would deliver for `before..after` on the default branch.

@@ -359,6 +359,20 @@ impl Stack {
         Ok(())
     }
 
+    /// The image repository (no tag) the directory `context` of the served repository is
+    /// pushed to, named as the spawner names it: the deployment's registry and namespace,
+    /// and the directory (`tools/lint` → `tools-lint`). An image built FROM it names this.
+    pub fn image_repository(&self, context: &str) -> Result<String, String> {
+        let deployment = dockhand_core::Deployment::from_json(&self.config).map_err(|e| e.to_string())?;
+        dockhand_core::naming::image_for(
+            &deployment.config.registry,
+            &self.repo.name,
+            context,
+            &Default::default(),
+        )
+        .map(|name| name.repository())
+    }
+
     /// Everything the functions logged.
     pub fn functions_log(&self) -> String {
         self.functions.logs()

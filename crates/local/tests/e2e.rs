@@ -5,7 +5,7 @@
 //! Needs what `make test` installs: moto, cargo-lambda and the AWS CLI in .venv, and
 //! Debian's podman, docker-registry and apache2-utils.
 
-use dockhand_local::gitrepo::SAMPLE;
+use dockhand_local::gitrepo::{GRAPH_SAMPLE_DIRS, SAMPLE};
 use dockhand_local::hub::{Limits, Say};
 use dockhand_local::{Options, Stack, process};
 use std::path::{Path, PathBuf};
@@ -115,10 +115,20 @@ fn key_tag_is_the_images(stack: &Stack, build: &dockhand_local::hub::BuildRecord
     );
 }
 
+/// The e2e tests take turns: each stack takes both cores while it builds, and each test's
+/// last check is that nothing any stack started is still running. A test that failed
+/// leaves the lock poisoned; the next one runs all the same.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// One test, run in sequence: each stack takes both cores while it builds, and the last
 /// check is that nothing any stack started is still running.
 #[test]
 fn end_to_end() {
+    let _turn = serial();
     the_whole_pipeline();
     unchanged_images_are_retagged_not_rebuilt();
     twelve_images_two_at_a_time_each_started_once();
@@ -775,4 +785,244 @@ fn failures_are_dead_lettered_listed_and_replayed() {
     assert!(ok && text.contains("the dead-letter queue is empty"), "{text}");
     stack.wait_idle().unwrap();
     assert_eq!(stack.hub.builds().len(), 5);
+}
+
+/// The image graph in local mode (`cargo test --test e2e image_graph`): on the graph
+/// sample (`base`, and `greeter` and `banner` built FROM it), a change to the base builds
+/// it first and then its dependents on the very image it pushed; a base that fails builds
+/// neither and says so once; a change to a dependent builds it alone, at once.
+#[test]
+fn image_graph() {
+    let _turn = serial();
+    let run = start("graph", "pw", "pw", Limits::default());
+    let stack = &run.stack;
+    let base_repository = stack.image_repository("base").unwrap();
+    let c0 = stack.repo.head();
+    let c1 = stack
+        .repo
+        .commit_graph_sample("a base and two images on it", &base_repository)
+        .unwrap();
+    let builds = deliver_and_wait(stack, &c0, &c1, "graph-1");
+    let [base, greeter, banner] = graph_builds(stack, &builds);
+    base_built_first_and_pinned(stack, base, &[greeter, banner]);
+
+    let timed = |name: &str, scenario: &dyn Fn(&Stack)| {
+        let t = std::time::Instant::now();
+        scenario(stack);
+        eprintln!("== scenario {name}: {:.1} s", t.elapsed().as_secs_f64());
+    };
+    timed(
+        "a_changed_base_builds_first_and_its_dependents_on_its_digest",
+        &|stack| a_changed_base_builds_first_and_its_dependents_on_its_digest(stack),
+    );
+    timed("a_changed_dependent_builds_alone_at_once", &|stack| {
+        a_changed_dependent_builds_alone_at_once(stack)
+    });
+    timed("a_failed_base_blocks_its_dependents_with_one_notification", &|stack| {
+        a_failed_base_blocks_its_dependents_with_one_notification(stack)
+    });
+    assert!(stack.hub.dead_letters().is_empty());
+    assert_eq!(stack.dead_letters().unwrap(), []);
+    drop(run);
+    assert!(process::running_groups().is_empty(), "{:?}", process::running_groups());
+}
+
+/// The builds of the graph sample's directories among `builds`, base first; each ran once.
+fn graph_builds<'a>(
+    stack: &Stack,
+    builds: &'a [dockhand_local::hub::BuildRecord],
+) -> [&'a dockhand_local::hub::BuildRecord; 3] {
+    GRAPH_SAMPLE_DIRS.map(|dir| {
+        let of: Vec<_> = builds
+            .iter()
+            .filter(|b| b.env("BUILD_CONTEXT").as_deref() == Some(dir))
+            .collect();
+        assert_eq!(of.len(), 1, "{dir}: {:?}\n{}", contexts(builds), stack.functions_log());
+        of[0]
+    })
+}
+
+/// The repository path of a build's image in the registry (`acme/base`).
+fn registry_path(stack: &Stack, build: &dockhand_local::hub::BuildRecord) -> String {
+    build
+        .env("DOCKER_REPO")
+        .unwrap()
+        .trim_start_matches(&format!("{}/", stack.registry.host))
+        .to_owned()
+}
+
+/// The base's build ended before any dependent's started; it exported the digest it
+/// pushed under its key tag, which `latest` names too; each dependent was pinned to that
+/// digest (`DOCKHAND_BASES`, the name its FROM gives after ARG expansion) and its image
+/// starts with the base's very layers.
+fn base_built_first_and_pinned(
+    stack: &Stack,
+    base: &dockhand_local::hub::BuildRecord,
+    dependents: &[&dockhand_local::hub::BuildRecord],
+) {
+    for b in std::iter::once(base).chain(dependents.iter().copied()) {
+        assert_eq!(b.status, "SUCCEEDED", "{}:\n{}", b.id, b.log);
+        key_tag_is_the_images(stack, b, "latest");
+    }
+    let base_end = base.end.unwrap();
+    let exported: Vec<_> = base
+        .exported_variables
+        .iter()
+        .filter(|(name, _)| name == "DOCKHAND_IMAGE_DIGEST")
+        .map(|(_, value)| value.clone())
+        .collect();
+    let [digest] = exported.as_slice() else {
+        panic!("the base exported {:?}", base.exported_variables)
+    };
+    let base_path = registry_path(stack, base);
+    let base_repository = base.env("DOCKER_REPO").unwrap();
+    assert_eq!(
+        stack
+            .registry
+            .digest(&base_path, &base.env("DOCKHAND_KEY_TAG").unwrap())
+            .unwrap(),
+        *digest
+    );
+    assert_eq!(stack.registry.digest(&base_path, "latest").unwrap(), *digest);
+    let base_layers = stack.registry.manifest(&base_path, digest).unwrap()["layers"].clone();
+    let base_layers = base_layers.as_array().unwrap();
+    assert!(!base_layers.is_empty());
+    let mut dependent_keys: Vec<String> = base
+        .env("DOCKHAND_DEPENDENTS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    dependent_keys.sort();
+    let mut keys: Vec<String> = dependents
+        .iter()
+        .map(|d| d.env("DOCKHAND_BUILD_KEY").unwrap())
+        .collect();
+    keys.sort();
+    assert_eq!(dependent_keys, keys, "the base's build names its dependents");
+    for d in dependents {
+        let context = d.env("BUILD_CONTEXT").unwrap();
+        assert!(
+            d.start >= base_end,
+            "{context} started at {} before its base ended at {base_end}",
+            d.start
+        );
+        assert_eq!(
+            d.env("DOCKHAND_BASES").as_deref(),
+            Some(format!("{base_repository}\t{base_repository}@{digest}").as_str()),
+            "{context}"
+        );
+        assert!(d.log.contains(&format!("@{digest}")), "{context}:\n{}", d.log);
+        let layers = stack.registry.manifest(&registry_path(stack, d), "latest").unwrap()["layers"].clone();
+        let layers = layers.as_array().unwrap();
+        // The base's layers, then the dependent's own (podman adds an empty one too).
+        assert!(layers.len() > base_layers.len(), "{context}: {layers:#?}");
+        assert_eq!(layers[..base_layers.len()], base_layers[..], "{context}");
+    }
+}
+
+/// Commits `changes`, delivers the push and waits until everything it started is done;
+/// answers the commit, the builds it started and how many builds the spawner held for
+/// their bases.
+fn push_graph_change(
+    stack: &Stack,
+    message: &str,
+    changes: &[dockhand_local::gitrepo::Change<'_>],
+    delivery: &str,
+) -> (String, Vec<dockhand_local::hub::BuildRecord>, usize) {
+    const HELD: &str = "held until its bases push";
+    let before = stack.repo.head();
+    let started = stack.hub.builds().len();
+    let held = stack.functions_log().matches(HELD).count();
+    let after = stack.repo.commit(message, changes).unwrap();
+    let mut builds = deliver_and_wait(stack, &before, &after, delivery);
+    let held = stack.functions_log().matches(HELD).count() - held;
+    (after, builds.split_off(started), held)
+}
+
+/// A change to the base: three builds, the base first, its dependents on what it pushed.
+fn a_changed_base_builds_first_and_its_dependents_on_its_digest(stack: &Stack) {
+    let (_, builds, held) = push_graph_change(stack, "base: two", &[("base/base.txt", Some("base 2\n"))], "graph-base");
+    let [base, greeter, banner] = graph_builds(stack, &builds);
+    assert_eq!(builds.len(), 3);
+    base_built_first_and_pinned(stack, base, &[greeter, banner]);
+    assert_eq!(held, 2, "{}", stack.functions_log());
+}
+
+/// A change to a dependent alone builds it alone, at once: its base is not part of the
+/// push, so it waits for nothing and builds FROM the base's `latest`.
+fn a_changed_dependent_builds_alone_at_once(stack: &Stack) {
+    let (_, builds, held) = push_graph_change(
+        stack,
+        "greeter: two",
+        &[("greeter/greeting.txt", Some("hello again\n"))],
+        "graph-dependent",
+    );
+    assert_eq!(builds.len(), 1, "{:?}", contexts(&builds));
+    assert_eq!(held, 0, "{}", stack.functions_log());
+    let greeter = &builds[0];
+    assert_eq!(greeter.env("BUILD_CONTEXT").as_deref(), Some("greeter"));
+    assert_eq!(greeter.status, "SUCCEEDED", "{}", greeter.log);
+    assert_eq!(greeter.env("DOCKHAND_BASES"), None);
+    assert_eq!(greeter.env("DOCKHAND_DEPENDENTS"), None);
+    key_tag_is_the_images(stack, greeter, "latest");
+    // Built on the base's latest all the same.
+    let base_layers = stack.registry.manifest("acme/base", "latest").unwrap()["layers"].clone();
+    let layers = stack.registry.manifest("acme/greeter", "latest").unwrap()["layers"].clone();
+    assert_eq!(layers[0], base_layers[0]);
+}
+
+/// The contexts and states of `builds`, for a failure's message.
+fn contexts(builds: &[dockhand_local::hub::BuildRecord]) -> Vec<(Option<String>, &str)> {
+    builds
+        .iter()
+        .map(|b| (b.env("BUILD_CONTEXT"), b.status.as_str()))
+        .collect()
+}
+
+/// A base that fails: no dependent starts, and one notification names the base and both.
+fn a_failed_base_blocks_its_dependents_with_one_notification(stack: &Stack) {
+    let started = stack.hub.builds().len();
+    let notified = stack.hub.notifications().len();
+    let (after, _, held) = push_graph_change(
+        stack,
+        "base: broken",
+        &[("base/Dockerfile", Some("FROM scratch\nCOPY missing.txt /x\n"))],
+        "graph-broken",
+    );
+    assert_eq!(held, 2, "{}", stack.functions_log());
+    // Anything the base's end could have started has had time to.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    stack.wait_idle().unwrap();
+    let builds = stack.hub.builds().split_off(started);
+    assert_eq!(builds.len(), 1, "{:?}", contexts(&builds));
+    let base = &builds[0];
+    assert_eq!(base.env("BUILD_CONTEXT").as_deref(), Some("base"));
+    assert_eq!(base.status, "FAILED", "{}", base.log);
+    assert_eq!(base.failed_phase.as_deref(), Some("BUILD"), "{}", base.log);
+    let notes = stack.hub.notifications().split_off(notified);
+    let not_built: Vec<_> = notes.iter().filter(|n| n.subject.contains("NOT BUILT")).collect();
+    assert_eq!(not_built.len(), 1, "{notes:#?}");
+    let note = not_built[0];
+    assert_eq!(
+        note.subject,
+        format!(
+            "dockhand NOT BUILT: 2 image(s) on {} @{}",
+            stack.image_repository("base").unwrap(),
+            &after[..7]
+        ),
+        "{note:#?}"
+    );
+    for image in ["acme/greeter", "acme/banner"] {
+        assert!(note.message.contains(image), "{image}: {}", note.message);
+    }
+    assert!(note.message.contains("(base)"), "{}", note.message);
+    assert!(notes.iter().any(|n| n.subject.contains("FAILED")), "{notes:#?}");
+    // The images on the base keep what they had.
+    assert_eq!(
+        tags(stack, "acme/greeter").len(),
+        4,
+        "{:?}",
+        tags(stack, "acme/greeter")
+    );
 }

@@ -153,6 +153,18 @@ fn is_build_event(body: &str) -> bool {
     serde_json::from_str::<Probe>(body).is_ok_and(|p| p.detail_type.as_deref() == Some("CodeBuild Build State Change"))
 }
 
+/// The build id (`project:uuid`) BatchGetBuilds takes and answers, from a state change's
+/// `build-id`, which EventBridge gives as the build's ARN
+/// (`arn:aws:codebuild:REGION:ACCOUNT:build/project:uuid`). A project name has no `/`.
+fn build_id_of(event_build_id: &str) -> &str {
+    match event_build_id.strip_prefix("arn:") {
+        Some(_) => event_build_id
+            .rsplit_once(":build/")
+            .map_or(event_build_id, |(_, id)| id),
+        None => event_build_id,
+    }
+}
+
 /// A received message, as far as the spawner reads it.
 struct Received<'a> {
     id: &'a str,
@@ -509,7 +521,7 @@ where
             .environment_variables
             .iter()
             .any(|v| v.name.as_deref() == Some(DEPENDENTS_VARIABLE));
-        let Some(id) = detail.build_id.as_deref().filter(|_| names_dependents) else {
+        let Some(id) = detail.build_id.as_deref().filter(|_| names_dependents).map(build_id_of) else {
             return Outcome::Done;
         };
         let build = match self.starter.build(id).await {
@@ -775,5 +787,22 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build_id_of;
+
+    #[test]
+    fn a_state_change_names_its_build_by_arn_and_batch_get_builds_by_id() {
+        assert_eq!(
+            build_id_of(
+                "arn:aws:codebuild:us-west-2:123456789012:build/my-sample-project:8745a7a9-c340-456a-9166-edf953571bEX"
+            ),
+            "my-sample-project:8745a7a9-c340-456a-9166-edf953571bEX"
+        );
+        assert_eq!(build_id_of("dockhand:0f1e2d3c"), "dockhand:0f1e2d3c");
+        assert_eq!(build_id_of("arn:aws:codebuild:x"), "arn:aws:codebuild:x");
     }
 }
