@@ -81,7 +81,8 @@ fn finished_event(spawner: &Memory<MemoryCodeBuild, ListedHost>, id: &str, statu
         .expect("a started build");
     let detail = &mut event["detail"];
     detail["build-status"] = status.into();
-    detail["build-id"] = id.into();
+    // The event names the build by its ARN, as CodeBuild's do.
+    detail["build-id"] = format!("arn:aws:codebuild:eu-west-1:123456789012:build/{id}").into();
     detail["project-name"] = request.project_name.clone().into();
     detail["additional-information"]["environment"]["environment-variables"] =
         serde_json::to_value(&request.environment_variables_override).unwrap();
