@@ -27,7 +27,7 @@
 use crate::lambda::{Functions, InvokeFailure};
 use crate::strings;
 use dockhand_core::start_build::StartBuildRequest;
-use dockhand_runner::{BuildSettings, BuildStatus, Buildspec, EnvironmentVariable};
+use dockhand_runner::{BuildSettings, BuildStatus, Buildspec, EnvironmentVariable, PhaseContext, PhaseType};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -643,21 +643,8 @@ struct Ran {
     log: String,
     failed_phase: Option<String>,
     exported_variables: Vec<(String, String)>,
-    /// The final state change the notifier got; none when the build never started.
+    /// The final state change the notifier got.
     final_event: Option<Value>,
-}
-
-impl Ran {
-    /// A build that never reached the runner: no events, nothing exported.
-    fn refused(log: String, failed_phase: &str) -> Ran {
-        Ran {
-            status: "FAILED".into(),
-            log,
-            failed_phase: Some(failed_phase.into()),
-            exported_variables: vec![],
-            final_event: None,
-        }
-    }
 }
 
 fn run_one(
@@ -670,13 +657,6 @@ fn run_one(
     let request = &record.request;
     let context = record.env("BUILD_CONTEXT").unwrap_or_else(|| ".".into());
     say(&format!("== build {} ({context}) started", record.id));
-    let spec = match Buildspec::parse(&request.buildspec_override) {
-        Ok(spec) => spec,
-        Err(e) => {
-            say(&format!("   the buildspec cannot run: {e}"));
-            return Ran::refused(e.to_string(), "DOWNLOAD_SOURCE");
-        }
-    };
     let source_dir = environment.dir.join(record.id.replace(':', "-"));
     let mut settings = BuildSettings::new(record.project.clone(), source_dir.join("src"));
     // The id StartBuild answered is the id the events carry.
@@ -695,14 +675,35 @@ fn run_one(
         .map(|v| EnvironmentVariable::new(&v.name, &v.value))
         .collect();
     settings.process_env = environment.process_env.clone();
+    // What CodeBuild finds wrong before the buildspec runs fails the build at once ("the
+    // build might fail immediately" for a buildspec that is not valid YAML:
+    // https://docs.aws.amazon.com/codebuild/latest/userguide/getting-started-cli-create-build-spec.html),
+    // in DOWNLOAD_SOURCE with `YAML_FILE_ERROR`, the code published error reports show; the
+    // build still ends with its state changes, so whatever waits on it hears of it.
+    let mut refused: Option<PhaseContext> = None;
+    let spec = match Buildspec::parse(&request.buildspec_override) {
+        Ok(spec) => Some(spec),
+        Err(e) => {
+            say(&format!("   the buildspec cannot run: {e}"));
+            refused = Some(PhaseContext {
+                status_code: "YAML_FILE_ERROR".into(),
+                message: e.to_string(),
+            });
+            None
+        }
+    };
     let mut parameters = Vec::new();
-    for (variable, name) in spec.parameter_store() {
+    for (variable, name) in spec.as_ref().map(|s| s.parameter_store()).unwrap_or_default() {
         match (environment.parameter)(name) {
             Ok(value) => parameters.push((variable.clone(), value)),
             Err(e) => {
                 let message = format!("Phase context status code: Decrypted Variables Error Message: {e}");
                 say(&format!("   {message}"));
-                return Ran::refused(message, "DOWNLOAD_SOURCE");
+                refused = Some(PhaseContext {
+                    status_code: "Decrypted Variables Error".into(),
+                    message: e,
+                });
+                break;
             }
         }
     }
@@ -725,7 +726,13 @@ fn run_one(
             }
         }
     };
-    let result = dockhand_runner::run(&spec, &settings, &mut log, &mut notify);
+    let result = match (&spec, refused) {
+        (Some(spec), None) => dockhand_runner::run(spec, &settings, &mut log, &mut notify),
+        (_, Some(context)) => {
+            dockhand_runner::run_refused(&settings, PhaseType::DownloadSource, context, &mut log, &mut notify)
+        }
+        (None, None) => unreachable!("a buildspec that does not read is refused"),
+    };
     let log = String::from_utf8_lossy(&log).into_owned();
     say(&format!("== build log of {}\n{}", record.id, indent(&log)));
     let failed = result.failed_phase().map(|p| p.phase_type.as_str().to_owned());

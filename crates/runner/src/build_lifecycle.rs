@@ -29,6 +29,9 @@ struct Lifecycle<'a> {
     shell: Option<PersistentShell>,
     succeeding: bool,
     exported: Vec<(String, String)>,
+    /// A phase that fails before it runs, with why: what CodeBuild found wrong before the
+    /// buildspec could run (a buildspec it cannot read, a parameter it cannot decrypt).
+    refused: Option<(PhaseType, PhaseContext)>,
 }
 
 fn client_error(message: impl Into<String>) -> Vec<PhaseContext> {
@@ -154,6 +157,11 @@ impl Lifecycle<'_> {
     }
 
     fn phase(&mut self, phase: PhaseType) -> Result<(), Vec<PhaseContext>> {
+        if let Some((refused, context)) = &self.refused
+            && *refused == phase
+        {
+            return Err(vec![context.clone()]);
+        }
         match phase {
             PhaseType::Provisioning => self.provision(),
             PhaseType::DownloadSource => self.download_source(),
@@ -176,6 +184,7 @@ pub(crate) fn run(
     build: &BuildSettings,
     log: &mut dyn Write,
     on_event: &mut dyn FnMut(&Value),
+    refused: Option<(PhaseType, PhaseContext)>,
 ) -> BuildResult {
     let mut build = build.clone();
     // CODEBUILD_SRC_DIR is absolute on CodeBuild; commands that cd elsewhere rely on it.
@@ -215,6 +224,7 @@ pub(crate) fn run(
         shell: None,
         succeeding: true,
         exported: vec![],
+        refused,
     };
     let mut current = PhaseType::Provisioning;
     while current != PhaseType::Completed {

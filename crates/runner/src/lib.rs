@@ -73,5 +73,57 @@ pub fn run(
     log: &mut dyn std::io::Write,
     on_event: &mut dyn FnMut(&serde_json::Value),
 ) -> BuildResult {
-    build_lifecycle::run(spec, build, log, on_event)
+    build_lifecycle::run(spec, build, log, on_event, None)
+}
+
+/// A build CodeBuild fails before its buildspec runs, in `phase` with `context`: a
+/// buildspec it cannot read fails DOWNLOAD_SOURCE with `YAML_FILE_ERROR`, a parameter it
+/// cannot decrypt with `Decrypted Variables Error`. Such a build is still a build: it
+/// goes through the phases up to that one, and sends its IN_PROGRESS and final state
+/// changes like any other, so whatever waits on its end hears of it.
+pub fn run_refused(
+    build: &BuildSettings,
+    phase: PhaseType,
+    context: PhaseContext,
+    log: &mut dyn std::io::Write,
+    on_event: &mut dyn FnMut(&serde_json::Value),
+) -> BuildResult {
+    // Never reached: the build fails before its phases.
+    let empty = Buildspec::parse("version: 0.2\nphases:\n  build:\n    commands:\n      - \"true\"\n")
+        .expect("the placeholder buildspec reads");
+    build_lifecycle::run(&empty, build, log, on_event, Some((phase, context)))
+}
+
+#[cfg(test)]
+mod refused_tests {
+    use super::*;
+
+    /// A build failed before its buildspec runs still ends with its state changes, FAILED
+    /// in the phase given, with the context given.
+    #[test]
+    fn a_refused_build_sends_its_final_state_change() {
+        let dir = std::env::temp_dir().join(format!("dockhand-refused-{}", random_uuid()));
+        let build = BuildSettings::new("dockhand", dir.join("src"));
+        let mut events = Vec::new();
+        let mut log = Vec::new();
+        let context = PhaseContext {
+            status_code: "YAML_FILE_ERROR".into(),
+            message: "did not find expected key".into(),
+        };
+        let result = run_refused(&build, PhaseType::DownloadSource, context, &mut log, &mut |e| {
+            events.push(e.clone())
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(result.status, BuildStatus::Failed);
+        assert_eq!(result.failed_phase().unwrap().phase_type, PhaseType::DownloadSource);
+        assert_eq!(events.len(), 2);
+        let last = &events[1]["detail"];
+        assert_eq!(last["build-status"], "FAILED");
+        let phases = last["additional-information"]["phases"].as_array().unwrap();
+        let failed = phases.iter().find(|p| p["phase-status"] == "FAILED").unwrap();
+        assert_eq!(failed["phase-type"], "DOWNLOAD_SOURCE");
+        assert_eq!(failed["phase-context"][0], "YAML_FILE_ERROR: did not find expected key");
+        // Nothing after it ran: no buildspec phase.
+        assert!(!phases.iter().any(|p| p["phase-type"] == "BUILD"));
+    }
 }
