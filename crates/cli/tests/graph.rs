@@ -26,31 +26,7 @@ impl Repo {
 
     /// git, independent of the machine's configuration.
     fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@e",
-                "-c",
-                "commit.gpgsign=false",
-                "-c",
-                "init.defaultBranch=main",
-            ])
-            .arg("-C")
-            .arg(&self.work)
-            .args(args)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("HOME", &self.dir)
-            .output()
-            .expect("git must be installed to run this test");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        dockhand_testkit::git(&self.work, &self.dir, args).trim().to_owned()
     }
 
     /// Writes `files` (path, content) and commits them; answers the commit.

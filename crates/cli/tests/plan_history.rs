@@ -39,33 +39,7 @@ impl Repo {
 
     /// git, independent of the machine's configuration.
     fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@e",
-                "-c",
-                "commit.gpgsign=false",
-                "-c",
-                "init.defaultBranch=main",
-                "-c",
-                "core.quotePath=true",
-            ])
-            .arg("-C")
-            .arg(&self.work)
-            .args(args)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("HOME", &self.dir)
-            .output()
-            .expect("git must be installed to run this test");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        dockhand_testkit::git(&self.work, &self.dir, args)
     }
 
     /// Writes a file whose content is unique to its path.

@@ -591,19 +591,10 @@ where
             if settled == Settled::Done {
                 continue;
             }
-            match self.ledger.hold(key, &held, Some(version)).await {
-                Ok(Written::Done(_)) => {}
-                // Another base of the same build ended at the same time: read again. A
-                // build queued twice starts once (its key in the ledger).
-                Ok(Written::Conflict) => {
-                    return later(Delay::AtMost(5), "a waiting build's record changed while it was read");
-                }
-                Err(e) => {
-                    return later(
-                        Delay::Backoff,
-                        format!("a waiting build's record could not be written: {e}"),
-                    );
-                }
+            // Another base of the same build may have ended at the same time: then this is
+            // done again. A build queued twice starts once (its key in the ledger).
+            if let Err(outcome) = self.rewrite_hold(key, &held, version).await {
+                return outcome;
             }
         }
         if missing.is_empty() {
@@ -615,6 +606,22 @@ where
                     waves::HOLD_DAYS
                 ),
             }
+        }
+    }
+
+    /// Writes a waiting build's record over the version read; a record changed meanwhile
+    /// is read again soon.
+    async fn rewrite_hold(&self, key: &str, held: &waves::Held, version: u64) -> Result<(), Outcome> {
+        match self.ledger.hold(key, held, Some(version)).await {
+            Ok(Written::Done(_)) => Ok(()),
+            Ok(Written::Conflict) => Err(later(
+                Delay::AtMost(5),
+                "a waiting build's record changed while it was read",
+            )),
+            Err(e) => Err(later(
+                Delay::Backoff,
+                format!("a waiting build's record could not be written: {e}"),
+            )),
         }
     }
 
@@ -661,17 +668,8 @@ where
             return later(Delay::Backoff, "the notification of builds not built could not be sent");
         }
         for (key, held, version) in writes {
-            match self.ledger.hold(&key, &held, Some(version)).await {
-                Ok(Written::Done(_)) => {}
-                Ok(Written::Conflict) => {
-                    return later(Delay::AtMost(5), "a waiting build's record changed while it was read");
-                }
-                Err(e) => {
-                    return later(
-                        Delay::Backoff,
-                        format!("a waiting build's record could not be written: {e}"),
-                    );
-                }
+            if let Err(outcome) = self.rewrite_hold(&key, &held, version).await {
+                return outcome;
             }
         }
         report.blocked.extend(blocked.iter().map(|b| b.context.clone()));

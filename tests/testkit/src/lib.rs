@@ -292,6 +292,39 @@ fn listens_on(pid: u32, port: u16) -> bool {
         .any(|target| inodes.iter().any(|inode| target.as_os_str() == inode.as_str()))
 }
 
+/// Runs git in `work`, independent of the machine's configuration (no system or global
+/// file, `home` as HOME, a fixed author, `main` as the first branch, paths quoted), and
+/// answers its standard output; a git that fails fails the test.
+pub fn git(work: &std::path::Path, home: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "core.quotePath=true",
+        ])
+        .arg("-C")
+        .arg(work)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("HOME", home)
+        .output()
+        .expect("git must be installed to run this test");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("git answers UTF-8 here")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
