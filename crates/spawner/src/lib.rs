@@ -787,20 +787,3 @@ where
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::build_id_of;
-
-    #[test]
-    fn a_state_change_names_its_build_by_arn_and_batch_get_builds_by_id() {
-        assert_eq!(
-            build_id_of(
-                "arn:aws:codebuild:us-west-2:123456789012:build/my-sample-project:8745a7a9-c340-456a-9166-edf953571bEX"
-            ),
-            "my-sample-project:8745a7a9-c340-456a-9166-edf953571bEX"
-        );
-        assert_eq!(build_id_of("dockhand:0f1e2d3c"), "dockhand:0f1e2d3c");
-        assert_eq!(build_id_of("arn:aws:codebuild:x"), "arn:aws:codebuild:x");
-    }
-}
