@@ -242,6 +242,18 @@ fn read_body(body: &str, record: &Received, functions: &Functions, depth: u8) ->
                 message.unwrap_or_default()
             ),
         };
+        // A finished build for the builds queue (BuildFinishedRule's target, or one the
+        // spawner gave up on): replayed there, where it releases or blocks the builds
+        // waiting on it, never to the notifier, which would send its result again.
+        let for_the_queue = attribute("TARGET_ARN").is_some_and(|t| t.split(':').nth(2) == Some("sqs"));
+        let spawner_gave_up = attribute(REASON_ATTRIBUTE).is_some();
+        if letter.origin == Origin::Notifier && (for_the_queue || spawner_gave_up) {
+            letter.origin = Origin::Starting;
+            letter.replay = Replay::Builds(body.to_owned());
+            if spawner_gave_up {
+                letter.why = spawner_reason();
+            }
+        }
         return letter;
     }
     DeadLetter::new(

@@ -195,6 +195,40 @@ fn an_event_eventbridge_could_not_deliver_goes_to_its_function() {
 }
 
 #[test]
+fn a_finished_build_for_the_builds_queue_goes_back_to_the_builds_queue() {
+    let event = state_change();
+    // EventBridge could not put it in the queue.
+    let undelivered = read(
+        &received(
+            &event.to_string(),
+            &[
+                (
+                    "RULE_ARN",
+                    "arn:aws:events:eu-west-1:123456789012:rule/dockhand-BuildFinishedRule-9A8B",
+                ),
+                ("TARGET_ARN", "arn:aws:sqs:eu-west-1:123456789012:dockhand-builds"),
+                ("ERROR_CODE", "SQS_PERMISSION_DENIED"),
+            ],
+        ),
+        &functions(),
+    );
+    assert_eq!(undelivered.origin, Origin::Starting);
+    assert_eq!(undelivered.replay, Replay::Builds(event.to_string()));
+    assert!(undelivered.why.contains("SQS_PERMISSION_DENIED"), "{}", undelivered.why);
+    // The spawner gave up on it (the waiting builds' records were gone).
+    let given_up = read(
+        &received(
+            &event.to_string(),
+            &[(REASON_ATTRIBUTE, "no record of the build(s) waiting")],
+        ),
+        &functions(),
+    );
+    assert_eq!(given_up.origin, Origin::Starting);
+    assert_eq!(given_up.replay, Replay::Builds(event.to_string()));
+    assert_eq!(given_up.why, "no record of the build(s) waiting");
+}
+
+#[test]
 fn anything_else_is_listed_and_never_replayed() {
     for body in ["", "not json", "{}", "[1,2]", r#"{"detail-type":"Something Else"}"#] {
         let letter = read(&received(body, &[]), &functions());
