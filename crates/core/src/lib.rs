@@ -38,8 +38,8 @@ pub mod plan; // A request and an index become builds and skips, one line per di
 pub mod retag; // The re-tag job: images whose key was pushed before, given their tags.
 pub mod pins; // DOCKHAND_BASES and DOCKHAND_DEPENDENTS: their names and how they read back.
 pub mod queue; // The builds queue's message, and its batches.
-pub mod waves; // Builds in order: held until their bases push, pinned to what they pushed.
 pub mod ledger; // Exactly once: the claim on each build key.
+pub mod waves; // Builds in order: held until their bases push, pinned to what they pushed.
 pub mod notification; // What people are told, as SNS messages.
 pub mod dead_letter; // Reading, explaining and replaying the dead-letter queue.
 // Ports.

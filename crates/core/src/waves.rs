@@ -32,9 +32,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The ledger items holding waiting builds start so; build keys are plain hex.
 pub const HOLD_PREFIX: &str = "hold#";
-/// How long a waiting build's record is kept: as long as the builds queue keeps a
-/// message at most (14 days), after which nothing could release it anyway.
-pub const HOLD_DAYS: u64 = 14;
+/// How long a waiting build's record is kept: a day longer than the record of started
+/// builds ([`crate::ledger::RECORD_DAYS`]), so that a push replayed while its builds are
+/// remembered also finds what became of its held builds (released, blocked) and holds
+/// nothing again; a push replayed later than that is built again, holds included.
+pub const HOLD_DAYS: u64 = crate::ledger::RECORD_DAYS + 1;
 
 /// Sets `after`, `DOCKHAND_BASES` (for bases re-tagged, pinned to their key tag) and
 /// `DOCKHAND_DEPENDENTS` on every build, from the bases planning found and what became
