@@ -7,7 +7,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
 use dockhand_core::error::PortError;
 use dockhand_core::ports::{BuildHistory, BuildStarter, FinishedBuild};
-use dockhand_core::retention::{BATCH_LIMIT, BuildPage, BuildRecord};
+use dockhand_core::retention::{BATCH_LIMIT, BuildPage, BuildRecord, build_id};
 use dockhand_core::start_build::{BUILD_KEY_VARIABLE, StartBuildRequest, StartError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -319,34 +319,5 @@ impl BuildHistory for CodeBuildHistory {
                 )
             })
             .collect())
-    }
-}
-
-/// A build's id from its id or its ARN (`arn:PARTITION:codebuild:REGION:ACCOUNT:build/ID`).
-pub fn build_id(id_or_arn: &str) -> &str {
-    match id_or_arn
-        .strip_prefix("arn:")
-        .and_then(|rest| rest.split_once(":build/"))
-    {
-        Some((_, id)) => id,
-        None => id_or_arn,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn build_ids_from_arns() {
-        assert_eq!(
-            build_id("arn:aws:codebuild:us-west-2:123456789012:build/dockhand:f8b8-4032"),
-            "dockhand:f8b8-4032"
-        );
-        assert_eq!(
-            build_id("arn:aws-cn:codebuild:cn-north-1:123456789012:build/p:1"),
-            "p:1"
-        );
-        assert_eq!(build_id("dockhand:f8b8-4032"), "dockhand:f8b8-4032");
     }
 }

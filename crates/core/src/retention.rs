@@ -57,9 +57,35 @@ pub struct BuildPage {
     pub oldest_first: bool,
 }
 
+/// A build's id (`project:uuid`, what BatchGetBuilds takes and answers) from its id or its
+/// ARN (`arn:PARTITION:codebuild:REGION:ACCOUNT:build/ID`, how EventBridge's state changes
+/// name it).
+pub fn build_id(id_or_arn: &str) -> &str {
+    match id_or_arn
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(":build/"))
+    {
+        Some((_, id)) => id,
+        None => id_or_arn,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_ids_from_arns() {
+        assert_eq!(
+            build_id("arn:aws:codebuild:us-west-2:123456789012:build/dockhand:f8b8-4032"),
+            "dockhand:f8b8-4032"
+        );
+        assert_eq!(
+            build_id("arn:aws-cn:codebuild:cn-north-1:123456789012:build/p:1"),
+            "p:1"
+        );
+        assert_eq!(build_id("dockhand:f8b8-4032"), "dockhand:f8b8-4032");
+    }
     use proptest::prelude::*;
 
     const DAY: i64 = 86_400;

@@ -153,18 +153,6 @@ fn is_build_event(body: &str) -> bool {
     serde_json::from_str::<Probe>(body).is_ok_and(|p| p.detail_type.as_deref() == Some("CodeBuild Build State Change"))
 }
 
-/// The build id (`project:uuid`) BatchGetBuilds takes and answers, from a state change's
-/// `build-id`, which EventBridge gives as the build's ARN
-/// (`arn:aws:codebuild:REGION:ACCOUNT:build/project:uuid`). A project name has no `/`.
-fn build_id_of(event_build_id: &str) -> &str {
-    match event_build_id.strip_prefix("arn:") {
-        Some(_) => event_build_id
-            .rsplit_once(":build/")
-            .map_or(event_build_id, |(_, id)| id),
-        None => event_build_id,
-    }
-}
-
 /// A received message, as far as the spawner reads it.
 struct Received<'a> {
     id: &'a str,
@@ -521,7 +509,12 @@ where
             .environment_variables
             .iter()
             .any(|v| v.name.as_deref() == Some(DEPENDENTS_VARIABLE));
-        let Some(id) = detail.build_id.as_deref().filter(|_| names_dependents).map(build_id_of) else {
+        let Some(id) = detail
+            .build_id
+            .as_deref()
+            .filter(|_| names_dependents)
+            .map(dockhand_core::retention::build_id)
+        else {
             return Outcome::Done;
         };
         let build = match self.starter.build(id).await {
