@@ -26,7 +26,7 @@ mod tests;
 
 use crate::image_ref;
 use parser::{Node, blank_separated, quoted_words};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shell::{Env, Lexer, Lookup, ShellError};
 use std::collections::{HashMap, HashSet};
 
@@ -76,7 +76,7 @@ const INSTRUCTIONS: [&str; 18] = [
 /// BuildKit's name for the empty image.
 const SCRATCH: &str = "scratch";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UseKind {
     From,
@@ -95,7 +95,7 @@ impl UseKind {
 }
 
 /// One image a Dockerfile starts from or copies from.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ImageUse {
     /// The reference after ARG expansion, exactly as BuildKit resolves it (trimmed), e.g. "r.j3ss.co/wine" or "alpine:3.20".
     /// Always a reference [`image_ref::parse`] accepts; one it refuses is a problem instead.
@@ -105,7 +105,8 @@ pub struct ImageUse {
     pub kind: UseKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// A Dockerfile as read; it serializes, for the spawner's cache of readings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Parsed {
     /// Every image named, in file order: `FROM` images of every stage, `COPY --from=` and
     /// `RUN --mount=...,from=` values that name an image. Not stage names, stage indexes or

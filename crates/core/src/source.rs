@@ -6,7 +6,7 @@
 //! [`crate::plan()`] itself.
 
 use crate::config::Deployment;
-use crate::dockerfile::{ImageUse, MAX_DOCKERFILE_BYTES, Parsed, UseKind};
+use crate::dockerfile::{MAX_DOCKERFILE_BYTES, Parsed};
 use crate::index::{TreeIndex, listing_from_ls_tree};
 use crate::plan::{Dockerfiles, PlanEntry, Skip, plan, plan_with};
 use crate::ports::{NoCache, ReadCache, SourceHost};
@@ -66,48 +66,30 @@ pub async fn plan_push_with<H: SourceHost, C: ReadCache>(
             notes: Vec::new(),
         });
     }
-    let mut resolved = resolve(host, request).await?;
-    // Without the graph first: a push that builds nothing has no dependents to find.
-    let entries = plan(&resolved.request, &resolved.index, deployment, resolved.repo.as_ref());
+    let resolved = resolve(host, request).await?;
+    let mut notes = resolved.notes.clone();
+    // Without the graph first: a push that builds nothing has no dependents to find, and
+    // an invalid `.dockhand.yml` builds nothing.
+    let mut entries = plan(&resolved.request, &resolved.index, deployment, resolved.repo.as_ref());
     let builds = entries.iter().filter(|e| matches!(e, PlanEntry::Build(_))).count();
-    let Ok(repo) = &resolved.repo else {
-        return Ok(Planned {
-            entries,
-            notes: resolved.notes,
-        });
-    };
-    if builds == 0 {
-        return Ok(Planned {
-            entries,
-            notes: resolved.notes,
-        });
-    }
-    if !host.reads_files() {
-        if builds > 1 {
-            resolved.notes.push(
+    if let (Ok(repo), true) = (&resolved.repo, builds > 0) {
+        if host.reads_files() {
+            let dockerfiles = read_dockerfiles(host, cache, now, &resolved, &repo.build_args, &mut notes).await?;
+            entries = plan_with(
+                &resolved.request,
+                &resolved.index,
+                deployment,
+                Ok(repo),
+                Some(&dockerfiles),
+            );
+            crate::waves::sequence(&mut entries);
+        } else if builds > 1 {
+            notes.push(
                 "the Dockerfiles' contents were not given, so images built from each other are not ordered (plan with --repo to see the image graph)".into(),
             );
         }
-        return Ok(Planned {
-            entries,
-            notes: resolved.notes,
-        });
     }
-    let mut notes = std::mem::take(&mut resolved.notes);
-    let dockerfiles = read_dockerfiles(host, cache, now, &resolved, &repo.build_args, &mut notes).await?;
-    resolved.notes = notes;
-    let mut entries = plan_with(
-        &resolved.request,
-        &resolved.index,
-        deployment,
-        Ok(repo),
-        Some(&dockerfiles),
-    );
-    crate::waves::sequence(&mut entries);
-    Ok(Planned {
-        entries,
-        notes: resolved.notes,
-    })
+    Ok(Planned { entries, notes })
 }
 
 /// The image graph of the request's commit ([`crate::graph`]): its tree, `.dockhand.yml`
@@ -163,7 +145,10 @@ async fn read_dockerfiles<H: SourceHost, C: ReadCache>(
             read.insert(dir, Err("it is a symbolic link, which dockhand does not follow".into()));
             continue;
         }
-        match cached.get(&key(&file.sha)).and_then(|v| from_cache(v)) {
+        match cached
+            .get(&key(&file.sha))
+            .and_then(|v| serde_json::from_str::<Parsed>(v).ok())
+        {
             Some(parsed) => {
                 read.insert(dir, Ok(parsed));
             }
@@ -193,7 +178,11 @@ async fn read_dockerfiles<H: SourceHost, C: ReadCache>(
             Err(e) => return Err(Unresolved::from_host(&file.path, &resolved.request, e)),
         };
         if let Err(e) = cache
-            .store(&key(&file.sha), &to_cache(&parsed), now + READ_DAYS * 24 * 60 * 60)
+            .store(
+                &key(&file.sha),
+                &serde_json::to_string(&parsed).expect("a reading serializes"),
+                now + READ_DAYS * 24 * 60 * 60,
+            )
             .await
             && uncached == 0
         {
@@ -218,52 +207,6 @@ fn args_digest(build_args: &[(String, String)]) -> String {
         }
     }
     hex::encode(&h.finalize()[..12])
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct CachedRead {
-    /// (reference, line, kind)
-    uses: Vec<(String, usize, String)>,
-    problems: Vec<String>,
-}
-
-fn kind_name(kind: UseKind) -> &'static str {
-    match kind {
-        UseKind::From => "from",
-        UseKind::CopyFrom => "copy-from",
-        UseKind::MountFrom => "mount-from",
-    }
-}
-
-fn to_cache(parsed: &Parsed) -> String {
-    let cached = CachedRead {
-        uses: parsed
-            .uses
-            .iter()
-            .map(|u| (u.reference.clone(), u.line, kind_name(u.kind).to_owned()))
-            .collect(),
-        problems: parsed.problems.clone(),
-    };
-    serde_json::to_string(&cached).expect("a reading serializes")
-}
-
-/// A cached reading; one that does not read back is read again.
-fn from_cache(text: &str) -> Option<Parsed> {
-    let cached: CachedRead = serde_json::from_str(text).ok()?;
-    let uses = cached
-        .uses
-        .into_iter()
-        .map(|(reference, line, kind)| {
-            let kind = [UseKind::From, UseKind::CopyFrom, UseKind::MountFrom]
-                .into_iter()
-                .find(|k| kind_name(*k) == kind)?;
-            Some(ImageUse { reference, line, kind })
-        })
-        .collect::<Option<Vec<_>>>()?;
-    Some(Parsed {
-        uses,
-        problems: cached.problems,
-    })
 }
 
 /// A request made complete, ready for [`crate::plan()`]: what [`plan_push`] plans from.
