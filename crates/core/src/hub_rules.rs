@@ -389,7 +389,12 @@ fn convert_repository(repo: &HubRepository, problems: &mut Vec<Problem>) -> (Vec
             problems.push(problem(
                 index,
                 false,
-                "dockhand pushes `latest` only from the repository's default branch: a push of another branch this rule matches is refused, with the reason".into(),
+                match &c.literal {
+                    Some(name) => format!(
+                        "dockhand pushes `latest` only from the repository's default branch: {name} must be it"
+                    ),
+                    None => "dockhand pushes `latest` only from the repository's default branch: a push of another branch this rule matches is refused, with the reason".into(),
+                },
             ));
         }
         if rule.build_caching == Some(true) {
