@@ -3,7 +3,7 @@ use crate::index::TreeIndex;
 use crate::intake::{Intake, intake};
 use crate::plan::{PlanEntry, plan};
 use crate::repo_config::RepoConfig;
-use crate::webhook::{Commit, Owner, PushEvent, Repository};
+use crate::webhook::Commit;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 
@@ -92,29 +92,7 @@ fn dockhand(conversion: &Conversion, git_ref: &str, dirs: &[&str]) -> Pushed {
         modified: dockerfiles.clone(),
         removed: vec![],
     };
-    let push = PushEvent {
-        git_ref: git_ref.into(),
-        before: "9f2c1b7e4d3a5c6b8e0f1a2d3c4b5a6978e1f0d2".into(),
-        after: "6113728f27ae82c7b1a177c8d03f9e96e0adf246".into(),
-        created: false,
-        deleted: false,
-        forced: false,
-        head_commit: Some(commit.clone()),
-        commits: vec![commit],
-        repository: Repository {
-            name: "images".into(),
-            full_name: "acme/images".into(),
-            clone_url: "https://github.com/acme/images.git".into(),
-            html_url: None,
-            private: false,
-            default_branch: Some("main".into()),
-            owner: Owner {
-                login: Some("acme".into()),
-                name: None,
-            },
-        },
-        pusher: None,
-    };
+    let push = crate::testing::push(git_ref, vec![commit]);
     let request = match intake(&push, "d", &deployment).unwrap() {
         Intake::Build(request) => request,
         Intake::Ignored { .. } => return Pushed::new(),
@@ -393,27 +371,18 @@ fn what_cannot_be_mapped_is_said() {
 
 #[test]
 fn repositories_with_other_rules_are_refused_whole() {
+    let main = |name: &str, tag: &str, dir: &str| {
+        repo(
+            name,
+            vec![in_dir(rule(SourceType::Branch, "main", tag), dir, "Dockerfile")],
+        )
+    };
     let hub = file(vec![
-        repo(
-            "acme/a",
-            vec![in_dir(rule(SourceType::Branch, "main", "latest"), "a", "Dockerfile")],
-        ),
-        repo(
-            "acme/b",
-            vec![in_dir(rule(SourceType::Branch, "main", "edge"), "b", "Dockerfile")],
-        ),
-        repo(
-            "acme/c",
-            vec![in_dir(rule(SourceType::Branch, "main", "latest"), "c", "Dockerfile")],
-        ),
-        repo(
-            "other/d",
-            vec![in_dir(rule(SourceType::Branch, "main", "latest"), "d", "Dockerfile")],
-        ),
-        repo(
-            "acme/e",
-            vec![in_dir(rule(SourceType::Branch, "main", "latest"), "a", "Dockerfile")],
-        ),
+        main("acme/a", "latest", "a"),
+        main("acme/b", "edge", "b"),
+        main("acme/c", "latest", "c"),
+        main("other/d", "latest", "d"),
+        main("acme/e", "latest", "a"),
     ]);
     let c = convert(&hub, None);
     let refused = refusals(&c);
