@@ -97,6 +97,20 @@ enum Command {
         #[arg(long, value_name = "ARN")]
         topic_arn: Option<String>,
     },
+    /// Convert Docker Hub's build rules (Automated Builds) into dockhand's configuration:
+    /// prints the `registry`, `repositories`, `naming`, `rules` and `images` keys to paste
+    /// under `config` in dockhand.json, and says on stderr what could not be converted.
+    Rules {
+        /// The build rules as copied from each Docker Hub repository's build settings: JSON,
+        /// `{"repositories":[{"repository":"NS/NAME","source_repository":"OWNER/NAME",
+        /// "build_rules":[{"source_type":"Branch","source":"main","docker_tag":"latest",
+        /// "dockerfile_location":"Dockerfile","build_context":"/web"}]}]}`.
+        #[arg(long, value_name = "FILE")]
+        from_hub: PathBuf,
+        /// The Docker Hub namespace of the deployment; by default the first repository's.
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+    },
     /// Run dockhand's whole pipeline on this machine (`make demo`): the four functions under
     /// the Lambda emulator, moto for SNS and SSM, a local git server and registry, and the
     /// real buildspec run locally with docker or podman.
@@ -333,6 +347,7 @@ fn main() -> ExitCode {
             topic_arn,
         } => run_notify(&event, config.as_deref(), statuses.as_deref(), topic_arn),
         Command::StackParameters(args) => deploy::run(&args),
+        Command::Rules { from_hub, namespace } => run_rules(&from_hub, namespace.as_deref()),
         Command::DeadLetters {
             stack,
             replay,
@@ -390,6 +405,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `dockhand rules --from-hub`: the converted configuration on stdout, what was not
+/// converted (or may differ) on stderr; a failure when nothing was converted.
+fn run_rules(path: &std::path::Path, namespace: Option<&str>) -> Result<(), String> {
+    let hub = dockhand_core::hub_rules::parse(&read(path, "the Docker Hub build rules")?)?;
+    let conversion = dockhand_core::hub_rules::convert(&hub, namespace);
+    for problem in &conversion.problems {
+        eprintln!("{problem}");
+    }
+    let json = conversion
+        .config_json()
+        .ok_or("nothing could be converted: no rule and image dockhand can build the same way")?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json).expect("JSON values serialize")
+    );
+    Ok(())
 }
 
 fn read(path: &std::path::Path, what: &str) -> Result<String, String> {

@@ -23,6 +23,7 @@ pub mod platform; // Target platforms: os/arch[/variant], from a known set.
 pub mod rules; // Ref rules: which refs build, with which tags.
 pub mod config; // The deployment configuration (DOCKHAND_CONFIG).
 pub mod repo_config; // A repository's .dockhand.yml.
+pub mod hub_rules; // Docker Hub's build rules, converted into rules and images.
 pub mod request; // The BuildRequest between listener and spawner.
 pub mod index; // Where the Dockerfiles are: a tree, or the push alone.
 pub mod diff; // `git diff --name-status` as changed files.

@@ -6,6 +6,7 @@ use crate::queue::QueuedBuild;
 use crate::request::{BuildRequest, Changes, HeadCommit, SourceRepository};
 use crate::rules::RefRules;
 use crate::start_build::StartBuildRequest;
+use crate::webhook::{Commit, Owner, PushEvent, Repository};
 
 /// Docker Hub under `acme`, the default ref rules and the `path` preset, building
 /// `acme/images` only.
@@ -85,5 +86,32 @@ pub(crate) fn queued_build(commit: &str) -> QueuedBuild {
             timeout_in_minutes_override: 60,
             privileged_mode_override: true,
         },
+    }
+}
+
+/// A push of `commits` to `git_ref` of `acme/images`, whose default branch is `main`.
+pub(crate) fn push(git_ref: &str, commits: Vec<Commit>) -> PushEvent {
+    PushEvent {
+        git_ref: git_ref.into(),
+        before: "9f2c1b7e4d3a5c6b8e0f1a2d3c4b5a6978e1f0d2".into(),
+        after: "6113728f27ae82c7b1a177c8d03f9e96e0adf246".into(),
+        created: false,
+        deleted: false,
+        forced: false,
+        head_commit: commits.last().cloned(),
+        commits,
+        repository: Repository {
+            name: "images".into(),
+            full_name: "acme/images".into(),
+            clone_url: "https://github.com/acme/images.git".into(),
+            html_url: None,
+            private: false,
+            default_branch: Some("main".into()),
+            owner: Owner {
+                login: Some("acme".into()),
+                name: None,
+            },
+        },
+        pusher: None,
     }
 }

@@ -1,7 +1,8 @@
 use super::*;
 use crate::request::*;
+use crate::testing::push;
 use crate::tree::ChangedFile;
-use crate::webhook::{Commit, Owner, Repository};
+use crate::webhook::Commit;
 use std::collections::BTreeMap;
 
 fn commit(added: &[&str], modified: &[&str], removed: &[&str]) -> Commit {
@@ -15,32 +16,6 @@ fn commit(added: &[&str], modified: &[&str], removed: &[&str]) -> Commit {
         added: v(added),
         modified: v(modified),
         removed: v(removed),
-    }
-}
-
-pub(crate) fn push(git_ref: &str, commits: Vec<Commit>) -> PushEvent {
-    PushEvent {
-        git_ref: git_ref.into(),
-        before: "9f2c1b7e4d3a5c6b8e0f1a2d3c4b5a6978e1f0d2".into(),
-        after: "6113728f27ae82c7b1a177c8d03f9e96e0adf246".into(),
-        created: false,
-        deleted: false,
-        forced: false,
-        head_commit: commits.last().cloned(),
-        commits,
-        repository: Repository {
-            name: "images".into(),
-            full_name: "acme/images".into(),
-            clone_url: "https://github.com/acme/images.git".into(),
-            html_url: None,
-            private: false,
-            default_branch: Some("main".into()),
-            owner: Owner {
-                login: Some("acme".into()),
-                name: None,
-            },
-        },
-        pusher: None,
     }
 }
 
