@@ -366,27 +366,11 @@ mod tests {
     use super::*;
     use aws_sdk_dynamodb::Client;
     use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItemInput, BatchGetItemOutput};
-    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+    use aws_smithy_mocks::{Rule, mock};
     use std::sync::{Arc, Mutex};
 
-    /// `mock_client!` without the SDK's `test-util` feature, whose dependencies this
-    /// workspace does not carry: the same interceptor and HTTP client, a fixed region and
-    /// static credentials.
     fn mock_client(rules: &[&Rule]) -> Client {
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in rules {
-            interceptor = interceptor.with_rule(rule);
-        }
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "AKID", "secret", None, None, "test",
-            ))
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .build();
-        Client::from_conf(config)
+        mock_client!(aws_sdk_dynamodb, rules)
     }
 
     const TABLE: &str = "dockhand-ledger";

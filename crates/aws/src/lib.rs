@@ -1,12 +1,35 @@
-//! The AWS side of dockhand's ports: SNS, SSM Parameter Store, CodeBuild, SQS and DynamoDB,
-//! and the system clock.
+//! The AWS side of dockhand's ports: SNS, SSM Parameter Store, CodeBuild, SQS, DynamoDB and
+//! CloudWatch Logs, and the system clock.
 //!
 //! Every call returns its error as a [`PortError`] naming the service, the resource and
 //! what AWS said; retries are the SDK's standard mode with explicit, bounded settings.
 
+/// `mock_client!` without the SDK's `test-util` feature, whose dependencies this workspace
+/// does not carry: aws-smithy-mocks' interceptor and HTTP client, a fixed region and static
+/// credentials, for the client of the SDK crate named.
+#[cfg(test)]
+macro_rules! mock_client {
+    ($sdk:ident, $rules:expr) => {{
+        let mut interceptor =
+            aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(aws_smithy_mocks::RuleMode::MatchAny);
+        for rule in $rules {
+            interceptor = interceptor.with_rule(rule);
+        }
+        let config = $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .region($sdk::config::Region::new("eu-west-1"))
+            .credentials_provider($sdk::config::Credentials::new("AKID", "secret", None, None, "test"))
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .interceptor(interceptor)
+            .build();
+        $sdk::Client::from_conf(config)
+    }};
+}
+
 pub mod codebuild;
 pub mod dynamodb;
 pub mod lambda_env;
+pub mod logs;
 pub mod sns;
 pub mod sqs;
 pub mod ssm;

@@ -717,6 +717,7 @@ fn run_notify(
         topic_arn,
         sink: NoSink,
         records: NoSink,
+        logs: NoSink,
     };
     match notifier.decide(&event) {
         dockhand_notifier::Decision::Send(request) => {
@@ -744,6 +745,12 @@ impl dockhand_core::ports::ImageRecords for NoSink {
     }
 
     async fn record(&self, _: &str, _: u64) -> Result<(), dockhand_core::error::PortError> {
+        unreachable!("dockhand notify only decides")
+    }
+}
+
+impl dockhand_core::ports::BuildLogs for NoSink {
+    async fn report_lines(&self, _: &str, _: &str) -> Result<Vec<String>, dockhand_core::error::PortError> {
         unreachable!("dockhand notify only decides")
     }
 }

@@ -41,6 +41,7 @@ pub mod pins; // DOCKHAND_BASES and DOCKHAND_DEPENDENTS: their names and how the
 pub mod queue; // The builds queue's message, and its batches.
 pub mod ledger; // Exactly once: the claim on each build key.
 pub mod waves; // Builds in order: held until their bases push, pinned to what they pushed.
+pub mod build_report; // The `##dockhand` lines a build prints about its Docker Hub steps.
 pub mod notification; // What people are told, as SNS messages.
 pub mod dead_letter; // Reading, explaining and replaying the dead-letter queue.
 // Ports.

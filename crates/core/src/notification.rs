@@ -1,6 +1,7 @@
 //! What people are told: one formatter for build results and for the spawner's own
 //! problems, giving an email report, a one-line SMS and a subject SNS accepts.
 
+use crate::build_report::{BuildReport, Description};
 use crate::plan::Skip;
 use crate::queue::QueuedBuild;
 use crate::request::BuildRequest;
@@ -44,6 +45,10 @@ pub struct BuildOutcome {
     pub logs_link: Option<String>,
     /// For a re-tag job ([`crate::retag`]): the images it gave their tags.
     pub retagged: Vec<RetagLine>,
+    /// What the build's log says of its Docker Hub steps (hooks, autotests, description).
+    pub report: BuildReport,
+    /// Why the build's log could not be read for that report, when it could not.
+    pub report_unread: Option<String>,
 }
 
 /// A message ready for SNS.
@@ -165,18 +170,79 @@ pub fn build_notification(o: &BuildOutcome) -> Notification {
         (None, None) => String::new(),
     };
     line("Duration:", &timing);
+    hub_steps(&mut line, &o.report);
+    if let Some(why) = &o.report_unread {
+        line(
+            "Report:",
+            &format!("not read from the build's log ({})", clean_line(why, 300)),
+        );
+    }
     if !succeeded {
         email.push('\n');
         failed_phase(&mut email, o);
+        sut_log(&mut email, &o.report);
     }
     links(&mut email, o, &build_id);
 
+    let why = match (o.report.failed_hook(), o.report.failed_test()) {
+        _ if succeeded => String::new(),
+        (Some(hook), _) => format!(": hook {} failed", clean_line(&hook.name, 20)),
+        (None, Some(_)) => ": test failed".to_owned(),
+        (None, None) => String::new(),
+    };
     Notification {
         subject: subject(&format!("dockhand {status}: {short_image} @{sha7} {first_line}")),
-        sms: sms(&format!("dockhand {status} {short_image} @{sha7}")),
+        sms: sms(&format!("dockhand {status} {short_image} @{sha7}{why}")),
         email: format!("dockhand build {status} for {short_image}\n\n{email}"),
         status: attribute_value(Some(&o.status)),
         repository: attribute_value(o.repository.as_deref()),
+    }
+}
+
+/// The Docker Hub steps the build ran, as its report lines say: hooks, autotests and the
+/// description sync, each with its outcome.
+fn hub_steps(line: &mut impl FnMut(&str, &str), report: &BuildReport) {
+    let outcome = |failed: &Option<String>, ok: &str| match failed {
+        None => ok.to_owned(),
+        Some(status) => format!("failed (exit status {})", clean_line(status, 20)),
+    };
+    let hooks: Vec<String> = report
+        .hooks
+        .iter()
+        .map(|h| format!("hooks/{} {}", clean_line(&h.name, 40), outcome(&h.failed, "ran")))
+        .collect();
+    line("Hooks:", &ellipsize(&hooks.join(", "), 1000));
+    let mut tests: Vec<String> = report
+        .tests
+        .iter()
+        .map(|t| format!("{} {}", clean_line(&t.name, 200), outcome(&t.failed, "passed")))
+        .collect();
+    if let Some(why) = &report.tests_skipped {
+        tests.push(format!("not run: {}", clean_line(why, 300)));
+    }
+    line("Tests:", &ellipsize(&tests.join(", "), 1000));
+    let description = match &report.description {
+        Some(Description::Synced(path)) => format!(
+            "{} is the repository's description on Docker Hub",
+            clean_line(path, 300)
+        ),
+        Some(Description::Failed(why)) => format!(
+            "not updated ({}); the image was pushed all the same",
+            clean_line(why, 300)
+        ),
+        None => String::new(),
+    };
+    line("README:", &description);
+}
+
+/// After a failed test, the `sut` service's last log lines, as the build printed them.
+fn sut_log(email: &mut String, report: &BuildReport) {
+    if report.sut_log.is_empty() {
+        return;
+    }
+    email.push_str("Last lines of the sut service's log:\n");
+    for l in &report.sut_log {
+        email.push_str(&format!("  | {}\n", clean_line(l, 300)));
     }
 }
 

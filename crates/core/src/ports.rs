@@ -162,6 +162,15 @@ pub trait NotificationSink {
     fn send(&self, request: &PublishRequest) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
+/// The build logs (CloudWatch Logs): where a build's report lines are read back
+/// ([`crate::build_report`]).
+pub trait BuildLogs {
+    /// The lines among the last events of a build's log stream that start with
+    /// [`crate::build_report::PREFIX`], oldest first; none when the stream does not exist
+    /// (a build that never started writes none).
+    fn report_lines(&self, group: &str, stream: &str) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+}
+
 /// The Git host a repository lives on (GitHub's REST API), read at exact commits.
 /// `repository` is `owner/name` as in the push's `repository.full_name`.
 pub trait SourceHost {

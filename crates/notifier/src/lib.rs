@@ -1,15 +1,17 @@
-//! The notifier: reads a CodeBuild state change back into a build outcome — everything
-//! it needs travels in the build's own environment variables, so no API call — and
+//! The notifier: reads a CodeBuild state change back into a build outcome — what it needs
+//! travels in the build's own environment variables, and what the build said of its
+//! Docker Hub steps (hooks, autotests, description) is read from the end of its log — and
 //! publishes the report to the build-results topic. An image build that succeeded is
 //! recorded first ([`dockhand_core::image_key`]): the next push re-tags it instead of
 //! building it again. A record that cannot be written is logged and the report still goes
 //! out; the image is then built again next time.
 
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
+use dockhand_core::build_report::BuildReport;
 use dockhand_core::error::PortError;
 use dockhand_core::image_key::{IMAGE_KEY_VARIABLE, RECORD_DAYS, is_image_key, record_key};
 use dockhand_core::notification::{BuildOutcome, DEFAULT_STATUSES, PublishRequest, build_notification};
-use dockhand_core::ports::{ImageRecords, NotificationSink};
+use dockhand_core::ports::{BuildLogs, ImageRecords, NotificationSink};
 use dockhand_core::retag::{RETAG_VARIABLE, RetagLine, check_repository};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -21,7 +23,7 @@ pub enum Decision {
     Ignore(String),
 }
 
-pub struct Notifier<S, R> {
+pub struct Notifier<S, R, L> {
     /// Only this project's builds are reported.
     pub project: String,
     pub statuses: Vec<String>,
@@ -29,6 +31,8 @@ pub struct Notifier<S, R> {
     pub sink: S,
     /// The record of pushed images (the ledger table).
     pub records: R,
+    /// The build logs, where a finished image build's report lines are read.
+    pub logs: L,
 }
 
 /// The environment overrides of the event's build, by name.
@@ -135,12 +139,31 @@ pub fn outcome(event: &CodeBuildEvent) -> BuildOutcome {
             .get(RETAG_VARIABLE)
             .map(|lines| lines.lines().filter_map(|l| RetagLine::parse(l).ok()).collect())
             .unwrap_or_default(),
+        report: BuildReport::default(),
+        report_unread: None,
     }
 }
 
-impl<S: NotificationSink, R: ImageRecords> Notifier<S, R> {
-    /// Decides, with no I/O, what this event calls for.
+/// The log stream whose report lines a notification of this event includes: a finished
+/// image build's (a re-tag job runs no hooks; a build in progress has not reported yet).
+pub fn report_stream(event: &CodeBuildEvent) -> Option<(&str, &str)> {
+    let status = event.detail.build_status.as_deref()?;
+    if status == "IN_PROGRESS" || environment(event).contains_key(RETAG_VARIABLE) {
+        return None;
+    }
+    let logs = &event.detail.additional_information.logs;
+    Some((logs.group_name.as_deref()?, logs.stream_name.as_deref()?))
+}
+
+impl<S: NotificationSink, R: ImageRecords, L: BuildLogs> Notifier<S, R, L> {
+    /// Decides, with no I/O, what this event calls for, without its build's report lines.
     pub fn decide(&self, event: &CodeBuildEvent) -> Decision {
+        self.decide_with(event, Default::default())
+    }
+
+    /// Decides, with no I/O, what this event calls for; `report` is what the build's log
+    /// says of its Docker Hub steps ([`Self::report`]), or why it could not be read.
+    pub fn decide_with(&self, event: &CodeBuildEvent, report: (BuildReport, Option<String>)) -> Decision {
         let detail = &event.detail;
         let project = detail.project_name.as_deref().unwrap_or("");
         if project != self.project {
@@ -153,11 +176,16 @@ impl<S: NotificationSink, R: ImageRecords> Notifier<S, R> {
         if !self.statuses.iter().any(|s| s == status) {
             return Decision::Ignore(format!("status {status} is not notified (NOTIFY_STATUSES)"));
         }
-        Decision::Send(build_notification(&outcome(event)).publish_request(self.topic_arn.as_deref()))
+        let mut outcome = outcome(event);
+        (outcome.report, outcome.report_unread) = report;
+        Decision::Send(build_notification(&outcome).publish_request(self.topic_arn.as_deref()))
     }
 
     pub async fn handle(&self, event: &CodeBuildEvent) -> Result<Decision, PortError> {
-        let decision = self.decide(event);
+        let decision = match self.decide(event) {
+            Decision::Send(_) => self.decide_with(event, self.report(event).await),
+            ignored => ignored,
+        };
         self.record(event).await;
         match &decision {
             Decision::Send(request) => {
@@ -167,6 +195,21 @@ impl<S: NotificationSink, R: ImageRecords> Notifier<S, R> {
             Decision::Ignore(reason) => tracing::info!(build = ?event.detail.build_id, %reason, "not notified"),
         }
         Ok(decision)
+    }
+
+    /// The report lines of a finished image build, read from its log. A log that cannot be
+    /// read is said in the notification, which goes out all the same.
+    async fn report(&self, event: &CodeBuildEvent) -> (BuildReport, Option<String>) {
+        let Some((group, stream)) = report_stream(event) else {
+            return Default::default();
+        };
+        match self.logs.report_lines(group, stream).await {
+            Ok(lines) => (BuildReport::read(lines.iter().map(String::as_str)), None),
+            Err(e) => {
+                tracing::warn!(build = ?event.detail.build_id, error = %e, "the build's log could not be read for its report");
+                (BuildReport::default(), Some(e.to_string()))
+            }
+        }
     }
 
     /// Records the image this event's build pushed, if it calls for it; whatever the

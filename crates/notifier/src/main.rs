@@ -1,5 +1,5 @@
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
-use dockhand_aws::{dynamodb::DynamoLedger, lambda_env, sns::SnsPublisher};
+use dockhand_aws::{dynamodb::DynamoLedger, lambda_env, logs::CloudWatchBuildLogs, sns::SnsPublisher};
 use dockhand_notifier::{Notifier, statuses};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -17,6 +17,7 @@ async fn main() -> Result<(), Error> {
             aws_sdk_dynamodb::Client::new(&aws),
             &lambda_env::required("LEDGER_TABLE")?,
         ),
+        logs: CloudWatchBuildLogs::new(aws_sdk_cloudwatchlogs::Client::new(&aws)),
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<CodeBuildEvent>| {
         let notifier = &notifier;

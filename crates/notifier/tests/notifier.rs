@@ -2,7 +2,7 @@
 
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
 use dockhand_core::notification::{PublishRequest, subject};
-use dockhand_core::ports::memory::{MemoryLedger, MemorySink};
+use dockhand_core::ports::memory::{MemoryLedger, MemoryLogs, MemorySink};
 use dockhand_notifier::{Decision, Notifier, outcome, statuses};
 use dockhand_testkit::fixture;
 use serde_json::Value;
@@ -13,7 +13,7 @@ fn event(name: &str) -> CodeBuildEvent {
     serde_json::from_str(&fixture(name)).unwrap()
 }
 
-fn notifier() -> (Notifier<Outbox, MemoryLedger>, Outbox) {
+fn notifier() -> (Notifier<Outbox, MemoryLedger, MemoryLogs>, Outbox) {
     let outbox = Outbox::default();
     let n = Notifier {
         project: "dockhand".into(),
@@ -21,6 +21,7 @@ fn notifier() -> (Notifier<Outbox, MemoryLedger>, Outbox) {
         topic_arn: None,
         sink: outbox.clone(),
         records: MemoryLedger::default(),
+        logs: MemoryLogs::default(),
     };
     (n, outbox)
 }
@@ -415,4 +416,99 @@ async fn a_retag_job_says_which_images_got_which_tags_and_what_a_failure_means()
         "{email}"
     );
     assert!(email.contains("deleted from the registry"), "{email}");
+}
+
+const GROUP: &str = "/aws/codebuild/dockhand";
+
+fn email_of(request: &PublishRequest) -> String {
+    message(request)["email"].as_str().unwrap().to_owned()
+}
+
+/// A failed autotest: the notification names the test file and carries the sut's last log
+/// lines, read from the build's own log stream (the event's `logs`).
+#[tokio::test]
+async fn a_failed_test_is_reported_from_the_builds_log() {
+    let (n, outbox) = notifier();
+    n.logs.put(
+        GROUP,
+        "b2c3d4e5f6a7",
+        "[Container] 2026/12/02 06:00:00 Running command set -euo pipefail\n\
+         ##dockhand hook post_checkout ok\n\
+         Step 1/2 : FROM scratch\n\
+         ##dockhand test docker-compose.test.yml failed 1\n\
+         ##dockhand sut checking /srv/index.html\n\
+         ##dockhand sut FAIL: index.html is empty\n",
+    );
+    n.handle(&event("codebuild-failed.json")).await.unwrap();
+    let sent = outbox.sent().pop().unwrap();
+    let text = email_of(&sent);
+    assert!(
+        text.contains("Tests:      docker-compose.test.yml failed (exit status 1)\n"),
+        "{text}"
+    );
+    assert!(text.contains("Hooks:      hooks/post_checkout ran\n"), "{text}");
+    assert!(
+        text.contains("  | checking /srv/index.html\n  | FAIL: index.html is empty\n"),
+        "{text}"
+    );
+    assert!(message(&sent)["sms"].as_str().unwrap().ends_with(": test failed"));
+    assert_eq!(n.logs.reads.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+/// A log that cannot be read never stops the notification; it says so instead.
+#[tokio::test]
+async fn an_unreadable_log_is_said_and_the_notification_goes_out() {
+    let (n, outbox) = notifier();
+    *n.logs.fail.lock().unwrap() = Some("CloudWatch Logs GetLogEvents: AccessDeniedException".into());
+    n.handle(&event("codebuild-failed.json")).await.unwrap();
+    let text = email_of(&outbox.sent().pop().unwrap());
+    assert!(
+        text.contains(
+            "Report:     not read from the build's log (CloudWatch Logs GetLogEvents: AccessDeniedException)\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Failed phase: BUILD"));
+}
+
+/// The log is read only for a notification of a finished image build: not for a build in
+/// progress, a re-tag job, a status not notified or another project's build.
+#[tokio::test]
+async fn the_log_is_read_only_when_a_finished_image_build_is_notified() {
+    let line = format!("acme/web\tdockhand-{}\tv1\t", &KEY[..32]);
+    let cases = [
+        (event("codebuild-in-progress.json"), Some("IN_PROGRESS")),
+        (with_env("codebuild-succeeded.json", &[("DOCKHAND_RETAG", &line)]), None),
+        (event("codebuild-succeeded.json"), Some("FAILED")),
+    ];
+    for (event, only) in cases {
+        let (n, _) = notifier();
+        let n = Notifier {
+            statuses: only.map(|s| statuses(Some(s))).unwrap_or_else(|| statuses(None)),
+            ..n
+        };
+        n.handle(&event).await.unwrap();
+        assert_eq!(
+            n.logs.reads.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "{:?}",
+            outcome(&event).status
+        );
+    }
+    let (n, _) = notifier();
+    let other = Notifier {
+        project: "other".into(),
+        ..n
+    };
+    other.handle(&event("codebuild-failed.json")).await.unwrap();
+    assert_eq!(other.logs.reads.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // A build without report lines: nothing of them in the notification.
+    let (n, outbox) = notifier();
+    n.handle(&event("codebuild-succeeded.json")).await.unwrap();
+    let text = email_of(&outbox.sent().pop().unwrap());
+    assert!(
+        !text.contains("Tests:") && !text.contains("Hooks:") && !text.contains("Report:"),
+        "{text}"
+    );
+    assert_eq!(n.logs.reads.load(std::sync::atomic::Ordering::Relaxed), 1);
 }

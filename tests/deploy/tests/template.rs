@@ -220,6 +220,7 @@ fn each_role_holds_exactly_its_calls_on_its_own_resources() {
                 ("sns:Publish", "BuildResultsTopic"),
                 ("sqs:SendMessage", "DeadLetterQueue.Arn"),
                 ("dynamodb:PutItem", "LedgerTable.Arn"),
+                ("logs:GetLogEvents", "BuildLogs.Arn"),
             ]
         )
     );

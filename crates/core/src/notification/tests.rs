@@ -25,6 +25,8 @@ fn outcome(status: &str) -> BuildOutcome {
                 .into(),
         ),
         retagged: vec![],
+        report: BuildReport::default(),
+        report_unread: None,
     }
 }
 
@@ -412,6 +414,8 @@ fn hostile_outcome() -> impl Strategy<Value = BuildOutcome> {
                 failed_phase,
                 logs_link,
                 retagged: vec![],
+                report: BuildReport::default(),
+                report_unread: None,
             },
         )
 }
@@ -497,4 +501,101 @@ fn missing_tags_or_commit_print_nothing_about_them() {
     };
     let email = build_notification(&o).email;
     assert!(!email.contains("Tags:") && !email.contains("/commit/"), "{email}");
+}
+
+fn reported(status: &str, log: &str) -> Notification {
+    let mut o = outcome(status);
+    o.report = BuildReport::read(log.lines());
+    build_notification(&o)
+}
+
+#[test]
+fn a_failed_autotest_names_the_file_and_shows_the_sut_log() {
+    let mut o = outcome("FAILED");
+    o.failed_phase = Some((
+        "BUILD".into(),
+        "COMMAND_EXECUTION_ERROR: Error while executing command".into(),
+    ));
+    o.report = BuildReport::read(
+        "##dockhand hook pre_build ok\n##dockhand test docker-compose.test.yml failed 1\n##dockhand sut checking /srv/index.html\n##dockhand sut FAIL: \u{1b}[31mindex.html is empty\u{1b}[0m\n"
+            .lines(),
+    );
+    let n = build_notification(&o);
+    assert_eq!(n.sms, "dockhand FAILED acme/web @3e8a1f5: test failed");
+    for expected in [
+        "Hooks:      hooks/pre_build ran\n",
+        "Tests:      docker-compose.test.yml failed (exit status 1)\n",
+        "Tags:       latest, 3e8a1f5 (not pushed)\n",
+        "Last lines of the sut service's log:\n  | checking /srv/index.html\n  | FAIL: [31mindex.html is empty[0m\n",
+    ] {
+        assert!(n.email.contains(expected), "{expected:?} in\n{}", n.email);
+    }
+    // The sut's lines come after what CodeBuild said of the failed phase.
+    assert!(n.email.find("Failed phase: BUILD").unwrap() < n.email.find("Last lines of the sut").unwrap());
+}
+
+#[test]
+fn a_failed_hook_is_named_in_the_sms_and_the_email() {
+    let n = reported(
+        "FAILED",
+        "##dockhand hook post_checkout ok\n##dockhand hook pre_push failed 3\n",
+    );
+    assert_eq!(n.sms, "dockhand FAILED acme/web @3e8a1f5: hook pre_push failed");
+    assert!(
+        n.email
+            .contains("Hooks:      hooks/post_checkout ran, hooks/pre_push failed (exit status 3)\n"),
+        "{}",
+        n.email
+    );
+    assert!(!n.email.contains("sut service"));
+}
+
+#[test]
+fn a_success_reports_passed_tests_and_the_description_sync() {
+    let n = reported(
+        "SUCCEEDED",
+        "##dockhand test docker-compose.test.yml passed\n##dockhand test smoke.test.yml passed\n##dockhand sut stray\n##dockhand description failed Docker Hub answered 403: the token may not edit this repository\n",
+    );
+    assert_eq!(n.sms, "dockhand SUCCEEDED acme/web @3e8a1f5");
+    for expected in [
+        "Tests:      docker-compose.test.yml passed, smoke.test.yml passed\n",
+        "README:     not updated (Docker Hub answered 403: the token may not edit this repository); the image was pushed all the same\n",
+        "Tags:       latest, 3e8a1f5 (pushed)\n",
+    ] {
+        assert!(n.email.contains(expected), "{expected:?} in\n{}", n.email);
+    }
+    // A sut line on a success is not a failure's log.
+    assert!(!n.email.contains("stray"));
+    let synced = reported("SUCCEEDED", "##dockhand description synced web/README.md\n");
+    assert!(
+        synced
+            .email
+            .contains("README:     web/README.md is the repository's description on Docker Hub\n")
+    );
+}
+
+#[test]
+fn skipped_tests_and_an_unread_log_are_said() {
+    let mut o = outcome("SUCCEEDED");
+    o.report = BuildReport::read(["##dockhand tests skipped autotest is default_branch and this is a tag"]);
+    o.report_unread = None;
+    let n = build_notification(&o);
+    assert!(
+        n.email
+            .contains("Tests:      not run: autotest is default_branch and this is a tag\n"),
+        "{}",
+        n.email
+    );
+    o.report = BuildReport::default();
+    o.report_unread = Some("AccessDeniedException".into());
+    let n = build_notification(&o);
+    assert!(
+        n.email
+            .contains("Report:     not read from the build's log (AccessDeniedException)\n"),
+        "{}",
+        n.email
+    );
+    // Without report lines, nothing of them is said.
+    let plain = build_notification(&outcome("SUCCEEDED"));
+    assert!(!plain.email.contains("Hooks:") && !plain.email.contains("Tests:") && !plain.email.contains("README:"));
 }

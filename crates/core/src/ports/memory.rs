@@ -2,8 +2,8 @@
 //! adapters where the tests rely on it (conditional writes, batch answers), inspectable.
 
 use super::{
-    BuildStarter, Clock, FinishedBuild, Holds, ImageRecords, Ledger, NotificationSink, Publisher, Queues, ReadCache,
-    SecretStore,
+    BuildLogs, BuildStarter, Clock, FinishedBuild, Holds, ImageRecords, Ledger, NotificationSink, Publisher, Queues,
+    ReadCache, SecretStore,
 };
 use crate::error::PortError;
 use crate::ledger::{Record, Versioned, Written};
@@ -267,6 +267,40 @@ impl NotificationSink for MemorySink {
         }
         self.sent.lock().expect("sink").push(request.clone());
         Ok(())
+    }
+}
+
+/// Build logs by `group/stream`, each a list of lines; `fail` makes every read fail, and
+/// `reads` counts them.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryLogs {
+    pub streams: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
+    pub fail: Arc<Mutex<Option<String>>>,
+    pub reads: Arc<AtomicUsize>,
+}
+
+impl MemoryLogs {
+    pub fn put(&self, group: &str, stream: &str, log: &str) {
+        let lines = log.lines().map(str::to_owned).collect();
+        self.streams
+            .lock()
+            .expect("logs")
+            .insert(format!("{group}/{stream}"), lines);
+    }
+}
+
+impl BuildLogs for MemoryLogs {
+    async fn report_lines(&self, group: &str, stream: &str) -> Result<Vec<String>, PortError> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        if let Some(e) = &*self.fail.lock().expect("logs") {
+            return Err(PortError(e.clone()));
+        }
+        let streams = self.streams.lock().expect("logs");
+        let lines = streams.get(&format!("{group}/{stream}")).cloned().unwrap_or_default();
+        Ok(lines
+            .into_iter()
+            .filter(|l| l.starts_with(crate::build_report::PREFIX))
+            .collect())
     }
 }
 
