@@ -187,6 +187,60 @@ pub struct BuildEnvironment {
     /// Sends a body to the builds queue: the build-state rule's second target, which gets
     /// the final state changes (SUCCEEDED, FAILED, FAULT, TIMED_OUT, STOPPED).
     pub build_events: QueueSender,
+    /// Appends lines to a log stream of CloudWatch Logs, as CodeBuild writes each build's
+    /// log to `/aws/codebuild/<project>`.
+    pub logs: LogWriter,
+}
+
+/// Appends lines to the stream `(group, stream)`, creating it the first time.
+pub type LogWriter = Arc<dyn Fn(&str, &str, &[String]) -> Result<(), String> + Send + Sync>;
+
+/// A build's log as the runner writes it, shared with what streams it to CloudWatch Logs.
+#[derive(Clone, Default)]
+struct SharedLog(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What of a build's log has reached CloudWatch Logs. CodeBuild sends the log while the
+/// build runs, so by the time a state change reaches its targets the lines before it are
+/// in the stream; here every complete line is sent before each state change goes out.
+struct LogStream {
+    log: SharedLog,
+    group: String,
+    stream: String,
+    sent: usize,
+}
+
+impl LogStream {
+    /// Sends the complete lines not sent yet (all of them when `end`).
+    fn send(&mut self, writer: &LogWriter, end: bool) -> Result<(), String> {
+        let text = self.log.0.lock().expect("log").clone();
+        let upto = if end {
+            text.len()
+        } else {
+            text[self.sent..]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(self.sent, |i| self.sent + i + 1)
+        };
+        if upto <= self.sent {
+            return Ok(());
+        }
+        let lines: Vec<String> = String::from_utf8_lossy(&text[self.sent..upto])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        self.sent = upto;
+        writer(&self.group, &self.stream, &lines)
+    }
 }
 
 /// Sends one message body to a queue.
@@ -708,8 +762,19 @@ fn run_one(
         }
     }
     settings.parameters = parameters;
-    let mut log = Vec::new();
+    let log = SharedLog::default();
+    let mut stream = LogStream {
+        log: log.clone(),
+        group: settings.log_group.clone(),
+        stream: String::new(),
+        sent: 0,
+    };
     let mut notify = |event: &Value| {
+        let logs = &event["detail"]["additional-information"]["logs"];
+        stream.stream = logs["stream-name"].as_str().unwrap_or_default().to_owned();
+        if let Err(why) = stream.send(&environment.logs, false) {
+            say(&format!("== the build's log did not reach CloudWatch Logs: {why}"));
+        }
         if let Err(e) = send_state_change(functions, event) {
             say(&format!(
                 "== dead letter: the notifier failed on a state change: {}",
@@ -726,14 +791,20 @@ fn run_one(
             }
         }
     };
+    let mut writer = log.clone();
     let result = match (&spec, refused) {
-        (Some(spec), None) => dockhand_runner::run(spec, &settings, &mut log, &mut notify),
+        (Some(spec), None) => dockhand_runner::run(spec, &settings, &mut writer, &mut notify),
         (_, Some(context)) => {
-            dockhand_runner::run_refused(&settings, PhaseType::DownloadSource, context, &mut log, &mut notify)
+            dockhand_runner::run_refused(&settings, PhaseType::DownloadSource, context, &mut writer, &mut notify)
         }
         (None, None) => unreachable!("a buildspec that does not read is refused"),
     };
-    let log = String::from_utf8_lossy(&log).into_owned();
+    if let Err(why) = stream.send(&environment.logs, true) {
+        say(&format!(
+            "== the end of the build's log did not reach CloudWatch Logs: {why}"
+        ));
+    }
+    let log = String::from_utf8_lossy(&log.0.lock().expect("log")).into_owned();
     say(&format!("== build log of {}\n{}", record.id, indent(&log)));
     let failed = result.failed_phase().map(|p| p.phase_type.as_str().to_owned());
     let status = match result.status {

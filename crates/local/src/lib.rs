@@ -22,6 +22,7 @@
 //! The spawner's retry delays are scaled down (seconds, not minutes); everything else is
 //! the stack's.
 
+mod cloudwatch;
 pub mod engine;
 pub mod gitrepo;
 pub mod hub;
@@ -480,6 +481,7 @@ struct Aws {
     sns: aws_sdk_sns::Client,
     ssm: aws_sdk_ssm::Client,
     sqs: aws_sdk_sqs::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 /// What the stack makes on moto: queues, the ledger table and the topics.
@@ -502,6 +504,7 @@ impl Aws {
             sns: aws_sdk_sns::Client::new(&sdk),
             ssm: aws_sdk_ssm::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
             sdk,
             runtime,
         })
@@ -527,6 +530,12 @@ impl Aws {
         for (name, value) in parameters {
             self.runtime.block_on(put_secure_string(&self.ssm, name, value))?;
         }
+        // The stack's BuildLogs: CodeBuild writes each build's log there, the notifier
+        // reads what a build reported from it.
+        let group = format!("/aws/codebuild/{PROJECT}");
+        self.runtime
+            .block_on(self.logs.create_log_group().log_group_name(&group).send())
+            .map_err(|e| format!("moto CreateLogGroup {group}: {e:?}"))?;
         Ok(Wiring {
             queues,
             ledger_table,
@@ -658,6 +667,7 @@ fn build_environment(
         parameter: parameter_reader(aws.ssm.clone()),
         dead_letter: queue_sender(aws.sqs.clone(), wiring.queues.dead_letters.clone()),
         build_events: queue_sender(aws.sqs.clone(), wiring.queues.builds.clone()),
+        logs: cloudwatch::writer(aws.logs.clone()),
     })
 }
 
@@ -720,7 +730,7 @@ fn queue_sender(sqs: aws_sdk_sqs::Client, url: String) -> hub::QueueSender {
 }
 
 /// Runs `future` to its end on a runtime of its own, for calls from plain threads.
-fn block_on<T>(future: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+pub(crate) fn block_on<T>(future: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
