@@ -73,7 +73,8 @@ pub fn backoff(policy: &RetryPolicy, message_id: &str, receive_count: u32) -> u6
     h.update(receive_count.to_be_bytes());
     let digest = h.finalize();
     let spread = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
-    let half = full / 2;
+    // Rounded up: a full delay of one second is never halved to none.
+    let half = full.div_ceil(2);
     half + spread % (full - half + 1)
 }
 
@@ -168,6 +169,26 @@ mod tests {
             "gave up after {now} s"
         );
         assert!(count < MAX_RECEIVES, "{count} receives");
+    }
+
+    /// A one-second delay (local mode's base) stays one second whatever the jitter: half
+    /// of it rounded down was none, and the message came straight back.
+    #[test]
+    fn a_one_second_delay_is_never_none() {
+        let p = RetryPolicy {
+            base: 1,
+            cap: 1,
+            retention: 3600,
+        };
+        for i in 0..200 {
+            assert_eq!(backoff(&p, &format!("m{i}"), 1), 1);
+        }
+        let p = RetryPolicy {
+            base: 1,
+            cap: 4,
+            retention: 3600,
+        };
+        assert!((0..200).all(|i| backoff(&p, &format!("m{i}"), 1) == 1));
     }
 
     proptest! {
