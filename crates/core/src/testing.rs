@@ -32,6 +32,8 @@ pub(crate) fn deployment() -> Deployment {
         cache: true,
         cache_repository: None,
         buildkit_image: crate::config::DEFAULT_BUILDKIT_IMAGE.into(),
+        hub_description: false,
+        hub_api_url: crate::config::DEFAULT_HUB_API_URL.into(),
     })
     .unwrap()
 }
