@@ -51,9 +51,10 @@
   if [ "$bytes" -gt "$((limit * 4))" ]; then
     fail "$path is $bytes bytes, more than Docker Hub's $limit characters; the description was left as it was"
   fi
-  # jq reads text: what it sends must be the file's very bytes.
+  # jq reads text: what it sends must be the file's very bytes. --rawfile reads the file
+  # whole (jq 1.6's -R splits a character across its 4 KiB reads).
   sent="$(
-    jq -Rsj . < "$file" | sha256sum
+    jq -nj --rawfile text "$file" '$text' | sha256sum
   )"
   bytes_sum="$(
     sha256sum < "$file"
@@ -62,7 +63,7 @@
     fail "$path is not UTF-8 text; the description was left as it was"
   fi
   characters="$(
-    jq -Rs length < "$file"
+    jq -n --rawfile text "$file" '$text | length'
   )"
   if [ "$characters" -gt "$limit" ]; then
     fail "$path is $characters characters, more than Docker Hub's $limit; the description was left as it was"
@@ -70,7 +71,7 @@
   work="$(
     mktemp -d
   )" || fail "could not create a temporary directory"
-  jq -Rs '{full_description: .}' < "$file" > "$work/body.json" || fail "could not read $path"
+  jq -n --rawfile text "$file" '{full_description: $text}' > "$work/body.json" || fail "could not read $path"
   token="$(
     aws ssm get-parameter --name "$DOCKHAND_TOKEN_PARAMETER" --with-decryption --query Parameter.Value --output text
   )" || fail "could not read the registry token from SSM"
