@@ -42,8 +42,9 @@
   if [ -L "$file" ] || [ ! -f "$file" ] || [ "$real" != "$file" ]; then
     fail "$path is a symbolic link, or not a regular file of the repository; not sending it"
   fi
-  if ! command -v jq >/dev/null || ! command -v curl >/dev/null; then
-    fail "this build image has no jq or no curl; the description needs both"
+  # --rawfile came with jq 1.6.
+  if ! command -v curl >/dev/null || ! jq -n --rawfile text /dev/null 1 >/dev/null 2>&1; then
+    fail "this build image has no curl, or no jq 1.6 or later; the description needs both"
   fi
   bytes="$(
     wc -c < "$file"

@@ -373,6 +373,26 @@ fn a_symbolic_link_or_a_readme_that_is_not_text_is_refused() {
 }
 
 #[test]
+fn a_build_image_without_jq_1_6_is_reported() {
+    let f = Fixture::new("description-old-jq", &[("web/README.md", b"x\n")]);
+    install_tools(
+        &f.tools,
+        &[(
+            "jq",
+            "#!/bin/bash\necho 'jq: Unknown arguments: --rawfile' >&2\nexit 2\n",
+        )],
+    );
+    let hub = hub(allowed());
+    let o = run(&buildspec(true), &f.settings(&hub.url(), &default_path()));
+    assert_green_with(
+        &f,
+        &o,
+        "##dockhand description failed this build image has no curl, or no jq 1.6 or later; the description needs both",
+    );
+    assert!(hub.requests().is_empty());
+}
+
+#[test]
 fn docker_hub_out_of_reach_is_reported() {
     let f = Fixture::new("description-unreachable", &[("web/README.md", b"x\n")]);
     // A port nothing listens on: the stand-in's, once it has stopped.
