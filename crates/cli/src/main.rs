@@ -687,6 +687,8 @@ fn default_deployment(owner: &str, full_name: &str) -> Result<Deployment, String
         cache_repository: None,
         buildkit_image: dockhand_core::config::DEFAULT_BUILDKIT_IMAGE.into(),
         autotest: Default::default(),
+        hub_description: false,
+        hub_api_url: dockhand_core::config::DEFAULT_HUB_API_URL.into(),
     })
     .map_err(|e| {
         format!("the repository owner {owner:?} cannot serve as the Docker Hub namespace ({e}); pass --config")

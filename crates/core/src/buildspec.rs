@@ -14,6 +14,7 @@ const RETAG: &str = include_str!("../../../buildspecs/retag.yml");
 const REF_HEAD: &str = include_str!("../../../buildspecs/ref-head.sh");
 const HUB_HOOKS: &str = include_str!("../../../buildspecs/hub-hooks.sh");
 const HUB_BUILD: &str = include_str!("../../../buildspecs/hub-build.sh");
+const HUB_DESCRIPTION: &str = include_str!("../../../buildspecs/hub-description.sh");
 
 /// The revision of the image buildspec compiled in: SHA-256 of `buildspecs/build.yml`'s
 /// text and of the Hub mode snippets it holds. Part of every image's key, so a change to
@@ -51,6 +52,12 @@ pub fn render_for(config: &Config) -> String {
         }
     });
     let text = replace_line(&text, "{{pull_login}}", pull);
+    let description = matches!(config.registry, Registry::DockerHub { .. }) && config.hub_description;
+    let text = replace_line(
+        &text,
+        "{{hub_description}}",
+        description.then(|| HUB_DESCRIPTION.trim()),
+    );
     debug_assert_eq!(placeholder_left(&text), None);
     text
 }
@@ -235,6 +242,37 @@ mod tests {
         assert!(render_for(&config).contains("aws ecr get-login-password --region \"$AWS_REGION\" | docker login --username AWS --password-stdin \"$DOCKHAND_PULL_REGISTRY\""));
     }
 
+    fn syncing(registry: Registry) -> Config {
+        let mut config = with_token(registry);
+        config.hub_description = true;
+        config
+    }
+
+    /// The snippet is rendered only for a deployment that opted in, with Docker Hub, as the
+    /// last step of a successful build's post_build: after every tag is pushed.
+    #[test]
+    fn the_description_is_synced_last_and_only_when_opted_in() {
+        let marker = "##dockhand description synced";
+        assert!(!render(&hub()).contains(marker));
+        assert!(!render_for(&with_token(hub())).contains(marker));
+        let ecr = Registry::Ecr {
+            registry: "x".into(),
+            prefix: None,
+        };
+        assert!(!render_for(&syncing(ecr)).contains(marker), "Docker Hub only");
+        let text = render_for(&syncing(hub()));
+        let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("valid YAML");
+        let post = docs[0]["phases"]["post_build"]["commands"][0].as_str().unwrap();
+        let (succeeding, failing) = post.split_once("\nelse\n").unwrap();
+        let sync = succeeding.find(marker).unwrap();
+        assert!(succeeding.find("docker buildx imagetools create").unwrap() < sync);
+        assert!(!failing.contains("description"), "{failing}");
+        // Never fails the build, whatever happens inside.
+        assert!(succeeding.trim_end().ends_with(") || true"), "{succeeding}");
+        // The text is the deployment's: no value of a push in it.
+        assert!(text.contains(r#"path="${DOCKHAND_DESCRIPTION_PATH:-}""#));
+    }
+
     #[test]
     fn templates_are_single_line_commands() {
         for fragment in [LOGIN_TOKEN, LOGIN_ECR, LOGIN_PULL, LOGIN_PULL_ECR] {
@@ -313,6 +351,7 @@ mod tests {
                 prefix: None,
             }),
             render_for(&with_token(hub())),
+            render_for(&syncing(hub())),
         ] {
             for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
                 let mut in_quotes = false;

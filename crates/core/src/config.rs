@@ -91,6 +91,16 @@ pub struct Config {
     /// automated build, so every build does by default.
     #[serde(default, skip_serializing_if = "Autotest::is_default")]
     pub autotest: Autotest,
+    /// After a successful push, each image's README (`.dockhand.yml`'s `description`, by
+    /// default the one beside its Dockerfile) becomes its Docker Hub repository's full
+    /// description, with the push token. Docker Hub only; a failure is reported, never
+    /// fails the build.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub hub_description: bool,
+    /// Where the build finds Docker Hub's API for the description: Docker Hub's own,
+    /// unless a test or local mode stands one in.
+    #[serde(default = "default_hub_api_url", skip_serializing_if = "is_default_hub_api_url")]
+    pub hub_api_url: String,
 }
 
 // Settings at their defaults are left out of the canonical JSON, so a deployment that does
@@ -102,6 +112,21 @@ fn default_true() -> bool {
 
 fn is_true(b: &bool) -> bool {
     *b
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Docker Hub's API: https://docs.docker.com/reference/api/hub/latest/
+pub const DEFAULT_HUB_API_URL: &str = "https://hub.docker.com";
+
+fn default_hub_api_url() -> String {
+    DEFAULT_HUB_API_URL.to_owned()
+}
+
+fn is_default_hub_api_url(url: &String) -> bool {
+    url == DEFAULT_HUB_API_URL
 }
 
 fn is_default_buildkit_image(image: &String) -> bool {
@@ -429,6 +454,20 @@ impl Deployment {
                 config.buildkit_image
             ));
         }
+        if config.hub_description && !matches!(config.registry, Registry::DockerHub { .. }) {
+            return invalid(
+                "hub_description is on, but registry.type is not dockerhub: only Docker Hub has a repository description \
+                 to sync; remove hub_description"
+                    .into(),
+            );
+        }
+        if !is_api_url(&config.hub_api_url) {
+            return invalid(format!(
+                "hub_api_url {:?} is not https://HOST[:PORT] (http:// only for 127.0.0.1 or localhost): \
+                 the build sends the registry token there",
+                config.hub_api_url
+            ));
+        }
         if let Some(p) = &config.github_token_parameter
             && !is_ssm_name(p)
         {
@@ -582,6 +621,19 @@ fn is_registry_host(s: &str) -> bool {
             && !l.ends_with('-')
     };
     port_ok && name.len() <= 253 && name.split('.').all(label_ok)
+}
+
+/// An API root the build may send the registry token to: `https://` and a host (and port),
+/// or plain `http://` to this machine alone, for a stand-in; no path, nothing to quote.
+fn is_api_url(s: &str) -> bool {
+    match s.split_once("://") {
+        Some(("https", host)) => is_registry_host(host),
+        Some(("http", host)) => {
+            let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+            matches!(name, "127.0.0.1" | "localhost") && is_registry_host(host)
+        }
+        _ => false,
+    }
 }
 
 fn is_project_name(s: &str) -> bool {
@@ -921,5 +973,61 @@ mod tests {
                 .contains("unknown field")
         );
         assert!(err(r#"{"repositories":["acme/*"],"registry":{"type":"gcr"}}"#).contains("unknown variant"));
+    }
+
+    #[test]
+    fn the_description_sync_is_docker_hubs_and_off_by_default() {
+        let err = |json: &str| Deployment::from_json(json).unwrap_err().to_string();
+        let hub = r#""repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}"#;
+        let d = Deployment::from_json(&format!("{{{hub}}}")).unwrap();
+        assert!(!d.config.hub_description);
+        assert_eq!(d.config.hub_api_url, "https://hub.docker.com");
+        let on = Deployment::from_json(&format!(r#"{{{hub},"hub_description":true}}"#)).unwrap();
+        assert!(on.config.hub_description);
+        // Off and the default address leave a deployment's digest, and its builds' keys, as
+        // they were.
+        let defaults = Deployment::from_json(&format!(
+            r#"{{{hub},"hub_description":false,"hub_api_url":"https://hub.docker.com"}}"#
+        ))
+        .unwrap();
+        assert_eq!(d.digest, defaults.digest);
+        assert_ne!(d.digest, on.digest);
+        for other in [
+            r#"{"type":"ecr","registry":"123456789012.dkr.ecr.eu-west-1.amazonaws.com"}"#,
+            r#"{"type":"registry","host":"ghcr.io","namespace":"acme"}"#,
+        ] {
+            let e = err(&format!(
+                r#"{{"repositories":["acme/*"],"registry":{other},"hub_description":true}}"#
+            ));
+            assert!(e.contains("hub_description") && e.contains("dockerhub"), "{e}");
+        }
+        assert!(err(&format!(r#"{{{hub},"hub_description":"yes"}}"#)).contains("boolean"));
+        // A stand-in on this machine, or https.
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost:5000",
+            "https://hub.example.com",
+            "https://10.0.0.1:8443",
+        ] {
+            let json = format!(r#"{{{hub},"hub_description":true,"hub_api_url":"{ok}"}}"#);
+            assert!(Deployment::from_json(&json).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "hub.docker.com",
+            "http://hub.docker.com",
+            "http://127.0.0.2:80",
+            "https://hub.docker.com/",
+            "https://hub.docker.com/v2",
+            "https://user@hub.docker.com",
+            "https://hub.docker.com\" x",
+            "ftp://hub.docker.com",
+        ] {
+            let json = format!(
+                r#"{{{hub},"hub_description":true,"hub_api_url":{}}}"#,
+                serde_json::to_string(bad).unwrap()
+            );
+            assert!(err(&json).contains("hub_api_url"), "{bad}");
+        }
     }
 }

@@ -673,6 +673,7 @@ fn name_and_start(
             image_key: &image_key,
             platforms,
             cache: repo.cache.unwrap_or(config.cache),
+            description: &repo.description_path(&context),
         };
         let start = start_build_request(request, deployment, &target);
         let because = match &why {

@@ -17,6 +17,8 @@
 //! ignore: [docs, .github] # changes under these directories build nothing
 //! platforms: [linux/amd64, linux/arm64] # overrides the deployment's platforms
 //! rebuild: always        # or auto (default): always build, never re-tag an unchanged image
+//! description:           # with the deployment's hub_description: each directory's file
+//!   web: docs/web.md     # for its Docker Hub description (default: its own README.md)
 //! ```
 
 use crate::config::Naming;
@@ -36,9 +38,15 @@ pub const MAX_BUILD_ARG_VALUE_BYTES: usize = 4096;
 /// The whole `DOCKHAND_BUILD_ARGS` value.
 pub const MAX_BUILD_ARGS_BYTES: usize = 16 * 1024;
 pub const MAX_IGNORE: usize = 100;
+pub const MAX_DESCRIPTIONS: usize = 100;
+/// A description file's path, repository-relative.
+pub const MAX_DESCRIPTION_PATH_BYTES: usize = 1024;
+/// The file an image's Docker Hub description comes from, in its Dockerfile's directory,
+/// unless `description:` names another.
+pub const DEFAULT_DESCRIPTION_FILE: &str = "README.md";
 /// The schema is two levels deep; anything deeper is a mistake (or an attack).
 const MAX_DEPTH: usize = 3;
-const KEYS: &str = "naming, tags, build_args, ignore, cache, platforms, rebuild";
+const KEYS: &str = "naming, tags, build_args, ignore, cache, platforms, rebuild, description";
 
 /// The repository's settings; `Default` is what an absent file means.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,6 +66,9 @@ pub struct RepoConfig {
     pub platforms: Option<Vec<String>>,
     /// Whether an image whose key was pushed before is re-tagged instead of built.
     pub rebuild: Rebuild,
+    /// Directory (`.` for the root) → the repository-relative file whose text becomes its
+    /// image's Docker Hub description, when the deployment syncs descriptions.
+    pub description: Vec<(String, String)>,
 }
 
 /// `rebuild:` of `.dockhand.yml`.
@@ -152,6 +163,7 @@ impl RepoConfig {
                 "cache" => config.cache = Some(boolean(&value, "cache")?),
                 "platforms" => config.platforms = Some(platforms(&value)?),
                 "rebuild" => config.rebuild = rebuild(&value)?,
+                "description" => config.description = description(&value)?,
                 _ => {
                     return error(key.line, format!("unknown setting {name:?}; the settings are {KEYS}"));
                 }
@@ -166,6 +178,17 @@ impl RepoConfig {
             .iter()
             .map(String::as_str)
             .find(|dir| path == *dir || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/')))
+    }
+
+    /// The repository-relative file whose text becomes the Docker Hub description of the
+    /// image built from `dir`: `description:`'s entry for it, or the `README.md` beside its
+    /// Dockerfile. Checked when parsed: relative, without `.` or `..`, one line.
+    pub fn description_path(&self, dir: &str) -> String {
+        match self.description.iter().find(|(d, _)| d == dir) {
+            Some((_, path)) => path.clone(),
+            None if dir == "." => DEFAULT_DESCRIPTION_FILE.to_owned(),
+            None => format!("{dir}/{DEFAULT_DESCRIPTION_FILE}"),
+        }
     }
 
     /// `DOCKHAND_BUILD_ARGS`: one `KEY=value` line per build argument. No key or value holds
@@ -387,17 +410,87 @@ fn ignore(value: &Node) -> Result<Vec<String>, RepoConfigError> {
     Ok(dirs)
 }
 
+fn description(value: &Node) -> Result<Vec<(String, String)>, RepoConfigError> {
+    let example = "description: {web: docs/web.md}";
+    let Value::Map(entries) = &value.value else {
+        return error(
+            value.line,
+            format!("description must be a mapping of image directories to files, such as `{example}`"),
+        );
+    };
+    if entries.len() > MAX_DESCRIPTIONS {
+        return error(
+            value.line,
+            format!(
+                "{} descriptions, more than the {MAX_DESCRIPTIONS} allowed",
+                entries.len()
+            ),
+        );
+    }
+    let mut descriptions: Vec<(String, String)> = Vec::new();
+    for (key, file) in entries {
+        let raw = scalar(key, "a directory")?;
+        let dir = match raw.strip_suffix('/').unwrap_or(&raw) {
+            "" => ".",
+            dir => dir,
+        };
+        if dir != "."
+            && let Err(why) = check_dir(dir)
+        {
+            return error(
+                key.line,
+                format!(
+                    "the directory {:?} {why}; write the directory of a Dockerfile relative to the repository root, or `.` for the root",
+                    truncate_for_message(&raw)
+                ),
+            );
+        }
+        if descriptions.iter().any(|(d, _)| d == dir) {
+            return error(key.line, format!("the directory {dir} appears twice; keep one"));
+        }
+        let path = scalar(file, "a file such as docs/web.md")?;
+        if let Err(why) = check_file(&path) {
+            return error(
+                file.line,
+                format!(
+                    "the description file {:?} {why}; write a file of the repository, relative to its root, such as `{dir}/README.md`",
+                    truncate_for_message(&path)
+                ),
+            );
+        }
+        descriptions.push((dir.to_owned(), path));
+    }
+    Ok(descriptions)
+}
+
+/// A file of the repository, by a path the build joins to its checkout.
+fn check_file(path: &str) -> Result<(), &'static str> {
+    if path.is_empty() {
+        return Err("is empty");
+    }
+    if path.len() > MAX_DESCRIPTION_PATH_BYTES {
+        return Err("is longer than 1024 bytes");
+    }
+    check_relative(path)
+}
+
 fn check_dir(dir: &str) -> Result<(), &'static str> {
     if dir.is_empty() || dir == "." {
         return Err("is the whole repository (to build nothing, remove the webhook)");
     }
-    if dir.starts_with('/') {
+    check_relative(dir)
+}
+
+/// A path inside the repository: relative, every component a name, nothing that could
+/// reach outside it or break a line.
+fn check_relative(path: &str) -> Result<(), &'static str> {
+    if path.starts_with('/') {
         return Err("is absolute");
     }
-    if dir.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+    if path.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
         return Err("has an empty, `.` or `..` component");
     }
-    if dir.chars().any(char::is_control) {
+    if path.chars().any(char::is_control) {
         return Err("contains a control character");
     }
     Ok(())

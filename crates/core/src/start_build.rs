@@ -53,6 +53,10 @@ pub struct Target<'a> {
     /// Whether the build reads and writes the registry cache (the deployment's `cache`,
     /// unless `.dockhand.yml` says otherwise).
     pub cache: bool,
+    /// The repository-relative file whose text becomes the image's Docker Hub description
+    /// ([`crate::repo_config::RepoConfig::description_path`]), sent only when the
+    /// deployment's `hub_description` is on.
+    pub description: &'a str,
 }
 
 /// Builds the StartBuild request. A deterministic function of its inputs: CodeBuild rejects
@@ -102,6 +106,11 @@ pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, targ
         env.push(("DOCKHAND_CACHE_TO", to));
     }
     env.extend(credential_names(config));
+    if config.hub_description {
+        // The file is the repository's data: a variable, never buildspec text.
+        env.push(("DOCKHAND_DESCRIPTION_PATH", target.description.to_owned()));
+        env.push(("DOCKHAND_HUB_API", config.hub_api_url.clone()));
+    }
     if let Some(pull) = &config.pull_credential {
         env.push(("DOCKHAND_PULL_REGISTRY", pull.host.clone()));
         env.push(("DOCKHAND_PULL_USER", pull.username.clone().unwrap_or_default()));
@@ -365,6 +374,7 @@ mod tests {
             image_key: &"ab".repeat(32),
             platforms: &["linux/amd64".to_owned(), "linux/arm64".to_owned()],
             cache: true,
+            description: "web/README.md",
         };
         let written = start_build_request(&request("d1", &"a".repeat(40)), &deployment("dockhand"), &target);
         let json = serde_json::to_string(&written).unwrap();
@@ -455,6 +465,7 @@ mod tests {
             image_key: &"cd".repeat(32),
             platforms: &[],
             cache: true,
+            description: "tools/lint/README.md",
         };
         let d = with_registry(r#"{"type":"dockerhub","namespace":"acme"}"#);
         let r = request("d1", &"a".repeat(40));
@@ -489,6 +500,50 @@ mod tests {
         assert_eq!(
             (off.env("DOCKHAND_CACHE_FROM"), off.env("DOCKHAND_CACHE_TO")),
             (None, None)
+        );
+    }
+
+    #[test]
+    fn the_description_file_reaches_the_build_only_when_the_deployment_syncs() {
+        let image = ImageName {
+            registry: "docker.io".into(),
+            path: "acme/web".into(),
+        };
+        let tags = ["latest".to_owned()];
+        let target = Target {
+            context: "web",
+            dockerfile: "web/Dockerfile",
+            image: &image,
+            tags: &tags,
+            moving_tags: &tags,
+            build_args: "",
+            image_key: &"ef".repeat(32),
+            platforms: &[],
+            cache: false,
+            description: "docs/web $(id).md",
+        };
+        let r = request("d1", &"a".repeat(40));
+        let off = start_build_request(
+            &r,
+            &with_registry(r#"{"type":"dockerhub","namespace":"acme"}"#),
+            &target,
+        );
+        assert_eq!(off.env("DOCKHAND_DESCRIPTION_PATH"), None);
+        assert_eq!(off.env("DOCKHAND_HUB_API"), None);
+        assert!(!off.buildspec_override.contains("description"), "not rendered either");
+        let d = Deployment::from_json(
+            r#"{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"},"hub_description":true}"#,
+        )
+        .unwrap();
+        let on = start_build_request(&r, &d, &target);
+        // As data, in a variable: the buildspec is the deployment's alone.
+        assert_eq!(on.env("DOCKHAND_DESCRIPTION_PATH"), Some("docs/web $(id).md"));
+        assert_eq!(on.env("DOCKHAND_HUB_API"), Some("https://hub.docker.com"));
+        assert!(!on.buildspec_override.contains("docs/web"));
+        assert!(on.buildspec_override.contains("##dockhand description synced"));
+        assert_ne!(
+            on.idempotency_token, off.idempotency_token,
+            "a setting of the deployment"
         );
     }
 }

@@ -33,6 +33,8 @@ pub(crate) fn deployment() -> Deployment {
         cache_repository: None,
         buildkit_image: crate::config::DEFAULT_BUILDKIT_IMAGE.into(),
         autotest: Default::default(),
+        hub_description: false,
+        hub_api_url: crate::config::DEFAULT_HUB_API_URL.into(),
     })
     .unwrap()
 }

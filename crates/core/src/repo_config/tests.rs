@@ -285,3 +285,61 @@ fn rebuild_is_auto_or_always() {
     assert_eq!(e.line, Some(2));
     assert!(e.message.contains("`rebuild: always`"), "{e}");
 }
+
+#[test]
+fn each_directory_may_name_its_description_file() {
+    let c = RepoConfig::parse(
+        "description:\n  web/: docs/web.md\n  .: docs/root.md\n  \"tools/lint\": tools/lint/README.md\n",
+    )
+    .unwrap();
+    assert_eq!(c.description_path("web"), "docs/web.md");
+    assert_eq!(c.description_path("."), "docs/root.md");
+    assert_eq!(c.description_path("tools/lint"), "tools/lint/README.md");
+    // Elsewhere, and without the setting: the README beside the Dockerfile.
+    assert_eq!(c.description_path("api"), "api/README.md");
+    let none = RepoConfig::default();
+    assert_eq!(none.description_path("."), "README.md");
+    assert_eq!(none.description_path("a/b"), "a/b/README.md");
+}
+
+#[test]
+fn a_description_file_stays_inside_the_repository() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "description: README.md\n",
+            1,
+            "must be a mapping of image directories to files",
+        ),
+        ("description: [web]\n", 1, "must be a mapping"),
+        (
+            "description:\n  web: ../secrets.md\n",
+            2,
+            "has an empty, `.` or `..` component",
+        ),
+        ("description:\n  web: web/../../x.md\n", 2, "`..` component"),
+        ("description:\n  web: ./README.md\n", 2, "`..` component"),
+        ("description:\n  web: /etc/passwd\n", 2, "is absolute"),
+        ("description:\n  web: docs//web.md\n", 2, "empty"),
+        ("description:\n  web: docs/\n", 2, "empty"),
+        ("description:\n  web: \"a\\nb.md\"\n", 2, "control character"),
+        ("description:\n  web: \"\"\n", 2, "is empty"),
+        ("description:\n  web:\n", 2, "found nothing"),
+        ("description:\n  web: [a.md]\n", 2, "found a list"),
+        ("description:\n  ../web: a.md\n", 2, "the directory \"../web\""),
+        ("description:\n  /web: a.md\n", 2, "is absolute"),
+        ("description:\n  web: a.md\n  web/: b.md\n", 3, "appears twice"),
+    ];
+    for (text, line, message) in cases {
+        let e = err(text);
+        assert_eq!(e.line, Some(*line), "{text:?}: {e}");
+        assert!(e.to_string().contains(message), "{text:?}: {e}");
+    }
+    let long = format!("description:\n  web: {}\n", "a".repeat(MAX_DESCRIPTION_PATH_BYTES + 1));
+    assert!(err(&long).to_string().contains("longer than 1024 bytes"));
+    let many: String = (0..=MAX_DESCRIPTIONS).map(|i| format!("  d{i}: a.md\n")).collect();
+    assert!(
+        err(&format!("description:\n{many}"))
+            .to_string()
+            .contains("more than the 100")
+    );
+}

@@ -139,3 +139,12 @@ pub fn tool_env(scratch: &Scratch, tools: &Path) -> Vec<(String, String)> {
         ("FAKE_TOOLS".into(), tools.display().to_string()),
     ]
 }
+
+/// What the stand-ins of `tools/bin` recorded in `tools/calls`, one call a line.
+pub fn recorded_calls(tools: &Path) -> Vec<String> {
+    std::fs::read_to_string(tools.join("calls"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
