@@ -686,6 +686,7 @@ fn default_deployment(owner: &str, full_name: &str) -> Result<Deployment, String
         cache: true,
         cache_repository: None,
         buildkit_image: dockhand_core::config::DEFAULT_BUILDKIT_IMAGE.into(),
+        autotest: Default::default(),
     })
     .map_err(|e| {
         format!("the repository owner {owner:?} cannot serve as the Docker Hub namespace ({e}); pass --config")

@@ -12,14 +12,23 @@ const LOGIN_PULL_ECR: &str = include_str!("../../../buildspecs/login-pull-ecr.sh
 const PUSH_TAGS: &str = include_str!("../../../buildspecs/push-tags.sh");
 const RETAG: &str = include_str!("../../../buildspecs/retag.yml");
 const REF_HEAD: &str = include_str!("../../../buildspecs/ref-head.sh");
+const HUB_HOOKS: &str = include_str!("../../../buildspecs/hub-hooks.sh");
+const HUB_BUILD: &str = include_str!("../../../buildspecs/hub-build.sh");
 
 /// The revision of the image buildspec compiled in: SHA-256 of `buildspecs/build.yml`'s
-/// text. Part of every image's key, so a change to how images are built builds them again.
+/// text and of the Hub mode snippets it holds. Part of every image's key, so a change to
+/// how images are built builds them again.
 pub fn revision() -> &'static str {
     static REVISION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     REVISION.get_or_init(|| {
         use sha2::{Digest, Sha256};
-        hex::encode(Sha256::digest(TEMPLATE.as_bytes()))
+        let mut h = Sha256::new();
+        h.update(TEMPLATE.as_bytes());
+        for snippet in [HUB_HOOKS, HUB_BUILD] {
+            h.update((snippet.len() as u64).to_be_bytes());
+            h.update(snippet.as_bytes());
+        }
+        hex::encode(h.finalize())
     })
 }
 
@@ -28,6 +37,8 @@ pub fn revision() -> &'static str {
 /// themselves travel as environment variables ([`crate::start_build`]).
 pub fn render_for(config: &Config) -> String {
     let text = replace_line(TEMPLATE, "{{push_tags}}", Some(PUSH_TAGS.trim()));
+    let text = replace_line(&text, "{{hub_hooks}}", Some(HUB_HOOKS.trim()));
+    let text = replace_line(&text, "{{hub_build}}", Some(HUB_BUILD.trim()));
     let text = replace_line(&text, "{{ref_head}}", Some(REF_HEAD.trim()));
     let text = replace_line(&text, "{{login}}", Some(login_for(&config.registry)));
     let clone_auth = config.github_token_parameter.as_ref().map(|_| CLONE_AUTH.trim());
@@ -40,7 +51,7 @@ pub fn render_for(config: &Config) -> String {
         }
     });
     let text = replace_line(&text, "{{pull_login}}", pull);
-    debug_assert!(!text.contains("{{"));
+    debug_assert_eq!(placeholder_left(&text), None);
     text
 }
 
@@ -51,8 +62,20 @@ pub fn render_retag_for(config: &Config) -> String {
     let text = replace_line(&text, "{{ref_head}}", Some(REF_HEAD.trim()));
     let clone_auth = config.github_token_parameter.as_ref().map(|_| CLONE_AUTH.trim());
     let text = replace_line(&text, "{{clone_auth}}", clone_auth);
-    debug_assert!(!text.contains("{{"));
+    debug_assert_eq!(placeholder_left(&text), None);
     text
+}
+
+/// A `{{name}}` placeholder the rendering left, if any. Go templates of the commands
+/// (`docker image inspect --format '{{.Id}}'`) are not placeholders.
+fn placeholder_left(text: &str) -> Option<&str> {
+    text.match_indices("{{").find_map(|(at, _)| {
+        let rest = &text[at + 2..];
+        let end = rest.find("}}")?;
+        let name = &rest[..end];
+        (!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .then_some(&text[at..at + end + 4])
+    })
 }
 
 fn login_for(registry: &Registry) -> &'static str {
@@ -241,7 +264,7 @@ mod tests {
             assert!(build.contains("--password-stdin"), "{build}");
             let post = doc["phases"]["post_build"]["commands"][0].as_str().unwrap();
             assert!(post.contains("docker buildx imagetools create"), "{post}");
-            assert!(!text.contains("{{"));
+            assert_eq!(placeholder_left(&text), None);
         }
     }
 
@@ -258,7 +281,8 @@ mod tests {
             text.contains(r#"--output "type=image,name=$DOCKER_REPO:$DOCKHAND_KEY_TAG,push=true,oci-mediatypes=true""#)
         );
         assert!(text.contains(r#"--tag "$DOCKER_REPO:$tag" "$source_image""#));
-        assert!(!text.contains("docker push"));
+        // Only Hub mode pushes from the engine, and only the key tag.
+        assert!(text.contains(r#"docker push "$DOCKER_REPO:$DOCKHAND_KEY_TAG" | tee "$pushed""#));
         assert!(text.contains("aws ssm get-parameter"));
         assert!(
             render(&Registry::Ecr {
@@ -274,7 +298,7 @@ mod tests {
         let text = render(&hub());
         assert!(text.contains(r#"mapfile -t lines <<< "$DOCKHAND_BUILD_ARGS""#));
         assert!(text.contains(r#"*=*) args+=(--build-arg "$line") ;;"#));
-        assert!(text.contains(r#"--file "./$DOCKERFILE_PATH" "${args[@]}" \"#));
+        assert!(text.contains(r#"--file "./$DOCKERFILE_PATH" "${args[@]}")"#));
     }
 
     #[test]

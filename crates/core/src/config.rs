@@ -86,6 +86,11 @@ pub struct Config {
         skip_serializing_if = "is_default_buildkit_image"
     )]
     pub buildkit_image: String,
+    /// Which builds run a directory's Docker Hub autotests (`docker-compose.test.yml`,
+    /// `*.test.yml`, `hooks/test`) before anything is pushed. Docker Hub ran them in every
+    /// automated build, so every build does by default.
+    #[serde(default, skip_serializing_if = "Autotest::is_default")]
+    pub autotest: Autotest,
 }
 
 // Settings at their defaults are left out of the canonical JSON, so a deployment that does
@@ -108,6 +113,44 @@ pub const DEFAULT_BUILDKIT_IMAGE: &str = "moby/buildkit:buildx-stable-1";
 
 fn default_buildkit_image() -> String {
     DEFAULT_BUILDKIT_IMAGE.to_owned()
+}
+
+/// The deployment's `autotest` setting: for which refs a build runs the autotests beside
+/// the Dockerfile. A build whose tests are off says so in its log and pushes untested.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Autotest {
+    /// Every build, as Docker Hub's automated builds did.
+    #[default]
+    All,
+    /// Builds of the repository's default branch only.
+    DefaultBranch,
+    /// Builds of tags only.
+    Tags,
+    /// Builds of the default branch and of tags.
+    DefaultBranchAndTags,
+    /// No build: test files and `hooks/test` are left alone.
+    Off,
+}
+
+impl Autotest {
+    fn is_default(&self) -> bool {
+        *self == Autotest::All
+    }
+
+    /// Whether a build of `git_ref` (`refs/heads/…`, `refs/tags/…`) runs its tests, the
+    /// repository's default branch being `default_branch` (unknown: not the default).
+    pub fn runs_for(self, git_ref: &str, default_branch: Option<&str>) -> bool {
+        let default = || crate::rules::is_default_branch(git_ref, default_branch);
+        let tag = || git_ref.starts_with("refs/tags/");
+        match self {
+            Autotest::All => true,
+            Autotest::DefaultBranch => default(),
+            Autotest::Tags => tag(),
+            Autotest::DefaultBranchAndTags => default() || tag(),
+            Autotest::Off => false,
+        }
+    }
 }
 
 /// A registry login for pulling private base images during `docker build`: a user and an
@@ -594,6 +637,40 @@ mod tests {
         assert_eq!(d.config.registry.username(), Some("acme"));
         assert_eq!(d.config.naming, Naming::Path);
         assert_eq!(d.config.github_token_parameter, None);
+    }
+
+    #[test]
+    fn autotest_decides_by_the_ref_and_stays_out_of_the_digest_at_its_default() {
+        let hub = r#""repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}"#;
+        let d = |extra: &str| Deployment::from_json(&format!("{{{hub}{extra}}}"));
+        assert_eq!(d("").unwrap().config.autotest, Autotest::All);
+        // A deployment from before the setting keeps its digest, and its builds their keys.
+        assert_eq!(d("").unwrap().digest, d(r#","autotest":"all""#).unwrap().digest);
+        assert_ne!(d("").unwrap().digest, d(r#","autotest":"off""#).unwrap().digest);
+        let main = Some("main");
+        for (setting, expected) in [
+            ("all", [true, true, true, true]),
+            ("default_branch", [true, false, false, false]),
+            ("tags", [false, false, true, false]),
+            ("default_branch_and_tags", [true, false, true, false]),
+            ("off", [false, false, false, false]),
+        ] {
+            let autotest = d(&format!(r#","autotest":"{setting}""#)).unwrap().config.autotest;
+            let runs = [
+                autotest.runs_for("refs/heads/main", main),
+                autotest.runs_for("refs/heads/feature", main),
+                autotest.runs_for("refs/tags/v1.2.3", main),
+                // No default branch known: no branch is the default.
+                autotest.runs_for("refs/heads/main", None),
+            ];
+            let expected = if setting == "all" { [true; 4] } else { expected };
+            assert_eq!(runs, expected, "{setting}");
+        }
+        let e = d(r#","autotest":"branches""#).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown variant") && e.contains("default_branch_and_tags"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //! The key is SHA-256 over length-prefixed parts: a version, the git tree id of the build
 //! context at the commit (equal ids mean every file below is equal), the Dockerfile's path,
 //! the Dockerfile's blob id when it lies outside the context, the build arguments, the
-//! platforms, and the revision of the buildspec compiled in (so a change to how images are
-//! built changes every key). When the context's tree id is unknown (a plan from the push
+//! platforms, whether the build runs the autotests beside the Dockerfile, and the revision
+//! of the buildspec compiled in (so a change to how images are built changes every key).
+//! An image pushed by a build whose tests were off (a branch, under `autotest:
+//! default_branch`) has another key than a tested one: a ref whose tests must run is never
+//! given, by a re-tag, an image that was never tested. When the context's tree id is unknown (a plan from the push
 //! payload alone, or a listing without tree ids), the key is made over the commit instead:
 //! it never matches another commit's, and the image is built.
 //!
@@ -54,6 +57,9 @@ pub struct ImageInputs<'a> {
     /// The keys of the images of this repository it is built from ([`crate::graph`]):
     /// a new base makes a new image. Empty for an image built from none.
     pub bases: &'a [String],
+    /// Whether the build runs the directory's autotests before it pushes
+    /// ([`crate::start_build::runs_tests`]).
+    pub autotest: bool,
 }
 
 /// The key of an image: 64 hexadecimal digits.
@@ -89,6 +95,12 @@ fn image_key_with(inputs: &ImageInputs<'_>, revision: &str) -> String {
         let bases = format!("bases:{}", bases.join(","));
         h.update((bases.len() as u64).to_be_bytes());
         h.update(bases.as_bytes());
+    }
+    // Only when off, so the key of a tested image (the default) is made as before.
+    if !inputs.autotest {
+        let untested = "autotest:off";
+        h.update((untested.len() as u64).to_be_bytes());
+        h.update(untested.as_bytes());
     }
     hex::encode(h.finalize())
 }
@@ -133,6 +145,7 @@ mod tests {
             build_args: "A=1",
             platforms,
             bases: &[],
+            autotest: true,
         }
     }
 
@@ -179,6 +192,16 @@ mod tests {
             },
             ImageInputs {
                 bases: &bases_two,
+                ..base(&none)
+            },
+            // Untested is another image than tested, whatever else is equal.
+            ImageInputs {
+                autotest: false,
+                ..base(&none)
+            },
+            ImageInputs {
+                autotest: false,
+                bases: &bases_one,
                 ..base(&none)
             },
         ];

@@ -622,6 +622,7 @@ fn name_and_start(
         commit: &request.commit,
         build_args: &build_args,
         platforms,
+        autotest: crate::start_build::runs_tests(request, config),
         known: BTreeMap::new(),
     };
     let mut jobs: BTreeMap<String, BuildJob> = BTreeMap::new();
@@ -783,6 +784,7 @@ struct ImageKeys<'a> {
     commit: &'a str,
     build_args: &'a str,
     platforms: &'a [String],
+    autotest: bool,
     known: BTreeMap<String, String>,
 }
 
@@ -818,6 +820,7 @@ impl ImageKeys<'_> {
             build_args: self.build_args,
             platforms: self.platforms,
             bases: &bases,
+            autotest: self.autotest,
         });
         self.known.insert(dir.to_owned(), key.clone());
         key

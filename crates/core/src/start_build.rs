@@ -91,6 +91,10 @@ pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, targ
         ("DOCKHAND_SOURCE_URL", source_url(request)),
         ("DOCKHAND_TITLE", title(image).to_owned()),
         ("DOCKHAND_BUILDKIT_IMAGE", config.buildkit_image.clone()),
+        (
+            AUTOTEST_VARIABLE,
+            if runs_tests(request, config) { "1" } else { "0" }.to_owned(),
+        ),
     ]);
     if target.cache {
         let (from, to) = cache_options(deployment, image);
@@ -116,6 +120,18 @@ pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, targ
         timeout_in_minutes_override: config.timeout_minutes,
         privileged_mode_override: true,
     }
+}
+
+/// The environment variable that tells a build whether it runs the autotests beside its
+/// Dockerfile: `1` or `0`, by the deployment's `autotest` setting for the push's ref.
+pub const AUTOTEST_VARIABLE: &str = "DOCKHAND_AUTOTEST";
+
+/// Whether the builds of this push run their autotests ([`crate::config::Autotest`]): the
+/// one decision the build's variable and the image's key ([`crate::image_key`]) are made of.
+pub fn runs_tests(request: &BuildRequest, config: &Config) -> bool {
+    config
+        .autotest
+        .runs_for(&request.git_ref, request.repository.default_branch.as_deref())
 }
 
 /// The names (never the values) of the push credential and the GitHub token, as every
@@ -451,6 +467,20 @@ mod tests {
         assert_eq!(
             on.env("DOCKHAND_BUILDKIT_IMAGE"),
             Some(crate::config::DEFAULT_BUILDKIT_IMAGE)
+        );
+        assert_eq!(on.env(AUTOTEST_VARIABLE), Some("1"));
+        let mut tags_only = with_registry(r#"{"type":"dockerhub","namespace":"acme"}"#);
+        tags_only.config.autotest = crate::config::Autotest::Tags;
+        assert_eq!(
+            start_build_request(&r, &tags_only, &target).env(AUTOTEST_VARIABLE),
+            Some("0"),
+            "a branch build under `tags`"
+        );
+        let mut tag = r.clone();
+        tag.git_ref = "refs/tags/v1".into();
+        assert_eq!(
+            start_build_request(&tag, &tags_only, &target).env(AUTOTEST_VARIABLE),
+            Some("1")
         );
         let url = on.env("DOCKHAND_SOURCE_URL").unwrap();
         assert!(url.starts_with("https://") && !url.ends_with(".git"), "{url}");

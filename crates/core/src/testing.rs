@@ -32,6 +32,7 @@ pub(crate) fn deployment() -> Deployment {
         cache: true,
         cache_repository: None,
         buildkit_image: crate::config::DEFAULT_BUILDKIT_IMAGE.into(),
+        autotest: Default::default(),
     })
     .unwrap()
 }

@@ -118,6 +118,7 @@ async fn every_field_of_the_start_build_request() {
             ("DOCKHAND_SOURCE_URL", "https://github.com/acme/images"),
             ("DOCKHAND_TITLE", "web"),
             ("DOCKHAND_BUILDKIT_IMAGE", "moby/buildkit:buildx-stable-1"),
+            ("DOCKHAND_AUTOTEST", "1"),
             ("DOCKHAND_CACHE_FROM", "type=registry,ref=docker.io/acme/web:buildcache"),
             (
                 "DOCKHAND_CACHE_TO",

@@ -274,6 +274,7 @@ fn the_start_build_request() {
             ("DOCKHAND_SOURCE_URL", "https://github.com/acme/images"),
             ("DOCKHAND_TITLE", "web"),
             ("DOCKHAND_BUILDKIT_IMAGE", "moby/buildkit:buildx-stable-1"),
+            ("DOCKHAND_AUTOTEST", "1"),
             ("DOCKHAND_CACHE_FROM", "type=registry,ref=docker.io/acme/web:buildcache"),
             (
                 "DOCKHAND_CACHE_TO",
@@ -898,6 +899,29 @@ fn an_image_key_is_made_of_its_context_tree_and_settings() {
     let bare = web_job(&tree_plan(&r, &TreeIndex::from_ls_tree("web/Dockerfile\nweb/app.py\n")));
     assert!(!bare.reusable);
     assert_ne!(bare.image_key, web.image_key);
+}
+
+/// Under `autotest: tags`, a branch's build pushes untested: its image must not stand, by
+/// a re-tag, for a tag's build of the same tree, whose tests must run. Two tags (both
+/// tested) share their key as before.
+#[test]
+fn an_untested_image_never_stands_for_a_tested_one() {
+    let mut config = deployment().config;
+    config.autotest = crate::config::Autotest::Tags;
+    let d = Deployment::new(config).unwrap();
+    let tree = listed_tree(WEB_TREE);
+    let on = |git_ref: &str| {
+        let mut r = request(&["web/app.py"], &[]);
+        r.git_ref = git_ref.into();
+        r.tags = vec!["v1.0".into()];
+        web_job(&plan(&r, &tree, &d, Ok(&RepoConfig::default())))
+    };
+    let branch = on("refs/heads/feature");
+    let tag = on("refs/tags/v1.0");
+    assert_eq!(branch.request.env("DOCKHAND_AUTOTEST"), Some("0"));
+    assert_eq!(tag.request.env("DOCKHAND_AUTOTEST"), Some("1"));
+    assert_ne!(branch.image_key, tag.image_key);
+    assert_eq!(on("refs/tags/v2.0").image_key, tag.image_key);
 }
 
 #[test]
