@@ -42,7 +42,7 @@
 #                                     containers.conf sets
 #     up --build …                    every service with a build section built first:
 #                                     podman-compose builds only the services named, not the
-#                                     ones they depend on
+#                                     ones they depend on; its output without colours
 #     logs [--no-color] SERVICE...    each container's output, stdout and stderr, as Docker
 #                                     Compose v2 prints it: `SERVICE-N  | LINE`
 #     version                         Docker Compose's first line, naming podman-compose
@@ -324,7 +324,11 @@ compose() {
         if [ "$arg" = --build ]; then build=1; else rest+=("$arg"); fi
       done
       if [ "$build" = 1 ]; then "${podman_compose[@]}" build; fi
-      exec "${podman_compose[@]}" up "${rest[@]}"
+      # podman-compose colours each service's output whatever it writes to; Docker Compose
+      # does not when it writes to a build log.
+      set +e
+      "${podman_compose[@]}" up "${rest[@]}" | sed -u 's/\x1b\[[0-9;]*m//g'
+      exit "${PIPESTATUS[0]}"
       ;;
     logs)
       [ -n "$project" ] || fail "docker compose logs is emulated with --project-name only"

@@ -116,10 +116,10 @@ mod tests {
     const SKOPEO: &str = "#!/bin/bash\nprintf -v a ' [%s]' \"$@\"\necho \"skopeo$a\" >> \"$CALLS\"\n\
         case \" $* \" in *' inspect --raw '*) printf '{\"schemaVersion\":2}' ;; esac\n";
     /// podman-compose records its argv too, with whether it was told to be this shim's
-    /// podman; `up` ends as its sut did, here with 3.
+    /// podman; `up` prints a service's line in colour and ends as its sut did, here with 3.
     const PODMAN_COMPOSE: &str = "#!/bin/bash\nprintf -v a ' [%s]' \"$@\"\n\
         echo \"podman-compose$a${DOCKHAND_SHIM_AS_PODMAN:+ (as podman)}\" >> \"$CALLS\"\n\
-        case \" $* \" in *' up '*) exit 3 ;; *' --version '*) echo 'podman-compose version 1.6.0' ;; esac\n";
+        case \" $* \" in *' up '*) printf '\\033[1;32m[sut] |\\033[0m sut: ok\\n'; exit 3 ;; *' --version '*) echo 'podman-compose version 1.6.0' ;; esac\n";
 
     fn shim(dir: &Path, args: &[&str]) -> (bool, Vec<String>) {
         let (out, calls) = shim_with(dir, args, &[]);
@@ -534,6 +534,7 @@ mod tests {
             &[],
         );
         assert_eq!(out.status.code(), Some(3), "{calls:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "[sut] | sut: ok\n");
         assert_eq!(
             calls,
             [
