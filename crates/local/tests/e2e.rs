@@ -832,7 +832,16 @@ fn graph_builds<'a>(
     stack: &Stack,
     builds: &'a [dockhand_local::hub::BuildRecord],
 ) -> [&'a dockhand_local::hub::BuildRecord; 3] {
-    GRAPH_SAMPLE_DIRS.map(|dir| {
+    builds_of(stack, builds, GRAPH_SAMPLE_DIRS)
+}
+
+/// The build of each of `dirs` among `builds`, in their order; each ran once.
+fn builds_of<'a, const N: usize>(
+    stack: &Stack,
+    builds: &'a [dockhand_local::hub::BuildRecord],
+    dirs: [&str; N],
+) -> [&'a dockhand_local::hub::BuildRecord; N] {
+    dirs.map(|dir| {
         let of: Vec<_> = builds
             .iter()
             .filter(|b| b.env("BUILD_CONTEXT").as_deref() == Some(dir))
@@ -1053,14 +1062,7 @@ fn hub_mode() {
         pushed.elapsed().as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
-    let [hooked, failing] = HUB_SAMPLE_DIRS.map(|dir| {
-        let of: Vec<_> = builds
-            .iter()
-            .filter(|b| b.env("BUILD_CONTEXT").as_deref() == Some(dir))
-            .collect();
-        assert_eq!(of.len(), 1, "{dir}: {:?}\n{}", contexts(&builds), stack.functions_log());
-        of[0]
-    });
+    let [hooked, failing] = builds_of(stack, &builds, HUB_SAMPLE_DIRS);
     assert_eq!(builds.len(), 2, "{:?}", contexts(&builds));
 
     // The passing test: its hooks ran, its sut reached the other service by name, and the
