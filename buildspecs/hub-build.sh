@@ -44,10 +44,7 @@ if [ "${DOCKHAND_AUTOTEST:-1}" = 1 ] && { [ "${#hub_tests[@]}" -gt 0 ] || hub_ha
       n="$((n + 1))"
       # The name, for the report line: a control character of a file name shown as `?`.
       shown="${name//[[:cntrl:]]/?}"
-      if [ -L "$hub_dir/$name" ] || [ ! -f "$hub_dir/$name" ]; then
-        echo "dockhand: refusing to run the autotest $shown: it is a symbolic link or not a regular file; a test file must be a regular file of the repository beside the Dockerfile"
-        exit 1
-      fi
+      hub_check_test "$name"
       run=("${compose[@]}" --project-name "$project-$n" --file "./$name")
       status=0
       (cd -- "$hub_dir" && DOCKERFILE_PATH="$hub_dockerfile" exec "${run[@]}" up --build \

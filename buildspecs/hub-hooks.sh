@@ -35,6 +35,13 @@ hub_hook() {
   fi
   echo "##dockhand hook $1 ok"
 }
+# Stops the build at an autotest file that is a symbolic link or not a regular file.
+hub_check_test() {
+  if [ -L "$hub_dir/$1" ] || [ ! -f "$hub_dir/$1" ]; then
+    echo "dockhand: refusing to run the autotest ${1//[[:cntrl:]]/?}: it is a symbolic link or not a regular file; a test file must be a regular file of the repository beside the Dockerfile"
+    exit 1
+  fi
+}
 # The autotest files beside the Dockerfile (docker-compose.test.yml, any *.test.yml) in
 # name order, bytewise: hub_tests.
 hub_list_tests() {
