@@ -21,6 +21,10 @@ LINT_PINS   := cfn-lint==1.58.0
 # The AWS CLI the deploy test drives (users bring their own, v1 or v2).
 AWSCLI      := $(VENV)/bin/aws
 AWSCLI_PIN  := awscli==1.46.3
+# Local mode's Compose, for the builds' `docker compose` (Hub's autotests): Debian's 1.0.3
+# refuses `logs --no-color` and `down --remove-orphans` and leaves networks behind.
+COMPOSE     := $(VENV)/bin/podman-compose
+COMPOSE_PIN := podman-compose==1.6.0
 CHECKOV     := .venv-checkov/bin/checkov
 CHECKOV_PIN := checkov==3.3.30
 TEMPLATES   := $(wildcard cfn/*.yml)
@@ -52,6 +56,9 @@ $(LINT): | $(MOTO)
 $(AWSCLI): | $(MOTO)
 	$(VENV)/bin/pip install --quiet '$(AWSCLI_PIN)'
 
+$(COMPOSE): | $(MOTO)
+	$(VENV)/bin/pip install --quiet '$(COMPOSE_PIN)'
+
 $(CHECKOV):
 	$(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/pip install --quiet '$(CHECKOV_PIN)'
@@ -61,25 +68,29 @@ $(FIXTURES): tests/package.json tests/package-lock.json
 	touch $@
 
 # Local mode's Debian packages: a registry with htpasswd auth, podman where no Docker
-# engine runs, skopeo (re-tags: buildx imagetools' stand-in) and busybox-static (the sample
-# repository's shell). Installed with apt-get when missing and root; otherwise named.
-LOCAL_PKGS  := podman docker-registry apache2-utils skopeo busybox-static
+# engine runs, skopeo (re-tags: buildx imagetools' stand-in), busybox-static (the sample
+# repository's shell), runc (runs containers where crun cannot, as in gVisor) and the CNI
+# dnsname plugin (Compose's services find each other by name). Installed with apt-get when
+# missing and root; otherwise named.
+DNSNAME     := golang-github-containernetworking-plugin-dnsname
+LOCAL_PKGS  := podman docker-registry apache2-utils skopeo busybox-static runc $(DNSNAME)
 
 local-deps: ## install what local mode needs: podman, docker-registry, htpasswd (apt-get, as root)
 	@need=0; \
 	for tool in docker-registry htpasswd skopeo; do command -v $$tool >/dev/null || need=1; done; \
 	[ -x /bin/busybox ] || need=1; \
+	if ! docker info >/dev/null 2>&1; then command -v runc >/dev/null && [ -x /usr/lib/cni/dnsname ] || need=1; fi; \
 	command -v podman >/dev/null || docker info >/dev/null 2>&1 || need=1; \
 	if [ $$need = 1 ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "== installing $(LOCAL_PKGS) (Debian packages)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(LOCAL_PKGS) >/dev/null; \
 	  else \
-	    echo "local mode needs podman (or a running Docker engine), docker-registry, htpasswd, skopeo and busybox-static: run 'sudo apt-get install $(LOCAL_PKGS)'"; exit 1; \
+	    echo "local mode needs podman, runc and the CNI dnsname plugin (or a running Docker engine), docker-registry, htpasswd, skopeo and busybox-static: run 'sudo apt-get install $(LOCAL_PKGS)'"; exit 1; \
 	  fi; \
 	fi
 
-deps: $(MOTO) $(FIXTURES) $(LAMBDA) $(LINT) $(AWSCLI) $(CHECKOV) local-deps ## install the test tools: moto, cargo-lambda, cfn-lint, the AWS CLI, checkov (venvs) and GitHub's payloads (npm)
+deps: $(MOTO) $(FIXTURES) $(LAMBDA) $(LINT) $(AWSCLI) $(COMPOSE) $(CHECKOV) local-deps ## install the test tools: moto, cargo-lambda, cfn-lint, the AWS CLI, podman-compose, checkov (venvs) and GitHub's payloads (npm)
 	@command -v $(CARGO) >/dev/null || { echo "cargo is required: install Rust from https://rustup.rs"; exit 1; }
 
 # The tests run with .venv first on PATH (moto, cargo-lambda, the AWS CLI). Every cargo
@@ -92,7 +103,7 @@ test: ## run every test: installs, templates, fmt, clippy, one build, then unit,
 check: $(FIXTURES) ## the inner loop: fmt, clippy and the plain tests (not e2e, deploy, moto); installs only GitHub's example payloads
 	@CARGO="$(CARGO)" MAKE="$(MAKE)" $(PYTHON) tests/suite.py check
 
-demo: $(MOTO) $(LAMBDA) $(AWSCLI) local-deps ## the whole pipeline on this machine: a signed push, real builds, a real registry, the notifications
+demo: $(MOTO) $(LAMBDA) $(AWSCLI) $(COMPOSE) local-deps ## the whole pipeline on this machine: a signed push, real builds, a real registry, the notifications
 	@echo "== building the dockhand CLI (the first build compiles the AWS SDK: several minutes on two cores)"
 	$(BINS)
 	$(CARGO_TARGET)/debug/dockhand local demo --workspace .
@@ -106,7 +117,7 @@ e2e: deps ## the end-to-end test of local mode alone (real functions, buildspec,
 	PATH="$(TEST_PATH)" MOTO_SERVER=$(abspath $(MOTO)) \
 	  $(CARGO) test --workspace --locked --test e2e -- --nocapture
 
-bench-build: $(MOTO) $(LAMBDA) $(AWSCLI) local-deps ## local mode: the sample's slow image rebuilt without and with the registry layer cache, each on an empty image store
+bench-build: $(MOTO) $(LAMBDA) $(AWSCLI) $(COMPOSE) local-deps ## local mode: the sample's slow image rebuilt without and with the registry layer cache, each on an empty image store
 	$(BINS)
 	$(CARGO_TARGET)/debug/dockhand local bench-build --workspace .
 

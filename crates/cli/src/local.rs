@@ -71,6 +71,7 @@ pub fn run(workspace: &Path) -> Result<(), String> {
     }
     cache_demo(&stack)?;
     graph_demo(&stack)?;
+    hub_demo(&stack)?;
     println!("\n== peak memory of each function (VmHWM; the stack gives each 128 MB)");
     for (function, kib) in stack.functions.peak_memory_kib() {
         println!("   {function:<9} {:.1} MiB", kib as f64 / 1024.0);
@@ -225,19 +226,15 @@ pub fn run_repository(options: &RunOptions) -> Result<(), String> {
     }
 }
 
-/// Commits `changes` (the shell sample when `None`), delivers the push and waits until
-/// everything it started is done; answers the builds it started.
+/// Makes a commit with `commit`, delivers the push and waits until everything it started
+/// is done; answers the builds it started.
 fn push_and_wait(
     stack: &Stack,
-    message: &str,
-    changes: Option<&[gitrepo::Change<'_>]>,
+    commit: impl FnOnce(&gitrepo::Repo) -> Result<String, String>,
 ) -> Result<Vec<dockhand_local::hub::BuildRecord>, String> {
     let before = stack.repo.head();
     let started = stack.hub.builds().len();
-    let after = match changes {
-        Some(changes) => stack.repo.commit(message, changes)?,
-        None => stack.repo.commit_shell_sample(message)?,
-    };
+    let after = commit(&stack.repo)?;
     let delivery = format!("00000000-0000-4000-8000-{:012}", started + 1);
     let answer = stack.deliver(&before, &after, &delivery, None)?;
     if answer.status != 202 {
@@ -271,12 +268,14 @@ fn cache_demo(stack: &Stack) -> Result<(), String> {
         "\n== push two images with a shell (busybox FROM scratch): shell, and slow, whose RUN step takes {} s",
         gitrepo::SLOW_SECONDS
     );
-    let builds = push_and_wait(stack, "Two images with a shell", None)?;
+    let builds = push_and_wait(stack, |repo| repo.commit_shell_sample("Two images with a shell"))?;
     let cold = build_seconds(&builds, "slow")?;
     build_seconds(&builds, "shell")?;
     println!("   slow built in {cold:.1} s, its layers written to the registry cache");
     println!("\n== change slow/app.txt, copied after the RUN step, and push");
-    let builds = push_and_wait(stack, "slow: version 2", Some(&[("slow/app.txt", Some("version 2\n"))]))?;
+    let builds = push_and_wait(stack, |repo| {
+        repo.commit("slow: version 2", &[("slow/app.txt", Some("version 2\n"))])
+    })?;
     let warm = build_seconds(&builds, "slow")?;
     println!(
         "   slow rebuilt in {warm:.1} s on an empty image store: the RUN step's layer came from the registry cache ({:.1}x faster)",
@@ -294,7 +293,9 @@ fn graph_demo(stack: &Stack) -> Result<(), String> {
         .repo
         .commit_graph_sample("A base image and two images on it", &base_repository)?;
     println!("== change base/base.txt alone and push: base builds first, then the two images on it");
-    let builds = push_and_wait(stack, "base: version 2", Some(&[("base/base.txt", Some("base 2\n"))]))?;
+    let builds = push_and_wait(stack, |repo| {
+        repo.commit("base: version 2", &[("base/base.txt", Some("base 2\n"))])
+    })?;
     let mut ran = Vec::new();
     for dir in gitrepo::GRAPH_SAMPLE_DIRS {
         build_seconds(&builds, dir)?;
@@ -338,6 +339,49 @@ fn graph_demo(stack: &Stack) -> Result<(), String> {
     Ok(())
 }
 
+/// The demo's last part: images as Docker Hub built them. `hooked` passes its test and
+/// its `post_push` hook pushes one more tag; `failing` fails its test and pushes nothing.
+fn hub_demo(stack: &Stack) -> Result<(), String> {
+    println!(
+        "\n== push two images with Docker Hub's hooks and autotests: hooked (post_checkout, post_push, a passing docker-compose.test.yml) and failing (a failing one)"
+    );
+    let builds = push_and_wait(stack, |repo| repo.commit_hub_sample("Images as Docker Hub built them"))?;
+    let of = |context: &str| {
+        builds
+            .iter()
+            .find(|b| b.env("BUILD_CONTEXT").as_deref() == Some(context))
+            .ok_or(format!("{context} was not built"))
+    };
+    let (hooked, failing) = (of("hooked")?, of("failing")?);
+    for b in [hooked, failing] {
+        let context = b.env("BUILD_CONTEXT").unwrap_or_default();
+        println!(
+            "   {context} {} in {:.1} s; its report:",
+            b.status,
+            b.end.unwrap_or(b.start) - b.start
+        );
+        for line in b.log.lines().filter(|l| l.starts_with("##dockhand ")) {
+            println!("     {line}");
+        }
+        let repository = stack.image_repository(&context)?;
+        let path = repository.trim_start_matches(&format!("{}/", stack.registry.host));
+        let tags = stack.registry.tags(path)?;
+        if tags.is_empty() {
+            println!("   {repository}: nothing pushed");
+        }
+        for tag in tags {
+            println!("   {repository}:{tag}  {}", stack.registry.digest(path, &tag)?);
+        }
+    }
+    if hooked.status != "SUCCEEDED" || failing.status != "FAILED" {
+        return Err(format!(
+            "expected hooked to succeed and failing to fail:\n{}\n{}",
+            hooked.log, failing.log
+        ));
+    }
+    Ok(())
+}
+
 /// `make bench-build`: the `slow` image rebuilt after a change to the file copied after its
 /// RUN step, `rounds` times without the registry cache and `rounds` times with it, each on
 /// an empty image store as CodeBuild's hosts are; prints each time, the medians and the
@@ -350,17 +394,21 @@ pub fn bench_build(workspace: &Path, rounds: usize) -> Result<(), String> {
         stack.engine
     );
     // The first build writes the cache that the cached rounds read.
-    build_seconds(&push_and_wait(&stack, "Two images with a shell", None)?, "slow")?;
+    build_seconds(
+        &push_and_wait(&stack, |repo| repo.commit_shell_sample("Two images with a shell"))?,
+        "slow",
+    )?;
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
         for (cache, times) in [(false, &mut cold), (true, &mut warm)] {
             let setting = format!("cache: {cache}\n");
             let app = format!("round {round}, cache {cache}\n");
-            let builds = push_and_wait(
-                &stack,
-                &format!("bench round {round}, cache {cache}"),
-                Some(&[(".dockhand.yml", Some(&setting)), ("slow/app.txt", Some(&app))]),
-            )?;
+            let builds = push_and_wait(&stack, |repo| {
+                repo.commit(
+                    &format!("bench round {round}, cache {cache}"),
+                    &[(".dockhand.yml", Some(&setting)), ("slow/app.txt", Some(&app))],
+                )
+            })?;
             let seconds = build_seconds(&builds, "slow")?;
             println!(
                 "   round {round}: {:<16} {seconds:6.2} s",

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Local mode's `docker`: podman, with the two buildx commands dockhand's buildspecs run
-# translated to what podman and skopeo do on a machine without a Docker engine.
+# Local mode's `docker`: podman, with the docker commands dockhand's buildspecs run
+# translated to what podman, skopeo and podman-compose do on a machine without a Docker
+# engine.
 #
 #   docker buildx build ... --output type=image,name=N,push=true   podman build, then push N
 #     --platform a,b                  one manifest list (podman build --manifest per platform),
@@ -21,11 +22,31 @@
 #     --metadata-file F               after the push, F holds {"containerimage.digest": D}, D
 #                                     the digest of the manifest (or manifest list) pushed
 #                                     under the --output name, from podman's --digestfile
+#   docker buildx build ... --load --tag A --tag B CONTEXT
+#                                     the same build (Hub mode), into the build's store under
+#                                     A and B, nothing pushed; one platform, as buildx's
+#                                     docker exporter cannot load a manifest list
 #   docker buildx imagetools create --tag T... SRC                 skopeo copy --all
 #                                     --preserve-digests: T names SRC's very manifest, as
 #                                     buildx's carbon copy (--prefer-index=false) does
 #   docker buildx version|create      answered here: podman has no builder instances
-#   anything else                     podman itself
+#   docker image inspect --format '{{.Id}}' REF
+#                                     podman's image id as Docker spells it (sha256:…); the
+#                                     exit status says whether REF is in the build's store
+#   docker push REF                   podman push, then the Docker CLI's last line
+#                                     `TAG: digest: sha256:… size: N`: the digest podman's
+#                                     --digestfile gives, N the bytes of that manifest
+#   docker compose …                  podman-compose, its podman this script (the build's
+#                                     store); with DNS between services when the CNI dnsname
+#                                     plugin is installed, runc, and the limits the engine's
+#                                     containers.conf sets
+#     up --build …                    every service with a build section built first:
+#                                     podman-compose builds only the services named, not the
+#                                     ones they depend on; its output without colours
+#     logs [--no-color] SERVICE...    each container's output, stdout and stderr, as Docker
+#                                     Compose v2 prints it: `SERVICE-N  | LINE`
+#     version                         Docker Compose's first line, naming podman-compose
+#   anything else                     podman itself (docker tag, run, ...)
 #
 # Every build gets an empty image store under its CODEBUILD_SRC_DIR, removed with it: a
 # CodeBuild host is fresh for every build, so no layer survives but the registry's.
@@ -40,6 +61,9 @@ if [ -n "${CODEBUILD_SRC_DIR:-}" ]; then
   )"
   store=(--root "$CODEBUILD_SRC_DIR/.dockhand-podman" --runroot "/tmp/dockhand-podman-$build_id")
 fi
+
+# podman-compose's podman (see compose below): podman itself, in the build's store.
+if [ -n "${DOCKHAND_SHIM_AS_PODMAN:-}" ]; then exec podman "${store[@]}" "$@"; fi
 
 fail() {
   echo "docker (local mode's podman stand-in): $*" >&2
@@ -65,8 +89,8 @@ cache_repository() {
 }
 
 buildx_build() {
-  local platforms="" cache_from="" cache_to="" ignore_cache_error=0 name="" push=0 context="" metadata_file=""
-  local pass=() metadata=() pins=() option
+  local platforms="" cache_from="" cache_to="" ignore_cache_error=0 name="" push=0 load=0 context="" metadata_file=""
+  local pass=() metadata=() pins=() tags=() option
   while [ $# -gt 0 ]; do
     case "$1" in
       --builder | --progress | --provenance | --sbom) shift 2 ;;
@@ -102,11 +126,25 @@ buildx_build() {
         shift 2
         ;;
       --metadata-file) metadata_file="$2"; shift 2 ;;
+      --load) load=1; shift ;;
+      --tag | -t) tags+=(--tag "$2"); shift 2 ;;
       -*) fail "docker buildx build $1 is not emulated" ;;
       *) context="$1"; shift ;;
     esac
   done
-  [ -n "$name" ] && [ -n "$context" ] || fail "docker buildx build needs --output type=image,name=… and a context"
+  [ -n "$context" ] || fail "docker buildx build needs a context"
+  if [ "$load" = 1 ]; then
+    [ -z "$name" ] && [ -z "$metadata_file" ] || fail "--load is emulated alone, without --output or --metadata-file"
+    [ "${#tags[@]}" -gt 0 ] || fail "docker buildx build --load needs a --tag"
+    case "$platforms" in
+      *,*) fail "--load takes one platform, not $platforms: buildx's docker exporter cannot load a manifest list" ;;
+    esac
+    # The image's name in the build's store: its first tag.
+    name="${tags[1]}"
+  else
+    [ -n "$name" ] && [ "${#tags[@]}" = 0 ] || fail "docker buildx build needs --output type=image,name=… or --load --tag …"
+    tags=(--tag "$name")
+  fi
   [ -z "$metadata_file" ] || [ "$push" = 1 ] || fail "--metadata-file is emulated for a pushed image only"
   # What podman's --digestfile gets: the digest of what was pushed under $name.
   local digest_file=()
@@ -170,7 +208,7 @@ buildx_build() {
   local empty
   empty="$(mktemp -d)"
   printf 'FROM %s\n' "$(cat "$built")" > "$empty/Dockerfile"
-  podman "${store[@]}" build --quiet --layers=false --pull=never --format oci "${metadata[@]}" --tag "$name" "$empty"
+  podman "${store[@]}" build --quiet --layers=false --pull=never --format oci "${metadata[@]}" "${tags[@]}" "$empty"
   rm -rf "$built" "$empty"
   if [ "$push" = 1 ]; then podman "${store[@]}" push "${digest_file[@]}" "$name"; fi
   write_metadata
@@ -210,12 +248,116 @@ imagetools_create() {
     esac
   done
   [ -n "$source" ] && [ "${#tags[@]}" -gt 0 ] || fail "docker buildx imagetools create needs --tag and a source"
-  # skopeo reads the registries' configuration (plain HTTP for the local registry) only
-  # when told where it is.
-  local config=() tag
-  if [ -n "${CONTAINERS_REGISTRIES_CONF:-}" ]; then config=(--registries-conf "$CONTAINERS_REGISTRIES_CONF"); fi
+  local tag
   for tag in "${tags[@]}"; do
-    skopeo "${config[@]}" copy --quiet --all --preserve-digests -- "docker://$source" "docker://$tag"
+    skopeo_ copy --quiet --all --preserve-digests -- "docker://$source" "docker://$tag"
+  done
+}
+
+# skopeo reads the registries' configuration (plain HTTP for the local registry) only when
+# told where it is.
+skopeo_() {
+  local config=()
+  if [ -n "${CONTAINERS_REGISTRIES_CONF:-}" ]; then config=(--registries-conf "$CONTAINERS_REGISTRIES_CONF"); fi
+  skopeo "${config[@]}" "$@"
+}
+
+# Docker's id is the configuration's digest with its algorithm; podman prints the hex alone.
+image_inspect() {
+  case "${1:-} ${2:-}" in
+    "--format {{.Id}}" | "-f {{.Id}}")
+      shift 2
+      podman "${store[@]}" image inspect --format '{{.Id}}' "$@" | sed 's/^/sha256:/'
+      ;;
+    *) exec podman "${store[@]}" image inspect "$@" ;;
+  esac
+}
+
+push() {
+  [ $# = 1 ] && [ "${1#-}" = "$1" ] || fail "docker push is emulated for one image and no options, not: $*"
+  local ref="$1" repository tag digest digest_file
+  # REPO[:TAG]; a `:` before the last `/` is a registry's port.
+  repository="$ref" tag=latest
+  case "${ref##*/}" in
+    *:*) repository="${ref%:*}" tag="${ref##*:}" ;;
+  esac
+  digest_file="$(mktemp)"
+  podman "${store[@]}" push --digestfile "$digest_file" "$ref"
+  digest="$(cat "$digest_file")"
+  rm -f "$digest_file"
+  case "$digest" in
+    sha256:*) ;;
+    *) fail "podman wrote no digest for $ref" ;;
+  esac
+  local size
+  size="$(skopeo_ inspect --raw "docker://$repository@$digest" | wc -c)"
+  echo "$tag: digest: $digest size: $size"
+}
+
+# Compose: podman-compose with this script as its podman, so that every container, image,
+# network and volume of the project is in the build's store.
+compose() {
+  command -v podman-compose >/dev/null ||
+    fail "docker compose: podman-compose, local mode's Compose, is not installed: 'make demo' and 'make deps' install it into .venv"
+  local global=() project="" arg
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --project-name | -p) global+=("$1" "$2") project="$2"; shift 2 ;;
+      --file | -f) global+=("$1" "$2"); shift 2 ;;
+      -*) fail "docker compose $1 is not emulated" ;;
+      *) break ;;
+    esac
+  done
+  local command="${1:-}"
+  shift || true
+  local self
+  self="$(readlink -f -- "$0")"
+  local podman_compose=(podman-compose --podman-path "$self" "${global[@]}")
+  export DOCKHAND_SHIM_AS_PODMAN=1
+  case "$command" in
+    version)
+      echo "Docker Compose version (local mode: $(podman-compose --version | head -n 1))"
+      ;;
+    up)
+      local rest=() build=0 arg
+      for arg in "$@"; do
+        if [ "$arg" = --build ]; then build=1; else rest+=("$arg"); fi
+      done
+      if [ "$build" = 1 ]; then "${podman_compose[@]}" build; fi
+      # podman-compose colours each service's output whatever it writes to; Docker Compose
+      # does not when it writes to a build log.
+      set +e
+      "${podman_compose[@]}" up "${rest[@]}" | sed -u 's/\x1b\[[0-9;]*m//g'
+      exit "${PIPESTATUS[0]}"
+      ;;
+    logs)
+      [ -n "$project" ] || fail "docker compose logs is emulated with --project-name only"
+      local services=() service container
+      for arg in "$@"; do
+        case "$arg" in
+          --no-color) ;;
+          -*) fail "docker compose logs $arg is not emulated" ;;
+          *) services+=("$arg") ;;
+        esac
+      done
+      for service in "${services[@]}"; do
+        # podman-compose names a service's containers PROJECT_SERVICE_N.
+        podman "${store[@]}" ps --all --format '{{.Names}}' \
+          --filter "label=com.docker.compose.project=$project" --filter "label=com.docker.compose.service=$service" |
+          while IFS= read -r container; do
+            podman "${store[@]}" logs "$container" 2>&1 | prefix "$service-${container##*_}  | "
+          done
+      done
+      ;;
+    *) exec "${podman_compose[@]}" "$command" "$@" ;;
+  esac
+}
+
+# Each line of stdin after $1, as Docker Compose prints a container's output.
+prefix() {
+  local line
+  while IFS= read -r line || [ -n "$line" ]; do
+    printf '%s%s\n' "$1" "$line"
   done
 }
 
@@ -229,5 +371,8 @@ case "${1:-} ${2:-}" in
     imagetools_create "$@"
     ;;
   "buildx "*) fail "docker buildx ${2:-} is not emulated" ;;
+  "image inspect") shift 2; image_inspect "$@" ;;
+  "push "*) shift; push "$@" ;;
+  "compose "*) shift; compose "$@" ;;
   *) exec podman "${store[@]}" "$@" ;;
 esac

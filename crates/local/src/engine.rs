@@ -61,10 +61,7 @@ pub fn detect(dir: &Path, registry: &str) -> Result<Engine, String> {
         "registries.conf",
         format!("unqualified-search-registries = []\n\n[[registry]]\nlocation = \"{registry}\"\ninsecure = true\n"),
     )?;
-    let containers = write(
-        "containers.conf",
-        "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n".into(),
-    )?;
+    let containers = write("containers.conf", containers_conf(on_path("runc")))?;
     if !on_path("skopeo") {
         return Err("skopeo is not installed: local mode re-tags images with it, as `docker buildx imagetools \
              create` does on CodeBuild. Run 'make demo' as root on Debian, which installs it, or 'apt-get install skopeo'"
@@ -90,6 +87,18 @@ pub fn detect(dir: &Path, registry: &str) -> Result<Engine, String> {
     })
 }
 
+/// podman's configuration for the containers a build runs (`docker run`, Compose's
+/// services): limits any machine grants, since a sandbox such as gVisor refuses podman's
+/// default raise (nofile 1048576) and so every container; and runc where installed, which
+/// runs where crun cannot ("cgroups in hybrid mode not supported").
+fn containers_conf(runc: bool) -> String {
+    let runtime = if runc { "runtime = \"runc\"\n" } else { "" };
+    format!(
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\n\
+         [engine]\n{runtime}cgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::SHIM;
@@ -103,28 +112,50 @@ mod tests {
     const PODMAN: &str = "#!/bin/bash\nprintf -v a ' [%s]' \"$@\"\necho \"podman$a\" >> \"$CALLS\"\n\
         case \" $* \" in *' build '*' --cache-to '*) echo 'Error: failed pushing cache to \"r/buildcache\": denied' >&2; exit 125 ;; esac\n\
         p=; for a; do if [ \"$p\" = --digestfile ]; then printf 'sha256:%064d' 7 > \"$a\"; fi; p=$a; done\n";
-    const SKOPEO: &str = "#!/bin/bash\nprintf -v a ' [%s]' \"$@\"\necho \"skopeo$a\" >> \"$CALLS\"\n";
+    /// skopeo's raw manifest is 19 bytes.
+    const SKOPEO: &str = "#!/bin/bash\nprintf -v a ' [%s]' \"$@\"\necho \"skopeo$a\" >> \"$CALLS\"\n\
+        case \" $* \" in *' inspect --raw '*) printf '{\"schemaVersion\":2}' ;; esac\n";
+    /// podman-compose records its argv too, with whether it was told to be this shim's
+    /// podman; `up` prints a service's line in colour and ends as its sut did, here with 3.
+    const PODMAN_COMPOSE: &str = "#!/bin/bash\nprintf -v a ' [%s]' \"$@\"\n\
+        echo \"podman-compose$a${DOCKHAND_SHIM_AS_PODMAN:+ (as podman)}\" >> \"$CALLS\"\n\
+        case \" $* \" in *' up '*) printf '\\033[1;32m[sut] |\\033[0m sut: ok\\n'; exit 3 ;; *' --version '*) echo 'podman-compose version 1.6.0' ;; esac\n";
 
     fn shim(dir: &Path, args: &[&str]) -> (bool, Vec<String>) {
+        let (out, calls) = shim_with(dir, args, &[]);
+        (out.status.success(), calls)
+    }
+
+    /// Runs the shim as the build's `docker` with `env`; answers its output and the calls
+    /// the stand-ins recorded.
+    fn shim_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (std::process::Output, Vec<String>) {
         let bin = dir.join("bin");
         std::fs::create_dir_all(&bin).unwrap();
-        for (name, text) in [("docker", SHIM), ("podman", PODMAN), ("skopeo", SKOPEO)] {
+        for (name, text) in [
+            ("docker", SHIM),
+            ("podman", PODMAN),
+            ("skopeo", SKOPEO),
+            ("podman-compose", PODMAN_COMPOSE),
+        ] {
             std::fs::write(bin.join(name), text).unwrap();
             std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let calls = dir.join("calls");
         let _ = std::fs::remove_file(&calls);
-        let status = Command::new(bin.join("docker"))
+        let out = Command::new(bin.join("docker"))
             .args(args)
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
             .env("CALLS", &calls)
             .env("CODEBUILD_SRC_DIR", "/src")
             .env("CONTAINERS_REGISTRIES_CONF", "/conf/registries.conf")
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         let calls = std::fs::read_to_string(&calls).unwrap_or_default();
-        (status.status.success(), calls.lines().map(str::to_owned).collect())
+        (out, calls.lines().map(str::to_owned).collect())
     }
+
+    const STORE: &str = "[--root] [/src/.dockhand-podman] [--runroot] [/tmp/dockhand-podman-56c9e1c4b5360a5b]";
 
     /// A call's argv with the shim's temporary files (`/tmp/tmp.…`) as `TMP`.
     fn without_temporary_paths(call: &str) -> String {
@@ -353,6 +384,222 @@ mod tests {
             let (ok, calls) = shim(&dir, args);
             assert!(!ok && calls.is_empty(), "{args:?}: {calls:?}");
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Hub mode's build: the image goes into the build's store under both tags, nothing is
+    /// pushed; `docker push` then prints the Docker CLI's line with podman's digest.
+    #[test]
+    fn a_loaded_build_is_tagged_in_the_store_and_docker_push_prints_its_digest() {
+        let dir = std::env::temp_dir().join(format!("dockhand-shim-load-{}", std::process::id()));
+        let (ok, calls) = shim(
+            &dir,
+            &[
+                "buildx",
+                "build",
+                "--builder",
+                "dockhand",
+                "--progress",
+                "plain",
+                "--file",
+                "./hooked/Dockerfile",
+                "--build-arg",
+                "A=$(b)",
+                "--platform",
+                "linux/amd64",
+                "--label",
+                "k=v",
+                "--load",
+                "--tag",
+                "r:5000/acme/hooked:latest",
+                "--tag",
+                "r:5000/acme/hooked:dockhand-k",
+                "./hooked",
+            ],
+        );
+        assert!(ok, "{calls:?}");
+        let calls: Vec<String> = calls.iter().map(|c| without_temporary_paths(c)).collect();
+        assert_eq!(
+            calls,
+            [
+                format!(
+                    "podman {STORE} [build] [--layers] [--format] [oci] [--file] [./hooked/Dockerfile] \
+                     [--build-arg] [A=$(b)] [--platform] [linux/amd64] [--iidfile] [TMP] [./hooked]"
+                ),
+                format!(
+                    "podman {STORE} [build] [--quiet] [--layers=false] [--pull=never] [--format] [oci] \
+                     [--label] [k=v] [--tag] [r:5000/acme/hooked:latest] [--tag] [r:5000/acme/hooked:dockhand-k] [TMP]"
+                ),
+            ]
+        );
+
+        let (out, calls) = shim_with(&dir, &["push", "r:5000/acme/hooked:dockhand-k"], &[]);
+        assert!(out.status.success(), "{calls:?}");
+        let calls: Vec<String> = calls.iter().map(|c| without_temporary_paths(c)).collect();
+        let digest = format!("sha256:{:064}", 7);
+        assert_eq!(
+            calls,
+            [
+                format!("podman {STORE} [push] [--digestfile] [TMP] [r:5000/acme/hooked:dockhand-k]"),
+                format!(
+                    "skopeo [--registries-conf] [/conf/registries.conf] [inspect] [--raw] [docker://r:5000/acme/hooked@{digest}]"
+                ),
+            ]
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("dockhand-k: digest: {digest} size: 19\n")
+        );
+        // A name without a tag is pushed as `latest`, as the Docker CLI does.
+        let (out, _) = shim_with(&dir, &["push", "r:5000/acme/hooked"], &[]);
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("latest: digest: sha256:"));
+
+        // Several platforms cannot be loaded; --load needs a tag and goes alone.
+        for args in [
+            &[
+                "buildx",
+                "build",
+                "--platform",
+                "linux/amd64,linux/arm64",
+                "--load",
+                "--tag",
+                "r/a:k",
+                ".",
+            ][..],
+            &["buildx", "build", "--load", "."],
+            &[
+                "buildx",
+                "build",
+                "--load",
+                "--tag",
+                "r/a:k",
+                "--output",
+                "type=image,name=r/a:k,push=true",
+                ".",
+            ],
+            &["push", "--all-tags", "r/a"],
+        ] {
+            let (ok, calls) = shim(&dir, args);
+            assert!(!ok && calls.is_empty(), "{args:?}: {calls:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn image_inspect_answers_dockers_id_and_podmans_status() {
+        let dir = std::env::temp_dir().join(format!("dockhand-shim-inspect-{}", std::process::id()));
+        shim_with(&dir, &["version"], &[]);
+        let podman =
+            "#!/bin/bash\ncase \"$*\" in *missing*) echo 'Error: image not known' >&2; exit 125 ;; esac\necho 4f2a\n";
+        std::fs::write(dir.join("bin/podman"), podman).unwrap();
+        let inspect = |reference: &str| {
+            Command::new(dir.join("bin/docker"))
+                .args(["image", "inspect", "--format", "{{.Id}}", reference])
+                .env("PATH", format!("{}:/usr/bin:/bin", dir.join("bin").display()))
+                .output()
+                .unwrap()
+        };
+        let found = inspect("r/a:latest");
+        assert!(found.status.success());
+        assert_eq!(String::from_utf8_lossy(&found.stdout), "sha256:4f2a\n");
+        let missing = inspect("r/a:missing");
+        assert_eq!(missing.status.code(), Some(125));
+        assert_eq!(String::from_utf8_lossy(&missing.stdout), "");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Compose is podman-compose with the shim as its podman (so the build's store), the
+    /// services built before `up`, and the sut's exit status passed through; `logs` prints
+    /// as Docker Compose does.
+    #[test]
+    fn compose_runs_podman_compose_in_the_builds_store_and_passes_the_suts_status() {
+        let dir = std::env::temp_dir().join(format!("dockhand-shim-compose-{}", std::process::id()));
+        let shim_path = dir.join("bin/docker").display().to_string();
+        let project = ["compose", "--project-name", "p-1", "--file", "docker-compose.test.yml"];
+        let with = |rest: &[&'static str]| -> Vec<&str> { project.iter().chain(rest).copied().collect() };
+        let pc = format!(
+            "podman-compose [--podman-path] [{shim_path}] [--project-name] [p-1] [--file] [docker-compose.test.yml]"
+        );
+
+        let (out, calls) = shim_with(
+            &dir,
+            &with(&[
+                "up",
+                "--build",
+                "--abort-on-container-exit",
+                "--exit-code-from",
+                "sut",
+                "sut",
+            ]),
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(3), "{calls:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "[sut] | sut: ok\n");
+        assert_eq!(
+            calls,
+            [
+                format!("{pc} [build] (as podman)"),
+                format!("{pc} [up] [--abort-on-container-exit] [--exit-code-from] [sut] [sut] (as podman)"),
+            ]
+        );
+
+        let (out, calls) = shim_with(&dir, &with(&["down", "--volumes", "--remove-orphans"]), &[]);
+        assert!(out.status.success());
+        assert_eq!(
+            calls,
+            [format!("{pc} [down] [--volumes] [--remove-orphans] (as podman)")]
+        );
+
+        let (out, _) = shim_with(&dir, &["compose", "version"], &[]);
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "Docker Compose version (local mode: podman-compose version 1.6.0)\n"
+        );
+
+        // podman-compose's podman: this shim, which is podman in the build's store.
+        let (out, calls) = shim_with(
+            &dir,
+            &["create", "--name", "p-1_sut_1", "img"],
+            &[("DOCKHAND_SHIM_AS_PODMAN", "1")],
+        );
+        assert!(out.status.success());
+        assert_eq!(calls, [format!("podman {STORE} [create] [--name] [p-1_sut_1] [img]")]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn compose_logs_prints_each_line_as_docker_compose_does() {
+        let dir = std::env::temp_dir().join(format!("dockhand-shim-logs-{}", std::process::id()));
+        let podman = "#!/bin/bash\nprintf -v a ' [%s]' \"$@\"\necho \"podman$a\" >> \"$CALLS\"\n\
+            case \"$*\" in *' ps '*) echo p-1_sut_1 ;; *' logs '*) echo 'checking'; echo 'sut: no greeting' >&2; printf 'last' ;; esac\n";
+        shim_with(&dir, &["version"], &[]);
+        std::fs::write(dir.join("bin/podman"), podman).unwrap();
+        let calls = dir.join("calls");
+        let _ = std::fs::remove_file(&calls);
+        let out = Command::new(dir.join("bin/docker"))
+            .args(["compose", "-p", "p-1", "-f", "t.yml", "logs", "--no-color", "sut"])
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.join("bin").display()))
+            .env("CALLS", &calls)
+            .env("CODEBUILD_SRC_DIR", "/src")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "sut-1  | checking\nsut-1  | sut: no greeting\nsut-1  | last\n"
+        );
+        let calls = std::fs::read_to_string(&calls).unwrap();
+        assert_eq!(
+            calls.lines().collect::<Vec<_>>(),
+            [
+                format!(
+                    "podman {STORE} [ps] [--all] [--format] [{{{{.Names}}}}] \
+                     [--filter] [label=com.docker.compose.project=p-1] [--filter] [label=com.docker.compose.service=sut]"
+                ),
+                format!("podman {STORE} [logs] [p-1_sut_1]"),
+            ]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -93,6 +93,84 @@ pub fn graph_sample(base_repository: &str) -> Vec<(String, Option<String>)> {
     .collect()
 }
 
+/// The Docker Hub sample's directories ([`Repo::commit_hub_sample`]): `hooked`, whose
+/// test passes and whose `post_push` hook pushes one more tag ([`hub_hook_tag`]), and
+/// `failing`, whose test fails, so that nothing of it is pushed.
+pub const HUB_SAMPLE_DIRS: [&str; 2] = ["hooked", "failing"];
+
+/// The last line the `failing` image's `sut` prints: the test's reason, which the build's
+/// report carries to the notification.
+pub const FAILING_SUT_LINE: &str = "sut: expected version 2 in /version.txt";
+
+/// Images as Docker Hub's automated builds know them, each with a copy of [`BUSYBOX`]
+/// (written by [`Repo::commit_hub_sample`]). `hooked`: a `post_checkout` hook committed
+/// executable and a `post_push` hook committed without the bit (Hub runs hooks with bash,
+/// and repositories have both), and a `docker-compose.test.yml` whose `sut` fetches the
+/// image's greeting from a second service by its name. `failing`: a test whose `sut` fails.
+/// No `$` in the Compose files: Compose would take it for a variable.
+pub const HUB_SAMPLE: [Change<'static>; 8] = [
+    (
+        "hooked/Dockerfile",
+        Some(
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+             COPY greeting.txt /srv/greeting.txt\nCMD [\"/bin/sh\"]\n",
+        ),
+    ),
+    ("hooked/greeting.txt", Some("hello from hooked\n")),
+    (
+        "hooked/hooks/post_checkout",
+        Some(
+            "#!/bin/bash\n# Docker Hub gives a hook the Dockerfile's path from the hook's directory.\n\
+             set -eu\ntest -f \"$DOCKERFILE_PATH\"\necho \"post_checkout: $DOCKERFILE_PATH is here\"\n",
+        ),
+    ),
+    (
+        "hooked/hooks/post_push",
+        Some(
+            "#!/bin/bash\n# Also tag the image with the commit it was built from.\n\
+             set -eu\ndocker tag \"$IMAGE_NAME\" \"$DOCKER_REPO:$SOURCE_COMMIT\"\ndocker push \"$DOCKER_REPO:$SOURCE_COMMIT\"\n",
+        ),
+    ),
+    (
+        "hooked/docker-compose.test.yml",
+        Some(
+            "services:\n  web:\n    build: .\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; httpd -f -p 8080 -h /srv & wait\"]\n\
+             \x20 sut:\n    build: .\n    depends_on: [web]\n    command:\n      - sh\n      - -c\n      - |\n\
+             \x20       for attempt in 1 2 3 4 5 6 7 8 9 10; do\n\
+             \x20         if wget -q -O - http://web:8080/greeting.txt | grep -qx 'hello from hooked'; then\n\
+             \x20           echo 'sut: web serves the greeting'; exit 0\n\
+             \x20         fi\n\
+             \x20         sleep 1\n\
+             \x20       done\n\
+             \x20       echo 'sut: web did not serve the greeting'; exit 1\n",
+        ),
+    ),
+    (
+        "failing/Dockerfile",
+        Some(
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n\
+             COPY version.txt /version.txt\n",
+        ),
+    ),
+    ("failing/version.txt", Some("version 1\n")),
+    (
+        "failing/docker-compose.test.yml",
+        Some(
+            "services:\n  sut:\n    build: .\n    command:\n      - sh\n      - -c\n      - |\n\
+             \x20       echo 'sut: checking /version.txt'\n\
+             \x20       cat /version.txt\n\
+             \x20       grep -qx 'version 2' /version.txt && exit 0\n\
+             \x20       echo 'sut: expected version 2 in /version.txt'\n\
+             \x20       exit 1\n",
+        ),
+    ),
+];
+
+/// The tag the `hooked` image's `post_push` hook pushes for a commit: the commit itself.
+pub fn hub_hook_tag(commit: &str) -> String {
+    commit.to_owned()
+}
+
 pub struct Repo {
     /// The working copy commits are made in (for a served repository of yours, yours: it
     /// is only read).
@@ -256,6 +334,11 @@ impl Repo {
 
     /// Commits `changes` and pushes them to the served repository; answers the new id.
     pub fn commit(&self, message: &str, changes: &[Change<'_>]) -> Result<String, String> {
+        self.commit_files(message, changes, &[])
+    }
+
+    /// [`Repo::commit`], the files `executable` (among `changes`) committed executable.
+    fn commit_files(&self, message: &str, changes: &[Change<'_>], executables: &[&str]) -> Result<String, String> {
         for (path, content) in changes {
             let file = self.work.join(path);
             match content {
@@ -267,6 +350,9 @@ impl Repo {
                     std::fs::write(&file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
                 }
                 None => std::fs::remove_file(&file).map_err(|e| format!("cannot remove {}: {e}", file.display()))?,
+            }
+            if executables.contains(path) {
+                executable(&file)?;
             }
         }
         run("git add", git(&self.work).args(["add", "--all"]))?;
@@ -284,6 +370,19 @@ impl Repo {
 
     /// Commits [`SHELL_SAMPLE`] with [`BUSYBOX`] copied into both directories.
     pub fn commit_shell_sample(&self, message: &str) -> Result<String, String> {
+        self.copy_busybox(&["shell", "slow"])?;
+        self.commit(message, &SHELL_SAMPLE)
+    }
+
+    /// Commits [`HUB_SAMPLE`] with [`BUSYBOX`] copied into each directory, `post_checkout`
+    /// executable.
+    pub fn commit_hub_sample(&self, message: &str) -> Result<String, String> {
+        self.copy_busybox(&HUB_SAMPLE_DIRS)?;
+        self.commit_files(message, &HUB_SAMPLE, &["hooked/hooks/post_checkout"])
+    }
+
+    /// Writes [`BUSYBOX`] into each of `dirs`, executable.
+    fn copy_busybox(&self, dirs: &[&str]) -> Result<(), String> {
         let busybox = std::fs::read(BUSYBOX).map_err(|e| {
             format!("cannot read {BUSYBOX} ({e}): the sample's shell images need Debian's busybox-static ('apt-get install busybox-static')")
         })?;
@@ -294,14 +393,13 @@ impl Repo {
                 "{BUSYBOX} is dynamically linked; the sample's shell images need the static one: 'apt-get install busybox-static'"
             ));
         }
-        for dir in ["shell", "slow"] {
-            let path = self.work.join(dir).join("busybox");
+        for dir in dirs {
             std::fs::create_dir_all(self.work.join(dir)).map_err(|e| format!("cannot create {dir}: {e}"))?;
+            let path = self.work.join(dir).join("busybox");
             std::fs::write(&path, &busybox).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .map_err(|e| format!("cannot make {} executable: {e}", path.display()))?;
+            executable(&path)?;
         }
-        self.commit(message, &SHELL_SAMPLE)
+        Ok(())
     }
 
     /// Commits [`graph_sample`]: `base` is pushed to `base_repository` (the registry's
@@ -425,6 +523,11 @@ fn image_safe_name(name: &str) -> String {
     }
 }
 
+fn executable(path: &Path) -> Result<(), String> {
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .map_err(|e| format!("cannot make {} executable: {e}", path.display()))
+}
+
 /// `git` with a fixed identity and no user or system configuration.
 fn git(dir: &Path) -> Command {
     let mut c = Command::new("git");
@@ -483,5 +586,25 @@ mod tests {
             .expect("the RUN step sleeps SLOW_SECONDS");
         // The file a change rebuilds is copied after the slow step.
         assert!(slow.find("COPY app.txt").unwrap() > run);
+    }
+
+    #[test]
+    fn the_hub_samples_compose_files_are_yaml_with_a_sut_and_no_variables() {
+        for (path, text) in HUB_SAMPLE {
+            if !path.ends_with(".test.yml") {
+                continue;
+            }
+            let text = text.unwrap();
+            assert!(!text.contains('$'), "{path}: Compose would read a variable");
+            let yaml = yaml_rust2::YamlLoader::load_from_str(text).unwrap_or_else(|e| panic!("{path}: {e}\n{text}"));
+            let command = &yaml[0]["services"]["sut"]["command"];
+            assert_eq!(command[0].as_str(), Some("sh"), "{path}: {yaml:?}");
+        }
+        let failing = HUB_SAMPLE
+            .iter()
+            .find(|(p, _)| *p == "failing/docker-compose.test.yml")
+            .unwrap();
+        let script = failing.1.unwrap();
+        assert!(script.contains(&format!("echo '{FAILING_SUT_LINE}'\n")), "{script}");
     }
 }

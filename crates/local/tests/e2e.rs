@@ -5,7 +5,7 @@
 //! Needs what `make test` installs: moto, cargo-lambda and the AWS CLI in .venv, and
 //! Debian's podman, docker-registry and apache2-utils.
 
-use dockhand_local::gitrepo::{GRAPH_SAMPLE_DIRS, SAMPLE};
+use dockhand_local::gitrepo::{FAILING_SUT_LINE, GRAPH_SAMPLE_DIRS, HUB_SAMPLE_DIRS, SAMPLE, hub_hook_tag};
 use dockhand_local::hub::{Limits, Say};
 use dockhand_local::{Options, Stack, process};
 use std::path::{Path, PathBuf};
@@ -832,7 +832,16 @@ fn graph_builds<'a>(
     stack: &Stack,
     builds: &'a [dockhand_local::hub::BuildRecord],
 ) -> [&'a dockhand_local::hub::BuildRecord; 3] {
-    GRAPH_SAMPLE_DIRS.map(|dir| {
+    builds_of(stack, builds, GRAPH_SAMPLE_DIRS)
+}
+
+/// The build of each of `dirs` among `builds`, in their order; each ran once.
+fn builds_of<'a, const N: usize>(
+    stack: &Stack,
+    builds: &'a [dockhand_local::hub::BuildRecord],
+    dirs: [&str; N],
+) -> [&'a dockhand_local::hub::BuildRecord; N] {
+    dirs.map(|dir| {
         let of: Vec<_> = builds
             .iter()
             .filter(|b| b.env("BUILD_CONTEXT").as_deref() == Some(dir))
@@ -1025,4 +1034,124 @@ fn a_failed_base_blocks_its_dependents_with_one_notification(stack: &Stack) {
         "{:?}",
         tags(stack, "acme/greeter")
     );
+}
+
+/// Whether the notifier reports a build's tests: the outcome of each test file, and the
+/// tail of a failed test's `sut` log (the `##dockhand` report lines of the build's log,
+/// which local mode writes to CloudWatch Logs). That is the lead's part of issue 19; when
+/// it is on main, set this to true: [`hub_notifications_report_the_tests`] is the check.
+const NOTIFICATIONS_REPORT_TESTS: bool = false;
+
+/// Docker Hub's hooks and autotests in local mode (`cargo test --test e2e hub_mode`): on
+/// the Hub sample, the image whose test passes is pushed with its tags and the one its
+/// `post_push` hook adds; the image whose test fails pushes nothing, not even its key tag,
+/// and its build fails in BUILD with the sut's last line in its report.
+#[test]
+fn hub_mode() {
+    let _turn = serial();
+    let started = std::time::Instant::now();
+    let run = start("hub", "pw", "pw", Limits::default());
+    let stack = &run.stack;
+    let networks = podman_networks(stack);
+    let c0 = stack.repo.head();
+    let c1 = stack.repo.commit_hub_sample("images as Docker Hub built them").unwrap();
+    let pushed = std::time::Instant::now();
+    let builds = deliver_and_wait(stack, &c0, &c1, "hub-1");
+    eprintln!(
+        "== scenario hub_mode: {:.1} s for the push, {:.1} s with the stack's start",
+        pushed.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    let [hooked, failing] = builds_of(stack, &builds, HUB_SAMPLE_DIRS);
+    assert_eq!(builds.len(), 2, "{:?}", contexts(&builds));
+
+    // The passing test: its hooks ran, its sut reached the other service by name, and the
+    // image has its tags and the hook's, all the very image of its key tag.
+    assert_eq!(hooked.status, "SUCCEEDED", "{}", hooked.log);
+    for line in [
+        "##dockhand hook post_checkout ok",
+        "post_checkout: Dockerfile is here",
+        "sut: web serves the greeting",
+        "##dockhand test docker-compose.test.yml passed",
+        "##dockhand hook post_push ok",
+    ] {
+        assert!(hooked.log.contains(line), "{line}:\n{}", hooked.log);
+    }
+    key_tag_is_the_images(stack, hooked, "latest");
+    let hook_tag = hub_hook_tag(&c1);
+    let mut expected: Vec<String> = hooked
+        .env("DOCKHAND_TAGS")
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .chain([hook_tag.clone()])
+        .collect();
+    expected.sort();
+    assert_eq!(tags(stack, "acme/hooked"), expected);
+    key_tag_is_the_images(stack, hooked, &hook_tag);
+
+    // The failing test: nothing pushed, the build FAILED in BUILD, the report names the
+    // test file and ends with the sut's last line.
+    assert_eq!(failing.status, "FAILED", "{}", failing.log);
+    assert_eq!(failing.failed_phase.as_deref(), Some("BUILD"), "{}", failing.log);
+    assert_eq!(stack.registry.tags("acme/failing").unwrap(), Vec::<String>::new());
+    assert!(!image_repositories(stack).contains(&"acme/failing".to_owned()));
+    let report: Vec<&str> = failing.log.lines().filter(|l| l.starts_with("##dockhand ")).collect();
+    assert!(
+        report.contains(&"##dockhand test docker-compose.test.yml failed 1"),
+        "{report:#?}"
+    );
+    let sut: Vec<&&str> = report.iter().filter(|l| l.starts_with("##dockhand sut ")).collect();
+    assert!(
+        sut.last().is_some_and(|l| l.ends_with(FAILING_SUT_LINE)),
+        "{report:#?}\n{}",
+        failing.log
+    );
+
+    if NOTIFICATIONS_REPORT_TESTS {
+        hub_notifications_report_the_tests(stack);
+    }
+    // Compose took down what it started: no project's network is left.
+    assert_eq!(podman_networks(stack), networks);
+    assert!(stack.hub.dead_letters().is_empty());
+    assert_eq!(stack.dead_letters().unwrap(), []);
+    drop(run);
+    assert!(process::running_groups().is_empty(), "{:?}", process::running_groups());
+}
+
+/// The notifications of the Hub sample's builds report their tests: the failing one names
+/// its test file and carries the sut's last line, the passing one says its tests passed.
+fn hub_notifications_report_the_tests(stack: &Stack) {
+    let notes = stack.hub.notifications();
+    let of = |status: &str, image: &str| {
+        notes
+            .iter()
+            .find(|n| n.subject.contains(status) && n.subject.contains(image))
+            .unwrap_or_else(|| panic!("no {status} notification for {image}: {notes:#?}"))
+    };
+    let failed = of("FAILED", "failing");
+    assert!(failed.message.contains("docker-compose.test.yml"), "{}", failed.message);
+    assert!(failed.message.contains(FAILING_SUT_LINE), "{}", failed.message);
+    let passed = of("SUCCEEDED", "hooked");
+    assert!(passed.message.contains("docker-compose.test.yml"), "{}", passed.message);
+    assert!(passed.message.contains("passed"), "{}", passed.message);
+}
+
+/// The container networks podman knows (empty where a Docker engine runs the builds):
+/// Compose's networks are global, not in a build's store.
+fn podman_networks(stack: &Stack) -> Vec<String> {
+    if !stack.engine.starts_with("podman") {
+        return Vec::new();
+    }
+    let out = std::process::Command::new("podman")
+        .args(["network", "ls", "--format", "{{.Name}}"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names
 }
