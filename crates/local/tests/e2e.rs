@@ -1036,12 +1036,6 @@ fn a_failed_base_blocks_its_dependents_with_one_notification(stack: &Stack) {
     );
 }
 
-/// Whether the notifier reports a build's tests: the outcome of each test file, and the
-/// tail of a failed test's `sut` log (the `##dockhand` report lines of the build's log,
-/// which local mode writes to CloudWatch Logs). That is the lead's part of issue 19; when
-/// it is on main, set this to true: [`hub_notifications_report_the_tests`] is the check.
-const NOTIFICATIONS_REPORT_TESTS: bool = false;
-
 /// Docker Hub's hooks and autotests in local mode (`cargo test --test e2e hub_mode`): on
 /// the Hub sample, the image whose test passes is pushed with its tags and the one its
 /// `post_push` hook adds; the image whose test fails pushes nothing, not even its key tag,
@@ -1108,9 +1102,7 @@ fn hub_mode() {
         failing.log
     );
 
-    if NOTIFICATIONS_REPORT_TESTS {
-        hub_notifications_report_the_tests(stack);
-    }
+    hub_notifications_report_the_tests(stack);
     // Compose took down what it started: no project's network is left.
     assert_eq!(podman_networks(stack), networks);
     assert!(stack.hub.dead_letters().is_empty());
@@ -1121,6 +1113,9 @@ fn hub_mode() {
 
 /// The notifications of the Hub sample's builds report their tests: the failing one names
 /// its test file and carries the sut's last line, the passing one says its tests passed.
+/// The notifier reports each build's hooks and tests, read back from the `##dockhand`
+/// lines of its log (which local mode's CodeBuild writes to CloudWatch Logs): the failed
+/// test with the tail of its `sut` log, the passed one, and the hooks that ran.
 fn hub_notifications_report_the_tests(stack: &Stack) {
     let notes = stack.hub.notifications();
     let of = |status: &str, image: &str| {
@@ -1130,11 +1125,27 @@ fn hub_notifications_report_the_tests(stack: &Stack) {
             .unwrap_or_else(|| panic!("no {status} notification for {image}: {notes:#?}"))
     };
     let failed = of("FAILED", "failing");
-    assert!(failed.message.contains("docker-compose.test.yml"), "{}", failed.message);
-    assert!(failed.message.contains(FAILING_SUT_LINE), "{}", failed.message);
+    assert!(
+        failed
+            .message
+            .contains("Tests:      docker-compose.test.yml failed (exit status 1)\n"),
+        "{}",
+        failed.message
+    );
+    let sut_log = failed.message.split("Last lines of the sut service's log:\n").nth(1);
+    let last = sut_log.and_then(|log| log.lines().take_while(|l| l.starts_with("  | ")).last());
+    assert!(
+        last.is_some_and(|l| l.ends_with(FAILING_SUT_LINE)),
+        "{}",
+        failed.message
+    );
     let passed = of("SUCCEEDED", "hooked");
-    assert!(passed.message.contains("docker-compose.test.yml"), "{}", passed.message);
-    assert!(passed.message.contains("passed"), "{}", passed.message);
+    for line in [
+        "Tests:      docker-compose.test.yml passed\n",
+        "Hooks:      hooks/post_checkout ran, hooks/post_push ran\n",
+    ] {
+        assert!(passed.message.contains(line), "{line:?} in {}", passed.message);
+    }
 }
 
 /// The container networks podman knows (empty where a Docker engine runs the builds):
