@@ -37,13 +37,6 @@ pub fn revision() -> &'static str {
 /// the configuration (the registry's login, a GitHub token, a pull credential); the values
 /// themselves travel as environment variables ([`crate::start_build`]).
 pub fn render_for(config: &Config) -> String {
-    let text = replace_line(TEMPLATE, "{{push_tags}}", Some(PUSH_TAGS.trim()));
-    let text = replace_line(&text, "{{hub_hooks}}", Some(HUB_HOOKS.trim()));
-    let text = replace_line(&text, "{{hub_build}}", Some(HUB_BUILD.trim()));
-    let text = replace_line(&text, "{{ref_head}}", Some(REF_HEAD.trim()));
-    let text = replace_line(&text, "{{login}}", Some(login_for(&config.registry)));
-    let clone_auth = config.github_token_parameter.as_ref().map(|_| CLONE_AUTH.trim());
-    let text = replace_line(&text, "{{clone_auth}}", clone_auth);
     let pull = config.pull_credential.as_ref().map(|p| {
         if p.token_parameter.is_some() {
             LOGIN_PULL.trim()
@@ -51,24 +44,39 @@ pub fn render_for(config: &Config) -> String {
             LOGIN_PULL_ECR.trim()
         }
     });
-    let text = replace_line(&text, "{{pull_login}}", pull);
     let description = matches!(config.registry, Registry::DockerHub { .. }) && config.hub_description;
-    let text = replace_line(
-        &text,
-        "{{hub_description}}",
-        description.then(|| HUB_DESCRIPTION.trim()),
+    let text = fill(
+        TEMPLATE,
+        &[
+            ("{{push_tags}}", Some(PUSH_TAGS.trim())),
+            ("{{hub_hooks}}", Some(HUB_HOOKS.trim())),
+            ("{{hub_build}}", Some(HUB_BUILD.trim())),
+            ("{{ref_head}}", Some(REF_HEAD.trim())),
+            ("{{login}}", Some(login_for(&config.registry))),
+            ("{{clone_auth}}", clone_auth(config)),
+            ("{{pull_login}}", pull),
+            ("{{hub_description}}", description.then(|| HUB_DESCRIPTION.trim())),
+        ],
     );
     debug_assert_eq!(placeholder_left(&text), None);
     text
 }
 
+fn clone_auth(config: &Config) -> Option<&'static str> {
+    config.github_token_parameter.as_ref().map(|_| CLONE_AUTH.trim())
+}
+
 /// The re-tag job's buildspec ([`crate::retag`]): the same registry login and GitHub token
 /// snippets as [`render_for`]'s, nothing pulled, nothing built.
 pub fn render_retag_for(config: &Config) -> String {
-    let text = replace_line(RETAG, "{{login}}", Some(login_for(&config.registry)));
-    let text = replace_line(&text, "{{ref_head}}", Some(REF_HEAD.trim()));
-    let clone_auth = config.github_token_parameter.as_ref().map(|_| CLONE_AUTH.trim());
-    let text = replace_line(&text, "{{clone_auth}}", clone_auth);
+    let text = fill(
+        RETAG,
+        &[
+            ("{{login}}", Some(login_for(&config.registry))),
+            ("{{ref_head}}", Some(REF_HEAD.trim())),
+            ("{{clone_auth}}", clone_auth(config)),
+        ],
+    );
     debug_assert_eq!(placeholder_left(&text), None);
     text
 }
@@ -101,25 +109,47 @@ pub fn render(registry: &Registry) -> String {
     render_for(&config)
 }
 
-/// Replaces the line holding only `placeholder` by `replacement`'s lines at the same
-/// indentation, or removes it.
-fn replace_line(text: &str, placeholder: &str, replacement: Option<&str>) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        if line.trim() != placeholder {
-            out.push_str(line);
-            continue;
-        }
-        let indent = &line[..line.len() - line.trim_start().len()];
-        for r in replacement.into_iter().flat_map(str::lines) {
-            if !r.is_empty() {
-                out.push_str(indent);
-                out.push_str(r);
-            }
-            out.push('\n');
+/// A snippet for each placeholder: `None` removes the placeholder's line.
+type Snippets<'a> = [(&'a str, Option<&'a str>)];
+
+/// Fills `template` in one pass: a line holding only a placeholder becomes its snippet's
+/// lines at that line's indentation, the snippet's own placeholder lines filled the same
+/// way at theirs, or goes when the snippet is `None`. One pass because every build's
+/// request is rendered when it is planned and again when it is checked before starting.
+fn fill(template: &str, snippets: &Snippets) -> String {
+    let mut out = String::with_capacity(2 * template.len());
+    for line in template.split_inclusive('\n') {
+        match placeholder(line, snippets) {
+            Some((indent, snippet)) => fill_snippet(&mut out, indent, snippet, snippets),
+            None => out.push_str(line),
         }
     }
     out
+}
+
+fn fill_snippet(out: &mut String, indent: &str, snippet: Option<&str>, snippets: &Snippets) {
+    for line in snippet.into_iter().flat_map(str::lines) {
+        match placeholder(line, snippets) {
+            Some((own, inner)) => fill_snippet(out, &format!("{indent}{own}"), inner, snippets),
+            None => {
+                if !line.is_empty() {
+                    out.push_str(indent);
+                    out.push_str(line);
+                }
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// The indentation and snippet of a line holding only one of `snippets`' placeholders.
+fn placeholder<'a>(line: &'a str, snippets: &Snippets<'a>) -> Option<(&'a str, Option<&'a str>)> {
+    if !line.contains("{{") {
+        return None;
+    }
+    let name = line.trim();
+    let (_, snippet) = snippets.iter().find(|(p, _)| *p == name)?;
+    Some((&line[..line.len() - line.trim_start().len()], *snippet))
 }
 
 #[cfg(test)]
