@@ -1,23 +1,12 @@
 //! `dockhand notify` prints the notifier's Publish request.
 
 use serde_json::Value;
-use std::process::Command;
+mod support;
 
-fn fixture(name: &str) -> String {
-    format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
+use support::{dockhand, fixture};
 
 fn notify(args: &[&str]) -> (String, String, bool) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dockhand"))
-        .arg("notify")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-        out.status.success(),
-    )
+    dockhand("notify", args)
 }
 
 #[test]

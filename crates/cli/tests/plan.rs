@@ -3,12 +3,12 @@
 use serde_json::Value;
 use std::process::Command;
 
+mod support;
+
+use support::fixture;
+
 /// What `--tree` says when it plans more than one build: it has no Dockerfile to read.
 const NO_CONTENTS: &str = "the Dockerfiles' contents were not given, so images built from each other are not ordered (plan with --repo to see the image graph)";
-
-fn fixture(name: &str) -> String {
-    format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
 
 fn plan(args: &[&str]) -> (Vec<Value>, String, bool) {
     let out = Command::new(env!("CARGO_BIN_EXE_dockhand"))

@@ -2,23 +2,12 @@
 
 use dockhand_core::Deployment;
 use serde_json::{Value, json};
-use std::process::Command;
+mod support;
 
-fn fixture(name: &str) -> String {
-    format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
+use support::{dockhand, fixture};
 
 fn rules(args: &[&str]) -> (String, String, bool) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dockhand"))
-        .arg("rules")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-        out.status.success(),
-    )
+    dockhand("rules", args)
 }
 
 #[test]

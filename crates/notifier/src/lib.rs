@@ -164,27 +164,34 @@ impl<S: NotificationSink, R: ImageRecords, L: BuildLogs> Notifier<S, R, L> {
     /// Decides, with no I/O, what this event calls for; `report` is what the build's log
     /// says of its Docker Hub steps ([`Self::report`]), or why it could not be read.
     pub fn decide_with(&self, event: &CodeBuildEvent, report: (BuildReport, Option<String>)) -> Decision {
-        let detail = &event.detail;
-        let project = detail.project_name.as_deref().unwrap_or("");
-        if project != self.project {
-            return Decision::Ignore(format!(
-                "build of project {project:?}, not dockhand's {:?}",
-                self.project
-            ));
-        }
-        let status = detail.build_status.as_deref().unwrap_or("UNKNOWN");
-        if !self.statuses.iter().any(|s| s == status) {
-            return Decision::Ignore(format!("status {status} is not notified (NOTIFY_STATUSES)"));
+        if let Some(reason) = self.not_notified(event) {
+            return Decision::Ignore(reason);
         }
         let mut outcome = outcome(event);
         (outcome.report, outcome.report_unread) = report;
         Decision::Send(build_notification(&outcome).publish_request(self.topic_arn.as_deref()))
     }
 
+    /// Why this event is not notified: another project's build, or a status not notified.
+    fn not_notified(&self, event: &CodeBuildEvent) -> Option<String> {
+        let detail = &event.detail;
+        let project = detail.project_name.as_deref().unwrap_or("");
+        if project != self.project {
+            return Some(format!(
+                "build of project {project:?}, not dockhand's {:?}",
+                self.project
+            ));
+        }
+        let status = detail.build_status.as_deref().unwrap_or("UNKNOWN");
+        (!self.statuses.iter().any(|s| s == status))
+            .then(|| format!("status {status} is not notified (NOTIFY_STATUSES)"))
+    }
+
     pub async fn handle(&self, event: &CodeBuildEvent) -> Result<Decision, PortError> {
-        let decision = match self.decide(event) {
-            Decision::Send(_) => self.decide_with(event, self.report(event).await),
-            ignored => ignored,
+        // The log is read only for an event that is notified.
+        let decision = match self.not_notified(event) {
+            Some(reason) => Decision::Ignore(reason),
+            None => self.decide_with(event, self.report(event).await),
         };
         self.record(event).await;
         match &decision {

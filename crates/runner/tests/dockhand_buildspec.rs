@@ -11,7 +11,7 @@ use dockhand_runner::{BuildSettings, BuildStatus, Buildspec, EnvironmentVariable
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
-use support::{Outcome, Scratch, git, install_tools, run, tool_env};
+use support::{Outcome, Scratch, git, install_tools, run, spawned_build};
 
 const FAKE_DOCKER: &str = r#"#!/bin/bash
 # Records every call but buildx's help; `buildx build` also keeps the Dockerfile it was
@@ -111,40 +111,36 @@ impl Fixture {
 
     /// The build as the spawner would start it for `web/`, in terms of its overrides.
     fn settings(&self, dockerfile: &str) -> BuildSettings {
-        let mut build = BuildSettings::new("dockhand", self.scratch.path().join("build/src"));
-        build.region = "eu-west-1".into();
-        build.privileged = true;
-        build.process_env = tool_env(&self.scratch, &self.tools);
         let url = format!("file://{}", self.repo.display());
         let tags = format!("latest,{}", self.short());
-        build.overrides = [
-            ("SOURCE_REPO_URL", url.as_str()),
-            ("SOURCE_COMMIT", self.commit.as_str()),
-            ("SOURCE_BRANCH", "main"),
-            ("COMMIT_MSG", "web: v1"),
-            ("DOCKER_REPO", "docker.io/acme/web"),
-            ("DOCKER_TAG", "latest"),
-            ("IMAGE_NAME", "docker.io/acme/web:latest"),
-            ("DOCKERFILE_PATH", dockerfile),
-            ("BUILD_CONTEXT", "web"),
-            ("DOCKHAND_TAGS", tags.as_str()),
-            ("DOCKHAND_REGISTRY", "docker.io"),
-            ("DOCKHAND_REGISTRY_USER", "acmebot"),
-            ("DOCKHAND_TOKEN_PARAMETER", "/dockhand/dockerhub/acme"),
-            ("DOCKHAND_KEY_TAG", KEY_TAG),
-            ("DOCKHAND_IMAGE_KEY", "0123456789abcdef"),
-            ("DOCKHAND_BUILDKIT_IMAGE", "moby/buildkit:buildx-stable-1"),
-            ("DOCKHAND_TITLE", "web"),
-            ("DOCKHAND_CACHE_FROM", "type=registry,ref=docker.io/acme/web:buildcache"),
-            (
-                "DOCKHAND_CACHE_TO",
-                "type=registry,ref=docker.io/acme/web:buildcache,mode=max,ignore-error=true",
-            ),
-        ]
-        .into_iter()
-        .map(|(name, value)| EnvironmentVariable::new(name, value))
-        .collect();
-        build
+        spawned_build(
+            &self.scratch,
+            &self.tools,
+            &[
+                ("SOURCE_REPO_URL", url.as_str()),
+                ("SOURCE_COMMIT", self.commit.as_str()),
+                ("SOURCE_BRANCH", "main"),
+                ("COMMIT_MSG", "web: v1"),
+                ("DOCKER_REPO", "docker.io/acme/web"),
+                ("DOCKER_TAG", "latest"),
+                ("IMAGE_NAME", "docker.io/acme/web:latest"),
+                ("DOCKERFILE_PATH", dockerfile),
+                ("BUILD_CONTEXT", "web"),
+                ("DOCKHAND_TAGS", tags.as_str()),
+                ("DOCKHAND_REGISTRY", "docker.io"),
+                ("DOCKHAND_REGISTRY_USER", "acmebot"),
+                ("DOCKHAND_TOKEN_PARAMETER", "/dockhand/dockerhub/acme"),
+                ("DOCKHAND_KEY_TAG", KEY_TAG),
+                ("DOCKHAND_IMAGE_KEY", "0123456789abcdef"),
+                ("DOCKHAND_BUILDKIT_IMAGE", "moby/buildkit:buildx-stable-1"),
+                ("DOCKHAND_TITLE", "web"),
+                ("DOCKHAND_CACHE_FROM", "type=registry,ref=docker.io/acme/web:buildcache"),
+                (
+                    "DOCKHAND_CACHE_TO",
+                    "type=registry,ref=docker.io/acme/web:buildcache,mode=max,ignore-error=true",
+                ),
+            ],
+        )
     }
 
     fn calls(&self) -> Vec<String> {

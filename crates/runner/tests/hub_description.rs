@@ -9,9 +9,9 @@ mod support;
 
 use dockhand_core::repo_config::RepoConfig;
 use dockhand_fake_dockerhub::{ACCESS_TOKEN, FakeDockerHub, HubOptions};
-use dockhand_runner::{BuildSettings, BuildStatus, EnvironmentVariable};
+use dockhand_runner::{BuildSettings, BuildStatus};
 use std::path::PathBuf;
-use support::{Outcome, Scratch, git, install_tools, recorded_calls, run, tool_env};
+use support::{Outcome, Scratch, git, install_tools, recorded_calls, run, spawned_build};
 
 /// What the build's registry token is (the `aws` stand-in's answer).
 const TOKEN: &str = "fake-registry-token";
@@ -101,32 +101,28 @@ impl Fixture {
 
     /// The build of `web/` as the spawner starts it, syncing `description` to `api`.
     fn settings(&self, api: &str, description: &str) -> BuildSettings {
-        let mut build = BuildSettings::new("dockhand", self.scratch.path().join("build/src"));
-        build.region = "eu-west-1".into();
-        build.privileged = true;
-        build.process_env = tool_env(&self.scratch, &self.tools);
         let url = format!("file://{}", self.repo.display());
-        build.overrides = [
-            ("SOURCE_REPO_URL", url.as_str()),
-            ("SOURCE_COMMIT", &self.commit),
-            ("DOCKER_REPO", "docker.io/acme/web"),
-            ("DOCKER_TAG", "latest"),
-            ("DOCKERFILE_PATH", "web/Dockerfile"),
-            ("BUILD_CONTEXT", "web"),
-            ("DOCKHAND_TAGS", "latest"),
-            ("DOCKHAND_REGISTRY", "docker.io"),
-            ("DOCKHAND_REGISTRY_USER", USER),
-            ("DOCKHAND_TOKEN_PARAMETER", "/dockhand/dockerhub/acme"),
-            ("DOCKHAND_KEY_TAG", KEY_TAG),
-            ("DOCKHAND_IMAGE_KEY", "0123456789abcdef"),
-            ("DOCKHAND_BUILDKIT_IMAGE", "moby/buildkit:buildx-stable-1"),
-            ("DOCKHAND_DESCRIPTION_PATH", description),
-            ("DOCKHAND_HUB_API", api),
-        ]
-        .into_iter()
-        .map(|(name, value)| EnvironmentVariable::new(name, value))
-        .collect();
-        build
+        spawned_build(
+            &self.scratch,
+            &self.tools,
+            &[
+                ("SOURCE_REPO_URL", url.as_str()),
+                ("SOURCE_COMMIT", self.commit.as_str()),
+                ("DOCKER_REPO", "docker.io/acme/web"),
+                ("DOCKER_TAG", "latest"),
+                ("DOCKERFILE_PATH", "web/Dockerfile"),
+                ("BUILD_CONTEXT", "web"),
+                ("DOCKHAND_TAGS", "latest"),
+                ("DOCKHAND_REGISTRY", "docker.io"),
+                ("DOCKHAND_REGISTRY_USER", USER),
+                ("DOCKHAND_TOKEN_PARAMETER", "/dockhand/dockerhub/acme"),
+                ("DOCKHAND_KEY_TAG", KEY_TAG),
+                ("DOCKHAND_IMAGE_KEY", "0123456789abcdef"),
+                ("DOCKHAND_BUILDKIT_IMAGE", "moby/buildkit:buildx-stable-1"),
+                ("DOCKHAND_DESCRIPTION_PATH", description),
+                ("DOCKHAND_HUB_API", api),
+            ],
+        )
     }
 
     fn calls(&self) -> Vec<String> {

@@ -11,7 +11,7 @@ mod support;
 use dockhand_runner::{BuildSettings, BuildStatus, EnvironmentVariable, PhaseType};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
-use support::{Outcome, Scratch, git, install_tools, run, tool_env};
+use support::{Outcome, Scratch, git, install_tools, run, spawned_build};
 
 const FAKE_DOCKER: &str = r#"#!/bin/bash
 # One line per call in calls (compose's with the directory it ran in); the engine is a file
@@ -102,18 +102,8 @@ for v in SOURCE_BRANCH SOURCE_COMMIT COMMIT_MSG DOCKER_REPO DOCKER_TAG IMAGE_NAM
 done
 "#;
 
-const HOOKS: [&str; 10] = [
-    "post_checkout",
-    "pre_build",
-    "build",
-    "post_build",
-    "pre_test",
-    "test",
-    "post_test",
-    "pre_push",
-    "push",
-    "post_push",
-];
+/// Docker Hub's ten hooks, in the order a build runs them.
+const HOOKS: [&str; 10] = dockhand_core::build_report::HOOKS;
 
 /// The seven hooks around the default steps.
 const AROUND: [&str; 7] = [
@@ -174,35 +164,31 @@ impl Fixture {
     }
 
     fn settings(&self) -> BuildSettings {
-        let mut build = BuildSettings::new("dockhand", self.scratch.path().join("build/src"));
-        build.region = "eu-west-1".into();
-        build.privileged = true;
-        build.process_env = tool_env(&self.scratch, &self.tools);
         let url = format!("file://{}", self.scratch.path().join("repo").display());
         let dockerfile = format!("{}/Dockerfile", self.dir);
-        build.overrides = [
-            ("SOURCE_REPO_URL", url.as_str()),
-            ("SOURCE_COMMIT", self.commit.as_str()),
-            ("SOURCE_BRANCH", "main"),
-            ("COMMIT_MSG", "web: hooks"),
-            ("DOCKER_REPO", "docker.io/acme/web"),
-            ("DOCKER_TAG", "latest"),
-            ("IMAGE_NAME", "docker.io/acme/web:latest"),
-            ("DOCKERFILE_PATH", dockerfile.as_str()),
-            ("BUILD_CONTEXT", self.dir.as_str()),
-            ("DOCKHAND_TAGS", "latest,1a2b3c4"),
-            ("DOCKHAND_REGISTRY", "docker.io"),
-            ("DOCKHAND_REGISTRY_USER", "acmebot"),
-            ("DOCKHAND_TOKEN_PARAMETER", "/dockhand/dockerhub/acme"),
-            ("DOCKHAND_KEY_TAG", KEY_TAG),
-            ("DOCKHAND_IMAGE_KEY", "0123456789abcdef"),
-            ("DOCKHAND_BUILDKIT_IMAGE", "moby/buildkit:buildx-stable-1"),
-            ("DOCKHAND_AUTOTEST", "1"),
-        ]
-        .into_iter()
-        .map(|(name, value)| EnvironmentVariable::new(name, value))
-        .collect();
-        build
+        spawned_build(
+            &self.scratch,
+            &self.tools,
+            &[
+                ("SOURCE_REPO_URL", url.as_str()),
+                ("SOURCE_COMMIT", self.commit.as_str()),
+                ("SOURCE_BRANCH", "main"),
+                ("COMMIT_MSG", "web: hooks"),
+                ("DOCKER_REPO", "docker.io/acme/web"),
+                ("DOCKER_TAG", "latest"),
+                ("IMAGE_NAME", "docker.io/acme/web:latest"),
+                ("DOCKERFILE_PATH", dockerfile.as_str()),
+                ("BUILD_CONTEXT", self.dir.as_str()),
+                ("DOCKHAND_TAGS", "latest,1a2b3c4"),
+                ("DOCKHAND_REGISTRY", "docker.io"),
+                ("DOCKHAND_REGISTRY_USER", "acmebot"),
+                ("DOCKHAND_TOKEN_PARAMETER", "/dockhand/dockerhub/acme"),
+                ("DOCKHAND_KEY_TAG", KEY_TAG),
+                ("DOCKHAND_IMAGE_KEY", "0123456789abcdef"),
+                ("DOCKHAND_BUILDKIT_IMAGE", "moby/buildkit:buildx-stable-1"),
+                ("DOCKHAND_AUTOTEST", "1"),
+            ],
+        )
     }
 
     fn run(&self) -> Outcome {

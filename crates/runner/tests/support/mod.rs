@@ -125,6 +125,20 @@ pub fn install_tools(tools: &Path, programs: &[(&str, &str)]) {
 /// A build's process environment with the stand-ins of `tools/bin` first on PATH, HOME in
 /// the scratch directory, no system git configuration, and FAKE_TOOLS where the stand-ins
 /// record what they were asked.
+/// A build as the spawner starts one in eu-west-1, privileged, with the tools in `tools` on
+/// PATH and `overrides` as its environment variable overrides.
+pub fn spawned_build(scratch: &Scratch, tools: &Path, overrides: &[(&str, &str)]) -> BuildSettings {
+    let mut build = BuildSettings::new("dockhand", scratch.path().join("build/src"));
+    build.region = "eu-west-1".into();
+    build.privileged = true;
+    build.process_env = tool_env(scratch, tools);
+    build.overrides = overrides
+        .iter()
+        .map(|(name, value)| dockhand_runner::EnvironmentVariable::new(*name, *value))
+        .collect();
+    build
+}
+
 pub fn tool_env(scratch: &Scratch, tools: &Path) -> Vec<(String, String)> {
     vec![
         (
