@@ -428,7 +428,13 @@ fn twelve_images_two_at_a_time_each_started_once() {
     stack.redrive_request(&request.encode_for_sns().unwrap().1).unwrap();
     stack.wait_idle().unwrap();
     assert_eq!(stack.hub.builds().len(), 12, "nothing started twice");
-    assert_eq!(stack.functions_log().matches("already started").count(), 24);
+    // Each of the 24 messages of the two repeats found its build started. At least 24:
+    // SQS delivers "at least once"
+    // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/standard-queues.html),
+    // and Lambda retries a batch whose invocation failed: on a busy machine a message of
+    // the first push can come back, and finds its build started too.
+    let repeats = stack.functions_log().matches("already started").count();
+    assert!(repeats >= 24, "{repeats} messages found their build started");
     assert_eq!(stack.dead_letters().unwrap(), []);
 }
 
