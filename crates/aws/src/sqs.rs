@@ -17,6 +17,8 @@ pub struct SqsQueues {
     client: aws_sdk_sqs::Client,
     builds_queue_url: String,
     dead_letter_queue_url: String,
+    /// Where a scheduled refresh's orders go; `None` where the function has no refresh.
+    requests_queue_url: Option<String>,
 }
 
 impl SqsQueues {
@@ -25,7 +27,65 @@ impl SqsQueues {
             client,
             builds_queue_url: builds_queue_url.to_owned(),
             dead_letter_queue_url: dead_letter_queue_url.to_owned(),
+            requests_queue_url: None,
         }
+    }
+
+    /// The requests queue, for the orders of a scheduled refresh.
+    pub fn with_requests_queue(mut self, url: Option<String>) -> Self {
+        self.requests_queue_url = url;
+        self
+    }
+
+    /// Sends `bodies` to `url` in batches within SendMessageBatch's limits, answering those
+    /// not sent, by index, with why.
+    async fn send_all(&self, url: &str, bodies: &[String]) -> Result<Vec<(usize, String)>, PortError> {
+        let (batches, too_large) = send_batches(bodies);
+        let mut unsent: Vec<(usize, String)> = too_large
+            .into_iter()
+            .map(|(i, size)| (i, format!("{size} bytes is more than one SQS message holds")))
+            .collect();
+        for batch in batches {
+            let entries = batch
+                .iter()
+                .map(|&i| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(&bodies[i])
+                        .build()
+                        .map_err(|e| PortError(format!("SQS SendMessageBatch entry {i}: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = match self
+                .client
+                .send_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) => {
+                    let why = describe(&format!("SQS SendMessageBatch to {url}"), &e).0;
+                    unsent.extend(batch.iter().map(|&i| (i, why.clone())));
+                    continue;
+                }
+            };
+            // A batch answers each entry: some may fail while others are sent.
+            for failed in out.failed() {
+                let index = failed.id().parse::<usize>().unwrap_or(usize::MAX);
+                unsent.push((
+                    index,
+                    format!(
+                        "SQS SendMessageBatch: {}: {}",
+                        failed.code(),
+                        failed.message().unwrap_or("no message")
+                    ),
+                ));
+            }
+        }
+        unsent.sort_by_key(|(i, _)| *i);
+        Ok(unsent)
     }
 }
 
@@ -50,52 +110,16 @@ pub fn queue_url(arn: &str) -> Result<String, PortError> {
 
 impl Queues for SqsQueues {
     async fn send_builds(&self, bodies: &[String]) -> Result<Vec<(usize, String)>, PortError> {
-        let (batches, too_large) = send_batches(bodies);
-        let mut unsent: Vec<(usize, String)> = too_large
-            .into_iter()
-            .map(|(i, size)| (i, format!("{size} bytes is more than one SQS message holds")))
-            .collect();
-        for batch in batches {
-            let entries = batch
-                .iter()
-                .map(|&i| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(&bodies[i])
-                        .build()
-                        .map_err(|e| PortError(format!("SQS SendMessageBatch entry {i}: {e}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = match self
-                .client
-                .send_message_batch()
-                .queue_url(&self.builds_queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(e) => {
-                    let why = describe(&format!("SQS SendMessageBatch to {}", self.builds_queue_url), &e).0;
-                    unsent.extend(batch.iter().map(|&i| (i, why.clone())));
-                    continue;
-                }
-            };
-            // A batch answers each entry: some may fail while others are sent.
-            for failed in out.failed() {
-                let index = failed.id().parse::<usize>().unwrap_or(usize::MAX);
-                unsent.push((
-                    index,
-                    format!(
-                        "SQS SendMessageBatch: {}: {}",
-                        failed.code(),
-                        failed.message().unwrap_or("no message")
-                    ),
-                ));
-            }
+        self.send_all(&self.builds_queue_url, bodies).await
+    }
+
+    async fn send_requests(&self, bodies: &[String]) -> Result<Vec<(usize, String)>, PortError> {
+        match &self.requests_queue_url {
+            Some(url) => self.send_all(url, bodies).await,
+            None => Err(PortError(
+                "the spawner has no requests queue (REQUESTS_QUEUE_URL) to send a refresh's orders to".into(),
+            )),
         }
-        unsent.sort_by_key(|(i, _)| *i);
-        Ok(unsent)
     }
 
     async fn hide(&self, queue_arn: &str, receipt_handle: &str, seconds: u64) -> Result<(), PortError> {

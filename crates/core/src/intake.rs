@@ -139,6 +139,7 @@ pub fn accept<'a, S: Deref<Target = str>>(
         fixed_tags,
         // A push never bypasses the record of pushed images; a scheduled refresh may.
         rebuild: false,
+        trigger: None,
         head_commit,
         pusher: push.pusher.as_ref().map(|p| p.name.clone()),
         changes: Changes {

@@ -30,6 +30,7 @@ pub mod diff; // `git diff --name-status` as changed files.
 // Decisions.
 pub mod trust; // The checks every untrusted field passes, at both ends of the topic.
 pub mod intake; // A push becomes a BuildRequest, or is ignored with the reason.
+pub mod order; // Builds nobody pushed: `dockhand build` and the scheduled refresh.
 pub mod naming; // Directory to image name and tags.
 pub mod buildspec; // The inline buildspecs: an image build, and the re-tag job.
 pub mod image_key; // What an image is made of: its key, its key tag, its record.

@@ -365,6 +365,31 @@ pub fn skip_notification(request: &BuildRequest, skips: &[Skip]) -> Notification
     }
 }
 
+/// An order (`dockhand build`, or the scheduled refresh) that builds nothing: the
+/// repository, ref or commit it names is not one the deployment builds or GitHub knows.
+pub fn order_refused_notification(order: &crate::order::Order, reason: &str) -> Notification {
+    let repository = clean_line(&order.repository, 300);
+    let what = match order.kind {
+        crate::order::OrderKind::Manual => "The build asked for with `dockhand build`",
+        crate::order::OrderKind::Refresh => "The scheduled refresh",
+    };
+    let email = format!(
+        "{what} built nothing.\n\nRepository: {repository}\nRef:        {}\nCommit:     {}\nAsked by:   {}\nOrder:      {}\nWhy:        {}\n",
+        clean_line(order.git_ref.as_deref().unwrap_or("(the default branch)"), 300),
+        clean_line(order.commit.as_deref().unwrap_or("(the ref's head)"), 100),
+        clean_line(order.by.as_deref().unwrap_or("(not said)"), 100),
+        clean_line(&order.id, 100),
+        clean_line(reason, 2000),
+    );
+    Notification {
+        subject: subject(&format!("dockhand NOT BUILT: {repository} (order {})", order.id)),
+        sms: sms(&format!("dockhand NOT BUILT {repository}: the order was refused")),
+        email,
+        status: "NOT_BUILT".into(),
+        repository: attribute_value(Some(&order.repository)),
+    }
+}
+
 /// A planned build that never started: CodeBuild had no room for it until its queue's
 /// retention ran out, or refused it. The message is in the dead-letter queue.
 pub fn not_started_notification(build: &QueuedBuild, reason: &str) -> Notification {

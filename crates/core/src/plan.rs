@@ -196,6 +196,17 @@ impl Skip {
         )
     }
 
+    fn no_dockerfile_in(dir: &str, index: &dyn DockerfileIndex, commit: &str) -> Self {
+        Skip::new(
+            dir,
+            true,
+            format!(
+                "it was asked for by name, and {} shows no Dockerfile in it at {commit}",
+                index.describe()
+            ),
+        )
+    }
+
     fn not_compared(base: &str, commit: &str) -> Self {
         Skip::new(
             ".",
@@ -439,6 +450,16 @@ pub fn plan_with(
     {
         lines.skip(Skip::not_compared(base, &request.commit));
     }
+    // An order's directories, exactly: each must hold a Dockerfile at the commit.
+    if changes.source == ChangeSource::Chosen {
+        plan_paths = false;
+        for dir in &changes.directories {
+            match index.presence(dir) {
+                Presence::Present => lines.build(dir.clone(), Why::Known),
+                _ => lines.skip(Skip::no_dockerfile_in(dir, index, &request.commit)),
+            }
+        }
+    }
     if plan_paths {
         plan_changed_paths(request, index, repo, &mut lines);
     }
@@ -447,7 +468,8 @@ pub fn plan_with(
     }
     let namer = Namer::new(request, deployment, repo);
     let graph = dockerfiles.map(|d| namer.graph(index, d, &removed_dockerfiles(request, index)));
-    if let Some(graph) = &graph {
+    // An order's directories are built alone; a push's rebuild what is built from them.
+    if let Some(graph) = graph.as_ref().filter(|_| changes.source != ChangeSource::Chosen) {
         plan_dependents(graph, repo, &mut lines);
     }
     name_and_start(request, index, deployment, repo, &namer, graph.as_ref(), lines)

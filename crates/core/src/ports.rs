@@ -5,6 +5,7 @@
 use crate::error::PortError;
 use crate::ledger::{Record, Versioned, Written};
 use crate::notification::PublishRequest;
+use crate::order::{CommitInfo, RepositoryInfo};
 use crate::retention::{BuildPage, BuildRecord};
 use crate::signature::Secret;
 use crate::start_build::{StartBuildRequest, StartError};
@@ -134,6 +135,9 @@ pub trait Queues {
     /// Sends messages to the builds queue (SendMessageBatch, within its limits), answering
     /// those that were not sent, by index, with why.
     fn send_builds(&self, bodies: &[String]) -> impl Future<Output = Result<Vec<(usize, String)>, PortError>> + Send;
+    /// Sends messages to the requests queue, as [`Self::send_builds`] does to the builds
+    /// queue: the orders of a scheduled refresh, one per repository.
+    fn send_requests(&self, bodies: &[String]) -> impl Future<Output = Result<Vec<(usize, String)>, PortError>> + Send;
     /// Hides a received message for `seconds` before it is received again
     /// (ChangeMessageVisibility); `queue_arn` is the event's `eventSourceARN`.
     fn hide(
@@ -201,6 +205,12 @@ pub trait SourceHost {
         path: &str,
         max_bytes: usize,
     ) -> impl Future<Output = Result<Option<Vec<u8>>, HostError>> + Send;
+    /// The repository as the host names it (its spelling, privacy, default branch): what
+    /// an order ([`crate::order`]) needs that a push's payload carries.
+    fn repository(&self, repository: &str) -> impl Future<Output = Result<RepositoryInfo, HostError>> + Send;
+    /// The commit `reference` names: `refs/heads/X`, `refs/tags/X` (peeled to its commit)
+    /// or a commit id. [`HostError::NotFound`] when there is no such ref or commit.
+    fn commit(&self, repository: &str, reference: &str) -> impl Future<Output = Result<CommitInfo, HostError>> + Send;
 }
 
 /// The build records of a CodeBuild project, a page at a time.

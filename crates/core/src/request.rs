@@ -37,6 +37,32 @@ pub struct BuildRequest {
     /// scheduled refresh (a base image may have changed). The listener never sets it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rebuild: bool,
+    /// The order that asked for this build when no push did: `dockhand build` or the
+    /// scheduled refresh ([`crate::order`]). Its id is part of every build's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+}
+
+/// Who asked for a build nobody pushed ([`crate::order`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderKind {
+    /// A person, with `dockhand build`.
+    Manual,
+    /// The deployment's schedule (`refresh` in the configuration).
+    Refresh,
+}
+
+/// Carried by a request made from an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub kind: OrderKind,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// The order's `at`: a refresh's dated tag is of this day.
+    #[serde(default)]
+    pub at: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +122,9 @@ pub enum ChangeSource {
     /// A new branch or tag (`before` is all zeros): there is nothing to compare against,
     /// so every image at the commit is built.
     NewRef,
+    /// An order's directories (`directories`), each built exactly: no other image, not
+    /// even those built from one of them.
+    Chosen,
 }
 
 impl Changes {

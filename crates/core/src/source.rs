@@ -8,6 +8,7 @@
 use crate::config::Deployment;
 use crate::dockerfile::{MAX_DOCKERFILE_BYTES, Parsed};
 use crate::index::{TreeIndex, listing_from_ls_tree};
+use crate::order::{CommitInfo, RepositoryInfo};
 use crate::plan::{Dockerfiles, PlanEntry, Skip, plan, plan_with};
 use crate::ports::{NoCache, ReadCache, SourceHost};
 use crate::repo_config::{MAX_FILE_BYTES, REPO_CONFIG_PATH, RepoConfig, RepoConfigError};
@@ -356,6 +357,11 @@ pub struct ListedHost {
     pub fail_tree: Option<HostError>,
     pub fail_compare: Option<HostError>,
     pub fail_file: Option<HostError>,
+    /// What the host says of the repository; `None` answers `NotFound`.
+    pub repository: Option<RepositoryInfo>,
+    pub fail_commit: Option<HostError>,
+    /// The commits refs name (`refs/heads/main`, a commit id): what an order resolves.
+    pub commits: BTreeMap<String, CommitInfo>,
 }
 
 impl ListedHost {
@@ -379,6 +385,22 @@ impl ListedHost {
 impl SourceHost for ListedHost {
     fn reads_files(&self) -> bool {
         !self.contents.is_empty()
+    }
+
+    async fn repository(&self, repository: &str) -> Result<RepositoryInfo, HostError> {
+        self.repository
+            .clone()
+            .ok_or_else(|| HostError::NotFound(format!("{repository} is not known here")))
+    }
+
+    async fn commit(&self, repository: &str, reference: &str) -> Result<CommitInfo, HostError> {
+        if let Some(e) = &self.fail_commit {
+            return Err(e.clone());
+        }
+        self.commits
+            .get(reference)
+            .cloned()
+            .ok_or_else(|| HostError::NotFound(format!("{repository} has no {reference}")))
     }
 
     async fn tree(&self, _repository: &str, _commit: &str) -> Result<Listing, HostError> {

@@ -84,6 +84,10 @@ pub fn start_build_request(request: &BuildRequest, deployment: &Deployment, targ
         (BUILD_KEY_VARIABLE, key.clone()),
         ("DOCKHAND_REGISTRY", image.registry.clone()),
     ]);
+    if let Some(trigger) = &request.trigger {
+        // What `dockhand build --wait` and `dockhand status` find an order's builds by.
+        env.push((crate::order::ORDER_VARIABLE, trigger.id.clone()));
+    }
     env.extend(push_variables(request));
     env.extend([
         // From .dockhand.yml: one `KEY=value` per line, each one `--build-arg`.
@@ -296,7 +300,7 @@ pub fn build_key(request: &BuildRequest, context: &str, deployment: &Deployment)
 }
 
 /// SHA-256 over length-prefixed parts: `version`, the push's repository, ref and commit,
-/// `part` and the deployment's digest.
+/// `part` and the deployment's digest, then an order's id when an order asked for the build.
 pub(crate) fn push_key(version: &str, request: &BuildRequest, part: &str, deployment: &Deployment) -> String {
     let mut h = Sha256::new();
     for part in [
@@ -309,6 +313,12 @@ pub(crate) fn push_key(version: &str, request: &BuildRequest, part: &str, deploy
     ] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
+    }
+    // An order's builds are its own: each `dockhand build` builds again, and each refresh.
+    // A push's key is unchanged (no seventh part).
+    if let Some(trigger) = &request.trigger {
+        h.update((trigger.id.len() as u64).to_be_bytes());
+        h.update(trigger.id.as_bytes());
     }
     hex::encode(h.finalize())
 }

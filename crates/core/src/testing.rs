@@ -57,6 +57,7 @@ pub(crate) fn build_request(commit: &str) -> BuildRequest {
         tags: vec!["latest".into()],
         fixed_tags: vec![],
         rebuild: false,
+        trigger: None,
         head_commit: Some(HeadCommit {
             message: "web: bump nginx".into(),
             author: None,

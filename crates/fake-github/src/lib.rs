@@ -4,6 +4,8 @@
 //! - `GET /repos/{owner}/{repo}/git/trees/{sha}[?recursive=1]` (a commit or a tree),
 //! - `GET /repos/{owner}/{repo}/compare/{base}...{head}`,
 //! - `GET /repos/{owner}/{repo}/contents/{path}[?ref={sha}]`,
+//! - `GET /repos/{owner}/{repo}` and `GET /repos/{owner}/{repo}/commits/{ref}` (what an
+//!   order of `dockhand build` asks),
 //!
 //! in GitHub's JSON shapes, with GitHub's answers to the unhappy cases: 404 for a private
 //! repository asked without its token, 401 for a wrong token, and on request a truncated
@@ -292,8 +294,75 @@ impl Serving {
                 let raw = accept.is_some_and(|a| a.contains("application/vnd.github.raw"));
                 self.contents(&git, &path.join("/"), param("ref").unwrap_or("HEAD"), raw)
             }
+            [] => self.repository_answer(&git),
+            ["commits", reference @ ..] if !reference.is_empty() => self.commit(&git, &reference.join("/")),
             _ => Answer::not_found(),
         }
+    }
+
+    /// `GET /repos/{owner}/{repo}` (https://docs.github.com/en/rest/repos/repos#get-a-repository):
+    /// the fields dockhand reads, the default branch being the git repository's HEAD.
+    fn repository_answer(&self, git: &Git) -> Answer {
+        let Some(branch) = git.text(&["symbolic-ref", "--quiet", "--short", "HEAD"]) else {
+            return Answer::error(500, "the served repository has no default branch (a detached HEAD)");
+        };
+        let name = self.repository.split_once('/').map_or("", |(_, n)| n);
+        Answer::json(
+            200,
+            json!({
+                "id": 1,
+                "name": name,
+                "full_name": self.repository,
+                "private": self.options.token.is_some(),
+                "default_branch": branch.trim(),
+                "html_url": format!("https://github.com/{}", self.repository),
+                "clone_url": format!("https://github.com/{}.git", self.repository),
+                "url": self.api(""),
+            }),
+        )
+    }
+
+    /// `GET /repos/{owner}/{repo}/commits/{ref}` (https://docs.github.com/en/rest/commits/commits#get-a-commit):
+    /// `ref` is a commit id, a branch or tag name, or `heads/NAME` / `tags/NAME`. A ref that
+    /// names no commit is answered 422 "No commit found for SHA", as GitHub answers it.
+    fn commit(&self, git: &Git, reference: &str) -> Answer {
+        let full = match reference.split_once('/') {
+            Some(("heads" | "tags", _)) => format!("refs/{reference}"),
+            _ => reference.to_owned(),
+        };
+        let Some(sha) = git.resolve(&full, "commit") else {
+            return Answer::json(
+                422,
+                json!({
+                    "message": format!("No commit found for SHA: {reference}"),
+                    "documentation_url": "https://docs.github.com/rest/commits/commits#get-a-commit",
+                    "status": "422"
+                }),
+            );
+        };
+        let Some(text) = git.text(&["log", "-1", "--format=%an%x00%ae%x00%aI%x00%B", &sha]) else {
+            return Answer::error(500, "git log failed");
+        };
+        let mut parts = text.splitn(4, '\0');
+        let (author, email, date, message) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or("").trim_end_matches('\n'),
+        );
+        Answer::json(
+            200,
+            json!({
+                "sha": sha,
+                "url": self.api(&format!("/commits/{sha}")),
+                "html_url": format!("https://github.com/{}/commit/{sha}", self.repository),
+                "commit": {
+                    "author": { "name": author, "email": email, "date": date },
+                    "committer": { "name": author, "email": email, "date": date },
+                    "message": message,
+                },
+            }),
+        )
     }
 
     fn api(&self, path: &str) -> String {

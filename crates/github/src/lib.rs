@@ -17,6 +17,7 @@ mod validate;
 
 pub use model::{COMPARE_FILE_LIMIT, tree_diff};
 
+use dockhand_core::order::{CommitInfo, RepositoryInfo};
 use dockhand_core::ports::SourceHost;
 use dockhand_core::tree::{ChangedFile, HostError, Listing, ObjectId, TreeFile};
 use http_body_util::{BodyExt, Empty};
@@ -640,6 +641,60 @@ impl SourceHost for GitHub {
             },
             Err(e) => Err(HostError::Unavailable(format!("GET {}{endpoint}: {e}", self.api))),
         }
+    }
+
+    /// `GET /repos/{owner}/{repo}` (https://docs.github.com/en/rest/repos/repos#get-a-repository).
+    async fn repository(&self, repository: &str) -> Result<RepositoryInfo, HostError> {
+        let repository = validate::repository(repository)?;
+        let path = format!("/repos/{repository}");
+        let answer: model::Repository = self.get_json(&path).await?;
+        Ok(RepositoryInfo {
+            full_name: answer.full_name,
+            name: answer.name,
+            private: answer.private,
+            default_branch: answer.default_branch,
+        })
+    }
+
+    /// `GET /repos/{owner}/{repo}/commits/{ref}`, where the ref is `heads/X`, `tags/X` or a
+    /// commit id (https://docs.github.com/en/rest/commits/commits#get-a-commit). GitHub
+    /// answers 422 ("No commit found for SHA") for a ref that names nothing, 404 for a
+    /// repository it does not show: both are "not found" here.
+    async fn commit(&self, repository: &str, reference: &str) -> Result<CommitInfo, HostError> {
+        let repository = validate::repository(repository)?;
+        let short = reference
+            .strip_prefix("refs/")
+            .filter(|r| r.starts_with("heads/") || r.starts_with("tags/"))
+            .or_else(|| validate::is_object_id(reference).then_some(reference))
+            .ok_or_else(|| {
+                HostError::NotFound(format!(
+                    "{reference:?} is not refs/heads/NAME, refs/tags/NAME or a commit id"
+                ))
+            })?;
+        let path = format!("/repos/{repository}/commits/{}", validate::path(short)?);
+        let url = format!("{}{path}", self.api);
+        let answer = self
+            .call(&Method::GET, &url, JSON, MAX_JSON_BYTES, Access::Contents, &[422])
+            .await?;
+        if answer.status == 422 {
+            return Err(HostError::NotFound(format!(
+                "{repository} has no commit at {reference} (GET {url} answered 422)"
+            )));
+        }
+        let commit: model::CommitAnswer =
+            serde_json::from_slice(&answer.body).map_err(|e| self.unreadable(&path, &e))?;
+        if !validate::is_object_id(&commit.sha) {
+            return Err(HostError::Unavailable(format!(
+                "GET {url} answered a commit id {:?}",
+                commit.sha
+            )));
+        }
+        Ok(CommitInfo {
+            sha: commit.sha,
+            message: commit.commit.message,
+            author: commit.commit.author.as_ref().and_then(|a| a.name.clone()),
+            timestamp: commit.commit.author.and_then(|a| a.date),
+        })
     }
 }
 

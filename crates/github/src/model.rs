@@ -129,6 +129,37 @@ fn file_kind<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<FileKi
 }
 
 /// `GET /repos/{owner}/{repo}/compare/{base}...{head}`.
+/// `GET /repos/{owner}/{repo}`, what dockhand reads of it.
+#[derive(Debug, Deserialize)]
+pub struct Repository {
+    pub full_name: String,
+    pub name: String,
+    pub private: bool,
+    pub default_branch: String,
+}
+
+/// `GET /repos/{owner}/{repo}/commits/{ref}`, what dockhand reads of it.
+#[derive(Debug, Deserialize)]
+pub struct CommitAnswer {
+    pub sha: String,
+    pub commit: GitCommit,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GitCommit {
+    pub message: String,
+    #[serde(default)]
+    pub author: Option<GitAuthor>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GitAuthor {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub date: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Comparison {
     /// `ahead`, `behind`, `diverged` or `identical`.

@@ -731,3 +731,52 @@ async fn a_file_over_the_limit_is_refused_without_downloading_it() {
         Some(limit)
     );
 }
+
+#[tokio::test]
+async fn an_orders_repository_and_ref_are_resolved_as_git_names_them() {
+    let Some(h) = history("order") else { return };
+    h.repo.git(&["tag", "v1.0", &h.first]);
+    h.repo.git(&["branch", "feature/x", &h.side]);
+    let fake = FakeGitHub::start(REPO, &h.repo.work, FakeOptions::default()).unwrap();
+    let github = client(&fake, None, fast());
+    // GitHub's spelling wins over the asker's.
+    let info = github.repository("ACME/Images").await.unwrap();
+    assert_eq!(
+        (
+            info.full_name.as_str(),
+            info.name.as_str(),
+            info.private,
+            info.default_branch.as_str()
+        ),
+        (REPO, "images", false, "main")
+    );
+    let head = github.commit(REPO, "refs/heads/main").await.unwrap();
+    assert_eq!(head.sha, h.second);
+    assert_eq!(head.message, "web, api, no util");
+    assert_eq!(head.author.as_deref(), Some("Octo Cat"));
+    assert!(head.timestamp.is_some());
+    // A tag is peeled to its commit; a branch with a slash is one ref; a commit id is itself.
+    assert_eq!(github.commit(REPO, "refs/tags/v1.0").await.unwrap().sha, h.first);
+    assert_eq!(github.commit(REPO, "refs/heads/feature/x").await.unwrap().sha, h.side);
+    assert_eq!(github.commit(REPO, &h.first).await.unwrap().sha, h.first);
+    // What names nothing is not found (GitHub answers 422), and never sent when malformed.
+    for missing in ["refs/heads/nope", "refs/tags/v9"] {
+        let e = github.commit(REPO, missing).await.unwrap_err();
+        assert!(matches!(&e, HostError::NotFound(m) if m.contains(missing)), "{e}");
+    }
+    let sent = fake.requests().len();
+    for bad in ["main", "refs/remotes/x", "refs/heads/../../x", "refs/heads/a?b=1#"] {
+        assert!(github.commit(REPO, bad).await.is_err(), "{bad}");
+    }
+    let requests = fake.requests();
+    assert!(
+        requests[sent..]
+            .iter()
+            .all(|r| !r.contains("..") && !r.contains("remotes")),
+        "{requests:#?}"
+    );
+    assert!(matches!(
+        github.repository("acme/other").await,
+        Err(HostError::NotFound(_))
+    ));
+}

@@ -619,6 +619,7 @@ fn functions_env(
             ("RESULTS_TOPIC_ARN".into(), wiring.results_topic.clone()),
             ("BUILDS_QUEUE_ARN".into(), queues.builds_arn.clone()),
             ("BUILDS_QUEUE_URL".into(), queues.builds.clone()),
+            ("REQUESTS_QUEUE_URL".into(), queues.requests.clone()),
             ("DEAD_LETTER_QUEUE_URL".into(), queues.dead_letters.clone()),
             ("LEDGER_TABLE".into(), wiring.ledger_table.clone()),
             // The stack's delays are minutes; here they are seconds.

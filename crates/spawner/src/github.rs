@@ -1,6 +1,7 @@
 //! GitHub as the spawner reaches it: the token, if the deployment has one, is read from its
 //! SSM SecureString on first use (not at cold start) and kept for the life of the sandbox.
 
+use dockhand_core::order::{CommitInfo, RepositoryInfo};
 use dockhand_core::ports::SourceHost;
 use dockhand_core::tree::{ChangedFile, HostError, Listing};
 use dockhand_github::GitHub;
@@ -75,5 +76,13 @@ impl SourceHost for LazyGitHub {
         max_bytes: usize,
     ) -> Result<Option<Vec<u8>>, HostError> {
         self.github().await?.file(repository, commit, path, max_bytes).await
+    }
+
+    async fn repository(&self, repository: &str) -> Result<RepositoryInfo, HostError> {
+        self.github().await?.repository(repository).await
+    }
+
+    async fn commit(&self, repository: &str, reference: &str) -> Result<CommitInfo, HostError> {
+        self.github().await?.commit(repository, reference).await
     }
 }

@@ -18,8 +18,11 @@ pub mod github;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use dockhand_core::ledger::{self, Step, Written};
 use dockhand_core::notification::{
-    Notification, blocked_notification, dead_letter_notification, not_started_notification, short_sha,
-    skip_notification,
+    Notification, blocked_notification, dead_letter_notification, not_started_notification, order_refused_notification,
+    short_sha, skip_notification,
+};
+use dockhand_core::order::{
+    self, ORDER_RECORD_PREFIX, Order, OrderKind, OrderMessage, OrderRecord, OrderedBuild, OrderedSkip, ScheduledEvent,
 };
 use dockhand_core::plan::Action;
 use dockhand_core::ports::{
@@ -293,7 +296,14 @@ where
                     &reason,
                     Some(&request.repository.full_name),
                 ),
-                Err(_) => dead_letter_notification(&format!("a message on {}", received.queue_arn), &reason, None),
+                Err(_) => match serde_json::from_str::<OrderMessage>(received.body) {
+                    Ok(OrderMessage { order }) => dead_letter_notification(
+                        &format!("planning the order {} of {}", order.id, order.repository),
+                        &reason,
+                        Some(&order.repository),
+                    ),
+                    Err(_) => dead_letter_notification(&format!("a message on {}", received.queue_arn), &reason, None),
+                },
             },
         };
         // Dead-lettered first: if the notification then fails, the message is safe and
@@ -367,11 +377,21 @@ where
         }
     }
 
-    /// The planning step: one BuildRequest to builds in the builds queue.
+    /// The planning step: one BuildRequest (a push's, or an order's) to builds in the
+    /// builds queue; a scheduled refresh to its orders.
     async fn plan(&self, received: &Received<'_>, report: &mut Report) -> Outcome {
-        let request: BuildRequest = match decode(received.body, "a BuildRequest") {
-            Ok(r) => r,
-            Err(refused) => return refused,
+        if let Some(event) = ScheduledEvent::read(received.body) {
+            return self.refresh(&event, report).await;
+        }
+        let request: BuildRequest = match serde_json::from_str::<OrderMessage>(received.body) {
+            Ok(OrderMessage { order }) => match self.resolve_order(&order, report).await {
+                Ok(request) => request,
+                Err(outcome) => return outcome,
+            },
+            Err(_) => match decode(received.body, "a BuildRequest") {
+                Ok(r) => r,
+                Err(refused) => return refused,
+            },
         };
         // The topic is a trust boundary too: the listener's checks, made again.
         if let Err(e) = validate(&request, &self.deployment) {
@@ -423,6 +443,33 @@ where
             let queued = QueuedBuild::retag(&request, start, &images);
             bodies.push(serde_json::to_string(&queued).expect("a queued build always serializes"));
         }
+        // What `dockhand build --wait` follows: the order's builds and skips.
+        let record = request.trigger.as_ref().map(|_| OrderRecord {
+            commit: Some(request.commit.clone()),
+            git_ref: Some(request.git_ref.clone()),
+            builds: entries
+                .iter()
+                .filter_map(|e| match e {
+                    PlanEntry::Build(job) => Some(OrderedBuild {
+                        context: job.context.clone(),
+                        image: job.image.clone(),
+                        key: job.key.clone(),
+                    }),
+                    PlanEntry::Skip(_) => None,
+                })
+                .collect(),
+            skipped: entries
+                .iter()
+                .filter_map(|e| match e {
+                    PlanEntry::Skip(skip) => Some(OrderedSkip {
+                        context: skip.context.clone(),
+                        reason: skip.reason.clone(),
+                    }),
+                    PlanEntry::Build(_) => None,
+                })
+                .collect(),
+            refused: None,
+        });
         let mut attention = Vec::new();
         for entry in entries {
             match entry {
@@ -458,6 +505,11 @@ where
                 Err(e) => return later(Delay::Backoff, format!("the builds could not be queued: {e}")),
             }
         }
+        if let (Some(trigger), Some(record)) = (&request.trigger, &record)
+            && let Err(outcome) = self.record_order(&trigger.id, record).await
+        {
+            return outcome;
+        }
         report.planned.push((request.delivery.clone(), bodies.len()));
         if !attention.is_empty() && !self.notify(&skip_notification(&request, &attention), report).await {
             return later(
@@ -465,6 +517,159 @@ where
                 "the notification of directories not built could not be sent",
             );
         }
+        Outcome::Done
+    }
+
+    /// The request an order makes, from what GitHub says of its repository and ref. An
+    /// order that cannot build anything is recorded and told (`Err(Done)`); GitHub being
+    /// rate limited or down makes it wait.
+    async fn resolve_order(&self, order: &Order, report: &mut Report) -> Result<BuildRequest, Outcome> {
+        if let Err(why) = order.validate() {
+            return Err(self.refuse_order(order, &why, report).await);
+        }
+        if !self.deployment.config.builds_repository(&order.repository) {
+            let why = format!(
+                "{} is not one of the repositories this deployment builds (`repositories` in its configuration)",
+                order.repository
+            );
+            return Err(self.refuse_order(order, &why, report).await);
+        }
+        let repository = match self.host.repository(&order.repository).await {
+            Ok(info) => info,
+            Err(e) => return Err(self.order_host_error(order, "reading the repository", e, report).await),
+        };
+        let mut found = None;
+        for candidate in order.ref_candidates(&repository.default_branch) {
+            match self.host.commit(&repository.full_name, &candidate).await {
+                Ok(commit) => {
+                    found = Some((candidate, commit));
+                    break;
+                }
+                Err(HostError::NotFound(_)) => {}
+                Err(e) => return Err(self.order_host_error(order, "reading the ref", e, report).await),
+            }
+        }
+        let Some((git_ref, head)) = found else {
+            let why = format!(
+                "{} has no branch or tag {}",
+                repository.full_name,
+                order.git_ref.as_deref().unwrap_or(&repository.default_branch)
+            );
+            return Err(self.refuse_order(order, &why, report).await);
+        };
+        let commit = match &order.commit {
+            None => head,
+            Some(sha) => match self.host.commit(&repository.full_name, sha).await {
+                Ok(commit) => commit,
+                Err(e) => return Err(self.order_host_error(order, "reading the commit", e, report).await),
+            },
+        };
+        let refresh_tag = match order.kind {
+            OrderKind::Refresh => order::refresh_settings(&self.deployment).ok().and_then(|(_, tag)| tag),
+            OrderKind::Manual => None,
+        };
+        match order::to_request(
+            order,
+            &repository,
+            &git_ref,
+            &commit,
+            &self.deployment,
+            refresh_tag.as_deref(),
+        ) {
+            Ok(request) => {
+                tracing::info!(order = %order.id, repository = %request.repository.full_name, git_ref = %request.git_ref, commit = %request.commit, directories = ?order.directories, by = ?order.by, "order resolved");
+                Ok(request)
+            }
+            Err(why) => Err(self.refuse_order(order, &why, report).await),
+        }
+    }
+
+    /// GitHub's answer to an order: rate limited or down waits; anything else (not found,
+    /// no access) refuses the order with GitHub's words.
+    async fn order_host_error(&self, order: &Order, what: &str, e: HostError, report: &mut Report) -> Outcome {
+        match e {
+            HostError::RateLimited { reset, detail } => later(
+                Delay::Exactly(reset.saturating_sub(self.clock.now()) + 5),
+                format!("GitHub is rate limited until {reset}: {detail}"),
+            ),
+            HostError::Unavailable(m) => later(Delay::Backoff, format!("GitHub could not answer {what}: {m}")),
+            other => self.refuse_order(order, &format!("{what}: {other}"), report).await,
+        }
+    }
+
+    /// Records and tells that an order builds nothing. Done once both happened; otherwise
+    /// it comes back.
+    async fn refuse_order(&self, order: &Order, why: &str, report: &mut Report) -> Outcome {
+        tracing::warn!(order = %order.id, repository = %order.repository, why, "order refused");
+        let record = OrderRecord {
+            refused: Some(why.to_owned()),
+            ..OrderRecord::default()
+        };
+        // An invalid id cannot name a record; the notification still says why.
+        if order.validate().is_ok()
+            && let Err(outcome) = self.record_order(&order.id, &record).await
+        {
+            return outcome;
+        }
+        report.skipped.push((".".into(), why.to_owned()));
+        if !self.notify(&order_refused_notification(order, why), report).await {
+            return later(Delay::Backoff, "the notification of a refused order could not be sent");
+        }
+        Outcome::Done
+    }
+
+    /// Stores what became of an order, for `dockhand build --wait`.
+    async fn record_order(&self, id: &str, record: &OrderRecord) -> Result<(), Outcome> {
+        let value = serde_json::to_string(record).expect("an order record always serializes");
+        let expires = self.clock.now() + ledger::RECORD_DAYS * 24 * 60 * 60;
+        self.ledger
+            .store(&format!("{ORDER_RECORD_PREFIX}{id}"), &value, expires)
+            .await
+            .map_err(|e| {
+                later(
+                    Delay::Backoff,
+                    format!("the order {id}'s plan could not be recorded: {e}"),
+                )
+            })
+    }
+
+    /// A firing of the refresh schedule: one order per repository, back to the requests
+    /// queue, each planned on its own (one repository's GitHub trouble delays no other).
+    async fn refresh(&self, event: &ScheduledEvent, report: &mut Report) -> Outcome {
+        let (repositories, _) = match order::refresh_settings(&self.deployment) {
+            Ok(settings) => settings,
+            Err(why) => {
+                return Outcome::Refused {
+                    why: format!("a scheduled refresh arrived, and {why}"),
+                };
+            }
+        };
+        let orders = match order::refresh_orders(event, &repositories) {
+            Ok(orders) => orders,
+            Err(why) => return Outcome::Refused { why },
+        };
+        let bodies: Vec<String> = orders
+            .iter()
+            .map(|o| serde_json::to_string(&OrderMessage { order: o.clone() }).expect("an order always serializes"))
+            .collect();
+        match self.queues.send_requests(&bodies).await {
+            Ok(unsent) if unsent.is_empty() => {}
+            // Sent again, the orders already sent are the same orders: they build once.
+            Ok(unsent) => {
+                return later(
+                    Delay::Backoff,
+                    format!(
+                        "{} of {} refresh orders could not be queued: {}",
+                        unsent.len(),
+                        bodies.len(),
+                        unsent[0].1
+                    ),
+                );
+            }
+            Err(e) => return later(Delay::Backoff, format!("the refresh orders could not be queued: {e}")),
+        }
+        tracing::info!(event = %event.id, time = %event.time, repositories = orders.len(), "refresh ordered");
+        report.planned.push((event.id.clone(), 0));
         Outcome::Done
     }
 

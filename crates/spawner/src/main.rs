@@ -43,7 +43,9 @@ async fn main() -> Result<(), Error> {
             aws_sdk_sqs::Client::new(&aws),
             &lambda_env::required("BUILDS_QUEUE_URL")?,
             &lambda_env::required("DEAD_LETTER_QUEUE_URL")?,
-        ),
+        )
+        // Set when the stack has a refresh schedule: its orders go back to the requests queue.
+        .with_requests_queue(std::env::var("REQUESTS_QUEUE_URL").ok().filter(|u| !u.is_empty())),
         clock: SystemClock,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {

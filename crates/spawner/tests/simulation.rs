@@ -252,6 +252,12 @@ impl Queues for SimulatedQueue {
         }
         Ok(Vec::new())
     }
+    async fn send_requests(&self, bodies: &[String]) -> Result<Vec<(usize, String)>, PortError> {
+        Err(PortError(format!(
+            "the simulation has no requests queue ({} bodies)",
+            bodies.len()
+        )))
+    }
     async fn hide(&self, _queue_arn: &str, receipt_handle: &str, seconds: u64) -> Result<(), PortError> {
         let now = self.clock.now();
         let mut messages = self.messages.lock().unwrap();

@@ -25,6 +25,7 @@ fn request(paths: &[&str], removed: &[&str]) -> BuildRequest {
         tags: vec!["latest".into(), "6113728".into()],
         fixed_tags: vec!["6113728".into()],
         rebuild: false,
+        trigger: None,
         head_commit: Some(HeadCommit {
             message: "Update web".into(),
             author: Some("Octo Cat".into()),

@@ -180,6 +180,8 @@ impl ReadCache for MemoryLedger {
 pub struct QueueLog {
     /// Bodies sent to the builds queue, in order.
     pub sent: Vec<String>,
+    /// Bodies sent to the requests queue, in order.
+    pub requests: Vec<String>,
     /// (queue ARN, receipt handle, seconds) of every message hidden.
     pub hidden: Vec<(String, String, u64)>,
     /// (body, reason) of every dead letter.
@@ -214,6 +216,11 @@ impl Queues for MemoryQueues {
             }
         }
         Ok(failed)
+    }
+
+    async fn send_requests(&self, bodies: &[String]) -> Result<Vec<(usize, String)>, PortError> {
+        self.log.lock().expect("queues").requests.extend(bodies.iter().cloned());
+        Ok(Vec::new())
     }
 
     async fn hide(&self, queue_arn: &str, receipt_handle: &str, seconds: u64) -> Result<(), PortError> {
