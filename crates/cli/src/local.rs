@@ -99,6 +99,85 @@ pub fn run(workspace: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `dockhand local up`: local mode, kept running until Enter or Ctrl-C, with the sample
+/// repository committed (not pushed) or the given one served, and the environment that
+/// points the AWS SDK, and so the dockhand command, at it.
+pub fn up(workspace: &Path, repository: Option<PathBuf>) -> Result<(), String> {
+    let say: dockhand_local::hub::Say = Arc::new(|line: &str| println!("{line}"));
+    let password = dockhand_local::random_hex(16).map_err(|e| format!("the registry password: {e}"))?;
+    let sample = repository.is_none();
+    let stack = Stack::start(Options {
+        workspace: workspace.to_owned(),
+        dir: workspace.join(".work/local-up"),
+        registry_token: password.clone(),
+        registry_password: password,
+        limits: dockhand_local::hub::Limits::default(),
+        repository,
+        queue_retention_seconds: None,
+        say,
+    })?;
+    if sample {
+        stack
+            .repo
+            .commit("Three images: hello, web and tools/lint", &gitrepo::SAMPLE)?;
+    }
+    let exports: Vec<String> = stack
+        .aws_environment()
+        .into_iter()
+        .map(|(name, value)| format!("export {name}={value}"))
+        .collect();
+    let repo = stack.repo.full_name();
+    let project = dockhand_local::PROJECT;
+    let stack_name = dockhand_local::STACK;
+    println!(
+        "
+== local mode is up: {repo} on the GitHub stand-in, its branch {}; builds push to {}
+   In another shell, point the dockhand command (and the AWS CLI) at it:
+
+{}
+
+   then, for example:
+   dockhand build --stack {stack_name} --project {project} --repo {repo} --all --wait
+   dockhand status --project {project}
+   dockhand logs BUILD_ID --project {project} --follow
+   dockhand dead-letters --stack {stack_name}
+
+== press Enter (or Ctrl-C) to stop everything",
+        stack.repo.branch,
+        stack.registry.host,
+        exports.join("\n")
+    );
+    wait_for_stop()?;
+    println!("== stopping");
+    Ok(())
+}
+
+/// Blocks until Enter, the end of standard input, or Ctrl-C (SIGINT) or SIGTERM: whichever
+/// comes first. The signal is caught so that everything local mode started is stopped.
+fn wait_for_stop() -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let stopped = runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| format!("SIGTERM: {e}"))?;
+        let enter = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+        });
+        tokio::select! {
+            _ = enter => {}
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        Ok::<(), String>(())
+    });
+    // Not waiting for the read of standard input, which may never end.
+    runtime.shutdown_background();
+    stopped
+}
+
 /// What `dockhand local run` was asked.
 pub struct RunOptions {
     pub workspace: PathBuf,

@@ -202,6 +202,18 @@ enum LocalCommand {
         #[arg(long, default_value = ".")]
         workspace: PathBuf,
     },
+    /// Start local mode and keep it running, for `dockhand build`, `status`, `logs` and
+    /// `dead-letters` against it: prints the environment that points them at it; Enter or
+    /// Ctrl-C stops everything.
+    Up {
+        /// Serve your git repository (a working copy or a bare repository; only read)
+        /// instead of the sample one.
+        #[arg(long, value_name = "PATH")]
+        repo: Option<PathBuf>,
+        /// The dockhand workspace whose functions run (its .venv holds moto and cargo-lambda).
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+    },
     /// Push a commit of your own repository through the pipeline: every planned image is
     /// built into a local registry; ends with `N pushed, M failed, K not built`, and exits
     /// 0 only when every planned build pushed.
@@ -361,6 +373,12 @@ fn main() -> ExitCode {
             .canonicalize()
             .map_err(|e| format!("workspace {}: {e}", workspace.display()))
             .and_then(|w| local::run(&w)),
+        Command::Local {
+            what: LocalCommand::Up { repo, workspace },
+        } => workspace
+            .canonicalize()
+            .map_err(|e| format!("workspace {}: {e}", workspace.display()))
+            .and_then(|w| local::up(&w, repo)),
         Command::Local {
             what: LocalCommand::BenchBuild { rounds, workspace },
         } => workspace

@@ -44,6 +44,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const PROJECT: &str = "dockhand-local";
+/// The stack's name: its queues, topics and table are named `STACK-…`, as the stack's are.
+pub const STACK: &str = "dockhand-local";
 pub const REGISTRY_USER: &str = "dockhand";
 const SECRET_PARAMETER: &str = "/dockhand/local/webhook-secret";
 
@@ -250,8 +252,11 @@ impl Stack {
         })
     }
 
-    /// The environment that points the AWS SDK (and so `dockhand dead-letters`) at local
-    /// mode: SQS and SNS on moto, Lambda's Invoke API on the emulator.
+    /// The environment that points the AWS SDK (and so `dockhand dead-letters`, `build`,
+    /// `status` and `logs`) at local mode: SQS, SNS, DynamoDB and CloudWatch Logs on moto,
+    /// Lambda's Invoke API on the emulator, CodeBuild's API on the hub. The SDK's own
+    /// settings (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html):
+    /// nothing else differs from AWS.
     pub fn aws_environment(&self) -> Vec<(String, String)> {
         vec![
             ("AWS_ENDPOINT_URL".into(), self.moto_endpoint.clone()),
@@ -259,6 +264,7 @@ impl Stack {
                 "AWS_ENDPOINT_URL_LAMBDA".into(),
                 format!("http://127.0.0.1:{}", self.functions.port),
             ),
+            ("AWS_ENDPOINT_URL_CODEBUILD".into(), self.hub.url("")),
             ("AWS_ACCESS_KEY_ID".into(), "local".into()),
             ("AWS_SECRET_ACCESS_KEY".into(), "local".into()),
             ("AWS_REGION".into(), hub::REGION.into()),
@@ -514,7 +520,7 @@ impl Aws {
     /// `(name, value)` SecureString parameters.
     fn wire(&self, parameters: &[(&str, &str)]) -> Result<Wiring, String> {
         let queues = self.runtime.block_on(create_queues(&self.sqs))?;
-        let ledger_table = "dockhand-local-builds".to_owned();
+        let ledger_table = format!("{STACK}-builds");
         self.runtime
             .block_on(dockhand_aws::dynamodb::create_table(
                 &aws_sdk_dynamodb::Client::new(&self.sdk),
@@ -523,10 +529,10 @@ impl Aws {
             .map_err(|e| format!("moto: {e}"))?;
         let requests_topic = self
             .runtime
-            .block_on(create_topic(&self.sns, "dockhand-local-build-requests"))?;
+            .block_on(create_topic(&self.sns, &format!("{STACK}-build-requests")))?;
         let results_topic = self
             .runtime
-            .block_on(create_topic(&self.sns, "dockhand-local-build-results"))?;
+            .block_on(create_topic(&self.sns, &format!("{STACK}-build-results")))?;
         for (name, value) in parameters {
             self.runtime.block_on(put_secure_string(&self.ssm, name, value))?;
         }
@@ -762,12 +768,12 @@ fn start_pollers(queues: &QueueUrls, sdk: &aws_config::SdkConfig, functions: Arc
 /// dead-letter queue.
 async fn create_queues(sqs: &aws_sdk_sqs::Client) -> Result<QueueUrls, String> {
     use aws_sdk_sqs::types::QueueAttributeName as A;
-    let create = |name: &'static str, redrive: Option<String>| {
+    let create = |name: String, redrive: Option<String>| {
         let sqs = sqs.clone();
         async move {
             let mut request = sqs
                 .create_queue()
-                .queue_name(name)
+                .queue_name(&name)
                 .attributes(A::VisibilityTimeout, "30")
                 .attributes(A::MessageRetentionPeriod, "86400");
             if let Some(target) = redrive {
@@ -797,9 +803,9 @@ async fn create_queues(sqs: &aws_sdk_sqs::Client) -> Result<QueueUrls, String> {
             Ok::<_, String>((url, arn))
         }
     };
-    let (dead_letters, dead_arn) = create("dockhand-local-dead-letters", None).await?;
-    let (requests, requests_arn) = create("dockhand-local-build-requests", Some(dead_arn.clone())).await?;
-    let (builds, builds_arn) = create("dockhand-local-builds", Some(dead_arn)).await?;
+    let (dead_letters, dead_arn) = create(format!("{STACK}-dead-letters"), None).await?;
+    let (requests, requests_arn) = create(format!("{STACK}-build-requests"), Some(dead_arn.clone())).await?;
+    let (builds, builds_arn) = create(format!("{STACK}-builds"), Some(dead_arn)).await?;
     Ok(QueueUrls {
         requests,
         requests_arn,
