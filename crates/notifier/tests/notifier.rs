@@ -531,15 +531,7 @@ impl Drop for GitHubRepo {
 
 fn github_repo(name: &str, options: dockhand_fake_github::FakeOptions) -> GitHubRepo {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("notifier-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let work = dir.join("work");
-    std::fs::create_dir_all(work.join("web")).unwrap();
-    std::fs::write(work.join("web/Dockerfile"), "FROM scratch\n").unwrap();
-    let git = |args: &[&str]| dockhand_testkit::git(&work, &dir, args);
-    git(&["init", "--quiet"]);
-    git(&["add", "."]);
-    git(&["commit", "--quiet", "-m", "web"]);
-    let sha = git(&["rev-parse", "HEAD"]).trim().to_owned();
+    let (work, sha) = dockhand_testkit::one_commit_repository(&dir, &[("web/Dockerfile", "FROM scratch\n")]);
     let fake = dockhand_fake_github::FakeGitHub::start("acme/images", &work, options).unwrap();
     GitHubRepo { dir, fake, sha }
 }
