@@ -15,7 +15,7 @@
 //! a directory: the notifier posts only for dockhand's own builds, and never to a
 //! repository a build's environment could choose.
 
-use crate::Config;
+use crate::config::Config;
 use crate::notification::{BuildOutcome, clean_line, human, is_plain_url};
 use serde::Serialize;
 
