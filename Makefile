@@ -147,7 +147,7 @@ secret: cli ## create the webhook secret if absent; ROTATE=1 adds a new one, RET
 registry-token: cli ## store the Docker Hub access token (read from the terminal, never echoed) in SSM
 	$(DEPLOY) registry-token
 
-github-token: cli ## store a GitHub token (read from the terminal, never echoed) in SSM, for private repositories
+github-token: cli ## store a GitHub token (read from the terminal, never echoed) in SSM, for private repositories and commit statuses
 	$(DEPLOY) github-token
 
 outputs: cli ## print the stack's outputs and how to add the webhook in GitHub

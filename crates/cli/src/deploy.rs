@@ -445,6 +445,7 @@ impl DeployFile {
             ("NotifyEmail", email),
             ("NotifySms", sms),
             ("NotifyStatuses", self.notify.statuses.join(",")),
+            ("CommitStatuses", config.commit_statuses.to_string()),
             ("ApiRateLimit", self.webhook.rate_limit.to_string()),
             ("ApiBurstLimit", self.webhook.burst_limit.to_string()),
             ("ListenerConcurrency", self.webhook.listener_concurrency.to_string()),
@@ -889,6 +890,18 @@ mod tests {
         assert_eq!(named.split(' ').collect::<Vec<_>>(), FUNCTIONS);
     }
 
+    /// The notifier's grant of the GitHub token follows the configuration's commit_statuses.
+    #[test]
+    fn commit_statuses_reach_the_template() {
+        let s = settings(
+            r#"{"config":{"repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"},
+            "github_token_parameter":"/dockhand/github-token","commit_statuses":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(value(&s, "CommitStatuses"), "true");
+        assert_eq!(value(&s, "GitHubTokenParameter"), "/dockhand/github-token");
+    }
+
     #[test]
     fn minimal_file_takes_defaults() {
         let s =
@@ -899,6 +912,7 @@ mod tests {
         assert_eq!(value(&s, "BuildImage"), "aws/codebuild/amazonlinux-x86_64-standard:5.0");
         assert_eq!(value(&s, "NotifyEmail"), "");
         assert_eq!(value(&s, "NotifyStatuses"), "");
+        assert_eq!(value(&s, "CommitStatuses"), "false");
         assert_eq!(value(&s, "ListenerConcurrency"), "5");
         // A day of waiting for room or for GitHub, two invocations starting builds.
         assert_eq!(value(&s, "ConcurrentBuildLimit"), "5");
@@ -1010,7 +1024,7 @@ mod tests {
         write(&dir, &s.files(&Args::default(), &NO_ENV).unwrap()).unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("stack")).unwrap(), "dockhand");
         let parameters = std::fs::read_to_string(dir.join("parameters")).unwrap();
-        assert_eq!(parameters.lines().count(), 25);
+        assert_eq!(parameters.lines().count(), 26);
         assert!(parameters.lines().all(|l| l.split_once('=').is_some()));
         // What is not decided yet is not there: no account, no bucket.
         assert!(!dir.join("artifact-bucket").exists());
@@ -1021,7 +1035,7 @@ mod tests {
         args.logs = Some("spawner".into());
         write(&dir, &s.files(&args, &NO_ENV).unwrap()).unwrap();
         let parameters = std::fs::read_to_string(dir.join("parameters")).unwrap();
-        assert_eq!(parameters.lines().count(), 30);
+        assert_eq!(parameters.lines().count(), 31);
         assert_eq!(
             std::fs::read_to_string(dir.join("log-group")).unwrap(),
             "/aws/lambda/dockhand-spawner"

@@ -101,6 +101,13 @@ pub struct Config {
     /// unless a test or local mode stands one in.
     #[serde(default = "default_hub_api_url", skip_serializing_if = "is_default_hub_api_url")]
     pub hub_api_url: String,
+    /// Whether the notifier posts a GitHub commit status per image build
+    /// (`dockhand/<directory>`: pending when it starts, then success, failure or error),
+    /// with the token in `github_token_parameter`. Off by default. What the notifier does
+    /// changes no build: this setting stays out of the digest whatever its value
+    /// ([`Deployment::new`]), so turning it on rebuilds nothing.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub commit_statuses: bool,
 }
 
 // Settings at their defaults are left out of the canonical JSON, so a deployment that does
@@ -475,6 +482,15 @@ impl Deployment {
                 "github_token_parameter {p:?} is not an SSM parameter name (starting with /, then A-Z a-z 0-9 _ . - /)"
             ));
         }
+        if config.commit_statuses && config.github_token_parameter.is_none() {
+            return invalid(
+                "commit_statuses is on, but there is no github_token_parameter: GitHub accepts commit statuses only \
+                 with a token. Set github_token_parameter to the SSM SecureString of a token with \
+                 \"Commit statuses: read and write\" on the repositories (classic: the repo:status scope), \
+                 or remove commit_statuses"
+                    .into(),
+            );
+        }
         match &config.repositories {
             None => {
                 return invalid(
@@ -538,7 +554,12 @@ impl Deployment {
         let rules = RefRules::new(&config.rules)?;
         let digest = {
             use sha2::{Digest, Sha256};
-            let json = serde_json::to_string(&config).expect("a configuration always serializes");
+            // The notifier's settings change no build: left out, so they change no key.
+            let built = Config {
+                commit_statuses: false,
+                ..config.clone()
+            };
+            let json = serde_json::to_string(&built).expect("a configuration always serializes");
             hex::encode(Sha256::digest(json.as_bytes()))
         };
         Ok(Self { config, rules, digest })
@@ -1029,5 +1050,33 @@ mod tests {
             );
             assert!(err(&json).contains("hub_api_url"), "{bad}");
         }
+    }
+
+    #[test]
+    fn commit_statuses_need_a_token_and_never_change_the_digest() {
+        let hub = r#""repositories":["acme/*"],"registry":{"type":"dockerhub","namespace":"acme"}"#;
+        let token = r#","github_token_parameter":"/dockhand/github/token""#;
+        let d = |extra: &str| Deployment::from_json(&format!("{{{hub}{extra}}}"));
+        assert!(!d("").unwrap().config.commit_statuses);
+        let e = d(r#","commit_statuses":true"#).unwrap_err().to_string();
+        assert!(
+            e.contains("commit_statuses")
+                && e.contains("github_token_parameter")
+                && e.contains("Commit statuses: read and write")
+                && e.contains("repo:status"),
+            "{e}"
+        );
+        let on = d(&format!(r#"{token},"commit_statuses":true"#)).unwrap();
+        assert!(on.config.commit_statuses);
+        // The notifier's setting: no build changes, so neither does any build key.
+        let off = d(token).unwrap();
+        assert_eq!(on.digest, off.digest);
+        assert_eq!(d(r#","commit_statuses":false"#).unwrap().digest, d("").unwrap().digest);
+        assert!(
+            d(r#","commit_statuses":"yes""#)
+                .unwrap_err()
+                .to_string()
+                .contains("boolean")
+        );
     }
 }

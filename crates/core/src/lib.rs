@@ -44,6 +44,7 @@ pub mod ledger; // Exactly once: the claim on each build key.
 pub mod waves; // Builds in order: held until their bases push, pinned to what they pushed.
 pub mod build_report; // The `##dockhand` lines a build prints about its Docker Hub steps.
 pub mod notification; // What people are told, as SNS messages.
+pub mod commit_status; // The GitHub commit status of a build's start or end (commit_statuses).
 pub mod dead_letter; // Reading, explaining and replaying the dead-letter queue.
 // Ports.
 pub mod ports; // The outside world as traits; `ports::memory` fakes them.

@@ -495,7 +495,7 @@ fn commit_link(o: &BuildOutcome) -> Option<String> {
 /// 2000 characters. Anything else is left out rather than cleaned: a URL with characters
 /// removed or cut short leads somewhere else, and a look-alike non-ASCII host is how a
 /// link misleads.
-fn is_plain_url(url: &str) -> bool {
+pub(crate) fn is_plain_url(url: &str) -> bool {
     url.len() <= 2000
         && url.strip_prefix("https://").is_some_and(|rest| !rest.is_empty())
         && url.bytes().all(|b| b.is_ascii_graphic())
@@ -569,7 +569,7 @@ pub fn sms(s: &str) -> String {
     ascii_line(s, MAX_SMS)
 }
 
-fn human(secs: u64) -> String {
+pub(crate) fn human(secs: u64) -> String {
     match secs {
         s if s < 60 => format!("{s}s"),
         s if s < 3600 => format!("{}m {:02}s", s / 60, s % 60),

@@ -12,10 +12,15 @@
 //! recursive listing, a spent rate limit or a few 502s. Everything comes from running
 //! `git` with arguments (never a shell), after checking every id and path taken from a URL.
 //!
+//! It also takes `POST /repos/{owner}/{repo}/statuses/{sha}` ([`statuses`]): commit statuses,
+//! kept for tests to read ([`FakeGitHub::statuses`]), with failures on request
+//! ([`FakeGitHub::fail_statuses`]).
+//!
 //! [`hooks`] stands in for the repository webhook endpoints (webhooks, their deliveries,
 //! redelivery), answering from data a test gives.
 
 pub mod hooks;
+pub mod statuses;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -59,6 +64,7 @@ pub struct FakeGitHub {
     thread: Option<JoinHandle<()>>,
     log: Arc<Mutex<Vec<String>>>,
     down: Arc<std::sync::atomic::AtomicBool>,
+    statuses: Arc<Mutex<statuses::StatusBook>>,
 }
 
 impl FakeGitHub {
@@ -89,7 +95,9 @@ impl FakeGitHub {
         let (server, port) = crate::bind_loopback()?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let statuses = Arc::new(Mutex::new(statuses::StatusBook::default()));
         let state = Serving {
+            statuses: statuses.clone(),
             repository: repository.to_owned(),
             git_dir: git_dir.to_owned(),
             options,
@@ -107,6 +115,7 @@ impl FakeGitHub {
             thread: Some(thread),
             log,
             down,
+            statuses,
         })
     }
 
@@ -119,6 +128,18 @@ impl FakeGitHub {
     /// an outage) or brings it back.
     pub fn set_down(&self, down: bool) {
         self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every commit status accepted so far, in order.
+    pub fn statuses(&self) -> Vec<statuses::PostedStatus> {
+        self.statuses.lock().expect("statuses").posted.clone()
+    }
+
+    /// Answers the next `times` commit status posts `status` instead: 403 as GitHub answers
+    /// a token without "Commit statuses: read and write", or a 5xx.
+    pub fn fail_statuses(&self, status: u16, times: usize) {
+        let mut book = self.statuses.lock().expect("statuses");
+        book.failures.extend(std::iter::repeat_n(status, times));
     }
 
     /// Every request so far, as `GET /repos/o/n/git/trees/…?recursive=1`, in order.
@@ -155,6 +176,7 @@ struct Serving {
     served: usize,
     /// While set, every request gets 502: GitHub down for a while.
     down: Arc<std::sync::atomic::AtomicBool>,
+    statuses: Arc<Mutex<statuses::StatusBook>>,
 }
 
 /// One answer: status, extra headers, body and its content type.
@@ -203,7 +225,7 @@ impl Answer {
 }
 
 fn serve(server: &tiny_http::Server, mut state: Serving, log: &Mutex<Vec<String>>) {
-    for request in server.incoming_requests() {
+    for mut request in server.incoming_requests() {
         log.lock()
             .expect("request log")
             .push(format!("{} {}", request.method(), request.url()));
@@ -215,12 +237,16 @@ fn serve(server: &tiny_http::Server, mut state: Serving, log: &Mutex<Vec<String>
                 .map(|h| h.value.as_str().to_owned())
         };
         let (authorization, accept) = (header("Authorization"), header("Accept"));
+        // A request's body: a commit status is a few hundred bytes.
+        let mut body = Vec::new();
+        let _ = io::Read::read_to_end(&mut io::Read::take(request.as_reader(), 1 << 20), &mut body);
         std::thread::sleep(state.options.delay);
         let answer = state.answer(
             request.method(),
             request.url(),
             authorization.as_deref(),
             accept.as_deref(),
+            &body,
         );
         answer.send(request);
     }
@@ -233,6 +259,7 @@ impl Serving {
         url: &str,
         authorization: Option<&str>,
         accept: Option<&str>,
+        body: &[u8],
     ) -> Answer {
         self.served += 1;
         let options = &self.options;
@@ -267,6 +294,10 @@ impl Serving {
                 }
                 Some(_) => {}
             }
+        }
+        if *method == tiny_http::Method::Post {
+            let mut book = self.statuses.lock().expect("statuses");
+            return statuses::create(&mut book, &self.repository, &self.base, &Git(&self.git_dir), url, body);
         }
         if *method != tiny_http::Method::Get {
             return Answer::not_found();

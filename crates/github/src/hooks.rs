@@ -342,7 +342,7 @@ impl GitHub {
 
     /// Waits until [`crate::Policy::mutation_pause`] has passed since the last request that
     /// changed something, and counts this one as the last.
-    async fn pause_before_mutation(&self) {
+    pub(crate) async fn pause_before_mutation(&self) {
         let wait = {
             let mut last = self.last_mutation.lock().expect("the last mutation's time");
             let now = Instant::now();

@@ -1,7 +1,7 @@
 //! dockhand's [`SourceHost`] over GitHub's REST API: the files of a commit
 //! (`git/trees`), the files changed between two commits (`compare`, or the exact difference
 //! of two trees when GitHub's comparison cannot give it) and one file's content
-//! (`contents`).
+//! (`contents`); and commit statuses posted (`statuses`).
 //!
 //! The HTTP client is the one the AWS SDK already uses (hyper 1, rustls with aws-lc, the
 //! system's root certificates), so the functions carry no second TLS stack. Every request
@@ -13,6 +13,7 @@
 pub mod hooks;
 mod model;
 mod status;
+mod statuses;
 mod validate;
 
 pub use model::{COMPARE_FILE_LIMIT, tree_diff};
@@ -20,9 +21,9 @@ pub use model::{COMPARE_FILE_LIMIT, tree_diff};
 use dockhand_core::order::{CommitInfo, RepositoryInfo};
 use dockhand_core::ports::SourceHost;
 use dockhand_core::tree::{ChangedFile, HostError, Listing, ObjectId, TreeFile};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::header::{ACCEPT, AUTHORIZATION, HeaderValue, USER_AGENT};
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
 use hyper::{HeaderMap, Method, Request};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -110,7 +111,7 @@ pub struct GitHub {
     api: String,
     token: Option<String>,
     policy: Policy,
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// When the last request that changes something was sent, shared by every clone.
     last_mutation: Arc<Mutex<Option<Instant>>>,
 }
@@ -222,12 +223,29 @@ impl GitHub {
         access: Access,
         answers: &[u16],
     ) -> Result<Answer, HostError> {
+        self.call_with_body(method, url, accept, limit, access, answers, None)
+            .await
+    }
+
+    /// [`Self::call`] sending `body` (JSON) with each attempt.
+    #[allow(clippy::too_many_arguments)]
+    async fn call_with_body(
+        &self,
+        method: &Method,
+        url: &str,
+        accept: &str,
+        limit: usize,
+        access: Access,
+        answers: &[u16],
+        body: Option<&[u8]>,
+    ) -> Result<Answer, HostError> {
         let what = format!("{method} {url}");
         let attempts = self.policy.attempts.max(1);
         let mut failures = 0u32;
         let mut waited = false;
         loop {
-            let answer = tokio::time::timeout(self.policy.request_timeout, self.send(method, url, accept, limit)).await;
+            let answer =
+                tokio::time::timeout(self.policy.request_timeout, self.send(method, url, accept, limit, body)).await;
             let verdict = match answer {
                 Err(_) => Verdict::Retry(format!(
                     "{what}: no complete answer within {:?}",
@@ -288,15 +306,17 @@ impl GitHub {
         }
     }
 
-    /// One request: the status, the headers, at most `limit` bytes of the body, and whether
-    /// that is all of it. Reading stops as soon as more than `limit` has arrived, or before
-    /// reading at all when `Content-Length` says so.
+    /// One request, with `body` as JSON if there is one: the status, the headers, at most
+    /// `limit` bytes of the answer's body, and whether that is all of it. Reading stops as
+    /// soon as more than `limit` has arrived, or before reading at all when
+    /// `Content-Length` says so.
     async fn send(
         &self,
         method: &Method,
         url: &str,
         accept: &str,
         limit: usize,
+        body: Option<&[u8]>,
     ) -> Result<(u16, HeaderMap, Vec<u8>, bool), String> {
         let mut request = Request::builder()
             .method(method.clone())
@@ -310,8 +330,11 @@ impl GitHub {
             value.set_sensitive(true);
             request = request.header(AUTHORIZATION, value);
         }
+        if body.is_some() {
+            request = request.header(CONTENT_TYPE, "application/json");
+        }
         let request = request
-            .body(Empty::<Bytes>::new())
+            .body(Full::new(Bytes::copy_from_slice(body.unwrap_or_default())))
             .map_err(|e| format!("cannot build the request: {e}"))?;
         let response = self.client.request(request).await.map_err(|e| causes(&e))?;
         let (parts, mut body) = response.into_parts();

@@ -29,6 +29,8 @@ pub enum Access {
     ReadWebhooks,
     /// A delivery redelivered.
     WriteWebhooks,
+    /// A commit status created.
+    CommitStatuses,
 }
 
 impl Access {
@@ -42,6 +44,11 @@ impl Access {
             // https://docs.github.com/en/webhooks/testing-and-troubleshooting-webhooks/redelivering-webhooks.
             Access::ReadWebhooks => {
                 "a fine-grained personal access token needs this repository and its \"Webhooks\" repository permission (read-only to list; read and write to redeliver), a classic one the read:repo_hook scope (admin:repo_hook to redeliver); only people with admin access to a repository can redeliver its webhooks"
+            }
+            // https://docs.github.com/en/rest/commits/statuses#create-a-commit-status (the
+            // fine-grained permission) and the OAuth scopes page above (repo:status).
+            Access::CommitStatuses => {
+                "posting a commit status needs a fine-grained personal access token with the \"Commit statuses\" repository permission set to read and write (\"Commit statuses: read and write\") on this repository, or a classic one with the repo:status scope"
             }
             Access::WriteWebhooks => {
                 "redelivering needs write access to the repository's webhooks: a fine-grained personal access token needs the \"Webhooks\" repository permission set to read and write, a classic one the admin:repo_hook (or repo) scope, and its owner admin access to the repository"
@@ -88,6 +95,15 @@ pub fn verdict(
                 "the request carried no token (GitHub answers 404, not 403, then): give dockhand a token that can read it"
             }
         ))),
+        404 if access == Access::CommitStatuses => Verdict::Fail(HostError::NotFound(format!(
+            "{what} answered 404 ({message}): the repository does not exist, or {}: {}",
+            if authenticated {
+                "this token cannot see it"
+            } else {
+                "the request carried no token"
+            },
+            access.needs()
+        ))),
         // GitHub answers 404, not 403, for what a token may not see
         // (https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api).
         404 => Verdict::Fail(HostError::NotFound(format!(
@@ -102,6 +118,10 @@ pub fn verdict(
         401 => Verdict::Fail(HostError::Denied(match (authenticated, access) {
             (true, _) => format!("{what} answered 401 ({message}): the token is wrong, expired or revoked"),
             (false, Access::Contents) => format!("{what} answered 401 ({message}): this GitHub requires a token"),
+            (false, Access::CommitStatuses) => format!(
+                "{what} answered 401 ({message}): commit statuses are posted with a token only ({})",
+                access.needs()
+            ),
             (false, _) => format!(
                 "{what} answered 401 ({message}): webhooks are read with a token only: set GITHUB_TOKEN ({})",
                 access.needs()
@@ -294,6 +314,43 @@ mod tests {
             panic!()
         };
         assert!(m.contains("Contents: read-only") && !m.contains("accepts"), "{m}");
+    }
+
+    #[test]
+    fn commit_statuses_say_which_permission() {
+        let Verdict::Fail(HostError::Denied(m)) = judge_as(
+            403,
+            &[("x-accepted-github-permissions", "statuses=write")],
+            r#"{"message":"Resource not accessible by personal access token"}"#,
+            true,
+            Access::CommitStatuses,
+        ) else {
+            panic!()
+        };
+        assert!(
+            m.contains("Commit statuses: read and write")
+                && m.contains("repo:status")
+                && m.contains("GitHub accepts statuses=write"),
+            "{m}"
+        );
+        let Verdict::Fail(HostError::NotFound(m)) =
+            judge_as(404, &[], r#"{"message":"Not Found"}"#, true, Access::CommitStatuses)
+        else {
+            panic!()
+        };
+        assert!(
+            m.contains("cannot see it") && m.contains("Commit statuses") && !m.contains("webhook"),
+            "{m}"
+        );
+        // A commit GitHub does not have is final, not retried.
+        let v = judge_as(
+            422,
+            &[],
+            r#"{"message":"No commit found for SHA: 0123"}"#,
+            true,
+            Access::CommitStatuses,
+        );
+        assert!(matches!(v, Verdict::Fail(HostError::Unavailable(m)) if m.contains("No commit found")));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! checked against `git` itself, and the unhappy paths (a private repository, a truncated
 //! tree, rate limits, a flaky server) against the request log.
 
+use dockhand_core::commit_status::{CommitStatus, State};
 use dockhand_core::index::{DockerfileIndex, TreeIndex};
 use dockhand_core::ports::SourceHost;
 use dockhand_core::tree::{ChangedFile, FileKind, HostError, Listing, ObjectId, TreeFile};
@@ -779,4 +780,173 @@ async fn an_orders_repository_and_ref_are_resolved_as_git_names_them() {
         github.repository("acme/other").await,
         Err(HostError::NotFound(_))
     ));
+
+/// A commit status as the notifier posts it, on `sha` of [`REPO`].
+fn status(sha: &str, state: State, context: &str) -> CommitStatus {
+    CommitStatus {
+        repository: REPO.into(),
+        sha: sha.into(),
+        state,
+        target_url: Some("https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logEvent:group=/aws/codebuild/dockhand;stream=a1".into()),
+        description: "built and pushed in 3m 12s".into(),
+        context: context.into(),
+    }
+}
+
+#[tokio::test]
+async fn commit_statuses_are_posted_with_their_fields() {
+    let Some(h) = history("statuses") else { return };
+    let fake = FakeGitHub::start(REPO, &h.repo.work, FakeOptions::default()).unwrap();
+    let github = client(&fake, Some("ghp_token"), fast());
+    github
+        .create_status(&status(&h.first, State::Pending, "dockhand/web"))
+        .await
+        .unwrap();
+    let mut end = status(&h.first, State::Failure, "dockhand/a b/\"ü\"");
+    end.target_url = None;
+    github.create_status(&end).await.unwrap();
+    let posted = fake.statuses();
+    assert_eq!(posted.len(), 2);
+    assert_eq!(
+        (
+            posted[0].repository.as_str(),
+            posted[0].sha.as_str(),
+            posted[0].state.as_str(),
+            posted[0].context.as_str()
+        ),
+        (REPO, h.first.as_str(), "pending", "dockhand/web")
+    );
+    assert_eq!(posted[0].description.as_deref(), Some("built and pushed in 3m 12s"));
+    assert!(
+        posted[0]
+            .target_url
+            .as_deref()
+            .unwrap()
+            .starts_with("https://console.aws.amazon.com/")
+    );
+    assert_eq!(
+        (
+            posted[1].state.as_str(),
+            posted[1].context.as_str(),
+            posted[1].target_url.as_deref()
+        ),
+        ("failure", "dockhand/a b/\"ü\"", None)
+    );
+    assert_eq!(fake.requests()[0], format!("POST /repos/{REPO}/statuses/{}", h.first));
+}
+
+#[tokio::test]
+async fn commit_status_failures_are_explained_and_bounded() {
+    let Some(h) = history("status-failures") else { return };
+    let fake = FakeGitHub::start(REPO, &h.repo.work, FakeOptions::default()).unwrap();
+    let secret = "ghp_0123456789SECRET";
+    let github = client(&fake, Some(secret), fast());
+    let posted = status(&h.first, State::Success, "dockhand/web");
+
+    // A token without the permission: said, not retried.
+    fake.fail_statuses(403, 1);
+    let err = github.create_status(&posted).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, HostError::Denied(_))
+            && text.contains("Commit statuses: read and write")
+            && text.contains("repo:status")
+            && text.contains("statuses=write")
+            && !text.contains(secret),
+        "{text}"
+    );
+    assert_eq!(fake.requests().len(), 1);
+
+    // A 500 is retried: two of them, then the status is posted.
+    fake.fail_statuses(500, 2);
+    github.create_status(&posted).await.unwrap();
+    assert_eq!(fake.requests().len(), 4);
+    assert_eq!(fake.statuses().len(), 1);
+
+    // GitHub down: policy.attempts and no more.
+    fake.fail_statuses(500, 5);
+    let err = github.create_status(&posted).await.unwrap_err();
+    assert!(
+        matches!(&err, HostError::Unavailable(m) if m.contains("500") && m.contains("3 attempts") && !m.contains(secret)),
+        "{err}"
+    );
+    assert_eq!(fake.requests().len(), 7);
+
+    // A commit the repository does not have, another repository: GitHub's answers.
+    let err = github
+        .create_status(&status(&"a".repeat(40), State::Success, "dockhand/web"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, HostError::Unavailable(m) if m.contains("422") && m.contains("No commit found")),
+        "{err}"
+    );
+    let mut other = posted.clone();
+    other.repository = "acme/other".into();
+    let err = github.create_status(&other).await.unwrap_err();
+    assert!(
+        matches!(&err, HostError::NotFound(m) if m.contains("Commit statuses")),
+        "{err}"
+    );
+
+    // Nothing unchecked reaches a URL: no request at all.
+    let before = fake.requests().len();
+    for (repository, sha) in [
+        ("acme/../x", h.first.as_str()),
+        ("acme/images/statuses", h.first.as_str()),
+        (REPO, "main"),
+        (REPO, "../../user"),
+        (REPO, &h.first[..7]),
+    ] {
+        let mut bad = posted.clone();
+        (bad.repository, bad.sha) = (repository.into(), sha.into());
+        assert!(
+            matches!(github.create_status(&bad).await, Err(HostError::NotFound(_))),
+            "{repository} {sha}"
+        );
+    }
+    assert_eq!(fake.requests().len(), before);
+    assert_eq!(fake.statuses().len(), 1);
+}
+
+/// The stand-in refuses what GitHub refuses, so a client sending a bad status is caught.
+#[tokio::test]
+async fn the_stand_in_validates_statuses_as_github_does() {
+    let Some(h) = history("status-validation") else { return };
+    let fake = FakeGitHub::start(REPO, &h.repo.work, FakeOptions::default()).unwrap();
+    // Raw HTTP: what no client of ours would send.
+    let address = fake.url().trim_start_matches("http://").to_owned();
+    let post = |body: &str| -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        write!(
+            stream,
+            "POST /repos/{REPO}/statuses/{} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            h.first,
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer.split(' ').nth(1).unwrap_or_default().to_owned()
+    };
+    let long = format!(r#"{{"state":"success","description":"{}"}}"#, "x".repeat(141));
+    for (body, code) in [
+        (r#"{"state":"success"}"#, "201"),
+        (
+            r#"{"state":"success","context":"dockhand/web","target_url":null}"#,
+            "201",
+        ),
+        (r#"{"state":"done"}"#, "422"),
+        (r#"{"context":"dockhand/web"}"#, "422"),
+        (r#"{"state":"success","context":7}"#, "422"),
+        (r#"{"state":"success","target_url":"javascript:alert(1)"}"#, "422"),
+        (long.as_str(), "422"),
+        ("not json", "400"),
+    ] {
+        assert_eq!(post(body), code, "{body}");
+    }
+    let posted = fake.statuses();
+    assert_eq!(posted.len(), 2);
+    assert_eq!(posted[0].context, "default", "GitHub's default context");
 }

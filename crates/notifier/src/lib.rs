@@ -5,9 +5,18 @@
 //! recorded first ([`dockhand_core::image_key`]): the next push re-tags it instead of
 //! building it again. A record that cannot be written is logged and the report still goes
 //! out; the image is then built again next time.
+//!
+//! With `commit_statuses` on, each image build's start and end also becomes a GitHub commit
+//! status ([`dockhand_core::commit_status`], [`CommitStatuses`]), posted after the email and
+//! SMS are published: a GitHub that refuses, fails or does not answer is logged and never
+//! stops or fails the notification.
+
+pub mod github;
 
 use aws_lambda_events::event::codebuild::CodeBuildEvent;
+use dockhand_core::Config;
 use dockhand_core::build_report::BuildReport;
+use dockhand_core::commit_status::{CommitStatus, commit_status};
 use dockhand_core::error::PortError;
 use dockhand_core::image_key::{IMAGE_KEY_VARIABLE, RECORD_DAYS, is_image_key, record_key};
 use dockhand_core::notification::{BuildOutcome, DEFAULT_STATUSES, PublishRequest, build_notification};
@@ -15,6 +24,8 @@ use dockhand_core::ports::{BuildLogs, ImageRecords, NotificationSink};
 use dockhand_core::retag::{RETAG_VARIABLE, RetagLine, check_repository};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
 
 /// What the notifier does with one event.
 #[derive(Debug, Clone, PartialEq)]
@@ -236,5 +247,93 @@ impl<S: NotificationSink, R: ImageRecords, L: BuildLogs> Notifier<S, R, L> {
                 tracing::error!(build = ?event.detail.build_id, record = %key, error = %e, "the image could not be recorded; the next push builds it again")
             }
         }
+    }
+}
+
+/// Where commit statuses go: GitHub ([`github::SsmGitHub`] in the function), or a test's
+/// stand-in. The error is a message that never holds the token.
+pub trait StatusHost {
+    fn create_status(&self, status: &CommitStatus) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// The longest the statuses of one event may take, every attempt included: well within the
+/// function's 30 s, after the email and SMS.
+pub const STATUS_BUDGET: Duration = Duration::from_secs(12);
+
+/// GitHub commit statuses (`commit_statuses`): one per image build, pending when it
+/// starts, then success, failure or error.
+pub struct CommitStatuses<G> {
+    /// The deployment's configuration: statuses go only to the repositories it builds.
+    pub config: Config,
+    pub host: G,
+    /// [`STATUS_BUDGET`], shorter in tests.
+    pub budget: Duration,
+}
+
+/// What became of an event's commit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusOutcome {
+    Posted(CommitStatus),
+    /// None called for: another project's build, a re-tag job, a status that is no start
+    /// or end.
+    None(String),
+    /// GitHub refused or failed, or the token could not be read: logged, and nothing else.
+    Failed {
+        status: CommitStatus,
+        error: String,
+    },
+}
+
+impl<G: StatusHost> CommitStatuses<G> {
+    /// Posts the status `event` calls for, if any. Never fails: what goes wrong is logged
+    /// (the repository, commit, context and GitHub's answer; never the token) and answered.
+    pub async fn post(&self, event: &CodeBuildEvent) -> StatusOutcome {
+        let build = event.detail.build_id.as_deref().unwrap_or("");
+        let project = event.detail.project_name.as_deref().unwrap_or("");
+        if project != self.config.project {
+            return StatusOutcome::None(format!("build of project {project:?}, not dockhand's"));
+        }
+        if environment(event).contains_key(RETAG_VARIABLE) {
+            return StatusOutcome::None("a re-tag job: its images were built before, and it names no directory".into());
+        }
+        let status = match commit_status(&outcome(event), &self.config) {
+            Ok(status) => status,
+            Err(reason) => {
+                tracing::info!(build, %reason, "no commit status");
+                return StatusOutcome::None(reason);
+            }
+        };
+        let posted = match tokio::time::timeout(self.budget, self.host.create_status(&status)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(format!("GitHub did not answer within {:?}", self.budget)),
+        };
+        match posted {
+            Ok(()) => {
+                tracing::info!(build, repository = %status.repository, sha = %status.sha, context = %status.context, state = status.state.as_str(), "commit status posted");
+                StatusOutcome::Posted(status)
+            }
+            Err(error) => {
+                tracing::warn!(build, repository = %status.repository, sha = %status.sha, context = %status.context, state = status.state.as_str(), %error, "the commit status could not be posted; the notification went out all the same");
+                StatusOutcome::Failed { status, error }
+            }
+        }
+    }
+}
+
+impl<S: NotificationSink, R: ImageRecords, L: BuildLogs> Notifier<S, R, L> {
+    /// [`Self::handle`], then the commit status when there are `statuses`: the email and
+    /// SMS go first, and the status is posted whether or not they went out, so neither
+    /// waits on or fails because of the other. Fails only as [`Self::handle`] does.
+    pub async fn handle_with_statuses<G: StatusHost>(
+        &self,
+        event: &CodeBuildEvent,
+        statuses: Option<&CommitStatuses<G>>,
+    ) -> Result<(Decision, Option<StatusOutcome>), PortError> {
+        let notified = self.handle(event).await;
+        let status = match statuses {
+            Some(statuses) => Some(statuses.post(event).await),
+            None => None,
+        };
+        Ok((notified?, status))
     }
 }

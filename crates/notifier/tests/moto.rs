@@ -5,7 +5,8 @@ use dockhand_aws::sns::SnsPublisher;
 use dockhand_core::notification::PublishRequest;
 use dockhand_core::ports::BuildLogs;
 use dockhand_core::ports::memory::{MemoryLedger, MemoryLogs};
-use dockhand_notifier::{Decision, Notifier, statuses};
+use dockhand_notifier::github::SsmGitHub;
+use dockhand_notifier::{CommitStatuses, Decision, Notifier, STATUS_BUDGET, StatusOutcome, statuses};
 use dockhand_testkit::{Moto, TopicProbe, fixture};
 use serde_json::Value;
 
@@ -141,4 +142,89 @@ async fn a_failed_test_is_read_from_cloudwatch_logs() {
         "{}",
         received[0]
     );
+}
+
+/// Commit statuses with the token from SSM over HTTP: read on the first status, and a
+/// token that cannot be read is logged while the email goes out all the same.
+#[tokio::test]
+async fn the_github_token_is_read_from_ssm_and_a_missing_one_still_delivers_the_email() {
+    let Some(repo) = GitRepo::new("ssm-token") else { return };
+    let fake = dockhand_fake_github::FakeGitHub::start("acme/images", &repo.work, Default::default()).unwrap();
+    let moto = Moto::start();
+    let aws = moto.sdk_config().await;
+    let probe = TopicProbe::create(&aws, "build-results").await;
+    let n = notifier(&aws, &probe.topic_arn, MemoryLogs::default());
+    let mut config = dockhand_testkit::deployment().config;
+    (config.project, config.repositories) = ("dockhand".into(), Some(vec!["acme/images".into()]));
+    let parameter = "/dockhand/github/token";
+    let statuses = CommitStatuses {
+        config,
+        host: SsmGitHub::new(fake.url(), parameter, aws_sdk_ssm::Client::new(&aws)),
+        budget: STATUS_BUDGET,
+    };
+    let mut json: Value = serde_json::from_str(&fixture("codebuild-failed.json")).unwrap();
+    for v in json["detail"]["additional-information"]["environment"]["environment-variables"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if v["name"] == "SOURCE_COMMIT" {
+            v["value"] = repo.sha.clone().into();
+        }
+    }
+    let e: CodeBuildEvent = serde_json::from_value(json).unwrap();
+
+    // No parameter yet: the status fails, the email goes out.
+    let (_, status) = n.handle_with_statuses(&e, Some(&statuses)).await.unwrap();
+    let Some(StatusOutcome::Failed { error, .. }) = status else {
+        panic!("{status:?}")
+    };
+    assert!(
+        error.contains(parameter) && error.contains("no GitHub token"),
+        "{error}"
+    );
+    assert_eq!(probe.drain().await.len(), 1);
+    assert!(fake.requests().is_empty());
+
+    // Stored: the next event reads it and posts.
+    aws_sdk_ssm::Client::new(&aws)
+        .put_parameter()
+        .name(parameter)
+        .value("ghp_from_ssm")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let (_, status) = n.handle_with_statuses(&e, Some(&statuses)).await.unwrap();
+    assert!(matches!(status, Some(StatusOutcome::Posted(_))), "{status:?}");
+    assert_eq!(probe.drain().await.len(), 1);
+    let posted = fake.statuses();
+    assert_eq!(
+        (posted.len(), posted[0].state.as_str(), posted[0].context.as_str()),
+        (1, "failure", "dockhand/web")
+    );
+}
+
+/// A repository with one commit, removed when dropped; `None` without git.
+struct GitRepo {
+    dir: std::path::PathBuf,
+    work: std::path::PathBuf,
+    sha: String,
+}
+
+impl GitRepo {
+    fn new(name: &str) -> Option<GitRepo> {
+        if std::process::Command::new("git").arg("--version").output().is_err() {
+            eprintln!("NOTICE: git is not installed; skipping {name}");
+            return None;
+        }
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{name}-{}", std::process::id()));
+        let (work, sha) = dockhand_testkit::one_commit_repository(&dir, &[("Dockerfile", "FROM scratch\n")]);
+        Some(GitRepo { dir, work, sha })
+    }
+}
+
+impl Drop for GitRepo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -512,3 +512,175 @@ async fn the_log_is_read_only_when_a_finished_image_build_is_notified() {
     );
     assert_eq!(n.logs.reads.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
+
+// ---------------------------------------------------------------- commit statuses
+
+/// A git repository with one commit, served by the GitHub stand-in as acme/images, and the
+/// commit's id; removed when dropped.
+struct GitHubRepo {
+    dir: std::path::PathBuf,
+    fake: dockhand_fake_github::FakeGitHub,
+    sha: String,
+}
+
+impl Drop for GitHubRepo {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn github_repo(name: &str, options: dockhand_fake_github::FakeOptions) -> GitHubRepo {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("notifier-{name}-{}", std::process::id()));
+    let (work, sha) = dockhand_testkit::one_commit_repository(&dir, &[("web/Dockerfile", "FROM scratch\n")]);
+    let fake = dockhand_fake_github::FakeGitHub::start("acme/images", &work, options).unwrap();
+    GitHubRepo { dir, fake, sha }
+}
+
+fn commit_statuses(
+    repo: &GitHubRepo,
+    budget: std::time::Duration,
+) -> dockhand_notifier::CommitStatuses<dockhand_github::GitHub> {
+    let policy = dockhand_github::Policy {
+        backoff: std::time::Duration::from_millis(10),
+        mutation_pause: std::time::Duration::ZERO,
+        ..dockhand_notifier::github::policy()
+    };
+    let mut config = dockhand_testkit::deployment().config;
+    config.project = "dockhand".into();
+    config.repositories = Some(vec!["acme/images".into()]);
+    dockhand_notifier::CommitStatuses {
+        config,
+        host: dockhand_github::GitHub::new(&repo.fake.url(), Some("ghp_SECRET0123".into()))
+            .unwrap()
+            .with_policy(policy),
+        budget,
+    }
+}
+
+const LOGS: &str =
+    "https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logEvent:group=/aws/codebuild/dockhand;stream=";
+
+#[tokio::test]
+async fn commit_statuses_pending_then_success_failure_or_error_with_the_context_and_logs_link() {
+    let repo = github_repo("statuses", Default::default());
+    let statuses = commit_statuses(&repo, dockhand_notifier::STATUS_BUDGET);
+    let (n, outbox) = notifier();
+    for (fixture, state, stream) in [
+        ("codebuild-in-progress.json", "pending", "d4e5f6a7b8c9"),
+        ("codebuild-succeeded.json", "success", "a1b2c3d4e5f6"),
+        ("codebuild-failed.json", "failure", "b2c3d4e5f6a7"),
+        ("codebuild-stopped.json", "error", "c3d4e5f6a7b8"),
+    ] {
+        let e = event_with(fixture, &[("SOURCE_COMMIT", &repo.sha)]);
+        let (_, status) = n.handle_with_statuses(&e, Some(&statuses)).await.unwrap();
+        assert!(
+            matches!(status, Some(dockhand_notifier::StatusOutcome::Posted(_))),
+            "{fixture}: {status:?}"
+        );
+        let posted = repo.fake.statuses().pop().unwrap();
+        assert_eq!(
+            (
+                posted.repository.as_str(),
+                posted.sha.as_str(),
+                posted.state.as_str(),
+                posted.context.as_str()
+            ),
+            ("acme/images", repo.sha.as_str(), state, "dockhand/web"),
+            "{fixture}"
+        );
+        assert_eq!(posted.target_url, Some(format!("{LOGS}{stream}")), "{fixture}");
+        let description = posted.description.unwrap();
+        assert!(
+            !description.is_empty() && description.chars().count() <= 140,
+            "{description}"
+        );
+    }
+    assert_eq!(repo.fake.statuses().len(), 4);
+    assert!(repo.fake.statuses()[0].description.as_deref() == Some("building docker.io/acme/web"));
+    assert!(
+        repo.fake.statuses()[1]
+            .description
+            .as_deref()
+            .unwrap()
+            .starts_with("built and pushed in ")
+    );
+    // The start is posted though IN_PROGRESS is not notified by default; the ends are.
+    assert_eq!(outbox.sent().len(), 3);
+}
+
+#[tokio::test]
+async fn github_refusing_failing_or_silent_still_delivers_the_email() {
+    for (failure, expect) in [
+        (403, "Commit statuses: read and write"),
+        (500, "500"),
+        (0, "did not answer"),
+    ] {
+        let options = dockhand_fake_github::FakeOptions {
+            delay: std::time::Duration::from_millis(if failure == 0 { 1500 } else { 0 }),
+            ..Default::default()
+        };
+        let repo = github_repo(&format!("fails-{failure}"), options);
+        if failure != 0 {
+            repo.fake.fail_statuses(failure, 10);
+        }
+        let statuses = commit_statuses(&repo, std::time::Duration::from_millis(300));
+        let (n, outbox) = notifier();
+        let e = event_with("codebuild-failed.json", &[("SOURCE_COMMIT", &repo.sha)]);
+        let (decision, status) = n.handle_with_statuses(&e, Some(&statuses)).await.unwrap();
+        assert!(matches!(decision, Decision::Send(_)), "{decision:?}");
+        assert_eq!(outbox.sent().len(), 1, "{failure}: the email went out");
+        let Some(dockhand_notifier::StatusOutcome::Failed { status, error }) = status else {
+            panic!("{failure}: {status:?}")
+        };
+        assert_eq!(
+            (status.context.as_str(), status.sha.as_str()),
+            ("dockhand/web", repo.sha.as_str())
+        );
+        assert!(
+            error.contains(expect) && !error.contains("ghp_SECRET0123"),
+            "{failure}: {error}"
+        );
+        assert!(repo.fake.statuses().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn an_email_that_fails_still_gets_its_commit_status_and_fails_the_invocation() {
+    let repo = github_repo("sns-fails", Default::default());
+    let statuses = commit_statuses(&repo, dockhand_notifier::STATUS_BUDGET);
+    let (n, outbox) = notifier();
+    *outbox.fail.lock().unwrap() = Some("SNS Publish: throttled".into());
+    let e = event_with("codebuild-succeeded.json", &[("SOURCE_COMMIT", &repo.sha)]);
+    let err = n.handle_with_statuses(&e, Some(&statuses)).await.unwrap_err();
+    assert!(err.to_string().contains("throttled"), "{err}");
+    assert_eq!(repo.fake.statuses().len(), 1);
+}
+
+#[tokio::test]
+async fn no_commit_status_for_other_projects_retags_or_unlisted_repositories() {
+    let repo = github_repo("none", Default::default());
+    let statuses = commit_statuses(&repo, dockhand_notifier::STATUS_BUDGET);
+    let sha = repo.sha.as_str();
+    let mut other_project = event_with("codebuild-succeeded.json", &[("SOURCE_COMMIT", sha)]);
+    other_project.detail.project_name = Some("someone-elses".into());
+    let lines = format!("docker.io/acme/web\tdockhand-{}\tlatest\t", &KEY[..32]);
+    for e in [
+        other_project,
+        event_with(
+            "codebuild-succeeded.json",
+            &[("SOURCE_COMMIT", sha), ("DOCKHAND_RETAG", &lines)],
+        ),
+        event_with(
+            "codebuild-succeeded.json",
+            &[("SOURCE_COMMIT", sha), ("DOCKHAND_REPOSITORY", "evil/repository")],
+        ),
+        event_with("codebuild-succeeded.json", &[("SOURCE_COMMIT", "main")]),
+    ] {
+        let status = statuses.post(&e).await;
+        assert!(
+            matches!(status, dockhand_notifier::StatusOutcome::None(_)),
+            "{status:?}"
+        );
+    }
+    assert!(repo.fake.requests().is_empty());
+}

@@ -166,6 +166,58 @@ fn the_notifier_writes_image_records_alone() {
     assert_eq!(found, 1);
 }
 
+/// The notifier reads the GitHub token (and decrypts it) only when it posts commit
+/// statuses: both grants are conditional on `PostsCommitStatuses`, which needs the
+/// `CommitStatuses` parameter "true" and a token parameter.
+#[test]
+fn the_notifier_reads_the_github_token_only_for_commit_statuses() {
+    let t = template();
+    let conditions = &t["Conditions"];
+    assert_eq!(
+        strings(&conditions["PostsCommitStatuses"]),
+        ["CommitStatuses", "true", "HasGitHubToken"]
+    );
+    assert_eq!(
+        strings(&conditions["DecryptsCommitStatusesToken"]),
+        ["PostsCommitStatuses", "HasSecretsKey"]
+    );
+    let parameter = &t["Parameters"]["CommitStatuses"];
+    assert_eq!(parameter["Default"].as_str(), Some("false"));
+    assert_eq!(strings(&parameter["AllowedValues"]), ["false", "true"]);
+    let policy = &t["Resources"]["NotifierRole"]["Properties"]["Policies"][0]["PolicyDocument"];
+    let mut conditional = BTreeMap::new();
+    for entry in policy["Statement"].as_vec().unwrap() {
+        let Yaml::Array(branches) = entry else {
+            // Unconditional statements grant neither.
+            let actions = strings(&entry["Action"]);
+            assert!(
+                !actions.iter().any(|a| a.starts_with("ssm:") || a.starts_with("kms:")),
+                "{actions:?}"
+            );
+            continue;
+        };
+        let (condition, granted, otherwise) = (&branches[0], &branches[1], &branches[2]);
+        assert_eq!(otherwise.as_str(), Some("AWS::NoValue"));
+        conditional.insert(
+            condition.as_str().unwrap().to_owned(),
+            (strings(&granted["Action"]), strings(&granted["Resource"])),
+        );
+    }
+    assert_eq!(
+        conditional,
+        BTreeMap::from([
+            (
+                "PostsCommitStatuses".to_owned(),
+                (vec!["ssm:GetParameter".to_owned()], vec![GITHUB.to_owned()])
+            ),
+            (
+                "DecryptsCommitStatusesToken".to_owned(),
+                (vec!["kms:Decrypt".to_owned()], vec!["SecretsKmsKeyArn".to_owned()])
+            ),
+        ])
+    );
+}
+
 #[test]
 fn each_role_holds_exactly_its_calls_on_its_own_resources() {
     let t = template();
@@ -221,6 +273,8 @@ fn each_role_holds_exactly_its_calls_on_its_own_resources() {
                 ("sqs:SendMessage", "DeadLetterQueue.Arn"),
                 ("dynamodb:PutItem", "LedgerTable.Arn"),
                 ("logs:GetLogEvents", "BuildLogs.Arn"),
+                ("ssm:GetParameter", GITHUB),
+                ("kms:Decrypt", "SecretsKmsKeyArn"),
             ]
         )
     );
@@ -301,7 +355,7 @@ fn only_the_listener_publishes_build_requests() {
 #[test]
 fn kms_is_used_through_ssm_only() {
     let t = template();
-    for role in ["ListenerRole", "SpawnerRole", "BuildRole"] {
+    for role in ["ListenerRole", "SpawnerRole", "NotifierRole", "BuildRole"] {
         for policy in t["Resources"][role]["Properties"]["Policies"].as_vec().unwrap() {
             for statement in statements(&policy["PolicyDocument"]) {
                 if strings(&statement["Action"]).contains(&"kms:Decrypt".to_owned()) {

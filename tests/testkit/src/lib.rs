@@ -325,6 +325,24 @@ pub fn git(work: &std::path::Path, home: &std::path::Path, args: &[&str]) -> Str
     String::from_utf8(out.stdout).expect("git answers UTF-8 here")
 }
 
+/// A git repository in `dir/work` (`dir` emptied first) with one commit of `files`
+/// (path, content): the work tree and the commit's id.
+pub fn one_commit_repository(dir: &std::path::Path, files: &[(&str, &str)]) -> (std::path::PathBuf, String) {
+    let _ = std::fs::remove_dir_all(dir);
+    let work = dir.join("work");
+    for (path, content) in files {
+        let file = work.join(path);
+        std::fs::create_dir_all(file.parent().expect("a file in the work tree")).unwrap();
+        std::fs::write(file, content).unwrap();
+    }
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, dir, &["init", "--quiet"]);
+    git(&work, dir, &["add", "."]);
+    git(&work, dir, &["commit", "--quiet", "-m", "one commit"]);
+    let sha = git(&work, dir, &["rev-parse", "HEAD"]).trim().to_owned();
+    (work, sha)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
