@@ -780,6 +780,7 @@ async fn an_orders_repository_and_ref_are_resolved_as_git_names_them() {
         github.repository("acme/other").await,
         Err(HostError::NotFound(_))
     ));
+}
 
 /// A commit status as the notifier posts it, on `sha` of [`REPO`].
 fn status(sha: &str, state: State, context: &str) -> CommitStatus {
