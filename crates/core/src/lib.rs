@@ -44,6 +44,7 @@ pub mod waves; // Builds in order: held until their bases push, pinned to what t
 pub mod build_report; // The `##dockhand` lines a build prints about its Docker Hub steps.
 pub mod notification; // What people are told, as SNS messages.
 pub mod dead_letter; // Reading, explaining and replaying the dead-letter queue.
+pub mod build_status; // `dockhand status`: a row per build, its filters, table and JSON.
 // Ports.
 pub mod ports; // The outside world as traits; `ports::memory` fakes them.
 // Source.
