@@ -250,8 +250,9 @@ impl Stack {
         })
     }
 
-    /// The environment that points the AWS SDK (and so `dockhand dead-letters`) at local
-    /// mode: SQS and SNS on moto, Lambda's Invoke API on the emulator.
+    /// The environment that points the AWS SDK (and so `dockhand dead-letters`, `status`
+    /// and `logs`) at local mode: SQS, SNS and CloudWatch Logs on moto, Lambda's Invoke
+    /// API on the emulator, CodeBuild on the hub.
     pub fn aws_environment(&self) -> Vec<(String, String)> {
         vec![
             ("AWS_ENDPOINT_URL".into(), self.moto_endpoint.clone()),
@@ -259,6 +260,7 @@ impl Stack {
                 "AWS_ENDPOINT_URL_LAMBDA".into(),
                 format!("http://127.0.0.1:{}", self.functions.port),
             ),
+            ("AWS_ENDPOINT_URL_CODEBUILD".into(), self.hub.url("")),
             ("AWS_ACCESS_KEY_ID".into(), "local".into()),
             ("AWS_SECRET_ACCESS_KEY".into(), "local".into()),
             ("AWS_REGION".into(), hub::REGION.into()),
