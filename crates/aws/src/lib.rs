@@ -85,7 +85,9 @@ where
         Some("AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation")
     );
     if denied {
-        described.0.push_str(&format!(" (the caller needs the IAM permission {permission})"));
+        described
+            .0
+            .push_str(&format!(" (the caller needs the IAM permission {permission})"));
     }
     described
 }

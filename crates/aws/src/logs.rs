@@ -318,13 +318,23 @@ mod tests {
                     .build()
             });
         let mut follower = LogFollower::new(mock_client(&[&rule]), "g", "s");
-        assert_eq!(follower.read().await.unwrap(), Read::Events(vec!["one\n".into(), "two\n".into()]));
+        assert_eq!(
+            follower.read().await.unwrap(),
+            Read::Events(vec!["one\n".into(), "two\n".into()])
+        );
         assert_eq!(follower.read().await.unwrap(), Read::Events(vec![]));
         stream.lock().unwrap().push("three");
         assert_eq!(follower.read().await.unwrap(), Read::Events(vec!["three".into()]));
         assert_eq!(
             *tokens.lock().unwrap(),
-            [None, Some("f/1".into()), Some("f/2".into()), Some("f/2".into()), Some("f/2".into()), Some("f/3".into())]
+            [
+                None,
+                Some("f/1".into()),
+                Some("f/2".into()),
+                Some("f/2".into()),
+                Some("f/2".into()),
+                Some("f/3".into())
+            ]
         );
     }
 
@@ -350,6 +360,9 @@ mod tests {
         });
         let mut follower = LogFollower::new(mock_client(&[&denied]), "g", "s");
         let e = follower.read().await.unwrap_err();
-        assert!(e.0.ends_with("(the caller needs the IAM permission logs:GetLogEvents)"), "{e}");
+        assert!(
+            e.0.ends_with("(the caller needs the IAM permission logs:GetLogEvents)"),
+            "{e}"
+        );
     }
 }

@@ -42,7 +42,13 @@ pub fn run(options: &Options) -> ExitCode {
 fn print(out: &mut impl Write, messages: &[String]) -> Result<(), String> {
     for message in messages {
         out.write_all(message.as_bytes())
-            .and_then(|()| if message.ends_with('\n') { Ok(()) } else { out.write_all(b"\n") })
+            .and_then(|()| {
+                if message.ends_with('\n') {
+                    Ok(())
+                } else {
+                    out.write_all(b"\n")
+                }
+            })
             .map_err(|e| format!("cannot write: {e}"))?;
     }
     out.flush().map_err(|e| format!("cannot write: {e}"))
@@ -54,7 +60,9 @@ async fn run_async(options: &Options) -> Result<ExitCode, String> {
     let cloudwatch = logs::client(&config);
     let id = &options.build_id;
     let unknown = || {
-        eprintln!("dockhand logs: CodeBuild knows no build {id} (BatchGetBuilds answers it not found); `dockhand status` lists the builds");
+        eprintln!(
+            "dockhand logs: CodeBuild knows no build {id} (BatchGetBuilds answers it not found); `dockhand status` lists the builds"
+        );
         ExitCode::from(2)
     };
     let Some(mut build) = get_build(&codebuild, id).await.map_err(|e| e.0)? else {
@@ -100,7 +108,11 @@ async fn run_async(options: &Options) -> Result<ExitCode, String> {
             if follower.is_none() {
                 eprintln!("dockhand logs: build {id} ended {status} without a log");
             }
-            return Ok(if status == "SUCCEEDED" { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+            return Ok(if status == "SUCCEEDED" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
         }
         if !options.follow {
             return Ok(ExitCode::SUCCESS);

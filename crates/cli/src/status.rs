@@ -83,7 +83,9 @@ async fn run_async(options: &Options) -> Result<(), String> {
     } else {
         out.write_all(table(&rows).as_bytes())
     };
-    written.and_then(|()| out.flush()).map_err(|e| format!("cannot write: {e}"))?;
+    written
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("cannot write: {e}"))?;
     if rows.is_empty() {
         eprintln!(
             "dockhand status: no builds of the project {} in the last {} match",

@@ -15,7 +15,10 @@ fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
 }
 
-fn image(repo: &str, image: &str, tags: &str) -> Vec<(&'static str, String)> {
+/// A build's environment overrides.
+type Env = Vec<(&'static str, String)>;
+
+fn image(repo: &str, image: &str, tags: &str) -> Env {
     vec![
         ("DOCKER_REPO", image.into()),
         ("DOCKHAND_TAGS", tags.into()),
@@ -30,10 +33,22 @@ fn image(repo: &str, image: &str, tags: &str) -> Vec<(&'static str, String)> {
 fn hub() -> (Hub, Vec<(&'static str, String)>) {
     let hub = Hub::api(State::default()).unwrap();
     let base = now() - 3600.0;
-    let builds: Vec<(&str, Vec<(&str, String)>, f64)> = vec![
-        ("old", image("acme/images", "docker.io/acme/web", "old"), now() - 3.0 * 86_400.0),
-        ("succeeded", image("acme/images", "docker.io/acme/web", "latest,1.2"), base),
-        ("failed", image("acme/images", "docker.io/acme/api", "latest"), base + 60.0),
+    let builds: Vec<(&str, Env, f64)> = vec![
+        (
+            "old",
+            image("acme/images", "docker.io/acme/web", "old"),
+            now() - 3.0 * 86_400.0,
+        ),
+        (
+            "succeeded",
+            image("acme/images", "docker.io/acme/web", "latest,1.2"),
+            base,
+        ),
+        (
+            "failed",
+            image("acme/images", "docker.io/acme/api", "latest"),
+            base + 60.0,
+        ),
         (
             "retag",
             vec![
@@ -47,8 +62,16 @@ fn hub() -> (Hub, Vec<(&'static str, String)>) {
             base + 120.0,
         ),
         ("other", image("acme/other", "ghcr.io/acme/tool", "main"), base + 180.0),
-        ("running", image("acme/images", "docker.io/acme/web", "main"), base + 240.0),
-        ("queued", image("acme/images", "docker.io/acme/web", "next"), base + 300.0),
+        (
+            "running",
+            image("acme/images", "docker.io/acme/web", "main"),
+            base + 240.0,
+        ),
+        (
+            "queued",
+            image("acme/images", "docker.io/acme/web", "next"),
+            base + 300.0,
+        ),
     ];
     let mut ids = Vec::new();
     {
@@ -101,14 +124,19 @@ fn status_shows_every_field_newest_first_in_a_table_and_in_json() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
-        ["STARTED", "IMAGE", "TAGS", "COMMIT", "STATUS", "PHASE", "DURATION", "QUEUED", "BUILD"]
+        [
+            "STARTED", "IMAGE", "TAGS", "COMMIT", "STATUS", "PHASE", "DURATION", "QUEUED", "BUILD"
+        ]
     );
     // Newest first; the build of three days ago is older than the default --since 24h.
     let order: Vec<&str> = ["queued", "running", "other", "retag", "failed", "succeeded"]
         .iter()
         .map(|n| id(&ids, n))
         .collect();
-    let shown: Vec<&str> = lines[1..].iter().map(|l| l.split_whitespace().last().unwrap()).collect();
+    let shown: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split_whitespace().last().unwrap())
+        .collect();
     assert_eq!(shown, order, "{out}");
     // Each row's values after STARTED (a date and a time), spaces collapsed.
     let row = |name: &str| {
@@ -118,7 +146,10 @@ fn status_shows_every_field_newest_first_in_a_table_and_in_json() {
     let with_id = |name: &str, values: &str| format!("{values} {}", id(&ids, name));
     assert_eq!(
         row("succeeded"),
-        with_id("succeeded", "docker.io/acme/web latest,1.2 3e8a1f5 SUCCEEDED COMPLETED 4m05s 7s")
+        with_id(
+            "succeeded",
+            "docker.io/acme/web latest,1.2 3e8a1f5 SUCCEEDED COMPLETED 4m05s 7s"
+        )
     );
     assert_eq!(
         row("failed"),
@@ -126,13 +157,27 @@ fn status_shows_every_field_newest_first_in_a_table_and_in_json() {
     );
     assert_eq!(
         row("retag"),
-        with_id("retag", "re-tag docker.io/acme/web docker.io/acme/api latest,1.3 3e8a1f5 SUCCEEDED COMPLETED 4m05s 7s")
+        with_id(
+            "retag",
+            "re-tag docker.io/acme/web docker.io/acme/api latest,1.3 3e8a1f5 SUCCEEDED COMPLETED 4m05s 7s"
+        )
     );
-    assert!(row("running").starts_with("docker.io/acme/web main 3e8a1f5 IN_PROGRESS BUILD "), "{out}");
-    assert!(row("queued").starts_with("docker.io/acme/web next 3e8a1f5 IN_PROGRESS QUEUED "), "{out}");
+    assert!(
+        row("running").starts_with("docker.io/acme/web main 3e8a1f5 IN_PROGRESS BUILD "),
+        "{out}"
+    );
+    assert!(
+        row("queued").starts_with("docker.io/acme/web next 3e8a1f5 IN_PROGRESS QUEUED "),
+        "{out}"
+    );
     // The columns line up: every build id starts where the heading BUILD does.
     let at = lines[0].find("BUILD").unwrap();
-    assert!(lines.iter().all(|l| l[at..].starts_with("BUILD") || l[at..].starts_with("dockhand:")), "{out}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l[at..].starts_with("BUILD") || l[at..].starts_with("dockhand:")),
+        "{out}"
+    );
 
     let (code, out, err) = run(&hub, "status", &["--json", "--since", "7d"]);
     assert_eq!(code, Some(0), "{err}");
@@ -155,7 +200,10 @@ fn status_shows_every_field_newest_first_in_a_table_and_in_json() {
     ] {
         assert_eq!(failed[field], value, "{field}: {failed}");
     }
-    assert_eq!(failed["ended"].as_i64().unwrap() - failed["started"].as_i64().unwrap(), 60);
+    assert_eq!(
+        failed["ended"].as_i64().unwrap() - failed["started"].as_i64().unwrap(),
+        60
+    );
     assert!(failed["started_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(by("retag")["kind"], "retag");
     assert_eq!(by("queued")["phase"], "QUEUED");
@@ -167,7 +215,10 @@ fn status_shows_every_field_newest_first_in_a_table_and_in_json() {
 fn status_filters_by_repository_and_image_and_says_when_capped() {
     let (hub, ids) = hub();
     let builds = |out: &str| -> Vec<String> {
-        out.lines().skip(1).map(|l| l.split_whitespace().last().unwrap().to_owned()).collect()
+        out.lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().last().unwrap().to_owned())
+            .collect()
     };
     let (_, out, _) = run(&hub, "status", &["--repo", "acme/other"]);
     assert_eq!(builds(&out), [id(&ids, "other")]);
@@ -181,7 +232,10 @@ fn status_filters_by_repository_and_image_and_says_when_capped() {
     assert!(err.contains("read the newest 2 builds only"), "{err}");
     let (code, out, err) = run(&hub, "status", &["--repo", "nobody/nothing"]);
     assert_eq!((code, out.as_str()), (Some(0), ""));
-    assert!(err.contains("no builds of the project dockhand in the last 24h match"), "{err}");
+    assert!(
+        err.contains("no builds of the project dockhand in the last 24h match"),
+        "{err}"
+    );
     let (code, _, err) = run(&hub, "status", &["--since", "3w"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--since"), "{err}");
@@ -195,6 +249,9 @@ fn logs_of_an_unknown_build_or_one_not_started_say_so() {
     assert!(err.contains("CodeBuild knows no build dockhand:00000000"), "{err}");
     let (code, out, err) = run(&hub, "logs", &[id(&ids, "queued")]);
     assert_eq!((code, out.as_str()), (Some(0), ""), "{err}");
-    assert!(err.contains("is QUEUED: its log starts when it is PROVISIONING"), "{err}");
+    assert!(
+        err.contains("is QUEUED: its log starts when it is PROVISIONING"),
+        "{err}"
+    );
     assert!(!err.contains("waiting"), "{err}");
 }

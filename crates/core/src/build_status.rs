@@ -338,7 +338,9 @@ mod tests {
             phase("SUBMITTED", 1_764_662_400, Some(1_764_662_400)),
             phase("QUEUED", 1_764_662_400, None),
         ];
-        build.environment.push(("DOCKHAND_ORDER".into(), "m-0123456789abcdef".into()));
+        build
+            .environment
+            .push(("DOCKHAND_ORDER".into(), "m-0123456789abcdef".into()));
         let row = row(&build, 1_764_662_400 + 30);
         assert_eq!((row.duration, row.queued), (Some(30), Some(30)));
         assert_eq!(row.order.as_deref(), Some("m-0123456789abcdef"));
@@ -363,7 +365,7 @@ mod tests {
         assert_eq!(row.kind, Kind::Retag);
         assert_eq!(row.image, "docker.io/acme/web,docker.io/acme/api");
         assert_eq!(row.tags, ["latest", "1.2", "1.3"]);
-        let text = table(&[row.clone()]);
+        let text = table(std::slice::from_ref(&row));
         assert!(text.contains("re-tag docker.io/acme/web docker.io/acme/api"), "{text}");
         // The filter finds it by any of its images.
         let filter = Filter {
@@ -452,7 +454,7 @@ mod tests {
             ("SOURCE_COMMIT", "\r\n\t"),
         ]);
         let row = row(&build, 0);
-        let text = table(&[row.clone()]);
+        let text = table(std::slice::from_ref(&row));
         assert_eq!(text.lines().count(), 2, "{text}");
         assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
         assert!(!text.contains('\u{202e}'));

@@ -208,7 +208,12 @@ impl BuildRecord {
 
     /// `phase` ended at `now` with `status`.
     pub fn end_phase(&mut self, phase: &str, status: &str, now: f64) {
-        if let Some(p) = self.phases.iter_mut().rev().find(|p| p.phase_type == phase && p.end.is_none()) {
+        if let Some(p) = self
+            .phases
+            .iter_mut()
+            .rev()
+            .find(|p| p.phase_type == phase && p.end.is_none())
+        {
             p.end = Some(now);
             p.status = Some(status.into());
         }
@@ -218,7 +223,8 @@ impl BuildRecord {
     /// PROVISIONING on, replace what was followed while it ran.
     pub fn finish(&mut self, status: &str, phases: Option<Vec<Phase>>, now: f64) {
         if let Some(phases) = phases {
-            self.phases.retain(|p| p.phase_type == "SUBMITTED" || p.phase_type == "QUEUED");
+            self.phases
+                .retain(|p| p.phase_type == "SUBMITTED" || p.phase_type == "QUEUED");
             self.phases.extend(phases);
         }
         if self.phases.last().is_none_or(|p| p.phase_type != "COMPLETED") {
@@ -1382,7 +1388,12 @@ mod tests {
         let id = started["build"]["id"].as_str().unwrap().to_owned();
         let get = |state: &Mutex<State>| call(state, "BatchGetBuilds", json!({ "ids": [id] })).1["builds"][0].clone();
         let types = |build: &Value| -> Vec<String> {
-            build["phases"].as_array().unwrap().iter().map(|p| p["phaseType"].as_str().unwrap().to_owned()).collect()
+            build["phases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["phaseType"].as_str().unwrap().to_owned())
+                .collect()
         };
 
         let queued = get(&state);
@@ -1403,7 +1414,12 @@ mod tests {
         let uuid = id.rsplit(':').next().unwrap();
         assert_eq!(provisioning["logs"]["groupName"], "/aws/codebuild/dockhand");
         assert_eq!(provisioning["logs"]["streamName"], uuid);
-        assert!(provisioning["logs"]["deepLink"].as_str().unwrap().ends_with(&format!("stream={uuid}")));
+        assert!(
+            provisioning["logs"]["deepLink"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("stream={uuid}"))
+        );
 
         // The runner's lines, written in pieces as a shell writes them.
         let mut watch = PhaseWatch {
@@ -1432,7 +1448,10 @@ mod tests {
         assert_eq!(done["currentPhase"], "COMPLETED");
         assert_eq!(done["buildStatus"], "FAILED");
         assert_eq!(done["buildComplete"], true);
-        assert_eq!(types(&done), ["SUBMITTED", "QUEUED", "PROVISIONING", "BUILD", "COMPLETED"]);
+        assert_eq!(
+            types(&done),
+            ["SUBMITTED", "QUEUED", "PROVISIONING", "BUILD", "COMPLETED"]
+        );
         assert!(done["phases"][3]["endTime"].is_number());
         assert!(done["phases"][4].get("endTime").is_none());
     }
