@@ -331,6 +331,15 @@ Limits: GitHub keeps deliveries 3 days (7 on GitHub Enterprise Server). A push o
 three tags at once creates no push event at all, so there is nothing to redeliver: push tags
 three or fewer at a time.";
 
+/// `--since` in seconds ([`deliveries::parse_since`]), or the usage error's exit status
+/// once said.
+fn since_seconds(text: &str) -> Result<u64, ExitCode> {
+    deliveries::parse_since(text).map_err(|e| {
+        eprintln!("dockhand: --since: {e}");
+        ExitCode::from(2)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -342,12 +351,9 @@ fn main() -> ExitCode {
             webhook_url,
             pause_ms,
         } => {
-            let seconds = match deliveries::parse_since(&since) {
+            let seconds = match since_seconds(&since) {
                 Ok(seconds) => seconds,
-                Err(e) => {
-                    eprintln!("dockhand: --since: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             return deliveries::run(&deliveries::Options {
                 repository: repo,
@@ -370,12 +376,9 @@ fn main() -> ExitCode {
             max,
             json,
         } => {
-            let seconds = match deliveries::parse_since(&since) {
+            let seconds = match since_seconds(&since) {
                 Ok(seconds) => seconds,
-                Err(e) => {
-                    eprintln!("dockhand: --since: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             return status::run(&status::Options {
                 project,
