@@ -403,3 +403,108 @@ impl BuildHistory for CodeBuildHistory {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_codebuild::Client;
+    use aws_sdk_codebuild::operation::batch_get_builds::BatchGetBuildsOutput;
+    use aws_sdk_codebuild::operation::list_builds_for_project::ListBuildsForProjectOutput;
+    use aws_smithy_mocks::{Rule, mock};
+
+    fn mock_client(rules: &[&Rule]) -> Client {
+        mock_client!(aws_sdk_codebuild, rules)
+    }
+
+    /// Builds `p:1` … `p:5`, each started at 100 × its number; `p:3` was deleted between
+    /// the listing and BatchGetBuilds. Two pages, newest first: 5 4 3, then 2 1.
+    fn project() -> (Rule, Rule) {
+        let list = mock!(Client::list_builds_for_project)
+            .match_requests(|r| r.sort_order().is_none())
+            .then_compute_output(|input| match input.next_token() {
+                None => ListBuildsForProjectOutput::builder()
+                    .ids("p:5")
+                    .ids("p:4")
+                    .ids("p:3")
+                    .next_token("t1")
+                    .build(),
+                Some(_) => ListBuildsForProjectOutput::builder().ids("p:2").ids("p:1").build(),
+            });
+        let get = mock!(Client::batch_get_builds).then_compute_output(|input| {
+            let (found, missing): (Vec<&String>, Vec<&String>) = input.ids().iter().partition(|id| *id != "p:3");
+            BatchGetBuildsOutput::builder()
+                // In no particular order: the reader keeps the listing's.
+                .set_builds(Some(
+                    found
+                        .iter()
+                        .rev()
+                        .map(|id| {
+                            let n: i64 = id[2..].parse().unwrap();
+                            Build::builder()
+                                .id(*id)
+                                .start_time(aws_smithy_types::DateTime::from_secs(100 * n))
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .set_builds_not_found(Some(missing.into_iter().cloned().collect()))
+                .build()
+        });
+        (list, get)
+    }
+
+    async fn read(since: i64, pages: usize, stop_after: usize) -> (Vec<String>, Paging, usize) {
+        let (list, get) = project();
+        let client = mock_client(&[&list, &get]);
+        let mut seen = Vec::new();
+        let paging = newest_builds(&client, "p", since, pages, |b| {
+            seen.push(b.id().unwrap().to_owned());
+            seen.len() < stop_after
+        })
+        .await
+        .unwrap();
+        (seen, paging, list.num_calls())
+    }
+
+    #[tokio::test]
+    async fn newest_builds_pages_newest_first_and_leaves_out_builds_not_found() {
+        assert_eq!(
+            read(0, 10, usize::MAX).await,
+            (
+                vec!["p:5".into(), "p:4".into(), "p:2".into(), "p:1".into()],
+                Paging::Done,
+                2
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn newest_builds_stops_at_the_first_page_older_than_since() {
+        // p:4 is older: the second page is never asked for.
+        assert_eq!(read(450, 10, usize::MAX).await, (vec!["p:5".into()], Paging::Done, 1));
+        // The first page holds nothing older (p:3 is gone): the second one is read.
+        assert_eq!(
+            read(350, 10, usize::MAX).await,
+            (vec!["p:5".into(), "p:4".into()], Paging::Done, 2)
+        );
+    }
+
+    #[tokio::test]
+    async fn newest_builds_says_when_the_page_limit_left_builds_unread() {
+        assert_eq!(
+            read(0, 1, usize::MAX).await,
+            (vec!["p:5".into(), "p:4".into()], Paging::Capped, 1)
+        );
+        // A visitor that has seen enough ends the reading.
+        assert_eq!(read(0, 10, 1).await, (vec!["p:5".into()], Paging::Done, 1));
+    }
+
+    #[tokio::test]
+    async fn get_build_answers_none_for_a_build_not_found() {
+        let (_list, get) = project();
+        let client = mock_client(&[&get]);
+        assert!(get_build(&client, "p:3").await.unwrap().is_none());
+        let build = get_build(&client, "p:4").await.unwrap().unwrap();
+        assert_eq!(facts(&build).start, Some(400));
+    }
+}
