@@ -92,6 +92,9 @@ async fn run_async(options: &Options) -> Result<ExitCode, String> {
                         if options.follow { "; waiting" } else { "" }
                     );
                 }
+                Read::NoStream if complete => eprintln!(
+                    "dockhand logs: build {id} ended, and its log stream does not exist: deleted, expired (the log group's retention) or never written"
+                ),
                 Read::NoStream => {}
             },
             None if !said_waiting && !complete => {
