@@ -5,6 +5,7 @@ use aws_sdk_codebuild::types::{Build, EnvironmentVariable, EnvironmentVariableTy
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
+use dockhand_core::build_status::{BuildFacts, PhaseFacts};
 use dockhand_core::error::PortError;
 use dockhand_core::ports::{BuildHistory, BuildStarter, FinishedBuild};
 use dockhand_core::retention::{BATCH_LIMIT, BuildPage, BuildRecord, build_id};
@@ -123,54 +124,29 @@ impl BuildStarter for CodeBuildStarter {
             })
     }
 
-    /// Newest first: ListBuildsForProject in descending order, each page read with
-    /// BatchGetBuilds, until the builds are older than `since` or [`SEARCH_PAGES`] pages.
+    /// Newest first, each page read with BatchGetBuilds ([`newest_builds`]), until the
+    /// builds are older than `since` or [`SEARCH_PAGES`] pages.
     async fn find_build(&self, project: &str, key: &str, since: u64) -> Result<Option<String>, PortError> {
-        let mut pages = self
-            .client
-            .list_builds_for_project()
-            .project_name(project)
-            // Newest first is the default order. Naming it would be an error: the paginator
-            // sends it with every nextToken, and CodeBuild refuses a sort order on a project
-            // of more than 100 builds ("setting the sort order will result in an error",
-            // https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ListBuildsForProject.html).
-            .into_paginator()
-            .send();
-        let mut read = 0;
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| describe(&format!("CodeBuild ListBuildsForProject {project}"), &e))?;
-            let ids = page.ids();
-            if ids.is_empty() {
-                break;
+        let mut found = None;
+        let read = newest_builds(&self.client, project, since as i64, SEARCH_PAGES, |build| {
+            let env = build
+                .environment()
+                .map(|e| e.environment_variables())
+                .unwrap_or_default();
+            if env.iter().any(|v| v.name() == BUILD_KEY_VARIABLE && v.value() == key) {
+                found = build.id().map(str::to_owned);
+                return false;
             }
-            let builds = batch_get_builds(&self.client, ids).await?;
-            let mut older = false;
-            for build in &builds {
-                let started = build.start_time().map_or(0, |t| t.secs().max(0) as u64);
-                if started < since {
-                    older = true;
-                    continue;
-                }
-                let env = build
-                    .environment()
-                    .map(|e| e.environment_variables())
-                    .unwrap_or_default();
-                if env.iter().any(|v| v.name() == BUILD_KEY_VARIABLE && v.value() == key) {
-                    return Ok(build.id().map(str::to_owned));
-                }
-            }
-            read += 1;
-            if older {
-                return Ok(None);
-            }
-            if read == SEARCH_PAGES {
-                return Err(PortError(format!(
-                    "CodeBuild ListBuildsForProject {project}: more than {} builds since {since} (Unix time); cannot tell whether the attempt in doubt started one",
-                    SEARCH_PAGES * BATCH_LIMIT
-                )));
-            }
+            true
+        })
+        .await?;
+        if found.is_none() && read == Paging::Capped {
+            return Err(PortError(format!(
+                "CodeBuild ListBuildsForProject {project}: more than {} builds since {since} (Unix time); cannot tell whether the attempt in doubt started one",
+                SEARCH_PAGES * BATCH_LIMIT
+            )));
         }
-        Ok(None)
+        Ok(found)
     }
 
     async fn build(&self, id: &str) -> Result<Option<FinishedBuild>, PortError> {
@@ -222,6 +198,112 @@ impl CodeBuildHistory {
     }
 }
 
+/// How [`newest_builds`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// Every build since the cutoff was read (or the visitor stopped).
+    Done,
+    /// The page limit was reached with builds since the cutoff left unread.
+    Capped,
+}
+
+/// The project's builds newest first, started at or after `since` (Unix seconds), passed
+/// to `visit` until it answers false, reading at most `max_pages` pages.
+///
+/// ListBuildsForProject lists newest first by default and pages with `nextToken`
+/// (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ListBuildsForProject.html).
+/// Naming the order would be an error: the paginator sends it with every nextToken, and
+/// CodeBuild refuses a sort order on a project of more than 100 builds ("setting the sort
+/// order will result in an error"). Ids carry no time, so each page is read with
+/// BatchGetBuilds (at most 100 ids, [`BATCH_LIMIT`]), and the paging stops at the first
+/// page that reaches back before `since`. Ids in `buildsNotFound` (deleted between the two
+/// calls) are left out.
+pub async fn newest_builds(
+    client: &aws_sdk_codebuild::Client,
+    project: &str,
+    since: i64,
+    max_pages: usize,
+    mut visit: impl FnMut(&Build) -> bool,
+) -> Result<Paging, PortError> {
+    let mut pages = client
+        .list_builds_for_project()
+        .project_name(project)
+        .into_paginator()
+        .send();
+    let mut read = 0;
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            crate::describe_needing(
+                &format!("CodeBuild ListBuildsForProject {project}"),
+                "codebuild:ListBuildsForProject",
+                &e,
+            )
+        })?;
+        let ids = page.ids();
+        if ids.is_empty() {
+            break;
+        }
+        let mut builds = batch_get_builds(client, ids).await?;
+        // BatchGetBuilds documents no order for its answer: newest first, as listed.
+        builds.sort_by_key(|b| ids.iter().position(|id| b.id() == Some(id.as_str())));
+        let mut older = false;
+        for build in &builds {
+            if build.start_time().map_or(0, |t| t.secs()) < since {
+                older = true;
+                continue;
+            }
+            if !visit(build) {
+                return Ok(Paging::Done);
+            }
+        }
+        read += 1;
+        if older || page.next_token().is_none() {
+            return Ok(Paging::Done);
+        }
+        if read == max_pages {
+            return Ok(Paging::Capped);
+        }
+    }
+    Ok(Paging::Done)
+}
+
+/// One build by id, or `None` when BatchGetBuilds answers it in `buildsNotFound`.
+pub async fn get_build(client: &aws_sdk_codebuild::Client, id: &str) -> Result<Option<Build>, PortError> {
+    let builds = batch_get_builds(client, &[id.to_owned()]).await?;
+    Ok(builds.into_iter().find(|b| b.id() == Some(id) || b.arn() == Some(id)))
+}
+
+/// What `dockhand status` reads of a build, in plain fields
+/// (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_Build.html).
+pub fn facts(build: &Build) -> BuildFacts {
+    let secs = |t: Option<&aws_smithy_types::DateTime>| t.map(|t| t.secs());
+    BuildFacts {
+        id: build.id().unwrap_or_default().to_owned(),
+        status: build.build_status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        current_phase: build.current_phase().unwrap_or_default().to_owned(),
+        complete: build.build_complete(),
+        start: secs(build.start_time()),
+        end: secs(build.end_time()),
+        phases: build
+            .phases()
+            .iter()
+            .map(|p| PhaseFacts {
+                phase_type: p.phase_type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+                start: secs(p.start_time()),
+                end: secs(p.end_time()),
+                duration: p.duration_in_seconds(),
+            })
+            .collect(),
+        environment: build
+            .environment()
+            .map(|e| e.environment_variables())
+            .unwrap_or_default()
+            .iter()
+            .map(|v| (v.name().to_owned(), v.value().to_owned()))
+            .collect(),
+    }
+}
+
 /// BatchGetBuilds, for at most [`BATCH_LIMIT`] ids.
 async fn batch_get_builds(client: &aws_sdk_codebuild::Client, ids: &[String]) -> Result<Vec<Build>, PortError> {
     check_batch("BatchGetBuilds", ids)?;
@@ -230,7 +312,7 @@ async fn batch_get_builds(client: &aws_sdk_codebuild::Client, ids: &[String]) ->
         .set_ids(Some(ids.to_vec()))
         .send()
         .await
-        .map_err(|e| describe("CodeBuild BatchGetBuilds", &e))?;
+        .map_err(|e| crate::describe_needing("CodeBuild BatchGetBuilds", "codebuild:BatchGetBuilds", &e))?;
     Ok(out.builds.unwrap_or_default())
 }
 
@@ -319,5 +401,110 @@ impl BuildHistory for CodeBuildHistory {
                 )
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_codebuild::Client;
+    use aws_sdk_codebuild::operation::batch_get_builds::BatchGetBuildsOutput;
+    use aws_sdk_codebuild::operation::list_builds_for_project::ListBuildsForProjectOutput;
+    use aws_smithy_mocks::{Rule, mock};
+
+    fn mock_client(rules: &[&Rule]) -> Client {
+        mock_client!(aws_sdk_codebuild, rules)
+    }
+
+    /// Builds `p:1` … `p:5`, each started at 100 × its number; `p:3` was deleted between
+    /// the listing and BatchGetBuilds. Two pages, newest first: 5 4 3, then 2 1.
+    fn project() -> (Rule, Rule) {
+        let list = mock!(Client::list_builds_for_project)
+            .match_requests(|r| r.sort_order().is_none())
+            .then_compute_output(|input| match input.next_token() {
+                None => ListBuildsForProjectOutput::builder()
+                    .ids("p:5")
+                    .ids("p:4")
+                    .ids("p:3")
+                    .next_token("t1")
+                    .build(),
+                Some(_) => ListBuildsForProjectOutput::builder().ids("p:2").ids("p:1").build(),
+            });
+        let get = mock!(Client::batch_get_builds).then_compute_output(|input| {
+            let (found, missing): (Vec<&String>, Vec<&String>) = input.ids().iter().partition(|id| *id != "p:3");
+            BatchGetBuildsOutput::builder()
+                // In no particular order: the reader keeps the listing's.
+                .set_builds(Some(
+                    found
+                        .iter()
+                        .rev()
+                        .map(|id| {
+                            let n: i64 = id[2..].parse().unwrap();
+                            Build::builder()
+                                .id(*id)
+                                .start_time(aws_smithy_types::DateTime::from_secs(100 * n))
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .set_builds_not_found(Some(missing.into_iter().cloned().collect()))
+                .build()
+        });
+        (list, get)
+    }
+
+    async fn read(since: i64, pages: usize, stop_after: usize) -> (Vec<String>, Paging, usize) {
+        let (list, get) = project();
+        let client = mock_client(&[&list, &get]);
+        let mut seen = Vec::new();
+        let paging = newest_builds(&client, "p", since, pages, |b| {
+            seen.push(b.id().unwrap().to_owned());
+            seen.len() < stop_after
+        })
+        .await
+        .unwrap();
+        (seen, paging, list.num_calls())
+    }
+
+    #[tokio::test]
+    async fn newest_builds_pages_newest_first_and_leaves_out_builds_not_found() {
+        assert_eq!(
+            read(0, 10, usize::MAX).await,
+            (
+                vec!["p:5".into(), "p:4".into(), "p:2".into(), "p:1".into()],
+                Paging::Done,
+                2
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn newest_builds_stops_at_the_first_page_older_than_since() {
+        // p:4 is older: the second page is never asked for.
+        assert_eq!(read(450, 10, usize::MAX).await, (vec!["p:5".into()], Paging::Done, 1));
+        // The first page holds nothing older (p:3 is gone): the second one is read.
+        assert_eq!(
+            read(350, 10, usize::MAX).await,
+            (vec!["p:5".into(), "p:4".into()], Paging::Done, 2)
+        );
+    }
+
+    #[tokio::test]
+    async fn newest_builds_says_when_the_page_limit_left_builds_unread() {
+        assert_eq!(
+            read(0, 1, usize::MAX).await,
+            (vec!["p:5".into(), "p:4".into()], Paging::Capped, 1)
+        );
+        // A visitor that has seen enough ends the reading.
+        assert_eq!(read(0, 10, 1).await, (vec!["p:5".into()], Paging::Done, 1));
+    }
+
+    #[tokio::test]
+    async fn get_build_answers_none_for_a_build_not_found() {
+        let (_list, get) = project();
+        let client = mock_client(&[&get]);
+        assert!(get_build(&client, "p:3").await.unwrap().is_none());
+        let build = get_build(&client, "p:4").await.unwrap().unwrap();
+        assert_eq!(facts(&build).start, Some(400));
     }
 }

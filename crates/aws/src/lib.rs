@@ -71,3 +71,23 @@ where
     };
     PortError(format!("{what}: {detail}"))
 }
+
+/// [`describe`], naming the IAM permission the call needs when AWS refused it for want of
+/// one (`AccessDeniedException`, or `AccessDenied` from the query protocols).
+pub fn describe_needing<E, R>(what: &str, permission: &str, err: &SdkError<E, R>) -> PortError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let mut described = describe(what, err);
+    let denied = matches!(
+        err.as_service_error().and_then(|e| e.code()),
+        Some("AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation")
+    );
+    if denied {
+        described
+            .0
+            .push_str(&format!(" (the caller needs the IAM permission {permission})"));
+    }
+    described
+}

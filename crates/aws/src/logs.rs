@@ -76,6 +76,100 @@ impl BuildLogs for CloudWatchBuildLogs {
     }
 }
 
+/// A CloudWatch Logs client with the bounded retries of [`crate::codebuild::retry_config`]:
+/// throttling (`ThrottlingException`) is retried with backoff, at most
+/// [`crate::codebuild::MAX_ATTEMPTS`] attempts.
+pub fn client(aws: &aws_config::SdkConfig) -> aws_sdk_cloudwatchlogs::Client {
+    aws_sdk_cloudwatchlogs::Client::from_conf(
+        aws_sdk_cloudwatchlogs::config::Builder::from(aws)
+            .retry_config(crate::codebuild::retry_config(std::time::Duration::from_secs(1)))
+            .build(),
+    )
+}
+
+/// What one [`LogFollower::read`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// The stream's events since the last read, oldest first (possibly none): every one
+    /// written up to now.
+    Events(Vec<String>),
+    /// The stream does not exist (yet): a build writes it once PROVISIONING starts.
+    NoStream,
+}
+
+/// Reads a log stream forwards, from its first event, each call the events written since
+/// the one before: GetLogEvents with `startFromHead=true` and then each answer's
+/// `nextForwardToken`. "If you have reached the end of the stream, it returns the same
+/// token you passed in", and a page may be empty before the end, so a read goes on until
+/// the token comes back unchanged
+/// (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetLogEvents.html).
+/// A stream that does not exist is `ResourceNotFoundException`.
+#[derive(Debug, Clone)]
+pub struct LogFollower {
+    client: aws_sdk_cloudwatchlogs::Client,
+    group: String,
+    stream: String,
+    token: Option<String>,
+}
+
+impl LogFollower {
+    pub fn new(client: aws_sdk_cloudwatchlogs::Client, group: &str, stream: &str) -> Self {
+        Self {
+            client,
+            group: group.to_owned(),
+            stream: stream.to_owned(),
+            token: None,
+        }
+    }
+
+    /// At most this many pages a read (10,000 events or 1 MB each): a read returns then,
+    /// and the next one goes on where it stopped.
+    pub const MAX_PAGES: usize = 100;
+
+    /// The events written since the last read, each message as CloudWatch Logs stores it.
+    pub async fn read(&mut self) -> Result<Read, PortError> {
+        let mut events = Vec::new();
+        for _ in 0..Self::MAX_PAGES {
+            let answer = self
+                .client
+                .get_log_events()
+                .log_group_name(&self.group)
+                .log_stream_name(&self.stream)
+                .start_from_head(true)
+                .set_next_token(self.token.clone())
+                .send()
+                .await;
+            let page = match answer {
+                Ok(page) => page,
+                Err(e)
+                    if events.is_empty()
+                        && e.as_service_error()
+                            .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    return Ok(Read::NoStream);
+                }
+                Err(e) => {
+                    return Err(crate::describe_needing(
+                        &format!("CloudWatch Logs GetLogEvents on {} {}", self.group, self.stream),
+                        "logs:GetLogEvents",
+                        &e,
+                    ));
+                }
+            };
+            events.extend(page.events().iter().filter_map(|e| e.message()).map(str::to_owned));
+            let forward = page.next_forward_token().map(str::to_owned);
+            let end = forward.is_none() || forward == self.token;
+            if forward.is_some() {
+                self.token = forward;
+            }
+            if end {
+                break;
+            }
+        }
+        Ok(Read::Events(events))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +286,82 @@ mod tests {
             .unwrap_err();
         assert!(
             e.0.starts_with("CloudWatch Logs GetLogEvents on g s: AccessDeniedException"),
+            "{e}"
+        );
+    }
+
+    /// Forwards from the head: events in order across pages, the read ends where the
+    /// token comes back unchanged, and the next read starts from that token.
+    #[tokio::test]
+    async fn the_follower_reads_forwards_and_goes_on_where_it_stopped() {
+        let tokens: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+        let stream: Arc<Mutex<Vec<&'static str>>> = Arc::new(Mutex::new(vec!["one\n", "two\n"]));
+        let (seen, lines) = (tokens.clone(), stream.clone());
+        // f/N: the forward token after N events; a page holds at most one event.
+        let rule = mock!(Client::get_log_events)
+            .match_requests(|r| r.start_from_head() == Some(true))
+            .then_compute_output(move |input| {
+                seen.lock().unwrap().push(input.next_token().map(str::to_owned));
+                let from: usize = input.next_token().map_or(0, |t| t[2..].parse().unwrap());
+                let lines = lines.lock().unwrap();
+                let events: Vec<OutputLogEvent> = lines
+                    .iter()
+                    .skip(from)
+                    .take(1)
+                    .map(|l| OutputLogEvent::builder().message(*l).timestamp(1).build())
+                    .collect();
+                let next = from + events.len();
+                GetLogEventsOutput::builder()
+                    .set_events(Some(events))
+                    .next_forward_token(format!("f/{next}"))
+                    .next_backward_token("b/0")
+                    .build()
+            });
+        let mut follower = LogFollower::new(mock_client(&[&rule]), "g", "s");
+        assert_eq!(
+            follower.read().await.unwrap(),
+            Read::Events(vec!["one\n".into(), "two\n".into()])
+        );
+        assert_eq!(follower.read().await.unwrap(), Read::Events(vec![]));
+        stream.lock().unwrap().push("three");
+        assert_eq!(follower.read().await.unwrap(), Read::Events(vec!["three".into()]));
+        assert_eq!(
+            *tokens.lock().unwrap(),
+            [
+                None,
+                Some("f/1".into()),
+                Some("f/2".into()),
+                Some("f/2".into()),
+                Some("f/2".into()),
+                Some("f/3".into())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_follower_tells_a_missing_stream_and_names_the_permission_it_lacks() {
+        let missing = mock!(Client::get_log_events).then_error(|| {
+            GetLogEventsError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .message("The specified log stream does not exist.")
+                    .build(),
+            )
+        });
+        let mut follower = LogFollower::new(mock_client(&[&missing]), "g", "s");
+        assert_eq!(follower.read().await.unwrap(), Read::NoStream);
+
+        let denied = mock!(Client::get_log_events).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    r#"{"__type":"AccessDeniedException","message":"not authorized"}"#,
+                ),
+            )
+        });
+        let mut follower = LogFollower::new(mock_client(&[&denied]), "g", "s");
+        let e = follower.read().await.unwrap_err();
+        assert!(
+            e.0.ends_with("(the caller needs the IAM permission logs:GetLogEvents)"),
             "{e}"
         );
     }

@@ -20,6 +20,8 @@ mod deliveries;
 mod deploy;
 mod graph;
 mod local;
+mod logs;
+mod status;
 
 /// The delivery id of a push read from a file: the idempotency tokens derive from it.
 const NO_DELIVERY: &str = "00000000-0000-0000-0000-000000000000";
@@ -177,6 +179,48 @@ enum Command {
         #[arg(long, value_name = "MS", default_value_t = 1000)]
         pause_ms: u64,
     },
+    /// The CodeBuild project's recent builds, newest first: started, image, tags, commit,
+    /// status, current phase, duration, time queued and build id. Reads AWS credentials,
+    /// region and endpoints as the AWS CLI does (AWS_ENDPOINT_URL_CODEBUILD for local mode);
+    /// needs codebuild:ListBuildsForProject and codebuild:BatchGetBuilds.
+    Status {
+        /// The CodeBuild project: the configuration's `project` (cfn's ProjectName).
+        #[arg(long, value_name = "NAME", default_value = DEFAULT_PROJECT)]
+        project: String,
+        /// Only builds of this GitHub repository.
+        #[arg(long, value_name = "OWNER/NAME")]
+        repo: Option<String>,
+        /// Only builds of this image repository, with or without its registry host
+        /// (acme/web, docker.io/acme/web).
+        #[arg(long, value_name = "REPOSITORY")]
+        image: Option<String>,
+        /// How far back to look: minutes, hours or days (30m, 12h, 3d).
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        since: String,
+        /// Read at most this many builds (newest first), and say so when there were more.
+        #[arg(long, value_name = "N", default_value_t = status::MAX_BUILDS as u64,
+              value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        max: u64,
+        /// One JSON object per line instead of the table: every field, times in Unix
+        /// seconds and RFC 3339, durations in seconds.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a build's log from CloudWatch Logs; with --follow, until the build ends. Exit
+    /// status: 0 when it SUCCEEDED (or, without --follow, while it runs), 1 when it ended
+    /// otherwise or a call failed, 2 for an unknown build. Needs codebuild:BatchGetBuilds
+    /// and logs:GetLogEvents.
+    Logs {
+        /// The build's id, as `dockhand status` shows it (PROJECT:UUID).
+        #[arg(value_name = "BUILD_ID")]
+        build_id: String,
+        /// Keep reading until the build ends.
+        #[arg(long)]
+        follow: bool,
+        /// Milliseconds between two looks at the build while following.
+        #[arg(long, value_name = "MS", default_value_t = 2000, hide = true)]
+        poll_ms: u64,
+    },
     /// Check dockhand.json and the values cfn/deploy.sh passes, and write each value the
     /// script needs into a directory, one file per value (crates/cli/src/deploy.rs, FILES).
     /// Plumbing of the make deploy verbs: hidden from --help.
@@ -299,6 +343,15 @@ Limits: GitHub keeps deliveries 3 days (7 on GitHub Enterprise Server). A push o
 three tags at once creates no push event at all, so there is nothing to redeliver: push tags
 three or fewer at a time.";
 
+/// `--since` in seconds ([`deliveries::parse_since`]), or the usage error's exit status
+/// once said.
+fn since_seconds(text: &str) -> Result<u64, ExitCode> {
+    deliveries::parse_since(text).map_err(|e| {
+        eprintln!("dockhand: --since: {e}");
+        ExitCode::from(2)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -310,12 +363,9 @@ fn main() -> ExitCode {
             webhook_url,
             pause_ms,
         } => {
-            let seconds = match deliveries::parse_since(&since) {
+            let seconds = match since_seconds(&since) {
                 Ok(seconds) => seconds,
-                Err(e) => {
-                    eprintln!("dockhand: --since: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             return deliveries::run(&deliveries::Options {
                 repository: repo,
@@ -328,6 +378,39 @@ fn main() -> ExitCode {
                     (None, None) => unreachable!("clap requires one"),
                 },
                 pause: std::time::Duration::from_millis(pause_ms),
+            });
+        }
+        Command::Status {
+            project,
+            repo,
+            image,
+            since,
+            max,
+            json,
+        } => {
+            let seconds = match since_seconds(&since) {
+                Ok(seconds) => seconds,
+                Err(code) => return code,
+            };
+            return status::run(&status::Options {
+                project,
+                repository: repo,
+                image,
+                since: seconds,
+                since_text: since,
+                max: max as usize,
+                json,
+            });
+        }
+        Command::Logs {
+            build_id,
+            follow,
+            poll_ms,
+        } => {
+            return logs::run(&logs::Options {
+                build_id,
+                follow,
+                poll: std::time::Duration::from_millis(poll_ms),
             });
         }
         Command::Plan {

@@ -9,10 +9,11 @@
 //! error document as payload; an asynchronous one (`Event`) answers 202 with no body; an
 //! unknown function answers 404 ResourceNotFoundException.
 
+mod support;
+
 use dockhand_testkit::Moto;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -150,19 +151,16 @@ impl Stack {
     }
 
     fn run(&self, lambda: &Lambda, args: &[&str]) -> (Option<i32>, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_dockhand"))
-            .arg("dead-letters")
-            .args(args)
-            .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
-            .env("AWS_ENDPOINT_URL_LAMBDA", &lambda.url)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .unwrap();
+        let out = support::aws_command(
+            "dead-letters",
+            args,
+            &[
+                ("AWS_ENDPOINT_URL", &self.moto.endpoint),
+                ("AWS_ENDPOINT_URL_LAMBDA", &lambda.url),
+            ],
+        )
+        .output()
+        .unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -46,6 +46,7 @@ pub mod build_report; // The `##dockhand` lines a build prints about its Docker 
 pub mod notification; // What people are told, as SNS messages.
 pub mod commit_status; // The GitHub commit status of a build's start or end (commit_statuses).
 pub mod dead_letter; // Reading, explaining and replaying the dead-letter queue.
+pub mod build_status; // `dockhand status`: a row per build, its filters, table and JSON.
 // Ports.
 pub mod ports; // The outside world as traits; `ports::memory` fakes them.
 // Source.

@@ -97,8 +97,43 @@ pub struct BuildRecord {
     pub failed_phase: Option<String>,
     /// The buildspec's `env.exported-variables` and their values, once complete.
     pub exported_variables: Vec<(String, String)>,
+    /// The phases so far, oldest first; the last one without an end is the current one.
+    pub phases: Vec<Phase>,
+    /// The build's log stream in `/aws/codebuild/PROJECT`, once it runs.
+    pub log_stream: Option<String>,
     started_at: Instant,
 }
+
+/// One phase of a build, as `Build.phases` reports it
+/// (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_BuildPhase.html): a
+/// phase under way has a start only; COMPLETED never ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    pub phase_type: String,
+    pub start: f64,
+    pub end: Option<f64>,
+    /// SUCCEEDED, FAILED, …, once ended.
+    pub status: Option<String>,
+}
+
+impl Phase {
+    fn to_json(&self) -> Value {
+        let mut phase = json!({ "phaseType": self.phase_type, "startTime": self.start });
+        if let Some(end) = self.end {
+            phase["endTime"] = json!(end);
+            // Whole seconds between the whole-second times, as the runner counts them.
+            phase["durationInSeconds"] = json!((end.floor() - self.start.floor()).max(0.0) as i64);
+        }
+        if let Some(status) = &self.status {
+            phase["phaseStatus"] = json!(status);
+        }
+        phase
+    }
+}
+
+/// CodeBuild's default queued timeout (8 hours), the stack's too: a build waits in the
+/// queue at most this long.
+pub const QUEUED_TIMEOUT_MINUTES: u32 = 480;
 
 impl BuildRecord {
     /// The value of one of the build's environment overrides.
@@ -106,6 +141,112 @@ impl BuildRecord {
         self.request.env(name).map(str::to_owned)
     }
 
+    /// A build StartBuild accepted at `now`: SUBMITTED, then QUEUED until a builder takes
+    /// it ([`BuildRecord::run`]).
+    pub fn submitted(project: &str, number: u64, token: &str, request: StartBuildRequest, now: f64) -> BuildRecord {
+        let id = format!("{project}:{}", dockhand_runner::random_uuid());
+        BuildRecord {
+            arn: format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:build/{id}"),
+            id,
+            number,
+            project: project.to_owned(),
+            token: token.to_owned(),
+            request,
+            status: "IN_PROGRESS".into(),
+            running: false,
+            start: now,
+            end: None,
+            complete: false,
+            log: String::new(),
+            failed_phase: None,
+            exported_variables: vec![],
+            phases: vec![
+                Phase {
+                    phase_type: "SUBMITTED".into(),
+                    start: now,
+                    end: Some(now),
+                    status: Some("SUCCEEDED".into()),
+                },
+                Phase {
+                    phase_type: "QUEUED".into(),
+                    start: now,
+                    end: None,
+                    status: None,
+                },
+            ],
+            log_stream: None,
+            started_at: Instant::now(),
+        }
+    }
+
+    /// A builder took the build at `now`: QUEUED ends, PROVISIONING begins, and the build
+    /// has its log stream, named by its id's UUID as the runner names it.
+    pub fn run(&mut self, now: f64) {
+        self.running = true;
+        self.log_stream = self.id.rsplit(':').next().map(str::to_owned);
+        self.enter_phase("PROVISIONING", now);
+    }
+
+    /// The build went on to `phase` at `now`: the phase under way (if another) ends.
+    pub fn enter_phase(&mut self, phase: &str, now: f64) {
+        if let Some(last) = self.phases.last_mut()
+            && last.end.is_none()
+        {
+            if last.phase_type == phase {
+                return;
+            }
+            last.end = Some(now);
+            last.status.get_or_insert_with(|| "SUCCEEDED".into());
+        }
+        self.phases.push(Phase {
+            phase_type: phase.into(),
+            start: now,
+            end: None,
+            status: None,
+        });
+    }
+
+    /// `phase` ended at `now` with `status`.
+    pub fn end_phase(&mut self, phase: &str, status: &str, now: f64) {
+        if let Some(p) = self
+            .phases
+            .iter_mut()
+            .rev()
+            .find(|p| p.phase_type == phase && p.end.is_none())
+        {
+            p.end = Some(now);
+            p.status = Some(status.into());
+        }
+    }
+
+    /// The build ended at `now` with `status`; `phases`, the runner's record from
+    /// PROVISIONING on, replace what was followed while it ran.
+    pub fn finish(&mut self, status: &str, phases: Option<Vec<Phase>>, now: f64) {
+        if let Some(phases) = phases {
+            self.phases
+                .retain(|p| p.phase_type == "SUBMITTED" || p.phase_type == "QUEUED");
+            self.phases.extend(phases);
+        }
+        if self.phases.last().is_none_or(|p| p.phase_type != "COMPLETED") {
+            self.enter_phase("COMPLETED", now);
+        }
+        self.status = status.into();
+        self.end = Some(now);
+        self.complete = true;
+        self.running = false;
+    }
+
+    /// The phase under way: the last one.
+    pub fn current_phase(&self) -> &str {
+        self.phases.last().map_or("SUBMITTED", |p| p.phase_type.as_str())
+    }
+
+    /// The build as BatchGetBuilds answers it
+    /// (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_Build.html):
+    /// `currentPhase` and `phases` as the build moves (SUBMITTED, QUEUED while it waits for
+    /// a builder, PROVISIONING … the buildspec phases … FINALIZING, COMPLETED), `logs` once
+    /// it has a stream, `queuedTimeoutInMinutes` and `timeoutInMinutes`. A build with
+    /// `NO_SOURCE`, as the spawner starts them, has no `sourceVersion`.
     fn to_json(&self) -> Value {
         let mut build = json!({
             "id": self.id,
@@ -115,7 +256,10 @@ impl BuildRecord {
             "startTime": self.start,
             "buildStatus": self.status,
             "buildComplete": self.complete,
-            "currentPhase": if self.complete { "COMPLETED" } else if self.running { "BUILD" } else { "QUEUED" },
+            "currentPhase": self.current_phase(),
+            "phases": self.phases.iter().map(Phase::to_json).collect::<Vec<_>>(),
+            "timeoutInMinutes": self.request.timeout_in_minutes_override,
+            "queuedTimeoutInMinutes": QUEUED_TIMEOUT_MINUTES,
             // What BatchGetBuilds answers of a build's environment: type, image and compute
             // type are always there (the SDK refuses a ProjectEnvironment without them).
             "environment": {
@@ -128,6 +272,19 @@ impl BuildRecord {
         });
         if let Some(end) = self.end {
             build["endTime"] = json!(end);
+        }
+        // Build.logs, a LogsLocation
+        // (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_LogsLocation.html).
+        if let Some(stream) = &self.log_stream {
+            let group = format!("/aws/codebuild/{}", self.project);
+            build["logs"] = json!({
+                "groupName": group,
+                "streamName": stream,
+                "deepLink": format!(
+                    "https://console.aws.amazon.com/cloudwatch/home?region={REGION}#logEvent:group={group};stream={stream}"
+                ),
+                "cloudWatchLogs": { "status": "ENABLED", "groupName": group, "streamName": stream },
+            });
         }
         // Build.exportedEnvironmentVariables, a list of {name, value}
         // (https://docs.aws.amazon.com/codebuild/latest/APIReference/API_ExportedEnvironmentVariable.html).
@@ -202,6 +359,60 @@ struct SharedLog(Arc<Mutex<Vec<u8>>>);
 impl std::io::Write for SharedLog {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().expect("log").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The build's log as the runner writes it, watched for the lines it writes as each phase
+/// begins and ends (`[Container] 2026/12/02 09:31:12.123 Entering phase BUILD`, `... Phase
+/// complete: BUILD State: SUCCEEDED`, as in CodeBuild's own logs), so that BatchGetBuilds
+/// answers the phase under way while the build runs. Only whole lines starting with
+/// `[Container] ` count; once the build ends, the runner's record of its phases replaces
+/// what was followed ([`BuildRecord::finish`]).
+struct PhaseWatch<'a> {
+    log: SharedLog,
+    /// The line being written.
+    line: Vec<u8>,
+    state: &'a Mutex<State>,
+    id: &'a str,
+}
+
+/// What a `[Container]` line says of the phases: `(phase, None)` entering it,
+/// `(phase, Some(status))` ending it.
+fn phase_line(line: &str) -> Option<(&str, Option<&str>)> {
+    let rest = line.strip_prefix("[Container] ")?;
+    // The date and the time, then the message.
+    let message = rest.splitn(3, ' ').nth(2)?.trim_end();
+    if let Some(phase) = message.strip_prefix("Entering phase ") {
+        return Some((phase, None));
+    }
+    let (phase, status) = message.strip_prefix("Phase complete: ")?.split_once(" State: ")?;
+    Some((phase, Some(status)))
+}
+
+impl std::io::Write for PhaseWatch<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.log.write_all(buf)?;
+        for byte in buf {
+            if *byte != b'\n' {
+                self.line.push(*byte);
+                continue;
+            }
+            let line = String::from_utf8_lossy(&self.line).into_owned();
+            self.line.clear();
+            if let Some((phase, ended)) = phase_line(&line) {
+                let mut state = self.state.lock().expect("state");
+                if let Some(b) = state.builds.iter_mut().find(|b| b.id == self.id) {
+                    match ended {
+                        None => b.enter_phase(phase, now()),
+                        Some(status) => b.end_phase(phase, status, now()),
+                    }
+                }
+            }
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -309,6 +520,29 @@ impl Hub {
             threads,
             builds: Some(build_tx),
         }
+    }
+
+    /// The CodeBuild API alone over `state`, without builders: builds StartBuild accepts
+    /// stay QUEUED. For tests that move builds through their phases themselves, with the
+    /// methods the builders use ([`BuildRecord::run`], [`BuildRecord::enter_phase`],
+    /// [`BuildRecord::finish`]).
+    pub fn api(state: State) -> Result<Hub, String> {
+        let (server, port) = bind()?;
+        let server = Arc::new(server);
+        let state = Arc::new(Mutex::new(state));
+        let (build_tx, _) = channel::<String>();
+        let serving = {
+            let (server, state, build_tx) = (server.clone(), state.clone(), build_tx.clone());
+            let say: Say = Arc::new(|_| {});
+            std::thread::spawn(move || serve(&server, &state, &build_tx, &say))
+        };
+        Ok(Hub {
+            state,
+            port,
+            server,
+            threads: vec![serving],
+            builds: Some(build_tx),
+        })
     }
 
     /// Builds accepted and not finished.
@@ -483,25 +717,8 @@ fn codebuild(operation: &str, body: &str, state: &Mutex<State>, builds: &Sender<
                 );
             }
             let number = state.builds.iter().filter(|b| b.project == project).count() as u64 + 1;
-            let uuid = dockhand_runner::random_uuid();
-            let id = format!("{project}:{uuid}");
-            let record = BuildRecord {
-                arn: format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:build/{id}"),
-                id: id.clone(),
-                number,
-                project,
-                token,
-                request: input,
-                status: "IN_PROGRESS".into(),
-                running: false,
-                start: now(),
-                end: None,
-                complete: false,
-                log: String::new(),
-                failed_phase: None,
-                exported_variables: vec![],
-                started_at: Instant::now(),
-            };
+            let record = BuildRecord::submitted(&project, number, &token, input, now());
+            let id = record.id.clone();
             let answer = json!({ "build": record.to_json() });
             state.builds.push(record);
             state.busy += 1;
@@ -638,7 +855,7 @@ fn run_builds(
             let Some(b) = state.builds.iter_mut().find(|b| b.id == id) else {
                 continue;
             };
-            b.running = true;
+            b.run(now());
             let record = b.clone();
             let running = state.builds.iter().filter(|b| b.running && !b.complete).count();
             state.peak_running = state.peak_running.max(running);
@@ -648,10 +865,7 @@ fn run_builds(
         {
             let mut state = state.lock().expect("state");
             if let Some(b) = state.builds.iter_mut().find(|b| b.id == id) {
-                b.status = ran.status;
-                b.end = Some(now());
-                b.complete = true;
-                b.running = false;
+                b.finish(&ran.status, Some(ran.phases), now());
                 b.log = ran.log;
                 b.failed_phase = ran.failed_phase;
                 b.exported_variables = ran.exported_variables;
@@ -694,6 +908,8 @@ fn send_build_event(event: &Value, environment: &BuildEnvironment, state: &Mutex
 /// What running one build gave.
 struct Ran {
     status: String,
+    /// The runner's phases from PROVISIONING on.
+    phases: Vec<Phase>,
     log: String,
     failed_phase: Option<String>,
     exported_variables: Vec<(String, String)>,
@@ -791,7 +1007,12 @@ fn run_one(
             }
         }
     };
-    let mut writer = log.clone();
+    let mut writer = PhaseWatch {
+        log: log.clone(),
+        line: Vec::new(),
+        state,
+        id: &record.id,
+    };
     let result = match (&spec, refused) {
         (Some(spec), None) => dockhand_runner::run(spec, &settings, &mut writer, &mut notify),
         (_, Some(context)) => {
@@ -814,8 +1035,21 @@ fn run_one(
     .to_owned();
     say(&format!("== build {} ({context}): {status}", record.id));
     let _ = std::fs::remove_dir_all(&source_dir);
+    let seconds = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let phases = result
+        .phases
+        .iter()
+        .filter(|p| !matches!(p.phase_type, PhaseType::Submitted | PhaseType::Queued))
+        .map(|p| Phase {
+            phase_type: p.phase_type.as_str().into(),
+            start: seconds(p.start),
+            end: p.end.map(seconds),
+            status: p.status.map(|s| s.as_str().into()),
+        })
+        .collect();
     Ran {
         status,
+        phases,
         log,
         failed_phase: failed,
         exported_variables: result.exported_variables,
@@ -886,6 +1120,8 @@ mod tests {
             log: String::new(),
             failed_phase: None,
             exported_variables: vec![("DOCKHAND_IMAGE_DIGEST".into(), format!("sha256:{number:064}"))],
+            phases: vec![],
+            log_stream: None,
             started_at: Instant::now(),
         };
         let mut builds: Vec<BuildRecord> = (1..=n).map(|i| record("dockhand", i)).collect();
@@ -1139,5 +1375,104 @@ mod tests {
             )
         );
         assert!(state.lock().unwrap().builds.is_empty());
+    }
+
+    /// BatchGetBuilds answers the phases as the build moves: QUEUED while it waits, no
+    /// log stream yet; PROVISIONING and the stream once a builder takes it; the phase the
+    /// runner's log enters; COMPLETED at the end, every ended phase with its status and
+    /// duration.
+    #[test]
+    fn batch_get_builds_follows_the_phases_and_names_the_log_stream() {
+        let state = Mutex::new(State::default());
+        let (_, started) = call(&state, "StartBuild", json!(start_build("dockhand", "key-1")));
+        let id = started["build"]["id"].as_str().unwrap().to_owned();
+        let get = |state: &Mutex<State>| call(state, "BatchGetBuilds", json!({ "ids": [id] })).1["builds"][0].clone();
+        let types = |build: &Value| -> Vec<String> {
+            build["phases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["phaseType"].as_str().unwrap().to_owned())
+                .collect()
+        };
+
+        let queued = get(&state);
+        assert_eq!(queued["currentPhase"], "QUEUED");
+        assert_eq!(types(&queued), ["SUBMITTED", "QUEUED"]);
+        assert_eq!(queued["phases"][0]["phaseStatus"], "SUCCEEDED");
+        assert_eq!(queued["phases"][0]["durationInSeconds"], 0);
+        assert!(queued["phases"][1].get("endTime").is_none());
+        assert!(queued.get("logs").is_none());
+        assert_eq!(queued["queuedTimeoutInMinutes"], 480);
+        assert_eq!(queued["timeoutInMinutes"], 60);
+
+        let start = state.lock().unwrap().builds[0].start;
+        state.lock().unwrap().builds[0].run(start + 12.0);
+        let provisioning = get(&state);
+        assert_eq!(provisioning["currentPhase"], "PROVISIONING");
+        assert_eq!(provisioning["phases"][1]["durationInSeconds"], 12);
+        let uuid = id.rsplit(':').next().unwrap();
+        assert_eq!(provisioning["logs"]["groupName"], "/aws/codebuild/dockhand");
+        assert_eq!(provisioning["logs"]["streamName"], uuid);
+        assert!(
+            provisioning["logs"]["deepLink"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("stream={uuid}"))
+        );
+
+        // The runner's lines, written in pieces as a shell writes them.
+        let mut watch = PhaseWatch {
+            log: SharedLog::default(),
+            line: Vec::new(),
+            state: &state,
+            id: &id,
+        };
+        use std::io::Write;
+        for piece in [
+            "[Container] 2026/12/02 09:31:12.123 Phase complete: PROVISIONING State: SUCCEEDED\n[Cont",
+            "ainer] 2026/12/02 09:31:13.000 Entering phase BUILD\n",
+            "Entering phase POST_BUILD\n",
+            "[Container] 2026/12/02 09:31:13.000 Entering phase BU",
+        ] {
+            watch.write_all(piece.as_bytes()).unwrap();
+        }
+        let building = get(&state);
+        assert_eq!(building["currentPhase"], "BUILD");
+        assert_eq!(types(&building), ["SUBMITTED", "QUEUED", "PROVISIONING", "BUILD"]);
+        assert_eq!(building["phases"][2]["phaseStatus"], "SUCCEEDED");
+        assert_eq!(building["buildComplete"], false);
+
+        state.lock().unwrap().builds[0].finish("FAILED", None, start + 100.0);
+        let done = get(&state);
+        assert_eq!(done["currentPhase"], "COMPLETED");
+        assert_eq!(done["buildStatus"], "FAILED");
+        assert_eq!(done["buildComplete"], true);
+        assert_eq!(
+            types(&done),
+            ["SUBMITTED", "QUEUED", "PROVISIONING", "BUILD", "COMPLETED"]
+        );
+        assert!(done["phases"][3]["endTime"].is_number());
+        assert!(done["phases"][4].get("endTime").is_none());
+    }
+
+    #[test]
+    fn only_the_runners_container_lines_move_the_phases() {
+        assert_eq!(
+            phase_line("[Container] 2026/12/02 09:31:13.000 Entering phase PRE_BUILD"),
+            Some(("PRE_BUILD", None))
+        );
+        assert_eq!(
+            phase_line("[Container] 2026/12/02 09:31:13.000 Phase complete: BUILD State: FAILED\r"),
+            Some(("BUILD", Some("FAILED")))
+        );
+        for other in [
+            "Entering phase BUILD",
+            " [Container] 2026/12/02 09:31:13.000 Entering phase BUILD",
+            "[Container] 2026/12/02 09:31:13.000 Running command make",
+            "[Container] Entering phase BUILD",
+        ] {
+            assert_eq!(phase_line(other), None, "{other}");
+        }
     }
 }

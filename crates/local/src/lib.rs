@@ -165,6 +165,11 @@ impl Stack {
             options.limits.project.map_or("no limit".to_owned(), |p| p.to_string()),
             options.limits.account
         ));
+        say(&format!(
+            "   watch the builds from another terminal: AWS_ENDPOINT_URL={moto_endpoint} AWS_ENDPOINT_URL_CODEBUILD={} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION={} dockhand status --project {PROJECT} (or dockhand logs BUILD_ID --follow)",
+            hub.url(""),
+            hub::REGION
+        ));
         let Aws { runtime, sns, sqs, .. } = aws;
         Ok(Stack {
             pollers,

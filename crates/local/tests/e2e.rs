@@ -226,6 +226,7 @@ fn the_whole_pipeline() {
     assert!(failed.message.contains("BUILD"), "{}", failed.message);
     assert_eq!(tags(stack, "acme/hello"), [sha1.to_owned(), "latest".to_owned()]);
     assert!(hello.log.contains("not pushing"), "{}", hello.log);
+    status_and_logs_read_local_mode_as_aws(stack);
 
     // An empty commit changes nothing: GitHub's comparison is empty, and nothing is built.
     let c4 = stack.repo.commit("an empty commit", &[]).unwrap();
@@ -609,6 +610,46 @@ fn a_repository_of_yours_through_dockhand_local_run() {
     assert!(text.contains("1 pushed, 0 failed, 0 not built"), "{text}");
     assert!(text.contains("/local/alpha:latest  sha256:"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `dockhand status` and `dockhand logs` against local mode, through the endpoints local
+/// mode prints: every build newest first with its phase and times, and a build's log as
+/// the runner wrote it (CloudWatch Logs keeps no empty line: a message has at least one
+/// character), its exit status the build's.
+fn status_and_logs_read_local_mode_as_aws(stack: &Stack) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(dockhand())
+            .args(args)
+            .envs(stack.aws_environment())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap(), err)
+    };
+    let builds = stack.hub.builds();
+    let (code, out, err) = run(&["status", "--project", "dockhand-local", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r["build_id"].as_str().unwrap()).collect();
+    let newest_first: Vec<&str> = builds.iter().rev().map(|b| b.id.as_str()).collect();
+    assert_eq!(ids, newest_first, "{out}");
+    for (row, build) in rows.iter().zip(builds.iter().rev()) {
+        assert_eq!(row["status"], build.status.as_str(), "{row}");
+        assert_eq!(row["phase"], "COMPLETED", "{row}");
+        assert_eq!(row["context"], build.env("BUILD_CONTEXT").unwrap().as_str(), "{row}");
+        assert!(row["queued"].is_i64() && row["duration"].is_i64(), "{row}");
+    }
+    let (code, table, err) = run(&["status", "--project", "dockhand-local"]);
+    assert_eq!(code, Some(0), "{err}");
+    eprintln!("$ dockhand status --project dockhand-local\n{table}");
+    assert_eq!(table.lines().count(), builds.len() + 1, "{table}");
+
+    let hello = builds.last().unwrap();
+    let (code, log, err) = run(&["logs", &hello.id, "--follow"]);
+    assert_eq!(code, Some(1), "{err}");
+    let written: Vec<&str> = hello.log.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(log.lines().collect::<Vec<_>>(), written);
+    assert!(log.contains("Entering phase BUILD"), "{log}");
 }
 
 /// `dockhand dead-letters` against local mode, as an operator runs it against AWS.
