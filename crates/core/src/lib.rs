@@ -29,6 +29,7 @@ pub mod index; // Where the Dockerfiles are: a tree, or the push alone.
 pub mod diff; // `git diff --name-status` as changed files.
 // Decisions.
 pub mod trust; // The checks every untrusted field passes, at both ends of the topic.
+pub mod order; // Builds asked for by hand or by the schedule, and the record of their plan.
 pub mod intake; // A push becomes a BuildRequest, or is ignored with the reason.
 pub mod naming; // Directory to image name and tags.
 pub mod buildspec; // The inline buildspecs: an image build, and the re-tag job.
