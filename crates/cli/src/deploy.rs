@@ -398,11 +398,7 @@ impl DeployFile {
             return Err("cleanup.retention_days must be at least 1".into());
         }
         let schedule = &self.cleanup.schedule;
-        if !(schedule.starts_with("cron(") || schedule.starts_with("rate(")) || !schedule.ends_with(')') {
-            return Err(format!(
-                "cleanup.schedule {schedule:?} is not an EventBridge schedule such as \"rate(1 day)\" or \"cron(0 4 * * ? *)\""
-            ));
-        }
+        dockhand_core::config::check_schedule("cleanup.schedule", schedule)?;
         let key_arn = self.secrets_kms_key_arn.clone().unwrap_or_default();
         if !key_arn.is_empty() && !key_arn.starts_with("arn:") {
             return Err(format!("secrets_kms_key_arn {key_arn:?} is not a KMS key ARN"));
@@ -451,6 +447,12 @@ impl DeployFile {
             ("FunctionLogRetentionDays", self.log_retention_days.to_string()),
             ("RetentionDays", self.cleanup.retention_days.to_string()),
             ("CleanupSchedule", schedule.clone()),
+            // Empty: no refresh (the template's HasRefresh); the schedule was checked with
+            // the configuration.
+            (
+                "RefreshSchedule",
+                config.refresh.as_ref().map(|r| r.schedule.clone()).unwrap_or_default(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -905,6 +907,25 @@ mod tests {
         assert_eq!(value(&s, "QueueRetentionSeconds"), "86400");
         assert_eq!(value(&s, "StartConcurrency"), "2");
         assert_eq!(value(&s, "CleanupSchedule"), "rate(1 day)");
+        // No refresh: the template's HasRefresh is false.
+        assert_eq!(value(&s, "RefreshSchedule"), "");
+    }
+
+    #[test]
+    fn the_refresh_schedule_reaches_the_template_and_is_checked() {
+        let file = |refresh: &str| {
+            format!(
+                r#"{{"config":{{"repositories":["acme/images"],"registry":{{"type":"dockerhub","namespace":"acme"}},"refresh":{refresh}}}}}"#
+            )
+        };
+        let s = settings(&file(r#"{"schedule":"cron(0 4 ? * MON *)","tag":"{date}"}"#)).unwrap();
+        assert_eq!(value(&s, "RefreshSchedule"), "cron(0 4 ? * MON *)");
+        assert!(value(&s, "DockhandConfig").contains(r#""refresh":{"schedule":"cron(0 4 ? * MON *)""#));
+        let e = settings(&file(r#"{"schedule":"weekly"}"#)).unwrap_err();
+        assert!(
+            e.contains("refresh.schedule \"weekly\" is not an EventBridge schedule"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1010,7 +1031,7 @@ mod tests {
         write(&dir, &s.files(&Args::default(), &NO_ENV).unwrap()).unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("stack")).unwrap(), "dockhand");
         let parameters = std::fs::read_to_string(dir.join("parameters")).unwrap();
-        assert_eq!(parameters.lines().count(), 25);
+        assert_eq!(parameters.lines().count(), 26);
         assert!(parameters.lines().all(|l| l.split_once('=').is_some()));
         // What is not decided yet is not there: no account, no bucket.
         assert!(!dir.join("artifact-bucket").exists());
@@ -1021,7 +1042,7 @@ mod tests {
         args.logs = Some("spawner".into());
         write(&dir, &s.files(&args, &NO_ENV).unwrap()).unwrap();
         let parameters = std::fs::read_to_string(dir.join("parameters")).unwrap();
-        assert_eq!(parameters.lines().count(), 30);
+        assert_eq!(parameters.lines().count(), 31);
         assert_eq!(
             std::fs::read_to_string(dir.join("log-group")).unwrap(),
             "/aws/lambda/dockhand-spawner"

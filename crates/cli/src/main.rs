@@ -701,6 +701,7 @@ fn default_deployment(owner: &str, full_name: &str) -> Result<Deployment, String
         autotest: Default::default(),
         hub_description: false,
         hub_api_url: dockhand_core::config::DEFAULT_HUB_API_URL.into(),
+        refresh: None,
     })
     .map_err(|e| {
         format!("the repository owner {owner:?} cannot serve as the Docker Hub namespace ({e}); pass --config")

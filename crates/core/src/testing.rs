@@ -35,6 +35,7 @@ pub(crate) fn deployment() -> Deployment {
         autotest: Default::default(),
         hub_description: false,
         hub_api_url: crate::config::DEFAULT_HUB_API_URL.into(),
+        refresh: None,
     })
     .unwrap()
 }
