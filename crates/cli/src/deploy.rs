@@ -398,11 +398,7 @@ impl DeployFile {
             return Err("cleanup.retention_days must be at least 1".into());
         }
         let schedule = &self.cleanup.schedule;
-        if !(schedule.starts_with("cron(") || schedule.starts_with("rate(")) || !schedule.ends_with(')') {
-            return Err(format!(
-                "cleanup.schedule {schedule:?} is not an EventBridge schedule such as \"rate(1 day)\" or \"cron(0 4 * * ? *)\""
-            ));
-        }
+        dockhand_core::config::check_schedule("cleanup.schedule", schedule)?;
         let key_arn = self.secrets_kms_key_arn.clone().unwrap_or_default();
         if !key_arn.is_empty() && !key_arn.starts_with("arn:") {
             return Err(format!("secrets_kms_key_arn {key_arn:?} is not a KMS key ARN"));
@@ -452,6 +448,12 @@ impl DeployFile {
             ("FunctionLogRetentionDays", self.log_retention_days.to_string()),
             ("RetentionDays", self.cleanup.retention_days.to_string()),
             ("CleanupSchedule", schedule.clone()),
+            // Empty: no refresh (the template's HasRefresh); the schedule was checked with
+            // the configuration.
+            (
+                "RefreshSchedule",
+                config.refresh.as_ref().map(|r| r.schedule.clone()).unwrap_or_default(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -919,6 +921,25 @@ mod tests {
         assert_eq!(value(&s, "QueueRetentionSeconds"), "86400");
         assert_eq!(value(&s, "StartConcurrency"), "2");
         assert_eq!(value(&s, "CleanupSchedule"), "rate(1 day)");
+        // No refresh: the template's HasRefresh is false.
+        assert_eq!(value(&s, "RefreshSchedule"), "");
+    }
+
+    #[test]
+    fn the_refresh_schedule_reaches_the_template_and_is_checked() {
+        let file = |refresh: &str| {
+            format!(
+                r#"{{"config":{{"repositories":["acme/images"],"registry":{{"type":"dockerhub","namespace":"acme"}},"refresh":{refresh}}}}}"#
+            )
+        };
+        let s = settings(&file(r#"{"schedule":"cron(0 4 ? * MON *)","tag":"{date}"}"#)).unwrap();
+        assert_eq!(value(&s, "RefreshSchedule"), "cron(0 4 ? * MON *)");
+        assert!(value(&s, "DockhandConfig").contains(r#""refresh":{"schedule":"cron(0 4 ? * MON *)""#));
+        let e = settings(&file(r#"{"schedule":"weekly"}"#)).unwrap_err();
+        assert!(
+            e.contains("refresh.schedule \"weekly\" is not an EventBridge schedule"),
+            "{e}"
+        );
     }
 
     #[test]

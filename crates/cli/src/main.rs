@@ -15,6 +15,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod build;
 mod dead_letters;
 mod deliveries;
 mod deploy;
@@ -80,6 +81,16 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         built: Option<PathBuf>,
     },
+    /// Start builds through the same path as a push: an order sent to the stack's requests
+    /// queue, planned by the spawner with the ref rules, naming, graph and exactly-once
+    /// rules; --wait follows the builds to their end.
+    ///
+    /// Exit status: 0 when the order was sent (with --wait: every planned build succeeded);
+    /// 1 when a build failed or was blocked, a named directory was skipped, the order was
+    /// refused or planned nothing, or --timeout ran out; 2 when the arguments are wrong or
+    /// AWS could not be asked (the message names a missing permission). Reads AWS
+    /// credentials and region as the AWS CLI does.
+    Build(build::Args),
     /// Print which images of a commit are built from which others of the repository, as
     /// the spawner reads them: text, Graphviz DOT, or what a change to a directory rebuilds.
     Graph(graph::Options),
@@ -434,6 +445,7 @@ fn main() -> ExitCode {
             delivery: &delivery,
             built: built.as_deref(),
         }),
+        Command::Build(args) => return build::run(&args),
         Command::Graph(options) => graph::run(&options),
         Command::Notify {
             event,
@@ -791,6 +803,7 @@ fn default_deployment(owner: &str, full_name: &str) -> Result<Deployment, String
         hub_description: false,
         hub_api_url: dockhand_core::config::DEFAULT_HUB_API_URL.into(),
         commit_statuses: false,
+        refresh: None,
     })
     .map_err(|e| {
         format!("the repository owner {owner:?} cannot serve as the Docker Hub namespace ({e}); pass --config")

@@ -108,6 +108,69 @@ pub struct Config {
     /// ([`Deployment::new`]), so turning it on rebuilds nothing.
     #[serde(default, skip_serializing_if = "is_false")]
     pub commit_statuses: bool,
+    /// The scheduled refresh, opt-in: every image of the refresh repositories rebuilt at
+    /// their default branch's head on a schedule, so base-image fixes reach users. Left out
+    /// of the digest (see [`Deployment::new`]): setting or changing it rebuilds nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<Refresh>,
+}
+
+/// `refresh`: when and what the scheduled refresh rebuilds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refresh {
+    /// An EventBridge schedule expression: `rate(7 days)`, `cron(0 4 ? * MON *)`.
+    pub schedule: String,
+    /// The repositories to refresh (`owner/name`, each one the deployment builds); by
+    /// default the literal entries of `repositories`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repositories: Option<Vec<String>>,
+    /// One extra tag each refreshed image gets besides the rules' tags: a template with
+    /// `{date}` (the schedule's UTC day, YYYYMMDD) and `{sha7}` (the commit's first seven
+    /// digits), such as `{date}` or `refresh-{date}-{sha7}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+}
+
+/// An EventBridge schedule expression, as far as it can be checked without EventBridge:
+/// `rate(…)` or `cron(…)`. `field` names the setting in the message.
+pub fn check_schedule(field: &str, schedule: &str) -> Result<(), String> {
+    let inner = schedule
+        .strip_prefix("rate(")
+        .or_else(|| schedule.strip_prefix("cron("))
+        .and_then(|rest| rest.strip_suffix(')'));
+    match inner {
+        Some(inner)
+            if !inner.trim().is_empty() && !inner.contains(['(', ')']) && !inner.chars().any(char::is_control) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "{field} {schedule:?} is not an EventBridge schedule such as \"rate(1 day)\" or \"cron(0 4 * * ? *)\""
+        )),
+    }
+}
+
+/// The refresh tag of `template` for a refresh on `date` (UTC, `YYYYMMDD`) of `commit`:
+/// `{date}` and `{sha7}` replaced; an error when the template has another `{…}`, or
+/// the result is not a Docker tag.
+pub fn refresh_tag(template: &str, date: &str, commit: &str) -> Result<String, String> {
+    if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{date:?} is not a date as YYYYMMDD"));
+    }
+    if commit.len() < 7 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{commit:?} is not a commit id"));
+    }
+    let tag = template
+        .replace("{date}", date)
+        .replace("{sha7}", &commit[..7].to_ascii_lowercase());
+    if tag.contains(['{', '}']) {
+        return Err(format!(
+            "{template:?} has a placeholder other than {{date}} and {{sha7}}"
+        ));
+    }
+    crate::docker_ref::validate_tag(&tag).map_err(|why| format!("{template:?} renders {tag:?}, which {why}"))?;
+    Ok(tag)
 }
 
 // Settings at their defaults are left out of the canonical JSON, so a deployment that does
@@ -551,22 +614,92 @@ impl Deployment {
         if let Err(why) = crate::platform::check_platforms(&config.platforms) {
             return invalid(format!("platforms: {why}"));
         }
+        if let Some(refresh) = &config.refresh
+            && let Err(why) = check_refresh(&config, refresh)
+        {
+            return invalid(why);
+        }
         let rules = RefRules::new(&config.rules)?;
+        // Without `refresh`: when and what is refreshed changes no image a push builds, and
+        // a refresh's builds are keyed on their order anyway.
         let digest = {
             use sha2::{Digest, Sha256};
-            // The notifier's settings change no build: left out, so they change no key.
-            let built = Config {
+            // What changes no build is left out, so it changes no key: the notifier's
+            // settings, and when and what the refresh rebuilds (its builds are keyed on
+            // their orders).
+            let keyed = Config {
                 commit_statuses: false,
+                refresh: None,
                 ..config.clone()
             };
-            let json = serde_json::to_string(&built).expect("a configuration always serializes");
+            let json = serde_json::to_string(&keyed).expect("a configuration always serializes");
             hex::encode(Sha256::digest(json.as_bytes()))
         };
         Ok(Self { config, rules, digest })
     }
 }
 
+/// `refresh`: its schedule, that its repositories are ones this deployment builds, named
+/// one by one, and that its tag renders to a tag.
+fn check_refresh(config: &Config, refresh: &Refresh) -> Result<(), String> {
+    check_schedule("refresh.schedule", &refresh.schedule)?;
+    match &refresh.repositories {
+        Some(list) if list.is_empty() => {
+            return Err("refresh.repositories is empty: list the repositories to refresh, or leave it out to refresh every repository `repositories` names".into());
+        }
+        Some(list) => {
+            for entry in list {
+                let literal = matches!(entry.split_once('/'), Some((o, n)) if is_github_name(o) && is_github_name(n));
+                if !literal {
+                    return Err(format!(
+                        "refresh.repositories: {entry:?} is not owner/name (patterns such as owner/* are not refreshed: name each repository)"
+                    ));
+                }
+                if !config.builds_repository(entry) {
+                    return Err(format!(
+                        "refresh.repositories: {entry:?} is not one of `repositories`: the deployment does not build it"
+                    ));
+                }
+            }
+        }
+        None if config.refresh_repositories().is_empty() => {
+            return Err("refresh is set, but every entry of `repositories` is a pattern (owner/*): list the repositories to refresh in refresh.repositories".into());
+        }
+        None => {}
+    }
+    if let Some(template) = &refresh.tag {
+        if !template.contains("{date}") && !template.contains("{sha7}") {
+            return Err(format!(
+                "refresh.tag {template:?} has neither {{date}} nor {{sha7}}: it would move at every refresh; \
+                 the rules' tags already move"
+            ));
+        }
+        // The longest rendering: every date has eight digits, every {sha7} seven.
+        refresh_tag(template, "20261207", "3e8a1f5c0d9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f")
+            .map_err(|why| format!("refresh.tag: {why}"))?;
+    }
+    Ok(())
+}
+
 impl Config {
+    /// The repositories the scheduled refresh rebuilds: `refresh.repositories`, or the
+    /// literal (`owner/name`) entries of `repositories`; none without `refresh`.
+    pub fn refresh_repositories(&self) -> Vec<String> {
+        let Some(refresh) = &self.refresh else {
+            return Vec::new();
+        };
+        match &refresh.repositories {
+            Some(list) => list.clone(),
+            None => self
+                .repositories
+                .iter()
+                .flatten()
+                .filter(|entry| !entry.ends_with("/*"))
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Whether `full_name` (`owner/name`, as GitHub spells it) is one of `repositories`.
     /// GitHub's owner and repository names are case-insensitive, so the match is too.
     pub fn builds_repository(&self, full_name: &str) -> bool {
@@ -1078,5 +1211,138 @@ mod tests {
                 .to_string()
                 .contains("boolean")
         );
+    }
+    fn with_refresh(repositories: &str, refresh: &str) -> Result<Deployment, String> {
+        Deployment::from_json(&format!(
+            r#"{{"registry":{{"type":"dockerhub","namespace":"acme"}},"repositories":{repositories}{refresh}}}"#
+        ))
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn refresh_defaults_to_the_literal_repositories_and_stays_out_of_the_digest() {
+        let listed = r#"["acme/images","acme/tools","other/*"]"#;
+        let plain = with_refresh(listed, "").unwrap();
+        assert!(plain.config.refresh_repositories().is_empty());
+        let on = with_refresh(
+            listed,
+            r#","refresh":{"schedule":"cron(0 4 ? * MON *)","tag":"{date}"}"#,
+        )
+        .unwrap();
+        assert_eq!(on.config.refresh_repositories(), ["acme/images", "acme/tools"]);
+        let chosen = with_refresh(
+            listed,
+            r#","refresh":{"schedule":"rate(7 days)","repositories":["other/base"]}"#,
+        )
+        .unwrap();
+        assert_eq!(chosen.config.refresh_repositories(), ["other/base"]);
+        // Setting or changing the refresh rebuilds nothing a push builds.
+        assert_eq!(plain.digest, on.digest);
+        assert_eq!(plain.digest, chosen.digest);
+        // It reaches the functions: the template's DockhandConfig is this serialization.
+        let json = serde_json::to_string(&on.config).unwrap();
+        assert!(
+            json.contains(r#""refresh":{"schedule":"cron(0 4 ? * MON *)","tag":"{date}"}"#),
+            "{json}"
+        );
+        assert!(!serde_json::to_string(&plain.config).unwrap().contains("refresh"));
+    }
+
+    #[test]
+    fn a_refresh_that_cannot_run_is_refused_with_what_to_do() {
+        let listed = r#"["acme/images","other/*"]"#;
+        for (repositories, refresh, says) in [
+            (
+                listed,
+                r#"{"schedule":"weekly"}"#,
+                "refresh.schedule \"weekly\" is not an EventBridge schedule",
+            ),
+            (listed, r#"{"schedule":"rate()"}"#, "refresh.schedule"),
+            (listed, r#"{"tag":"{date}"}"#, "missing field `schedule`"),
+            (listed, r#"{"schedule":"rate(1 day)","every":"day"}"#, "unknown field"),
+            (
+                r#"["acme/*"]"#,
+                r#"{"schedule":"rate(1 day)"}"#,
+                "every entry of `repositories` is a pattern",
+            ),
+            (
+                listed,
+                r#"{"schedule":"rate(1 day)","repositories":[]}"#,
+                "refresh.repositories is empty",
+            ),
+            (
+                listed,
+                r#"{"schedule":"rate(1 day)","repositories":["other/*"]}"#,
+                "name each repository",
+            ),
+            (
+                listed,
+                r#"{"schedule":"rate(1 day)","repositories":["third/images"]}"#,
+                "does not build it",
+            ),
+            (
+                listed,
+                r#"{"schedule":"rate(1 day)","tag":"weekly"}"#,
+                "neither {date} nor {sha7}",
+            ),
+            (
+                listed,
+                r#"{"schedule":"rate(1 day)","tag":"{date}:{sha7}"}"#,
+                "contains ':'",
+            ),
+            (
+                listed,
+                r#"{"schedule":"rate(1 day)","tag":"-{date}"}"#,
+                "must start with",
+            ),
+            (
+                listed,
+                r#"{"schedule":"rate(1 day)","tag":"{date}-{branch}"}"#,
+                "placeholder other than",
+            ),
+        ] {
+            let e = with_refresh(repositories, &format!(r#","refresh":{refresh}"#)).unwrap_err();
+            assert!(e.contains(says), "{refresh}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_refresh_tag_renders_the_date_and_short_commit() {
+        let sha = "3E8A1F5c0d9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f";
+        assert_eq!(refresh_tag("{date}", "20261207", sha).as_deref(), Ok("20261207"));
+        assert_eq!(
+            refresh_tag("refresh-{date}-{sha7}", "20261207", sha).as_deref(),
+            Ok("refresh-20261207-3e8a1f5")
+        );
+        assert!(refresh_tag("{date}", "2026-12-07", sha).is_err());
+        assert!(refresh_tag("{sha7}", "20261207", "xyz").is_err());
+        assert!(
+            refresh_tag(&format!("{}{{date}}", "a".repeat(121)), "20261207", sha)
+                .unwrap_err()
+                .contains("longer than")
+        );
+    }
+
+    #[test]
+    fn schedules_are_rate_or_cron_expressions() {
+        for good in [
+            "rate(1 day)",
+            "rate(7 days)",
+            "cron(0 4 ? * MON *)",
+            "cron(0 4 * * ? *)",
+        ] {
+            assert_eq!(check_schedule("s", good), Ok(()), "{good}");
+        }
+        for bad in [
+            "weekly",
+            "rate()",
+            "cron( )",
+            "rate(1 day",
+            "rate(1 day))",
+            "at(2026-12-07T04:00:00)",
+            "rate(1\nday)",
+        ] {
+            assert!(check_schedule("s", bad).unwrap_err().starts_with("s "), "{bad}");
+        }
     }
 }

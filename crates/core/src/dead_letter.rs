@@ -30,6 +30,7 @@
 //! operator's terminal.
 
 use crate::notification::{clean_line, short_sha};
+use crate::order::OrderMessage;
 use crate::queue::QueuedBuild;
 use crate::request::BuildRequest;
 use crate::time::{unix_seconds, utc_minute};
@@ -226,6 +227,15 @@ fn read_body(body: &str, record: &Received, functions: &Functions, depth: u8) ->
         letter.commit = Some(request.commit);
         return letter;
     }
+    // An order (`dockhand build`, or one of a refresh) the spawner could not plan.
+    if let Ok(message) = serde_json::from_value::<OrderMessage>(value.clone()) {
+        let order = message.order;
+        let mut letter = DeadLetter::new(Origin::Planning, spawner_reason(), Replay::Requests(body.to_owned()));
+        letter.repository = Some(order.repository);
+        letter.git_ref = order.git_ref;
+        letter.commit = order.commit;
+        return letter;
+    }
     if value["requestContext"].is_object() && !value["requestPayload"].is_null() {
         return invocation_record(&value, functions);
     }
@@ -251,6 +261,17 @@ fn read_body(body: &str, record: &Received, functions: &Functions, depth: u8) ->
             letter.origin = Origin::Starting;
             letter.replay = Replay::Builds(body.to_owned());
             if spawner_gave_up {
+                letter.why = spawner_reason();
+            }
+        }
+        // The scheduled refresh's event for the requests queue (RefreshScheduleRule's
+        // target, or one the spawner failed on or gave up on): replayed there, where it is
+        // expanded into orders, never to the cleanup.
+        let from_the_queue = spawner_gave_up || record.source_queue_arn.is_some();
+        if letter.origin == Origin::Cleanup && (for_the_queue || from_the_queue) {
+            letter.origin = Origin::Planning;
+            letter.replay = Replay::Requests(body.to_owned());
+            if from_the_queue {
                 letter.why = spawner_reason();
             }
         }

@@ -13,7 +13,6 @@
 //! `rebuild` bypasses the record of pushed images, which a re-tag would reuse.
 
 use crate::config::Deployment;
-use crate::docker_ref::validate_tag;
 use crate::request::{
     BuildRequest, ChangeSource, Changes, HeadCommit, MAX_COMMIT_MESSAGE_BYTES, SourceRepository, is_commit_id, truncate,
 };
@@ -120,19 +119,38 @@ fn prefix(kind: OrderKind) -> &'static str {
     }
 }
 
-/// A directory as an order names it: repository-relative, `/`-separated, without `./`,
-/// a trailing `/` or `..`; `.` (or an empty name) for the root.
+/// A directory as an order names it: repository-relative, `/`-separated; `.` and empty
+/// parts are dropped (`./web/` is `web`, `./` the root `.`). Refused: an empty name, an
+/// absolute path, `..`, and what [`check_path`] refuses.
 pub fn normalize_directory(dir: &str) -> Result<String, String> {
-    let trimmed = dir.trim_end_matches('/');
-    let trimmed = trimmed.strip_prefix("./").unwrap_or(trimmed);
-    if trimmed.is_empty() || trimmed == "." {
+    let bad = |why: &str| {
+        Err(format!(
+            "the directory {:?} {why}",
+            dir.chars().take(200).collect::<String>()
+        ))
+    };
+    if dir.is_empty() {
+        return bad("is empty: name a directory of the repository, `.` for its root");
+    }
+    if dir.starts_with('/') {
+        return bad("is absolute: name it relative to the repository's root, `.` for the root");
+    }
+    let mut parts = Vec::new();
+    for part in dir.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return bad("leaves its directory (..): name it relative to the repository's root"),
+            part => parts.push(part),
+        }
+    }
+    if parts.is_empty() {
         return Ok(".".into());
     }
-    check_path(trimmed).map_err(|why| format!("the directory {dir:?} {why}"))?;
-    if trimmed.split('/').any(|part| part == "." || part.is_empty()) {
-        return Err(format!("the directory {dir:?} is not a plain path (write it as `a/b`)"));
+    let normalized = parts.join("/");
+    match check_path(&normalized) {
+        Ok(()) => Ok(normalized),
+        Err(why) => bad(why),
     }
-    Ok(trimmed.to_owned())
 }
 
 impl Order {
@@ -307,15 +325,11 @@ fn clean_by(by: &str) -> String {
     by.chars().filter(|c| !c.is_control()).take(MAX_BY_CHARS).collect()
 }
 
-/// The refresh's dated tag: `{date}` is the order's day (UTC, `YYYYMMDD`), `{sha7}` the
-/// commit's first seven digits. The result must be a tag a registry accepts.
+/// The refresh's dated tag for an order made `at` (Unix seconds) of `sha`:
+/// [`crate::config::refresh_tag`] for that UTC day.
 pub fn render_refresh_tag(template: &str, at: u64, sha: &str) -> Result<String, String> {
-    let (y, m, d) = crate::time::civil_from_days((at / 86_400) as i64);
-    let tag = template
-        .replace("{date}", &format!("{y:04}{m:02}{d:02}"))
-        .replace("{sha7}", &sha[..sha.len().min(7)]);
-    validate_tag(&tag).map_err(|why| format!("the refresh tag {tag:?} (from {template:?}) {why}"))?;
-    Ok(tag)
+    crate::config::refresh_tag(template, &crate::time::utc_date(at), sha)
+        .map_err(|why| format!("the refresh tag: {why}"))
 }
 
 /// EventBridge's scheduled event, as a rule with a schedule sends it to a target
@@ -342,8 +356,12 @@ impl ScheduledEvent {
 /// What the deployment's `refresh` says: the repositories each firing rebuilds, and the
 /// template of its dated tag. An error when the deployment has no refresh.
 pub fn refresh_settings(deployment: &Deployment) -> Result<(Vec<String>, Option<String>), String> {
-    let _ = deployment;
-    Err("this deployment has no `refresh` in its configuration".into())
+    let config = &deployment.config;
+    let refresh = config
+        .refresh
+        .as_ref()
+        .ok_or("this deployment has no `refresh` in its configuration")?;
+    Ok((config.refresh_repositories(), refresh.tag.clone()))
 }
 
 /// The orders of one firing of the refresh schedule: one per repository, every image at

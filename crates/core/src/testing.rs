@@ -36,6 +36,7 @@ pub(crate) fn deployment() -> Deployment {
         hub_description: false,
         hub_api_url: crate::config::DEFAULT_HUB_API_URL.into(),
         commit_statuses: false,
+        refresh: None,
     })
     .unwrap()
 }

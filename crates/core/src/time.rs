@@ -103,6 +103,12 @@ fn rfc3339_parts(unix: i64, millis: Option<u32>) -> String {
     )
 }
 
+/// The UTC day of Unix seconds as `YYYYMMDD`: a refresh's dated tag.
+pub fn utc_date(unix: u64) -> String {
+    let (year, month, day) = civil_from_days((unix / 86_400) as i64);
+    format!("{year:04}{month:02}{day:02}")
+}
+
 /// Unix seconds to the minute, for one-line reports: `2026-12-01 19:40Z`.
 pub fn utc_minute(unix: i64) -> String {
     let (year, month, day) = civil_from_days(unix.div_euclid(86_400));

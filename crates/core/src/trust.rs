@@ -8,7 +8,7 @@
 //! clean repository-relative paths, and exactly the tags the ref rules give its ref.
 
 use crate::config::{Deployment, is_github_name};
-use crate::request::{BuildRequest, ChangeSource, MAX_COMMIT_MESSAGE_BYTES, RequestError, is_commit_id};
+use crate::request::{BuildRequest, ChangeSource, MAX_COMMIT_MESSAGE_BYTES, OrderKind, RequestError, is_commit_id};
 use crate::rules::RefDecision;
 
 /// The longest ref, path or URL a request may carry: far beyond any real one.
@@ -78,20 +78,46 @@ pub fn validate(request: &BuildRequest, deployment: &Deployment) -> Result<(), R
             });
         }
     }
-    // The tags are the rules' to decide, never the message's.
+    // The tags are the rules' to decide, never the message's; a refresh adds the
+    // deployment's dated tag.
     match deployment
         .rules
         .decide(&request.git_ref, repo.default_branch.as_deref(), &request.commit)
     {
-        RefDecision::Build { tags, fixed } if tags == request.tags && fixed == request.fixed_tags => Ok(()),
-        RefDecision::Build { tags, fixed } => Err(RequestError::Tags(format!(
-            "the request's tags {:?} (fixed {:?}) are not the {:?} (fixed {:?}) the ref rules give {}",
-            request.tags, request.fixed_tags, tags, fixed, request.git_ref
-        ))),
+        RefDecision::Build { mut tags, mut fixed } => {
+            if let Some(tag) = refresh_tag_of(request, deployment)? {
+                for list in [&mut tags, &mut fixed] {
+                    if !list.contains(&tag) {
+                        list.push(tag.clone());
+                    }
+                }
+            }
+            if tags == request.tags && fixed == request.fixed_tags {
+                return Ok(());
+            }
+            Err(RequestError::Tags(format!(
+                "the request's tags {:?} (fixed {:?}) are not the {:?} (fixed {:?}) the ref rules give {}",
+                request.tags, request.fixed_tags, tags, fixed, request.git_ref
+            )))
+        }
         RefDecision::NotBuilt { reason } => Err(RequestError::Tags(format!(
             "the ref rules build nothing for it: {reason}"
         ))),
     }
+}
+
+/// The dated tag a scheduled refresh's request carries (`refresh.tag` rendered for the
+/// order's day and commit), if the request is a refresh's and the deployment has one.
+pub fn refresh_tag_of(request: &BuildRequest, deployment: &Deployment) -> Result<Option<String>, RequestError> {
+    let Some(trigger) = request.trigger.as_ref().filter(|t| t.kind == OrderKind::Refresh) else {
+        return Ok(None);
+    };
+    let Some(template) = deployment.config.refresh.as_ref().and_then(|r| r.tag.as_deref()) else {
+        return Ok(None);
+    };
+    crate::config::refresh_tag(template, &crate::time::utc_date(trigger.at), &request.commit)
+        .map(Some)
+        .map_err(|why| RequestError::Tags(format!("the refresh tag: {why}")))
 }
 
 /// `X-GitHub-Delivery`: 1-100 letters, digits and dashes (GitHub sends a GUID).

@@ -261,4 +261,48 @@ async fn a_scheduled_refresh_orders_every_image_of_each_repository() {
     assert!(failed(&response).is_empty(), "{report:#?}");
     assert_eq!(report.dead_letters.len(), 1, "{report:#?}");
     assert!(report.dead_letters[0].1.contains("no `refresh`"), "{report:#?}");
+    assert!(spawner.queues.log().requests.is_empty());
+}
+
+#[tokio::test]
+async fn a_refresh_rebuilds_every_image_at_the_head_with_its_dated_tag() {
+    let mut spawner = spawner();
+    spawner.deployment.config.refresh = Some(dockhand_core::config::Refresh {
+        schedule: "cron(0 4 ? * MON *)".into(),
+        repositories: None,
+        tag: Some("{date}".into()),
+    });
+    let event = r#"{"version":"0","id":"89d1a02d-5ec7-412e-82f5-13505f849b41","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-12-07T04:00:00Z","region":"eu-west-1","resources":["arn:aws:events:eu-west-1:123456789012:rule/dockhand-refresh"],"detail":{}}"#;
+    for attempt in ["refresh-1", "refresh-1-again"] {
+        let (response, report) = spawner
+            .handle(&sqs_event(REQUESTS_ARN, &[Message::new(attempt, event)]), None)
+            .await;
+        assert!(
+            failed(&response).is_empty() && report.dead_letters.is_empty(),
+            "{report:#?}"
+        );
+    }
+    // One order per literal repository of the configuration, the same for a redelivery.
+    let requests = spawner.queues.log().requests;
+    let orders: Vec<Order> = requests
+        .iter()
+        .map(|b| serde_json::from_str::<OrderMessage>(b).unwrap().order)
+        .collect();
+    assert_eq!(orders.len(), 4);
+    assert_eq!(orders[..2], orders[2..]);
+    assert_eq!(
+        orders[..2].iter().map(|o| o.repository.as_str()).collect::<Vec<_>>(),
+        ["acme/images", "Codertocat/Hello-World"]
+    );
+    // The order of acme/images, as the requests queue brings it back: every image at the
+    // default branch's head, with the day's tag, though `base` is unchanged.
+    let (_, builds) = send(&spawner, &orders[0], "refresh-order-1").await;
+    let mut built: Vec<&str> = contexts_of(&builds);
+    built.sort();
+    assert_eq!(built, ["base", "lone"], "mid waits for base");
+    for build in &builds {
+        assert_eq!(build.commit, HEAD);
+        assert_eq!(build.request.env("DOCKHAND_TAGS"), Some("latest,6113728,20261207"));
+    }
+    assert_eq!(record(&spawner, &orders[0].id).builds.len(), 3);
 }

@@ -254,6 +254,7 @@ fn each_role_holds_exactly_its_calls_on_its_own_resources() {
                 ("sqs:ChangeMessageVisibility", "RequestsQueue.Arn"),
                 ("sqs:ChangeMessageVisibility", "BuildsQueue.Arn"),
                 ("sqs:SendMessage", "BuildsQueue.Arn"),
+                ("sqs:SendMessage", "RequestsQueue.Arn"),
                 ("sqs:SendMessage", "DeadLetterQueue.Arn"),
                 ("dynamodb:GetItem", "LedgerTable.Arn"),
                 ("dynamodb:PutItem", "LedgerTable.Arn"),
@@ -469,7 +470,12 @@ fn nothing_that_fails_asynchronously_is_lost() {
         Some(dockhand_aws::dynamodb::EXPIRES_AT)
     );
     assert_eq!(table["TimeToLiveSpecification"]["Enabled"].as_bool(), Some(true));
-    for rule in ["BuildStateRule", "CleanupScheduleRule"] {
+    for rule in [
+        "BuildStateRule",
+        "BuildFinishedRule",
+        "CleanupScheduleRule",
+        "RefreshScheduleRule",
+    ] {
         for target in r[rule]["Properties"]["Targets"].as_vec().unwrap() {
             assert_eq!(
                 target["DeadLetterConfig"]["Arn"].as_str(),
@@ -482,6 +488,74 @@ fn nothing_that_fails_asynchronously_is_lost() {
     let pattern = &r["BuildStateRule"]["Properties"]["EventPattern"];
     assert_eq!(strings(&pattern["detail"]["project-name"]), ["ProjectName"]);
     assert_eq!(strings(&pattern["source"]), ["aws.codebuild"]);
+}
+
+/// The scheduled refresh exists only when configured: its rule, its alarms and the
+/// statements naming it carry `HasRefresh`; the rule sends the scheduled event to the
+/// requests queue, which lets that rule alone send as EventBridge, and its dead letters go
+/// to the dead-letter queue, whose policy lets the rule send them.
+#[test]
+fn the_refresh_schedule_is_opt_in_and_sends_to_the_requests_queue_alone() {
+    let t = template();
+    let r = &t["Resources"];
+    let parameter = &t["Parameters"]["RefreshSchedule"];
+    assert_eq!(parameter["Default"].as_str(), Some(""));
+    // `!Not [!Equals [!Ref RefreshSchedule, ""]]` reads as [["RefreshSchedule", ""]].
+    assert_eq!(strings(&t["Conditions"]["HasRefresh"]), ["RefreshSchedule", ""]);
+    for resource in ["RefreshScheduleRule", "RefreshUndeliveredAlarm", "RefreshLostAlarm"] {
+        assert_eq!(r[resource]["Condition"].as_str(), Some("HasRefresh"), "{resource}");
+    }
+    let rule = &r["RefreshScheduleRule"]["Properties"];
+    assert_eq!(rule["ScheduleExpression"].as_str(), Some("RefreshSchedule"));
+    let targets = rule["Targets"].as_vec().unwrap();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0]["Arn"].as_str(), Some("RequestsQueue.Arn"));
+    assert!(
+        targets[0]["Input"].is_badvalue(),
+        "the scheduled event itself, unmodified"
+    );
+    assert!(targets[0]["RetryPolicy"]["MaximumRetryAttempts"].as_i64().is_some());
+
+    // The queue's policy: SNS's statement, and the rule's, only with a refresh.
+    let policy = &r["RequestsQueuePolicy"]["Properties"]["PolicyDocument"];
+    let conditional: Vec<&Yaml> = policy["Statement"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter(|s| matches!(s, Yaml::Array(_)))
+        .collect();
+    assert_eq!(conditional.len(), 1);
+    let branches = conditional[0].as_vec().unwrap();
+    assert_eq!(branches[0].as_str(), Some("HasRefresh"));
+    assert_eq!(branches[2].as_str(), Some("AWS::NoValue"));
+    let statement = &branches[1];
+    assert_eq!(strings(&statement["Principal"]["Service"]), ["events.amazonaws.com"]);
+    assert_eq!(strings(&statement["Action"]), ["sqs:SendMessage"]);
+    assert_eq!(strings(&statement["Resource"]), ["RequestsQueue.Arn"]);
+    assert_eq!(
+        strings(&statement["Condition"]["ArnEquals"]["aws:SourceArn"]),
+        ["RefreshScheduleRule.Arn"]
+    );
+
+    // Its dead letters are let in, only with a refresh.
+    let dead = statements(&r["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]);
+    let events = dead
+        .iter()
+        .find(|s| s["Sid"].as_str() == Some("EventBridgeDeadLetters"))
+        .unwrap();
+    let sources = events["Condition"]["ArnEquals"]["aws:SourceArn"].as_vec().unwrap();
+    assert!(
+        sources.contains(&Yaml::Array(vec![
+            Yaml::String("HasRefresh".into()),
+            Yaml::String("RefreshScheduleRule.Arn".into()),
+            Yaml::String("AWS::NoValue".into()),
+        ])),
+        "{sources:?}"
+    );
+
+    // The spawner sends one order per repository back to the queue.
+    let env = &r["SpawnerFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(env["REQUESTS_QUEUE_URL"].as_str(), Some("RequestsQueue"));
 }
 
 /// The results topic: CloudWatch publishes to it for this stack's alarms and nothing else,
@@ -648,6 +722,18 @@ const WATCHES: &[(&str, &str, Metric, (&str, &str))] = &[
         "cleanup start lost",
         RULE_LOST,
         ("RuleName", "CleanupScheduleRule"),
+    ),
+    (
+        "RefreshUndeliveredAlarm",
+        "refresh not started",
+        RULE_FAILED,
+        ("RuleName", "RefreshScheduleRule"),
+    ),
+    (
+        "RefreshLostAlarm",
+        "refresh lost",
+        RULE_LOST,
+        ("RuleName", "RefreshScheduleRule"),
     ),
     (
         "FinishedBuildsUndeliveredAlarm",

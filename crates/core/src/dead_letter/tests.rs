@@ -228,6 +228,63 @@ fn a_finished_build_for_the_builds_queue_goes_back_to_the_builds_queue() {
     assert_eq!(given_up.why, "no record of the build(s) waiting");
 }
 
+/// The scheduled refresh's event is the requests queue's: whether EventBridge could not
+/// put it there or the spawner failed on it, it goes back to the requests queue, never to
+/// the cleanup that the other scheduled event is for.
+#[test]
+fn a_refresh_event_goes_back_to_the_requests_queue() {
+    let scheduled = serde_json::json!({
+        "version": "0", "id": "6a7e8feb", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-12-07T04:00:00Z", "region": "eu-west-1",
+        "resources": ["arn:aws:events:eu-west-1:123456789012:rule/dockhand-RefreshScheduleRule-1A2B"], "detail": {}
+    })
+    .to_string();
+    let undelivered = read(
+        &received(
+            &scheduled,
+            &[
+                (
+                    "RULE_ARN",
+                    "arn:aws:events:eu-west-1:123456789012:rule/dockhand-RefreshScheduleRule-1A2B",
+                ),
+                (
+                    "TARGET_ARN",
+                    "arn:aws:sqs:eu-west-1:123456789012:dockhand-build-requests",
+                ),
+                ("ERROR_CODE", "SQS_PERMISSION_DENIED"),
+            ],
+        ),
+        &functions(),
+    );
+    assert_eq!(undelivered.origin, Origin::Planning);
+    assert_eq!(undelivered.replay, Replay::Requests(scheduled.clone()));
+    assert!(undelivered.why.contains("SQS_PERMISSION_DENIED"), "{}", undelivered.why);
+    let mut redriven = received(&scheduled, &[]);
+    redriven.source_queue_arn = Some("arn:aws:sqs:eu-west-1:123456789012:dockhand-build-requests".into());
+    let redriven = read(&redriven, &functions());
+    assert_eq!(redriven.origin, Origin::Planning);
+    assert_eq!(redriven.replay, Replay::Requests(scheduled.clone()));
+    assert!(redriven.why.contains("redrive"), "{}", redriven.why);
+}
+
+#[test]
+fn an_order_goes_back_to_the_requests_queue() {
+    let body = serde_json::json!({"order": {
+        "id": "m-00112233445566778899aabbccddeeff", "kind": "manual", "repository": "acme/images",
+        "ref": "refs/heads/main", "commit": COMMIT, "directories": ["web"], "at": 1_764_662_400
+    }})
+    .to_string();
+    let letter = read(
+        &received(&body, &[(REASON_ATTRIBUTE, "GitHub could not answer: 502")]),
+        &functions(),
+    );
+    assert_eq!(letter.origin, Origin::Planning);
+    assert_eq!(letter.replay, Replay::Requests(body.clone()));
+    assert_eq!(letter.repository.as_deref(), Some("acme/images"));
+    assert_eq!(letter.commit.as_deref(), Some(COMMIT));
+    assert_eq!(letter.why, "GitHub could not answer: 502");
+}
+
 #[test]
 fn anything_else_is_listed_and_never_replayed() {
     for body in ["", "not json", "{}", "[1,2]", r#"{"detail-type":"Something Else"}"#] {

@@ -97,6 +97,7 @@ fn an_order_is_refused_before_github_is_asked_when_a_field_is_wrong() {
     assert!(!bad(&|o| o.git_ref = Some("main..x".into())).is_empty());
     assert!(bad(&|o| o.directories = vec!["../etc".into()]).contains("../etc"));
     assert!(bad(&|o| o.directories = vec!["web/".into()]).contains("plain path"));
+    assert!(bad(&|o| o.directories = vec!["a//b".into()]).contains("plain path"));
     assert!(bad(&|o| o.directories = vec![".".into(); MAX_DIRECTORIES + 1]).contains("more than"));
     let mut o = order(&[".", "a/b"]);
     o.git_ref = Some("refs/tags/v1.2".into());
@@ -106,11 +107,16 @@ fn an_order_is_refused_before_github_is_asked_when_a_field_is_wrong() {
 
 #[test]
 fn directories_are_normalized_or_refused() {
-    assert_eq!(normalize_directory("").unwrap(), ".");
-    assert_eq!(normalize_directory("./").unwrap(), ".");
-    assert_eq!(normalize_directory("./web/").unwrap(), "web");
-    assert_eq!(normalize_directory("tools/lint").unwrap(), "tools/lint");
-    for bad in ["/etc", "a/../b", "a//b", "a/./b", ".."] {
+    for (given, expected) in [
+        ("./", "."),
+        (".", "."),
+        ("./web/", "web"),
+        ("tools//lint/.", "tools/lint"),
+        ("a/./b", "a/b"),
+    ] {
+        assert_eq!(normalize_directory(given).as_deref(), Ok(expected), "{given:?}");
+    }
+    for bad in ["", "/etc", "a/../b", ".."] {
         assert!(normalize_directory(bad).is_err(), "{bad:?}");
     }
 }
@@ -179,30 +185,48 @@ fn what_the_deployment_does_not_build_is_refused_with_the_reason() {
     assert_eq!(r.tags, ["v1.2"]);
 }
 
+/// The test deployment with a refresh whose dated tag is `tag`.
+fn refreshing(tag: &str) -> crate::config::Deployment {
+    let mut d = deployment();
+    d.config.refresh = Some(crate::config::Refresh {
+        schedule: "rate(7 days)".into(),
+        repositories: None,
+        tag: Some(tag.into()),
+    });
+    d
+}
+
 #[test]
 fn a_refresh_pushes_its_dated_tag_as_a_fixed_tag() {
     let mut o = order(&[]);
     o.kind = OrderKind::Refresh;
     // 2026-12-07 04:00 UTC.
     o.at = 1_796_616_000;
+    let d = refreshing("weekly-{date}-{sha7}");
     let r = to_request(
         &o,
         &repository(),
         "refs/heads/main",
         &commit(),
-        &deployment(),
+        &d,
         Some("weekly-{date}-{sha7}"),
     )
     .unwrap();
     assert_eq!(r.tags, ["latest", "6113728", "weekly-20261207-6113728"]);
     assert_eq!(r.fixed_tags, ["6113728", "weekly-20261207-6113728"]);
+    assert_eq!(r.trigger.as_ref().map(|t| t.at), Some(1_796_616_000));
+    // The spawner checks the tags again: a refresh request with another dated tag is refused.
+    let mut forged = r.clone();
+    forged.tags[2] = "weekly-20991231-6113728".into();
+    forged.fixed_tags[1] = "weekly-20991231-6113728".into();
+    assert!(validate(&forged, &d).is_err());
     // A manual order never gets the refresh's tag.
     let manual = to_request(
         &order(&[]),
         &repository(),
         "refs/heads/main",
         &commit(),
-        &deployment(),
+        &d,
         Some("{date}"),
     )
     .unwrap();
