@@ -1045,7 +1045,7 @@ mod tests {
         write(&dir, &s.files(&Args::default(), &NO_ENV).unwrap()).unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("stack")).unwrap(), "dockhand");
         let parameters = std::fs::read_to_string(dir.join("parameters")).unwrap();
-        assert_eq!(parameters.lines().count(), 26);
+        assert_eq!(parameters.lines().count(), 27);
         assert!(parameters.lines().all(|l| l.split_once('=').is_some()));
         // What is not decided yet is not there: no account, no bucket.
         assert!(!dir.join("artifact-bucket").exists());
@@ -1056,7 +1056,7 @@ mod tests {
         args.logs = Some("spawner".into());
         write(&dir, &s.files(&args, &NO_ENV).unwrap()).unwrap();
         let parameters = std::fs::read_to_string(dir.join("parameters")).unwrap();
-        assert_eq!(parameters.lines().count(), 31);
+        assert_eq!(parameters.lines().count(), 32);
         assert_eq!(
             std::fs::read_to_string(dir.join("log-group")).unwrap(),
             "/aws/lambda/dockhand-spawner"

@@ -193,6 +193,11 @@ impl Order {
                 c.chars().take(80).collect::<String>()
             ));
         }
+        if let Some(by) = &self.by
+            && by.chars().count() > MAX_BY_CHARS
+        {
+            return Err(format!("who asked (by) is longer than {MAX_BY_CHARS} characters"));
+        }
         if self.directories.len() > MAX_DIRECTORIES {
             return Err(format!(
                 "the order names {} directories, more than {MAX_DIRECTORIES}: build them all instead",
