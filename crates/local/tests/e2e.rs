@@ -1150,12 +1150,76 @@ fn hub_mode() {
     );
 
     hub_notifications_report_the_tests(stack);
+    builds_on_demand(stack);
     // Compose took down what it started: no project's network is left.
     assert_eq!(podman_networks(stack), networks);
     assert!(stack.hub.dead_letters().is_empty());
     assert_eq!(stack.dead_letters().unwrap(), []);
     drop(run);
     assert!(process::running_groups().is_empty(), "{:?}", process::running_groups());
+}
+
+/// `dockhand build` against local mode, as a person runs it against AWS: its order goes
+/// to the requests queue, the real spawner resolves it through the GitHub stand-in and
+/// plans it, and `--wait` follows the ledger and CodeBuild to the end. `--dir` builds
+/// exactly the image named, `--all` every image (both built by the push before: an order
+/// never re-tags), and `--wait` exits 1 when one fails.
+fn builds_on_demand(stack: &Stack) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(dockhand())
+            .args([
+                "build",
+                "--stack",
+                dockhand_local::STACK,
+                "--repo",
+                &stack.repo.full_name(),
+            ])
+            .args(args)
+            .args(["--wait", "--by", "e2e"])
+            .envs(stack.aws_environment())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("$ dockhand build {}\n{text}", args.join(" "));
+        (out.status.code(), text)
+    };
+    let orders = |from: usize| {
+        let builds = stack.hub.builds();
+        let mut started: Vec<(String, String, String)> = builds[from..]
+            .iter()
+            .map(|b| {
+                (
+                    b.env("BUILD_CONTEXT").unwrap_or_default(),
+                    b.env("DOCKHAND_ORDER").unwrap_or_default(),
+                    b.status.clone(),
+                )
+            })
+            .collect();
+        started.sort();
+        started
+    };
+    let before = stack.hub.builds().len();
+    let (code, text) = run(&["--dir", "hooked"]);
+    assert_eq!(code, Some(0), "{text}");
+    let one = orders(before);
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!((one[0].0.as_str(), one[0].2.as_str()), ("hooked", "SUCCEEDED"));
+    assert!(one[0].1.starts_with("m-") && text.contains(&one[0].1), "{text}");
+
+    let before = stack.hub.builds().len();
+    let (code, text) = run(&["--all"]);
+    assert_eq!(code, Some(1), "the failing image fails the wait:\n{text}");
+    let all = orders(before);
+    assert_eq!(
+        all.iter().map(|(c, _, s)| (c.as_str(), s.as_str())).collect::<Vec<_>>(),
+        [("failing", "FAILED"), ("hooked", "SUCCEEDED")]
+    );
+    assert_eq!(all[0].1, all[1].1, "one order");
+    assert_ne!(all[0].1, one[0].1, "a second order builds again");
 }
 
 /// The notifications of the Hub sample's builds report their tests: the failing one names
