@@ -72,6 +72,7 @@ pub fn run(workspace: &Path) -> Result<(), String> {
     cache_demo(&stack)?;
     graph_demo(&stack)?;
     hub_demo(&stack)?;
+    by_hand_demo(&stack)?;
     println!("\n== peak memory of each function (VmHWM; the stack gives each 128 MB)");
     for (function, kib) in stack.functions.peak_memory_kib() {
         println!("   {function:<9} {:.1} MiB", kib as f64 / 1024.0);
@@ -137,9 +138,9 @@ pub fn up(workspace: &Path, repository: Option<PathBuf>) -> Result<(), String> {
 {}
 
    then, for example:
-   dockhand build --stack {stack_name} --project {project} --repo {repo} --all --wait
+   dockhand build --stack {stack_name} --repo {repo} --all --wait
    dockhand status --project {project}
-   dockhand logs BUILD_ID --project {project} --follow
+   dockhand logs BUILD_ID --follow
    dockhand dead-letters --stack {stack_name}
 
 == press Enter (or Ctrl-C) to stop everything",
@@ -457,6 +458,80 @@ fn hub_demo(stack: &Stack) -> Result<(), String> {
             "expected hooked to succeed and failing to fail:\n{}\n{}",
             hooked.log, failing.log
         ));
+    }
+    Ok(())
+}
+
+/// The demo's last part: builds by hand. This very command, run against local mode as
+/// against AWS (only the endpoints differ): `dockhand build --dir hello --wait` (the
+/// image is built again, though nothing changed), then `dockhand status` and `dockhand
+/// logs` of that build.
+fn by_hand_demo(stack: &Stack) -> Result<(), String> {
+    let me = std::env::current_exe().map_err(|e| format!("this command's path: {e}"))?;
+    let run = |args: &[&str]| -> Result<(bool, String), String> {
+        println!("\n$ dockhand {}", args.join(" "));
+        let out = std::process::Command::new(&me)
+            .args(args)
+            .envs(stack.aws_environment())
+            .output()
+            .map_err(|e| format!("dockhand {}: {e}", args[0]))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The build's whole log was shown above: a long answer is shown by its end.
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() > 12 {
+            println!("   ({} lines; the last 6:)", lines.len());
+        }
+        for line in &lines[lines.len().saturating_sub(if lines.len() > 12 { 6 } else { 12 })..] {
+            println!("   {line}");
+        }
+        Ok((out.status.success(), text))
+    };
+    println!(
+        "\n== build by hand, as on AWS (dockhand local up keeps local mode running for you to try): the order goes to the requests queue and is planned like a push"
+    );
+    let repo = stack.repo.full_name();
+    let before = stack.hub.builds().len();
+    let (ok, text) = run(&[
+        "build",
+        "--stack",
+        dockhand_local::STACK,
+        "--repo",
+        &repo,
+        "--dir",
+        "hello",
+        "--wait",
+        "--by",
+        "the demo",
+    ])?;
+    let builds = stack.hub.builds();
+    let Some(build) = builds[before..]
+        .iter()
+        .find(|b| b.env("BUILD_CONTEXT").as_deref() == Some("hello"))
+    else {
+        return Err(format!("dockhand build started no build of hello:\n{text}"));
+    };
+    if !ok || builds.len() != before + 1 {
+        return Err(format!(
+            "dockhand build --dir hello did not build exactly hello:\n{text}"
+        ));
+    }
+    let since = [
+        "status",
+        "--project",
+        dockhand_local::PROJECT,
+        "--since",
+        "1h",
+        "--max",
+        "5",
+    ];
+    let (ok, _) = run(&since)?;
+    let (logs_ok, log) = run(&["logs", &build.id])?;
+    if !ok || !logs_ok || !log.contains("Entering phase BUILD") {
+        return Err("dockhand status or logs failed against local mode (see above)".into());
     }
     Ok(())
 }
