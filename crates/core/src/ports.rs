@@ -211,6 +211,14 @@ pub trait SourceHost {
     /// The commit `reference` names: `refs/heads/X`, `refs/tags/X` (peeled to its commit)
     /// or a commit id. [`HostError::NotFound`] when there is no such ref or commit.
     fn commit(&self, repository: &str, reference: &str) -> impl Future<Output = Result<CommitInfo, HostError>> + Send;
+    /// Whether `ancestor` is `head` or one of its ancestors: an order's commit must be on
+    /// the ref it is built as.
+    fn is_ancestor(
+        &self,
+        repository: &str,
+        ancestor: &str,
+        head: &str,
+    ) -> impl Future<Output = Result<bool, HostError>> + Send;
 }
 
 /// The build records of a CodeBuild project, a page at a time.

@@ -360,6 +360,8 @@ pub struct ListedHost {
     /// What the host says of the repository; `None` answers `NotFound`.
     pub repository: Option<RepositoryInfo>,
     pub fail_commit: Option<HostError>,
+    /// Commits that are not on the ref an order names (every other one is).
+    pub off_ref: Vec<String>,
     /// The commits refs name (`refs/heads/main`, a commit id): what an order resolves.
     pub commits: BTreeMap<String, CommitInfo>,
 }
@@ -391,6 +393,10 @@ impl SourceHost for ListedHost {
         self.repository
             .clone()
             .ok_or_else(|| HostError::NotFound(format!("{repository} is not known here")))
+    }
+
+    async fn is_ancestor(&self, _repository: &str, ancestor: &str, _head: &str) -> Result<bool, HostError> {
+        Ok(!self.off_ref.iter().any(|c| c == ancestor))
     }
 
     async fn commit(&self, repository: &str, reference: &str) -> Result<CommitInfo, HostError> {

@@ -679,6 +679,20 @@ impl SourceHost for GitHub {
         })
     }
 
+    /// `GET /repos/{owner}/{repo}/compare/{ancestor}...{head}`
+    /// (https://docs.github.com/en/rest/commits/commits#compare-two-commits): `head` is
+    /// `ahead` of its ancestors, `identical` to itself; `behind` or `diverged` otherwise.
+    /// One commit a page: only the status is read.
+    async fn is_ancestor(&self, repository: &str, ancestor: &str, head: &str) -> Result<bool, HostError> {
+        let repository = validate::repository(repository)?;
+        let ancestor = validate::commit("commit", ancestor)?;
+        let head = validate::commit("head commit", head)?;
+        let comparison: Comparison = self
+            .get_json(&format!("/repos/{repository}/compare/{ancestor}...{head}?per_page=1"))
+            .await?;
+        Ok(matches!(comparison.status.as_str(), "ahead" | "identical"))
+    }
+
     /// `GET /repos/{owner}/{repo}/commits/{ref}`, where the ref is `heads/X`, `tags/X` or a
     /// commit id (https://docs.github.com/en/rest/commits/commits#get-a-commit). GitHub
     /// answers 422 ("No commit found for SHA") for a ref that names nothing, 404 for a

@@ -780,6 +780,11 @@ async fn an_orders_repository_and_ref_are_resolved_as_git_names_them() {
         github.repository("acme/other").await,
         Err(HostError::NotFound(_))
     ));
+    // A commit is on a ref when the ref's head is it or comes after it.
+    assert!(github.is_ancestor(REPO, &h.first, &h.second).await.unwrap());
+    assert!(github.is_ancestor(REPO, &h.second, &h.second).await.unwrap());
+    assert!(!github.is_ancestor(REPO, &h.second, &h.first).await.unwrap(), "behind");
+    assert!(!github.is_ancestor(REPO, &h.side, &h.second).await.unwrap(), "diverged");
 }
 
 /// A commit status as the notifier posts it, on `sha` of [`REPO`].

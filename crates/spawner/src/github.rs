@@ -85,4 +85,8 @@ impl SourceHost for LazyGitHub {
     async fn commit(&self, repository: &str, reference: &str) -> Result<CommitInfo, HostError> {
         self.github().await?.commit(repository, reference).await
     }
+
+    async fn is_ancestor(&self, repository: &str, ancestor: &str, head: &str) -> Result<bool, HostError> {
+        self.github().await?.is_ancestor(repository, ancestor, head).await
+    }
 }

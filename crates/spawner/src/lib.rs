@@ -558,12 +558,35 @@ where
             return Err(self.refuse_order(order, &why, report).await);
         };
         let commit = match &order.commit {
-            None => head,
+            None => head.clone(),
             Some(sha) => match self.host.commit(&repository.full_name, sha).await {
                 Ok(commit) => commit,
                 Err(e) => return Err(self.order_host_error(order, "reading the commit", e, report).await),
             },
         };
+        // Built as if pushed to the ref, so it must be on it: a commit of another branch
+        // (or of a fork's pull request, which GitHub also serves) gets none of its tags.
+        if commit.sha != head.sha {
+            match self
+                .host
+                .is_ancestor(&repository.full_name, &commit.sha, &head.sha)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    let why = format!(
+                        "the commit {} is not on {git_ref} (its head is {})",
+                        commit.sha, head.sha
+                    );
+                    return Err(self.refuse_order(order, &why, report).await);
+                }
+                Err(e) => {
+                    return Err(self
+                        .order_host_error(order, "comparing the commit with the ref", e, report)
+                        .await);
+                }
+            }
+        }
         let refresh_tag = match order.kind {
             OrderKind::Refresh => order::refresh_settings(&self.deployment).ok().and_then(|(_, tag)| tag),
             OrderKind::Manual => None,

@@ -174,6 +174,17 @@ async fn a_tag_and_a_commit_are_built_as_if_pushed_there() {
         (builds[0].git_ref.as_str(), builds[0].commit.as_str()),
         ("refs/heads/main", OLD)
     );
+    // A commit that is not on the ref (another branch's, a fork's pull request's) is
+    // refused: it would be built and tagged as the ref's.
+    let mut host = host();
+    host.off_ref.push(OLD.into());
+    let spawner = support::spawner(MemoryCodeBuild::default(), host);
+    let mut o = order("m-00000000000000000000000000000006", &["lone"]);
+    o.commit = Some(OLD.into());
+    let (_, builds) = send(&spawner, &o, "order-6").await;
+    assert!(builds.is_empty());
+    let refused = record(&spawner, &o.id).refused.unwrap();
+    assert!(refused.contains("is not on refs/heads/main"), "{refused}");
 }
 
 #[tokio::test]
