@@ -105,6 +105,29 @@ pub struct Spawner<B, H, N, L, Q, C> {
     pub clock: C,
 }
 
+/// What an order's request was planned into, for `dockhand build --wait`.
+fn order_record(request: &BuildRequest, entries: &[PlanEntry]) -> OrderRecord {
+    let mut record = OrderRecord {
+        commit: Some(request.commit.clone()),
+        git_ref: Some(request.git_ref.clone()),
+        ..OrderRecord::default()
+    };
+    for entry in entries {
+        match entry {
+            PlanEntry::Build(job) => record.builds.push(OrderedBuild {
+                context: job.context.clone(),
+                image: job.image.clone(),
+                key: job.key.clone(),
+            }),
+            PlanEntry::Skip(skip) => record.skipped.push(OrderedSkip {
+                context: skip.context.clone(),
+                reason: skip.reason.clone(),
+            }),
+        }
+    }
+    record
+}
+
 /// How long to wait before a message is tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Delay {
@@ -444,32 +467,7 @@ where
             bodies.push(serde_json::to_string(&queued).expect("a queued build always serializes"));
         }
         // What `dockhand build --wait` follows: the order's builds and skips.
-        let record = request.trigger.as_ref().map(|_| OrderRecord {
-            commit: Some(request.commit.clone()),
-            git_ref: Some(request.git_ref.clone()),
-            builds: entries
-                .iter()
-                .filter_map(|e| match e {
-                    PlanEntry::Build(job) => Some(OrderedBuild {
-                        context: job.context.clone(),
-                        image: job.image.clone(),
-                        key: job.key.clone(),
-                    }),
-                    PlanEntry::Skip(_) => None,
-                })
-                .collect(),
-            skipped: entries
-                .iter()
-                .filter_map(|e| match e {
-                    PlanEntry::Skip(skip) => Some(OrderedSkip {
-                        context: skip.context.clone(),
-                        reason: skip.reason.clone(),
-                    }),
-                    PlanEntry::Build(_) => None,
-                })
-                .collect(),
-            refused: None,
-        });
+        let record = request.trigger.as_ref().map(|_| order_record(&request, &entries));
         let mut attention = Vec::new();
         for entry in entries {
             match entry {

@@ -10,7 +10,7 @@ use dockhand_core::order::{
 use dockhand_core::ports::memory::MemoryCodeBuild;
 use dockhand_core::queue::QueuedBuild;
 use dockhand_core::source::ListedHost;
-use dockhand_core::tree::{FileKind, HostError, TreeFile};
+use dockhand_core::tree::HostError;
 use support::*;
 
 const HEAD: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
@@ -33,17 +33,7 @@ fn commit(sha: &str) -> CommitInfo {
 }
 
 fn host() -> ListedHost {
-    let mut host = ListedHost::default();
-    for (i, (dir, text)) in REPO.iter().enumerate() {
-        let path = format!("{dir}/Dockerfile");
-        host.files.push(TreeFile::new(
-            path.as_str(),
-            [i as u8 + 1; 20].into(),
-            FileKind::Regular,
-        ));
-        host.contents.insert(path, text.as_bytes().to_vec());
-        host.trees.push(((*dir).into(), [i as u8 + 100; 20].into()));
-    }
+    let mut host = listed_host(REPO);
     host.repository = Some(RepositoryInfo {
         full_name: "acme/images".into(),
         name: "images".into(),

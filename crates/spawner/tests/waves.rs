@@ -8,7 +8,6 @@ use dockhand_core::queue::QueuedBuild;
 use dockhand_core::request::{ChangeSource, Changes};
 use dockhand_core::source::ListedHost;
 use dockhand_core::start_build::StartError;
-use dockhand_core::tree::{FileKind, TreeFile};
 use dockhand_core::waves::{BASES_VARIABLE, DEPENDENTS_VARIABLE, DIGEST_VARIABLE, HeldState};
 use dockhand_core::{BuildRequest, ports::Holds};
 use dockhand_testkit::fixture;
@@ -27,18 +26,7 @@ const REPO: &[(&str, &str)] = &[
 ];
 
 fn host() -> ListedHost {
-    let mut host = ListedHost::default();
-    for (i, (dir, text)) in REPO.iter().enumerate() {
-        let path = format!("{dir}/Dockerfile");
-        host.files.push(TreeFile::new(
-            path.as_str(),
-            [i as u8 + 1; 20].into(),
-            FileKind::Regular,
-        ));
-        host.contents.insert(path, text.as_bytes().to_vec());
-        host.trees.push(((*dir).into(), [i as u8 + 100; 20].into()));
-    }
-    host
+    listed_host(REPO)
 }
 
 fn push(paths: &[&str]) -> BuildRequest {

@@ -6,6 +6,8 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use dockhand_core::intake::{Intake, intake};
 use dockhand_core::ports::memory::{ManualClock, MemoryLedger, MemoryQueues, MemorySink};
+use dockhand_core::source::ListedHost;
+use dockhand_core::tree::{FileKind, TreeFile};
 use dockhand_core::webhook::{Event, parse_event};
 use dockhand_core::{BuildRequest, Deployment};
 use dockhand_spawner::{Report, Settings, Spawner};
@@ -134,4 +136,21 @@ where
         .map(|(i, body)| Message::new(&format!("build-{}-{i}", request.delivery), body))
         .collect();
     (report, messages)
+}
+
+/// GitHub's view of a repository of `(directory, Dockerfile)` pairs: each Dockerfile with
+/// a blob id and its content, each directory with a tree id of its own.
+pub fn listed_host(repo: &[(&str, &str)]) -> ListedHost {
+    let mut host = ListedHost::default();
+    for (i, (dir, text)) in repo.iter().enumerate() {
+        let path = format!("{dir}/Dockerfile");
+        host.files.push(TreeFile::new(
+            path.as_str(),
+            [i as u8 + 1; 20].into(),
+            FileKind::Regular,
+        ));
+        host.contents.insert(path, text.as_bytes().to_vec());
+        host.trees.push(((*dir).into(), [i as u8 + 100; 20].into()));
+    }
+    host
 }
