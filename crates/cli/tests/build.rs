@@ -311,7 +311,10 @@ async fn bad_arguments_send_nothing_and_a_missing_stack_is_named() {
     let stack = Stack::create("t").await;
     let (code, _, err) = stack.run(&["--stack", "t", "--repo", "acme/images", "--dir", "../etc"]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("--dir: the directory \"../etc\" leaves its directory"), "{err}");
+    assert!(
+        err.contains("--dir: the directory \"../etc\" leaves its directory"),
+        "{err}"
+    );
     let (code, _, err) = stack.run(&["--stack", "t", "--repo", "acme/images", "--all", "--dir", "web"]);
     assert_eq!(code, Some(2), "clap refuses both: {err}");
     assert!(
