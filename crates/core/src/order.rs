@@ -167,11 +167,12 @@ impl Order {
                 self.id.chars().take(80).collect::<String>()
             ));
         }
-        let owner_name = self.repository.split_once('/');
-        let part_ok = |p: &str| {
-            !p.is_empty() && p.len() <= 100 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        };
-        if !owner_name.is_some_and(|(o, n)| part_ok(o) && part_ok(n) && n != "." && n != "..") {
+        let is_name = crate::config::is_github_name;
+        if !self
+            .repository
+            .split_once('/')
+            .is_some_and(|(o, n)| is_name(o) && is_name(n))
+        {
             return Err(format!(
                 "the repository {:?} is not OWNER/NAME",
                 self.repository.chars().take(120).collect::<String>()
@@ -212,8 +213,8 @@ impl Order {
         Ok(())
     }
 
-    /// The ref GitHub is asked for, as its commits endpoint takes it: `heads/X`, `tags/X`,
-    /// or a bare name; `None` for the default branch.
+    /// The full refs the order may mean, in the order they are tried: its own full ref, or
+    /// a name as a branch then as a tag; the default branch when it names none.
     pub fn ref_candidates(&self, default_branch: &str) -> Vec<String> {
         match &self.git_ref {
             None => vec![format!("refs/heads/{default_branch}")],
@@ -251,7 +252,6 @@ pub fn to_request(
     git_ref: &str,
     commit: &CommitInfo,
     deployment: &Deployment,
-    refresh_tag: Option<&str>,
 ) -> Result<BuildRequest, String> {
     let config = &deployment.config;
     if !config.builds_repository(&repository.full_name) {
@@ -260,23 +260,13 @@ pub fn to_request(
             repository.full_name
         ));
     }
-    let (mut tags, mut fixed_tags) =
-        match deployment
-            .rules
-            .decide(git_ref, Some(&repository.default_branch), &commit.sha)
-        {
-            RefDecision::Build { tags, fixed } => (tags, fixed),
-            RefDecision::NotBuilt { reason } => return Err(format!("{reason}, so nothing was built")),
-        };
-    if let (OrderKind::Refresh, Some(template)) = (order.kind, refresh_tag) {
-        let tag = render_refresh_tag(template, order.at, &commit.sha)?;
-        if !tags.contains(&tag) {
-            tags.push(tag.clone());
-        }
-        if !fixed_tags.contains(&tag) {
-            fixed_tags.push(tag);
-        }
-    }
+    let (tags, fixed_tags) = match deployment
+        .rules
+        .decide(git_ref, Some(&repository.default_branch), &commit.sha)
+    {
+        RefDecision::Build { tags, fixed } => (tags, fixed),
+        RefDecision::NotBuilt { reason } => return Err(format!("{reason}, so nothing was built")),
+    };
     let home = format!("https://{}/{}", config.github_host, repository.full_name);
     let changes = if order.directories.is_empty() {
         Changes {
@@ -321,6 +311,15 @@ pub fn to_request(
             at: order.at,
         }),
     };
+    let mut request = request;
+    // A refresh's dated tag, as the spawner's check of the request derives it again.
+    if let Some(tag) = crate::trust::refresh_tag_of(&request, deployment).map_err(|e| e.to_string())? {
+        for list in [&mut request.tags, &mut request.fixed_tags] {
+            if !list.contains(&tag) {
+                list.push(tag.clone());
+            }
+        }
+    }
     validate(&request, deployment).map_err(|e| e.to_string())?;
     Ok(request)
 }
@@ -328,13 +327,6 @@ pub fn to_request(
 /// `by` without control characters, at most [`MAX_BY_CHARS`] characters.
 fn clean_by(by: &str) -> String {
     by.chars().filter(|c| !c.is_control()).take(MAX_BY_CHARS).collect()
-}
-
-/// The refresh's dated tag for an order made `at` (Unix seconds) of `sha`:
-/// [`crate::config::refresh_tag`] for that UTC day.
-pub fn render_refresh_tag(template: &str, at: u64, sha: &str) -> Result<String, String> {
-    crate::config::refresh_tag(template, &crate::time::utc_date(at), sha)
-        .map_err(|why| format!("the refresh tag: {why}"))
 }
 
 /// EventBridge's scheduled event, as a rule with a schedule sends it to a target
@@ -358,15 +350,13 @@ impl ScheduledEvent {
     }
 }
 
-/// What the deployment's `refresh` says: the repositories each firing rebuilds, and the
-/// template of its dated tag. An error when the deployment has no refresh.
-pub fn refresh_settings(deployment: &Deployment) -> Result<(Vec<String>, Option<String>), String> {
-    let config = &deployment.config;
-    let refresh = config
-        .refresh
-        .as_ref()
-        .ok_or("this deployment has no `refresh` in its configuration")?;
-    Ok((config.refresh_repositories(), refresh.tag.clone()))
+/// The repositories each firing of the deployment's `refresh` rebuilds; an error when
+/// the deployment has no refresh.
+pub fn refresh_repositories(deployment: &Deployment) -> Result<Vec<String>, String> {
+    match &deployment.config.refresh {
+        Some(_) => Ok(deployment.config.refresh_repositories()),
+        None => Err("this deployment has no `refresh` in its configuration".into()),
+    }
 }
 
 /// The orders of one firing of the refresh schedule: one per repository, every image at

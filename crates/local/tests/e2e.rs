@@ -617,15 +617,7 @@ fn a_repository_of_yours_through_dockhand_local_run() {
 /// the runner wrote it (CloudWatch Logs keeps no empty line: a message has at least one
 /// character), its exit status the build's.
 fn status_and_logs_read_local_mode_as_aws(stack: &Stack) {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(dockhand())
-            .args(args)
-            .envs(stack.aws_environment())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        (out.status.code(), String::from_utf8(out.stdout).unwrap(), err)
-    };
+    let run = |args: &[&str]| against(stack, args);
     let builds = stack.hub.builds();
     let (code, out, err) = run(&["status", "--project", "dockhand-local", "--json"]);
     assert_eq!(code, Some(0), "{err}");
@@ -650,6 +642,18 @@ fn status_and_logs_read_local_mode_as_aws(stack: &Stack) {
     let written: Vec<&str> = hello.log.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(log.lines().collect::<Vec<_>>(), written);
     assert!(log.contains("Entering phase BUILD"), "{log}");
+}
+
+/// The dockhand command run with `args` against local mode, as against AWS (only the
+/// SDK's endpoints differ): its exit status, standard output and standard error.
+fn against(stack: &Stack, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(dockhand())
+        .args(args)
+        .envs(stack.aws_environment())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), String::from_utf8(out.stdout).unwrap(), err)
 }
 
 /// `dockhand dead-letters` against local mode, as an operator runs it against AWS.
@@ -1165,27 +1169,14 @@ fn hub_mode() {
 /// exactly the image named, `--all` every image (both built by the push before: an order
 /// never re-tags), and `--wait` exits 1 when one fails.
 fn builds_on_demand(stack: &Stack) {
+    let repo = stack.repo.full_name();
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(dockhand())
-            .args([
-                "build",
-                "--stack",
-                dockhand_local::STACK,
-                "--repo",
-                &stack.repo.full_name(),
-            ])
-            .args(args)
-            .args(["--wait", "--by", "e2e"])
-            .envs(stack.aws_environment())
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let build = ["build", "--stack", dockhand_local::STACK, "--repo", &repo];
+        let wait = ["--wait", "--by", "e2e"];
+        let (code, out, err) = against(stack, &[&build[..], args, &wait[..]].concat());
+        let text = format!("{out}{err}");
         eprintln!("$ dockhand build {}\n{text}", args.join(" "));
-        (out.status.code(), text)
+        (code, text)
     };
     let orders = |from: usize| {
         let builds = stack.hub.builds();

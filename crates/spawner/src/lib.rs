@@ -22,7 +22,7 @@ use dockhand_core::notification::{
     short_sha, skip_notification,
 };
 use dockhand_core::order::{
-    self, ORDER_RECORD_PREFIX, Order, OrderKind, OrderMessage, OrderRecord, OrderedBuild, OrderedSkip, ScheduledEvent,
+    self, ORDER_RECORD_PREFIX, Order, OrderMessage, OrderRecord, OrderedBuild, OrderedSkip, ScheduledEvent,
 };
 use dockhand_core::plan::Action;
 use dockhand_core::ports::{
@@ -585,18 +585,7 @@ where
                 }
             }
         }
-        let refresh_tag = match order.kind {
-            OrderKind::Refresh => order::refresh_settings(&self.deployment).ok().and_then(|(_, tag)| tag),
-            OrderKind::Manual => None,
-        };
-        match order::to_request(
-            order,
-            &repository,
-            &git_ref,
-            &commit,
-            &self.deployment,
-            refresh_tag.as_deref(),
-        ) {
+        match order::to_request(order, &repository, &git_ref, &commit, &self.deployment) {
             Ok(request) => {
                 tracing::info!(order = %order.id, repository = %request.repository.full_name, git_ref = %request.git_ref, commit = %request.commit, directories = ?order.directories, by = ?order.by, "order resolved");
                 Ok(request)
@@ -657,8 +646,8 @@ where
     /// A firing of the refresh schedule: one order per repository, back to the requests
     /// queue, each planned on its own (one repository's GitHub trouble delays no other).
     async fn refresh(&self, event: &ScheduledEvent, report: &mut Report) -> Outcome {
-        let (repositories, _) = match order::refresh_settings(&self.deployment) {
-            Ok(settings) => settings,
+        let repositories = match order::refresh_repositories(&self.deployment) {
+            Ok(repositories) => repositories,
             Err(why) => {
                 return Outcome::Refused {
                     why: format!("a scheduled refresh arrived, and {why}"),

@@ -37,7 +37,7 @@ fn commit() -> CommitInfo {
 }
 
 fn request_of(order: &Order, git_ref: &str) -> Result<BuildRequest, String> {
-    to_request(order, &repository(), git_ref, &commit(), &deployment(), None)
+    to_request(order, &repository(), git_ref, &commit(), &deployment())
 }
 
 #[test]
@@ -173,7 +173,7 @@ fn each_order_builds_again_and_one_order_builds_once() {
 fn what_the_deployment_does_not_build_is_refused_with_the_reason() {
     let mut other = repository();
     other.full_name = "evil/images".into();
-    let e = to_request(&order(&[]), &other, "refs/heads/main", &commit(), &deployment(), None).unwrap_err();
+    let e = to_request(&order(&[]), &other, "refs/heads/main", &commit(), &deployment()).unwrap_err();
     assert!(e.contains("evil/images") && e.contains("repositories"), "{e}");
     let e = request_of(&order(&[]), "refs/heads/feature").unwrap_err();
     assert!(
@@ -203,15 +203,7 @@ fn a_refresh_pushes_its_dated_tag_as_a_fixed_tag() {
     // 2026-12-07 04:00 UTC.
     o.at = 1_796_616_000;
     let d = refreshing("weekly-{date}-{sha7}");
-    let r = to_request(
-        &o,
-        &repository(),
-        "refs/heads/main",
-        &commit(),
-        &d,
-        Some("weekly-{date}-{sha7}"),
-    )
-    .unwrap();
+    let r = to_request(&o, &repository(), "refs/heads/main", &commit(), &d).unwrap();
     assert_eq!(r.tags, ["latest", "6113728", "weekly-20261207-6113728"]);
     assert_eq!(r.fixed_tags, ["6113728", "weekly-20261207-6113728"]);
     assert_eq!(r.trigger.as_ref().map(|t| t.at), Some(1_796_616_000));
@@ -221,17 +213,9 @@ fn a_refresh_pushes_its_dated_tag_as_a_fixed_tag() {
     forged.fixed_tags[1] = "weekly-20991231-6113728".into();
     assert!(validate(&forged, &d).is_err());
     // A manual order never gets the refresh's tag.
-    let manual = to_request(
-        &order(&[]),
-        &repository(),
-        "refs/heads/main",
-        &commit(),
-        &d,
-        Some("{date}"),
-    )
-    .unwrap();
+    let manual = to_request(&order(&[]), &repository(), "refs/heads/main", &commit(), &d).unwrap();
     assert_eq!(manual.tags, ["latest", "6113728"]);
-    let e = render_refresh_tag("bad tag {date}", o.at, SHA).unwrap_err();
+    let e = crate::config::refresh_tag("bad tag {date}", &crate::time::utc_date(o.at), SHA).unwrap_err();
     assert!(e.contains("bad tag 20261207"), "{e}");
 }
 
